@@ -1,0 +1,138 @@
+"""Lines of a JSONL file (``spendtag ingest``) into usage events.
+
+Each line is one of:
+
+* a **normalised event**: ``{"provider": "anthropic", "model": "claude-sonnet-4-5",
+  "usage": {...}, "ts": "2026-03-14T10:00:00Z", "tags": {"client": "acme"}, "project": ...,
+  "session": ..., "agent": ..., "event_id": ...}``. ``usage`` is either spendtag's own
+  bucket names (``input_tokens``, ``cache_read_tokens``...) when ``"normalised": true``, or
+  the provider's own usage object;
+* a **wrapped response**: the same, with ``"response": {<the provider's response body>}``
+  instead of ``usage`` (model and usage are read from the response);
+* a **bare provider response** (an OpenAI ``chat.completion``, an Anthropic ``message``,
+  a Gemini ``generateContent`` body) or a batch output/results line.
+
+The event id is the line's own ``event_id`` if it has one, else a hash of the line, so
+ingesting the same file twice records nothing new (DESIGN: a file line's identity is its
+hash). A line without a time gets the time of ingestion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from spendtag.capture.parsers import detect_provider, parse_batch_line, parse_response, parse_usage
+from spendtag.errors import UsageFormatError
+from spendtag.tags import check_tags
+from spendtag.usage import Usage, UsageEvent
+
+_DIM_FIELDS = ("project", "session", "agent", "key", "user")
+
+
+def line_id(text: str) -> str:
+    return "line:" + hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:32]
+
+
+def parse_ts(value: Any) -> datetime:
+    """ISO 8601 text (``Z`` allowed) or Unix seconds/milliseconds."""
+    if isinstance(value, bool):
+        raise UsageFormatError(f"ts must be a time, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10**11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageFormatError(f"ts {value!r} is not an ISO 8601 time such as 2026-03-14T10:00:00Z") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise UsageFormatError(f"ts must be ISO 8601 text or Unix seconds, got {type(value).__name__}")
+
+
+def _str_field(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise UsageFormatError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def event_from_line(text: str, *, source: str = "ingest", now: datetime | None = None,
+                    default_provider: str | None = None) -> UsageEvent | None:
+    """One line -> one event; ``None`` for a line with nothing billable (blank, an errored batch row)."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise UsageFormatError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise UsageFormatError("a line must be a JSON object")
+    return event_from_object(data, event_id=line_id(stripped), source=source, now=now,
+                             default_provider=default_provider)
+
+
+def event_from_object(data: Mapping[str, Any], *, event_id: str, source: str = "ingest",
+                      now: datetime | None = None, default_provider: str | None = None) -> UsageEvent | None:
+    provider = _str_field(data, "provider") or default_provider
+    model = _str_field(data, "model")
+    response_id: str | None = None
+    status = data.get("status", "ok")
+    if "usage" in data and ("model" in data and "provider" in data or data.get("normalised")) \
+            and not _looks_like_response(data):
+        usage_obj = data["usage"]
+        if not isinstance(usage_obj, Mapping):
+            raise UsageFormatError("usage must be a JSON object")
+        if provider is None:
+            raise UsageFormatError("a normalised event needs a provider")
+        usage = Usage.from_dict(usage_obj) if data.get("normalised") else parse_usage(provider, usage_obj)
+    else:
+        body = data.get("response", data)
+        if not isinstance(body, Mapping):
+            raise UsageFormatError("response must be a JSON object")
+        if provider is None:
+            provider = detect_provider(body)
+            if provider is None:
+                raise UsageFormatError("cannot tell the provider of this line: add \"provider\"")
+        parsed = (parse_batch_line(provider, body) if _looks_like_batch(body)
+                  else parse_response(provider, body))
+        if parsed.usage is None:
+            return None
+        usage, model, response_id, status = parsed.usage, parsed.model or model, parsed.response_id, parsed.status
+        provider = parsed.provider
+    if not model:
+        raise UsageFormatError("no model: add \"model\"")
+    tags = data.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise UsageFormatError("tags must be a JSON object of strings")
+    ts_value = data.get("ts", data.get("timestamp"))
+    if ts_value is None and isinstance(data.get("created"), int):
+        ts_value = data["created"]
+    ts = parse_ts(ts_value) if ts_value is not None else (now or datetime.now(UTC))
+    explicit_id = _str_field(data, "event_id")
+    return UsageEvent(
+        event_id=explicit_id or event_id,
+        ts=ts,
+        provider=provider,
+        model=model,
+        usage=usage,
+        tags=check_tags(dict(tags)),
+        source=_str_field(data, "source") or source,
+        status=status,
+        response_id=response_id or _str_field(data, "response_id"),
+        **{name: _str_field(data, name) for name in _DIM_FIELDS},
+    )
+
+
+def _looks_like_response(data: Mapping[str, Any]) -> bool:
+    return data.get("object") in ("chat.completion", "response") or data.get("type") == "message"
+
+
+def _looks_like_batch(body: Mapping[str, Any]) -> bool:
+    return "custom_id" in body

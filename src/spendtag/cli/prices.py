@@ -1,0 +1,146 @@
+"""``spendtag prices``: see list prices, override them, and find what cannot be priced."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+import click
+from rich.table import Table
+
+from spendtag.cli.app import App
+from spendtag.errors import PricingError
+from spendtag.periods import parse_instant
+from spendtag.pricing import PriceOverride
+from spendtag.tags import Selector
+
+
+@click.group()
+def prices() -> None:
+    """List prices (genai-prices, bundled), your overrides, and unpriced models."""
+
+
+def _decimal(name: str, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise PricingError(f"--{name} {value!r} is not a number") from None
+    if not result.is_finite() or result < 0:
+        raise PricingError(f"--{name} must be zero or more")
+    return result
+
+
+@prices.command("show")
+@click.argument("model")
+@click.option("--provider", help="Provider id (default: guessed from the model name).")
+@click.option("--date", "when", help="Prices in force on this date (default: today).")
+@click.pass_obj
+def show(app: App, model: str, provider: str | None, when: str | None) -> None:
+    """Rates for MODEL per million tokens, as spendtag will apply them."""
+    ts = parse_instant(when, app.tz) if when else datetime.now(UTC)
+    info = app.pricer.describe(provider, model, ts)
+    if info is None:
+        raise PricingError(f"no price known for {model!r}"
+                           + (f" at {provider}" if provider else "")
+                           + "; add one with `spendtag prices override`")
+    t = Table(title=f"{info.get('provider')}/{info.get('model')} · prices on {ts.date().isoformat()}",
+              title_justify="left")
+    t.add_column("bucket")
+    t.add_column("USD", justify="right")
+    for bucket, rate in info.get("rates", {}).items():
+        t.add_row(bucket, str(rate))
+    app.console.print(t)
+    for key in ("name", "source", "tiers", "variants", "overrides", "note"):
+        if info.get(key):
+            app.console.out(f"{key}: {info[key]}")
+
+
+@prices.command("override")
+@click.argument("model")
+@click.option("--provider", help="Only for this provider.")
+@click.option("--input", "input_", metavar="USD", help="Input, per million tokens.")
+@click.option("--output", metavar="USD", help="Output, per million tokens.")
+@click.option("--cache-read", metavar="USD", help="Cache reads, per million tokens.")
+@click.option("--cache-write-5m", metavar="USD", help="5-minute cache writes, per million tokens.")
+@click.option("--cache-write-1h", metavar="USD", help="1-hour cache writes, per million tokens.")
+@click.option("--web-search", metavar="USD", help="Web searches, per thousand.")
+@click.option("--multiplier", metavar="FACTOR", help="Scale list prices instead, e.g. 0.85 for a 15% discount.")
+@click.option("--from", "valid_from", help="First day it applies (UTC date, inclusive).")
+@click.option("--until", "valid_until", help="Day it stops applying (UTC date, exclusive).")
+@click.option("--scope", multiple=True, metavar="SELECTOR", help="Only for events whose tags match, e.g. client=acme.")
+@click.option("--note", default="", help="Why (shown with every cost it produces).")
+@click.pass_obj
+def override(app: App, model: str, provider: str | None, input_: str | None, output: str | None,
+             cache_read: str | None, cache_write_5m: str | None, cache_write_1h: str | None,
+             web_search: str | None, multiplier: str | None, valid_from: str | None, valid_until: str | None,
+             scope: tuple[str, ...], note: str) -> None:
+    """Give MODEL (a name or glob) your own rate card or a multiplier on list prices.
+
+    Applies to calls recorded from now on whose time falls in --from/--until; costs already
+    in the ledger keep the price they were recorded with.
+    """
+    card = {"input_tokens": input_, "output_tokens": output, "cache_read_tokens": cache_read,
+            "cache_write_5m_tokens": cache_write_5m, "cache_write_1h_tokens": cache_write_1h,
+            "web_search_requests": web_search}
+    rates = {k: d for k, v in card.items() if (d := _decimal(k, v)) is not None}
+    o = PriceOverride(
+        id=None, model=model, provider=provider, rates=rates or None, multiplier=_decimal("multiplier", multiplier),
+        valid_from=date.fromisoformat(valid_from) if valid_from else None,
+        valid_until=date.fromisoformat(valid_until) if valid_until else None,
+        scope=tuple(Selector.parse(s) for s in scope), note=note,
+    )
+    oid = app.store.add_price_override(o)
+    app.console.out(f"override #{oid} saved for {model}")
+
+
+@prices.command("overrides")
+@click.pass_obj
+def overrides(app: App) -> None:
+    """List your price overrides (config file ones first)."""
+    t = Table(title="Price overrides", title_justify="left")
+    for col in ("id", "model", "provider", "rates / multiplier", "valid", "scope", "note"):
+        t.add_column(col)
+    for o in app.book.overrides:
+        rates = (", ".join(f"{k}={v}" for k, v in o.rates.items()) if o.rates else f"x{o.multiplier}")
+        valid = f"{o.valid_from or '…'} – {o.valid_until or '…'}"
+        t.add_row(str(o.id) if o.id is not None else "config", o.model, o.provider or "any", rates, valid,
+                  " ".join(str(s) for s in o.scope), o.note)
+    app.console.print(t)
+
+
+@prices.command("remove")
+@click.argument("override_id", type=int)
+@click.pass_obj
+def remove(app: App, override_id: int) -> None:
+    """Stop using override ID for new calls (it stays in the ledger's history)."""
+    if not app.store.remove_price_override(override_id):
+        raise PricingError(f"no active override #{override_id}; see `spendtag prices overrides`")
+    app.console.out(f"override #{override_id} removed")
+
+
+@prices.command("check")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any recorded call is unpriced.")
+@click.pass_obj
+def check(app: App, strict: bool) -> None:
+    """Which recorded models could not be priced, and how many calls that affects."""
+    uses = app.store.models()
+    unpriced = [u for u in uses if u.unpriced_requests]
+    if not unpriced:
+        app.console.out(f"all {sum(u.requests for u in uses):,} recorded calls are priced "
+                        f"({len(uses)} models)")
+        return
+    t = Table(title="Unpriced models", title_justify="left")
+    for col in ("provider", "model", "unpriced calls", "first", "last"):
+        t.add_column(col)
+    for u in unpriced:
+        t.add_row(u.provider, u.model, f"{u.unpriced_requests:,}", f"{u.first:%Y-%m-%d}", f"{u.last:%Y-%m-%d}")
+    app.console.print(t)
+    app.console.out("Their cost is not in any total. Add a price: spendtag prices override MODEL --input USD "
+                    "--output USD")
+    if strict:
+        raise SystemExit(1)
+
+
+COMMANDS = [prices]

@@ -1,0 +1,185 @@
+"""Reports on screen and in files: rich tables, JSON, CSV and one-line summaries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from spendtag.exports import neutralise
+from spendtag.ledger.query import Totals
+from spendtag.money import exact_str, format_usd
+from spendtag.reports import Comparison, Report, Row
+
+TOKEN_COLUMNS = (
+    ("input", ("input_tokens", "input_audio_tokens")),
+    ("cache read", ("cache_read_tokens",)),
+    ("cache write", ("cache_write_5m_tokens", "cache_write_1h_tokens")),
+    ("output", ("output_tokens", "output_audio_tokens")),
+)
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _tokens(t: Totals, buckets: tuple[str, ...]) -> int:
+    return sum(t[b] for b in buckets)
+
+
+def period_text(report: Report) -> str:
+    if report.range.since is None and report.range.until is None:
+        return "all time"
+    return report.range.label(report.tz) + f" ({report.tz.key})"
+
+
+def unpriced_text(report: Report) -> str | None:
+    if not report.unpriced_requests:
+        return None
+    models = ", ".join(f"{u.provider}/{u.model} ({u.requests})" for u in report.unpriced[:5])
+    more = f" and {len(report.unpriced) - 5} more" if len(report.unpriced) > 5 else ""
+    return (f"{report.unpriced_requests:,} calls could not be priced and are not in these costs: {models}{more}. "
+            "Add a price with `spendtag prices override`; see `spendtag prices check`.")
+
+
+def table(console: Console, report: Report, title: str | None = None) -> None:
+    t = Table(title=title or f"Spend by {', '.join(report.by)} · {period_text(report)}", title_justify="left")
+    for name in report.by:
+        t.add_column(name)
+    t.add_column("requests", justify="right")
+    for label, _ in TOKEN_COLUMNS:
+        t.add_column(label, justify="right")
+    t.add_column("cost", justify="right")
+    t.add_column("share", justify="right")
+    for row in report.rows:
+        t.add_row(*report.labels(row), *_numbers(row.totals), format_usd(row.totals.cost), f"{row.share}%")
+    t.add_section()
+    t.add_row("total", *[""] * (len(report.by) - 1), *_numbers(report.total), format_usd(report.total.cost),
+              "100.0%" if report.total.cost else "0.0%", style="bold")
+    console.print(t)
+    warning = unpriced_text(report)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _numbers(totals: Totals) -> list[str]:
+    return [_n(totals.requests), *(_n(_tokens(totals, b)) for _, b in TOKEN_COLUMNS)]
+
+
+def _row_dict(report: Report, row: Row | None, totals: Totals) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if row is not None:
+        for name, value in zip(report.by, row.key, strict=True):
+            out[name] = value
+    out["requests"] = totals.requests
+    out["unpriced_requests"] = totals["unpriced_requests"]
+    out["tokens"] = {b: totals[b] for b in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                                            "cache_write_1h_tokens", "output_tokens", "reasoning_tokens",
+                                            "input_audio_tokens", "output_audio_tokens")}
+    out["web_search_requests"] = totals["web_search_requests"]
+    out["cost_usd"] = exact_str(totals.cost)
+    out["cost_components_usd"] = {
+        name[5:]: exact_str(totals[name]) for name in totals.as_dict() if name.startswith("cost_") and totals[name]
+    }
+    if row is not None:
+        out["share_percent"] = str(row.share)
+    return out
+
+
+def as_json(report: Report) -> str:
+    doc = {
+        "by": report.by,
+        "period": {
+            "since": report.range.since.isoformat() if report.range.since else None,
+            "until": report.range.until.isoformat() if report.range.until else None,
+            "tz": report.tz.key,
+        },
+        "rows": [_row_dict(report, r, r.totals) for r in report.rows],
+        "total": _row_dict(report, None, report.total),
+        "unpriced": [{"provider": u.provider, "model": u.model, "requests": u.requests} for u in report.unpriced],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+CSV_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+               "output_tokens", "reasoning_tokens")
+
+
+def as_csv(report: Report) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*report.by, "requests", "unpriced_requests", *CSV_BUCKETS, "cost_usd", "share_percent"])
+    for r in report.rows:
+        w.writerow([*(neutralise(x) for x in report.labels(r)), r.totals.requests, r.totals["unpriced_requests"],
+                    *(r.totals[b] for b in CSV_BUCKETS), exact_str(r.totals.cost), str(r.share)])
+    t = report.total
+    w.writerow(["total", *[""] * (len(report.by) - 1), t.requests, t["unpriced_requests"],
+                *(t[b] for b in CSV_BUCKETS), exact_str(t.cost), "100.0" if t.cost else "0.0"])
+    return buf.getvalue()
+
+
+def as_summary(report: Report) -> str:
+    lines = [f"{' · '.join(report.labels(r))}: {format_usd(r.totals.cost)} ({r.share}%), "
+             f"{r.totals.requests:,} requests" for r in report.rows]
+    lines.append(f"total: {format_usd(report.total.cost)}, {report.total.requests:,} requests")
+    warning = unpriced_text(report)
+    if warning:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def show(console: Console, report: Report, fmt: str, title: str | None = None) -> None:
+    if fmt == "table":
+        table(console, report, title)
+    elif fmt == "json":
+        console.out(as_json(report))
+    elif fmt == "csv":
+        console.out(as_csv(report), end="")
+    else:
+        console.out(as_summary(report))
+
+
+def bars(console: Console, report: Report, width: int = 40) -> None:
+    """A terminal bar chart of cost per row (trends)."""
+    peak = max((r.totals.cost for r in report.rows), default=0)
+    label_width = max((len(" · ".join(report.labels(r))) for r in report.rows), default=5)
+    for r in report.rows:
+        filled = 0 if peak == 0 else round(width * r.totals.cost / peak)
+        label = " · ".join(report.labels(r)).ljust(label_width)
+        console.out(f"{label}  {'█' * filled}{' ' * (width - filled)}  {format_usd(r.totals.cost):>12}  "
+                    f"{r.totals.requests:>7,} req")
+    console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {format_usd(report.total.cost):>12}  "
+                f"{report.total.requests:>7,} req")
+    warning = unpriced_text(report)
+    if warning:
+        console.out(f"warning: {warning}")
+
+
+def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
+    if fmt == "json":
+        console.out(json.dumps({
+            label: {"requests": t.requests, "tokens": t.tokens, "cost_usd": exact_str(t.cost),
+                    "models": {m: exact_str(mt.cost) for m, mt in sorted(models.items())}}
+            for label, t, models in zip(cmp.labels, cmp.totals, cmp.models, strict=True)
+        }, indent=2))
+        return
+    t = Table(title="Comparison", title_justify="left")
+    t.add_column("")
+    for label in cmp.labels:
+        t.add_column(label, justify="right")
+    t.add_row("cost", *(format_usd(x.cost) for x in cmp.totals))
+    t.add_row("requests", *(_n(x.requests) for x in cmp.totals))
+    t.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
+    t.add_row("cost / request", *(format_usd(x.cost // x.requests) if x.requests else "-" for x in cmp.totals))
+    t.add_row("cache read share", *(f"{(100 * x['cache_read_tokens'] // max(1, x.tokens - x['output_tokens']))}%"
+                                    for x in cmp.totals))
+    models = sorted({m for side in cmp.models for m in side})
+    if models:
+        t.add_section()
+        for m in models:
+            t.add_row(m, *(format_usd(side[m].cost) if m in side else "-" for side in cmp.models))
+    console.print(t)

@@ -1,0 +1,114 @@
+"""Named, add-only schema migrations.
+
+Rules: a migration is never edited or removed once released; a new one only adds (tables,
+columns, indexes). Each runs in its own transaction and is recorded in
+``schema_migrations``. The SQL is portable between SQLite and PostgreSQL except where a
+migration gives both forms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spendtag.ledger.query import COST_COMPONENTS, TOTAL_FIELDS
+from spendtag.usage import TOKEN_BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]
+
+
+_SUMS = ",\n    ".join(f"{f} BIGINT NOT NULL DEFAULT 0" for f in TOTAL_FIELDS)
+_EVENT_COUNTS = ",\n    ".join(
+    f"{f} BIGINT NOT NULL DEFAULT 0"
+    for f in (
+        "unpriced_requests",
+        "estimated_requests",
+        "error_requests",
+        *TOKEN_BUCKETS,
+        *(f"cost_{c}" for c in COST_COMPONENTS),
+        "cost",
+    )
+)
+
+
+def _rollup(table: str) -> str:
+    return f"""CREATE TABLE {table} (
+    bucket BIGINT NOT NULL,
+    dim_id BIGINT NOT NULL,
+    {_SUMS},
+    PRIMARY KEY (bucket, dim_id)
+)"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_initial",
+        (
+            """CREATE TABLE tagsets (
+    id INTEGER PRIMARY KEY,
+    tags TEXT NOT NULL UNIQUE
+)""",
+            # One row per distinct combination of an event's rolled-up dimensions.
+            # Empty string, never NULL, for "absent", so the UNIQUE constraint holds.
+            """CREATE TABLE dims (
+    id INTEGER PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    project TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tagset_id BIGINT NOT NULL REFERENCES tagsets(id),
+    UNIQUE (provider, model, project, agent, key_id, user_id, source, status, tagset_id)
+)""",
+            # The price each cost used, deduplicated: rates as exact decimal strings.
+            """CREATE TABLE prices (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    rates TEXT NOT NULL,
+    price_date TEXT NOT NULL,
+    source TEXT NOT NULL,
+    note TEXT NOT NULL
+)""",
+            f"""CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    ts BIGINT NOT NULL,
+    dim_id BIGINT NOT NULL REFERENCES dims(id),
+    session TEXT NOT NULL DEFAULT '',
+    response_id TEXT,
+    price_id BIGINT REFERENCES prices(id),
+    {_EVENT_COUNTS},
+    service_tier TEXT,
+    inference_geo TEXT,
+    speed TEXT,
+    reported_cost BIGINT,
+    recorded_at BIGINT NOT NULL
+)""",
+            "CREATE INDEX events_ts ON events (ts)",
+            "CREATE INDEX events_session ON events (session, ts)",
+            _rollup("rollup_hour"),
+            _rollup("rollup_day"),
+            """CREATE TABLE price_overrides (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    provider TEXT,
+    rates TEXT,
+    multiplier TEXT,
+    valid_from TEXT,
+    valid_until TEXT,
+    scope TEXT NOT NULL DEFAULT '[]',
+    note TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    removed_at BIGINT
+)""",
+        ),
+    ),
+)

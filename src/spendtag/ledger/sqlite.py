@@ -1,0 +1,557 @@
+"""The embedded ledger: SQLite in WAL mode, one writer at a time, durable commits.
+
+Layout (see migrations.py): events hold counts and pico-USD costs per call and point to a
+``dims`` row (provider, model, project, agent, key, user, source, status, tag set) and a
+``prices`` row (the price used). ``rollup_hour``/``rollup_day`` hold exact per-bucket
+sums per dims row, maintained in the same transaction as the events they sum, so reports
+over months read thousands of rows, not millions (plan.py decides which parts come from
+where).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from spendtag import tags as tagmod
+from spendtag.errors import StoreError
+from spendtag.ledger.migrations import MIGRATIONS
+from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
+from spendtag.ledger.query import (
+    COST_COMPONENTS,
+    DIMENSIONS,
+    TOTAL_FIELDS,
+    Aggregate,
+    Filters,
+    Totals,
+    check_group,
+)
+from spendtag.ledger.store import ModelUse, RecordResult
+from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
+from spendtag.pricing import PriceOverride
+from spendtag.tags import Selector
+from spendtag.usage import TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
+
+_DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "source", "status")
+_EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
+_COST_COLUMNS = tuple(f"cost_{c}" for c in COST_COMPONENTS)
+_INSERT_COLUMNS = (
+    "event_id", "ts", "dim_id", "session", "response_id", "price_id", *_EVENT_SUMS,
+    "service_tier", "inference_geo", "speed", "reported_cost", "recorded_at",
+)
+_INSERT_SQL = (
+    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+)
+_ROLLUP_SUM_SQL = ", ".join(f"SUM({f})" for f in TOTAL_FIELDS)
+_RAW_SUM_SQL = "COUNT(*), " + ", ".join(f"SUM({f})" for f in _EVENT_SUMS)
+_ROLLUP_COLS = ", ".join(TOTAL_FIELDS)
+_IN_CHUNK = 900
+
+
+def _upsert_sql(table: str) -> str:
+    updates = ", ".join(f"{f} = {f} + excluded.{f}" for f in TOTAL_FIELDS)
+    marks = ", ".join("?" * (2 + len(TOTAL_FIELDS)))
+    return (
+        f"INSERT INTO {table} (bucket, dim_id, {_ROLLUP_COLS}) VALUES ({marks}) "
+        f"ON CONFLICT (bucket, dim_id) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_HOUR = _upsert_sql("rollup_hour")
+_UPSERT_DAY = _upsert_sql("rollup_day")
+
+
+def path_from_url(url: str) -> Path:
+    """``sqlite:///abs/path.db``, ``sqlite:relative.db`` or a plain path."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite://"):])
+    if url.startswith("sqlite:"):
+        return Path(url[len("sqlite:"):])
+    return Path(url).expanduser()
+
+
+class SQLiteStore:
+    """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
+
+    def __init__(self, url: str | Path, *, migrate: bool = True) -> None:
+        self.path = path_from_url(str(url))
+        self.url = f"sqlite:///{self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA cache_size=-65536")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from None
+        self._dims: dict[tuple[str, ...], int] = {}
+        self._dim_rows: dict[int, tuple[str, ...]] = {}
+        self._tagsets: dict[str, int] = {}
+        self._tagset_rows: dict[int, dict[str, str]] = {}
+        self._prices: dict[str, int] = {}
+        self._price_rows: dict[int, PriceRef] = {}
+        if migrate:
+            self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[str]:
+        self._conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT)")
+        return [r[0] for r in self._conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet applied, each in its own transaction; return their names."""
+        done = set(self.applied_migrations())
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            with self._transaction():
+                if self._conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?",
+                                      (migration.name,)).fetchone():
+                    continue   # another process applied it while we waited for the lock
+                for statement in migration.statements:
+                    self._conn.execute(statement)
+                self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                                   (migration.name, int(time.time())))
+            applied.append(migration.name)
+        return applied
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            # The caches may now hold ids of rows that were rolled back.
+            self._forget_caches()
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _forget_caches(self) -> None:
+        self._dims.clear()
+        self._dim_rows.clear()
+        self._tagsets.clear()
+        self._tagset_rows.clear()
+        self._prices.clear()
+        self._price_rows.clear()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _tagset_id(self, tags: dict[str, str]) -> int:
+        text = tagmod.canonical(tags)
+        found = self._tagsets.get(text)
+        if found is None:
+            conn = self._conn
+            conn.execute("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", (text,))
+            found = conn.execute("SELECT id FROM tagsets WHERE tags = ?", (text,)).fetchone()[0]
+            self._tagsets[text] = found
+            self._tagset_rows[found] = dict(tags)
+        return found
+
+    def _dim_id(self, event: UsageEvent) -> int:
+        key = (event.provider, event.model, event.project or "", event.agent or "", event.key or "",
+               event.user or "", event.source, event.status, tagmod.canonical(event.tags))
+        found = self._dims.get(key)
+        if found is None:
+            values = (*key[:-1], self._tagset_id(event.tags))
+            conn = self._conn
+            conn.execute(
+                f"INSERT OR IGNORE INTO dims ({', '.join(_DIM_COLUMNS)}, tagset_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+            where = " AND ".join(f"{c} = ?" for c in (*_DIM_COLUMNS, "tagset_id"))
+            found = conn.execute(f"SELECT id FROM dims WHERE {where}", values).fetchone()[0]
+            self._dims[key] = found
+            self._dim_rows[found] = tuple(str(v) for v in values)
+        return found
+
+    def _price_id(self, price: PriceRef | None) -> int | None:
+        if price is None:
+            return None
+        rates = json.dumps(dict(sorted(price.rates.items())), separators=(",", ":"))
+        fingerprint = json.dumps([price.provider, price.model, rates, price.price_date, price.source, price.note])
+        found = self._prices.get(fingerprint)
+        if found is None:
+            conn = self._conn
+            conn.execute(
+                "INSERT OR IGNORE INTO prices (fingerprint, provider, model, rates, price_date, source, note) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (fingerprint, price.provider, price.model, rates, price.price_date, price.source, price.note),
+            )
+            found = conn.execute("SELECT id FROM prices WHERE fingerprint = ?", (fingerprint,)).fetchone()[0]
+            self._prices[fingerprint] = found
+            self._price_rows[found] = price
+        return found
+
+    def record(self, events: Iterable[PricedEvent]) -> RecordResult:
+        batch: dict[str, PricedEvent] = {}
+        total = 0
+        for priced in events:
+            total += 1
+            batch.setdefault(priced.event.event_id, priced)
+        if not batch:
+            return RecordResult(0, 0)
+        now = int(time.time() * 1_000_000)
+        with self._transaction() as conn:
+            ids = list(batch)
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i:i + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for (found,) in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk):
+                    del batch[found]
+            rows = []
+            hours: dict[tuple[int, int], list[int]] = {}
+            for priced in batch.values():
+                event, cost = priced.event, priced.cost
+                usage = event.usage
+                ts = to_us(event.ts)
+                dim_id = self._dim_id(event)
+                components = cost.components
+                sums = [
+                    0 if cost.priced else 1,
+                    1 if usage.estimated else 0,
+                    0 if event.status == "ok" else 1,
+                    *(getattr(usage, b) for b in TOKEN_BUCKETS),
+                    *(components.get(c, 0) for c in COST_COMPONENTS),
+                    cost.total,
+                ]
+                rows.append((event.event_id, ts, dim_id, event.session or "", event.response_id,
+                             self._price_id(cost.price), *sums, usage.service_tier, usage.inference_geo,
+                             usage.speed, usage.reported_cost, now))
+                bucket = (ts - ts % HOUR_US, dim_id)
+                acc = hours.get(bucket)
+                if acc is None:
+                    hours[bucket] = [1, *sums]
+                else:
+                    acc[0] += 1
+                    for i, v in enumerate(sums, 1):
+                        acc[i] += v
+            conn.executemany(_INSERT_SQL, rows)
+            days: dict[tuple[int, int], list[int]] = {}
+            for (hour, dim_id), acc in hours.items():
+                key = (hour - hour % DAY_US, dim_id)
+                day = days.get(key)
+                if day is None:
+                    days[key] = list(acc)
+                else:
+                    for i, v in enumerate(acc):
+                        day[i] += v
+            conn.executemany(_UPSERT_HOUR, [(b, d, *acc) for (b, d), acc in hours.items()])
+            conn.executemany(_UPSERT_DAY, [(b, d, *acc) for (b, d), acc in days.items()])
+        return RecordResult(len(batch), total - len(batch))
+
+    # -- reading: dimensions --------------------------------------------------------------
+
+    def _load_dims(self) -> None:
+        """Bring the dims and tag-set caches up to date with rows other writers added."""
+        conn = self._conn
+        known = max(self._tagset_rows, default=0)
+        for tid, text in conn.execute("SELECT id, tags FROM tagsets WHERE id > ?", (known,)):
+            self._tagset_rows[tid] = json.loads(text)
+            self._tagsets[text] = tid
+        known = max(self._dim_rows, default=0)
+        cols = ", ".join((*_DIM_COLUMNS, "tagset_id"))
+        for row in conn.execute(f"SELECT id, {cols} FROM dims WHERE id > ?", (known,)):
+            self._dim_rows[row[0]] = tuple(str(v) for v in row[1:])
+
+    def _dim_dict(self, dim_id: int) -> dict[str, str]:
+        row = self._dim_rows[dim_id]
+        return dict(zip(DIMENSIONS, row[:-1], strict=True))
+
+    def _allowed_dims(self, filters: Filters) -> set[int] | None:
+        """The dims ids that pass the filters, or None when every one does."""
+        if not (filters.tags or filters.project or any(k != "session" for k in filters.dims)):
+            return None
+        allowed = set()
+        for dim_id, row in self._dim_rows.items():
+            if filters.matches_dims(self._dim_dict(dim_id), self._tagset_rows[int(row[-1])]):
+                allowed.add(dim_id)
+        return allowed
+
+    # -- reading: aggregates --------------------------------------------------------------
+
+    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]:
+        by = [check_group(k) for k in by]
+        tz = tz or ZoneInfo("UTC")
+        self._load_dims()
+        allowed = self._allowed_dims(filters)
+        if allowed is not None and not allowed:
+            return []
+        sessions = filters.dims.get("session")
+        raw_only = "session" in by or sessions is not None
+        time_keys = [k for k in by if k in TIME_GROUPS]
+        label_fns = {k: label_function(k, tz) for k in time_keys}
+
+        span = self._span_us()
+        if span is None:
+            return []
+        start = max(span[0], to_us(filters.since)) if filters.since else span[0]
+        end = min(span[1], to_us(filters.until)) if filters.until else span[1]
+        if start >= end:
+            return []
+
+        # Per dims row: the part of the group key that does not depend on time or session.
+        static_parts: dict[int, list[str | None]] = {}
+
+        def static_part(dim_id: int) -> list[str | None]:
+            found = static_parts.get(dim_id)
+            if found is None:
+                dims = self._dim_dict(dim_id)
+                tags = self._tagset_rows[int(self._dim_rows[dim_id][-1])]
+                found = []
+                for k in by:
+                    if k.startswith("tag:"):
+                        found.append(tags.get(k[4:]))
+                    elif k in DIMENSIONS:
+                        found.append(dims[k] or None)
+                    else:
+                        found.append(None)   # filled per row
+                static_parts[dim_id] = found
+            return found
+
+        groups: dict[tuple[str | None, ...], Totals] = {}
+        session_pos = by.index("session") if "session" in by else -1
+        time_pos = [(by.index(k), label_fns[k]) for k in time_keys]
+
+        def take(bucket: int, dim_id: int, session: str | None, sums: Sequence[int]) -> None:
+            if allowed is not None and dim_id not in allowed:
+                return
+            key = static_part(dim_id)
+            if time_pos or session_pos >= 0:
+                key = list(key)
+                for pos, fn in time_pos:
+                    key[pos] = fn(bucket)
+                if session_pos >= 0:
+                    key[session_pos] = session or None
+            tkey = tuple(key)
+            totals = groups.get(tkey)
+            if totals is None:
+                groups[tkey] = totals = Totals()
+            totals.add(sums)
+
+        dim_filter, dim_args = self._dim_sql(allowed)
+        pieces = [] if raw_only else plan(start, end, list(label_fns.values()))
+        raw_ranges = [(start, end)] if raw_only else [(p.start, p.end) for p in pieces if p.level == "raw"]
+        for piece in pieces:
+            if piece.level == "raw":
+                continue
+            table = "rollup_day" if piece.level == "day" else "rollup_hour"
+            args = [piece.start, piece.end, *dim_args]
+            if time_keys:
+                sql = (f"SELECT bucket, dim_id, {_ROLLUP_COLS} FROM {table} "
+                       f"WHERE bucket >= ? AND bucket < ?{dim_filter}")
+                for row in self._conn.execute(sql, args):
+                    take(row[0], row[1], None, row[2:])
+            else:
+                sql = (f"SELECT dim_id, {_ROLLUP_SUM_SQL} FROM {table} "
+                       f"WHERE bucket >= ? AND bucket < ?{dim_filter} GROUP BY dim_id")
+                for row in self._conn.execute(sql, args):
+                    take(0, row[0], None, row[1:])
+        for a, b in raw_ranges:
+            group_cols = ["dim_id"]
+            select = ["dim_id"]
+            if time_keys:
+                select.insert(0, f"(ts / {QUARTER_US}) * {QUARTER_US}")
+                group_cols.insert(0, f"ts / {QUARTER_US}")
+            else:
+                select.insert(0, "0")
+            if session_pos >= 0:
+                select.append("session")
+                group_cols.append("session")
+            else:
+                select.append("''")
+            where = f"ts >= ? AND ts < ?{dim_filter}"
+            args = [a, b, *dim_args]
+            if sessions is not None:
+                where += f" AND session IN ({','.join('?' * len(sessions))})"
+                args.extend(sessions)
+            sql = (f"SELECT {', '.join(select)}, {_RAW_SUM_SQL} FROM events WHERE {where} "
+                   f"GROUP BY {', '.join(group_cols)}")
+            for row in self._conn.execute(sql, args):
+                take(row[0], row[1], row[2], row[3:])
+        return [Aggregate(key, totals) for key, totals in groups.items()]
+
+    @staticmethod
+    def _dim_sql(allowed: set[int] | None) -> tuple[str, list[int]]:
+        if allowed is None or len(allowed) > _IN_CHUNK:
+            return "", []
+        ordered = sorted(allowed)
+        return f" AND dim_id IN ({','.join('?' * len(ordered))})", ordered
+
+    def _span_us(self) -> tuple[int, int] | None:
+        row = self._conn.execute("SELECT MIN(bucket), MAX(bucket) FROM rollup_day").fetchone()
+        if row[0] is None:
+            return None
+        return row[0], row[1] + DAY_US
+
+    # -- reading: events ------------------------------------------------------------------
+
+    def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]:
+        self._load_dims()
+        allowed = self._allowed_dims(filters)
+        if allowed is not None and not allowed:
+            return
+        where = ["1=1"]
+        args: list[Any] = []
+        if filters.since:
+            where.append("ts >= ?")
+            args.append(to_us(filters.since))
+        if filters.until:
+            where.append("ts < ?")
+            args.append(to_us(filters.until))
+        dim_filter, dim_args = self._dim_sql(allowed)
+        sessions = filters.dims.get("session")
+        if sessions is not None:
+            where.append(f"session IN ({','.join('?' * len(sessions))})")
+            args.extend(sessions)
+        sql = (f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
+               f"service_tier, inference_geo, speed, reported_cost FROM events "
+               f"WHERE {' AND '.join(where)}{dim_filter} ORDER BY ts, id")
+        filtered_here = allowed is not None and not dim_filter
+        if limit is not None and not filtered_here:
+            sql += f" LIMIT {int(limit)}"
+        shown = 0
+        for row in self._conn.execute(sql, [*args, *dim_args]):
+            if filtered_here and row[2] not in allowed:  # type: ignore[operator]
+                continue
+            if limit is not None and shown >= limit:
+                return
+            shown += 1
+            yield self._event_from_row(row)
+
+    def get_event(self, event_id: str) -> PricedEvent | None:
+        self._load_dims()
+        row = self._conn.execute(
+            f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
+            f"service_tier, inference_geo, speed, reported_cost FROM events WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        return None if row is None else self._event_from_row(row)
+
+    def _price(self, price_id: int | None) -> PriceRef | None:
+        if price_id is None:
+            return None
+        found = self._price_rows.get(price_id)
+        if found is None:
+            provider, model, rates, price_date, source, note = self._conn.execute(
+                "SELECT provider, model, rates, price_date, source, note FROM prices WHERE id = ?", (price_id,)
+            ).fetchone()
+            found = PriceRef(provider, model, json.loads(rates), price_date, source, note)
+            self._price_rows[price_id] = found
+        return found
+
+    def _event_from_row(self, row: Sequence[Any]) -> PricedEvent:
+        event_id, ts, dim_id, session, response_id, price_id = row[:6]
+        sums = row[6:6 + len(_EVENT_SUMS)]
+        service_tier, inference_geo, speed, reported_cost = row[6 + len(_EVENT_SUMS):]
+        values = dict(zip(_EVENT_SUMS, sums, strict=True))
+        dims = self._dim_dict(dim_id)
+        tags = self._tagset_rows[int(self._dim_rows[dim_id][-1])]
+        usage = Usage(
+            **{b: values[b] for b in TOKEN_BUCKETS},
+            service_tier=service_tier, inference_geo=inference_geo, speed=speed,
+            estimated=bool(values["estimated_requests"]), reported_cost=reported_cost,
+        )
+        event = UsageEvent(
+            event_id=event_id, ts=from_us(ts), provider=dims["provider"], model=dims["model"], usage=usage,
+            tags=dict(tags), project=dims["project"] or None, session=session or None,
+            agent=dims["agent"] or None, key=dims["key"] or None, user=dims["user"] or None,
+            source=dims["source"], status=dims["status"],  # type: ignore[arg-type]
+            response_id=response_id,
+        )
+        components = {c: values[f"cost_{c}"] for c in COST_COMPONENTS if values[f"cost_{c}"]}
+        priced = not values["unpriced_requests"]
+        cost = Cost(components, values["cost"], self._price(price_id), priced)
+        return PricedEvent(event, cost)
+
+    # -- reading: facts -------------------------------------------------------------------
+
+    def tag_keys(self, filters: Filters) -> list[str]:
+        """Every tag key on events whose dimensions and tags pass ``filters`` (time is not checked)."""
+        self._load_dims()
+        allowed = self._allowed_dims(filters)
+        keys: set[str] = set()
+        for dim_id, row in self._dim_rows.items():
+            if allowed is None or dim_id in allowed:
+                keys.update(self._tagset_rows[int(row[-1])])
+        return sorted(keys)
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(SUM(requests), 0) FROM rollup_day").fetchone()[0])
+
+    def time_span(self) -> tuple[datetime, datetime] | None:
+        row = self._conn.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
+        if row[0] is None:
+            return None
+        return from_us(row[0]), from_us(row[1])
+
+    def models(self) -> list[ModelUse]:
+        self._load_dims()
+        sql = ("SELECT d.provider, d.model, SUM(r.requests), SUM(r.unpriced_requests), MIN(r.bucket), MAX(r.bucket) "
+               "FROM rollup_hour r JOIN dims d ON d.id = r.dim_id GROUP BY d.provider, d.model "
+               "ORDER BY d.provider, d.model")
+        return [ModelUse(p, m, n, u, from_us(a), from_us(b + HOUR_US - 1))
+                for p, m, n, u, a, b in self._conn.execute(sql)]
+
+    # -- price overrides ------------------------------------------------------------------
+
+    def add_price_override(self, override: PriceOverride) -> int:
+        rates = None if override.rates is None else json.dumps({k: str(v) for k, v in override.rates.items()})
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO price_overrides (model, provider, rates, multiplier, valid_from, valid_until, scope, "
+                "note, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (override.model, override.provider, rates,
+                 None if override.multiplier is None else str(override.multiplier),
+                 override.valid_from.isoformat() if override.valid_from else None,
+                 override.valid_until.isoformat() if override.valid_until else None,
+                 json.dumps([str(s) for s in override.scope]), override.note, int(time.time())),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def price_overrides(self) -> list[PriceOverride]:
+        rows = self._conn.execute(
+            "SELECT id, model, provider, rates, multiplier, valid_from, valid_until, scope, note "
+            "FROM price_overrides WHERE removed_at IS NULL ORDER BY id"
+        )
+        out = []
+        for oid, model, provider, rates, multiplier, valid_from, valid_until, scope, note in rows:
+            out.append(PriceOverride(
+                id=oid, model=model, provider=provider,
+                rates=None if rates is None else {k: Decimal(v) for k, v in json.loads(rates).items()},
+                multiplier=None if multiplier is None else Decimal(multiplier),
+                valid_from=date.fromisoformat(valid_from) if valid_from else None,
+                valid_until=date.fromisoformat(valid_until) if valid_until else None,
+                scope=tuple(Selector.parse(s) for s in json.loads(scope)), note=note,
+            ))
+        return out
+
+    def remove_price_override(self, override_id: int) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE price_overrides SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+                (int(time.time()), override_id),
+            )
+            return cursor.rowcount > 0

@@ -1,0 +1,81 @@
+"""Exact money.
+
+Every amount spendtag stores or adds is an ``int`` of **pico-USD** (1e-12 USD). Provider
+list prices are quoted per million tokens with up to six decimals, so one token costs a
+whole number of pico-USD under every such rate: per-call costs are exact, and so is every
+sum of them. Amounts become ``Decimal`` only at the edges (display, CSV, JSON), and are
+rounded to cents only where a person reads a total, half-even, and never before.
+
+Floats never touch money: :func:`parse_usd` refuses them.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+PICO_PER_USD = 10**12
+_PICO = Decimal(PICO_PER_USD)
+_CENT = Decimal("0.01")
+
+
+class MoneyError(ValueError):
+    """An amount that cannot be represented exactly, or is not an amount at all."""
+
+
+def from_decimal(usd: Decimal, *, exact: bool = False) -> int:
+    """USD as a Decimal to pico-USD, rounding half-even below 1e-12 unless ``exact``."""
+    if not usd.is_finite():
+        raise MoneyError(f"not a finite amount: {usd}")
+    scaled = usd * _PICO
+    rounded = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if exact and rounded != scaled:
+        raise MoneyError(f"{usd} USD is finer than 1e-12 USD")
+    return int(rounded)
+
+
+def to_decimal(pico: int) -> Decimal:
+    """pico-USD to USD as an exact Decimal, without trailing zeros beyond the cents."""
+    value = Decimal(pico) / _PICO
+    # Keep at least two decimals so "1.50" reads as money; never drop significant digits.
+    if value == value.quantize(_CENT):
+        return value.quantize(_CENT)
+    return value.normalize()
+
+
+def parse_usd(text: str | int | Decimal) -> int:
+    """Parse an amount such as ``"49.00"``, ``"$1,250.5"`` or ``Decimal("0.01")``; floats are refused."""
+    if isinstance(text, bool) or isinstance(text, float):
+        raise MoneyError("money must not come from a binary float; pass a string or Decimal")
+    if isinstance(text, int):
+        return text * PICO_PER_USD
+    if isinstance(text, Decimal):
+        return from_decimal(text, exact=True)
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if cleaned.startswith("$"):
+        cleaned = cleaned[1:]
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise MoneyError(f"not an amount: {text!r} (expected something like 49.00)") from None
+    return from_decimal(value, exact=True)
+
+
+def round_cents(pico: int) -> Decimal:
+    """The amount in USD rounded half-even to whole cents (the only place money is rounded)."""
+    return (Decimal(pico) / _PICO).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
+def format_usd(pico: int, *, places: int = 2) -> str:
+    """``$1,234.57``; small non-zero amounts keep enough places to stay visible."""
+    value = Decimal(pico) / _PICO
+    if pico and abs(value) < Decimal("0.01") and places == 2:
+        places = 6 if abs(value) >= Decimal("0.000001") else 12
+    quantum = Decimal(1).scaleb(-places)
+    shown = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    sign = "-" if shown < 0 else ""
+    return f"{sign}${abs(shown):,.{places}f}"
+
+
+def exact_str(pico: int) -> str:
+    """The exact decimal USD string used in CSV and JSON (no exponent, no float)."""
+    return format(to_decimal(pico), "f")

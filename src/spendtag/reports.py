@@ -1,0 +1,143 @@
+"""Reports: grouped totals with shares, the untagged row, and the unpriced warning.
+
+A report is a grouping (``--by client,model``) of the events that pass some filters. Its
+rows partition those events, so the rows (untagged row included) add up to the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from zoneinfo import ZoneInfo
+
+from spendtag.ledger.query import EVENT_DIMENSIONS, Filters, QueryError, Totals
+from spendtag.ledger.store import Store
+from spendtag.periods import TIME_GROUPS, Range, sort_key
+from spendtag.tags import check_key
+
+# Words a user may pass to --by that are not tag keys.
+BY_CHOICES: tuple[str, ...] = (*EVENT_DIMENSIONS, *TIME_GROUPS)
+
+
+def group_key(name: str) -> str:
+    """User-facing ``--by`` word -> store group key: a dimension, a time group, or ``tag:<key>``."""
+    name = name.strip()
+    if name in BY_CHOICES:
+        return name
+    if name.startswith("tag:"):
+        name = name[4:]
+    try:
+        return "tag:" + check_key(name)
+    except ValueError:
+        raise QueryError(f"cannot group by {name!r}: use a tag key or one of {', '.join(BY_CHOICES)}") from None
+
+
+def parse_by(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise QueryError("--by needs at least one key, e.g. --by client")
+    if len(names) > 2:
+        raise QueryError("--by takes at most two keys, e.g. --by client,model")
+    return names
+
+
+@dataclass(slots=True)
+class Row:
+    key: tuple[str | None, ...]
+    totals: Totals
+    share: Decimal            # percent of the report's total cost, 1 decimal place
+
+
+@dataclass(slots=True)
+class UnpricedModel:
+    provider: str
+    model: str
+    requests: int
+
+
+@dataclass(slots=True)
+class Report:
+    by: list[str]                          # as the user wrote them ("client", "model")
+    keys: list[str]                        # store keys ("tag:client", "model")
+    rows: list[Row]
+    total: Totals
+    range: Range
+    tz: ZoneInfo
+    unpriced: list[UnpricedModel] = field(default_factory=list)
+
+    @property
+    def unpriced_requests(self) -> int:
+        return self.total["unpriced_requests"]
+
+    def labels(self, row: Row) -> list[str]:
+        return [label(k, v) for k, v in zip(self.keys, row.key, strict=True)]
+
+
+def label(key: str, value: str | None) -> str:
+    if value is not None:
+        return value
+    return "(untagged)" if key.startswith("tag:") else "(none)"
+
+
+def share(part: int, whole: int) -> Decimal:
+    if whole <= 0:
+        return Decimal("0.0")
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+
+
+def _sort(rows: list[Row], keys: Sequence[str], order: str) -> None:
+    if order == "time" or (keys and all(k in TIME_GROUPS for k in keys)):
+        rows.sort(key=lambda r: tuple(sort_key(k, v) for k, v in zip(keys, r.key, strict=True)))
+    else:
+        # Largest cost first; ties by label so output is stable; absent values last among equals.
+        rows.sort(key=lambda r: (-r.totals.cost, -r.totals.requests,
+                                 tuple((v is None, v or "") for v in r.key)))
+
+
+def build(store: Store, by: Sequence[str], filters: Filters, tz: ZoneInfo, *, order: str = "cost",
+          limit: int | None = None, now: datetime | None = None) -> Report:
+    """Group, total, share, and add the untagged row and the unpriced models."""
+    keys = [group_key(n) for n in by]
+    aggregates = store.aggregate(filters, keys, tz)
+    total = Totals()
+    for a in aggregates:
+        total.merge(a.totals)
+    rows = [Row(a.key, a.totals, share(a.totals.cost, total.cost)) for a in aggregates]
+    # Every report shows the untagged row for a tag key, even when nothing is untagged.
+    for i, k in enumerate(keys):
+        if k.startswith("tag:") and not any(r.key[i] is None for r in rows):
+            rows.append(Row(tuple(None for _ in keys), Totals(), Decimal("0.0")))
+    _sort(rows, keys, order)
+    if limit is not None:
+        rows = rows[:limit]
+    report = Report(list(by), keys, rows, total, Range(filters.since, filters.until), tz)
+    if total["unpriced_requests"]:
+        for a in store.aggregate(filters, ["provider", "model"], tz):
+            if a.totals["unpriced_requests"]:
+                report.unpriced.append(UnpricedModel(a.key[0] or "", a.key[1] or "", a.totals["unpriced_requests"]))
+        report.unpriced.sort(key=lambda u: (-u.requests, u.provider, u.model))
+    return report
+
+
+@dataclass(slots=True)
+class Comparison:
+    labels: list[str]
+    totals: list[Totals]
+    models: list[dict[str, Totals]]
+
+
+def compare(store: Store, sides: Sequence[Filters], labels: Sequence[str], tz: ZoneInfo) -> Comparison:
+    """Side-by-side totals (and per-model totals) for several selections."""
+    totals: list[Totals] = []
+    models: list[dict[str, Totals]] = []
+    for f in sides:
+        t = Totals()
+        per_model: dict[str, Totals] = {}
+        for a in store.aggregate(f, ["model"], tz):
+            t.merge(a.totals)
+            per_model[a.key[0] or "(none)"] = a.totals
+        totals.append(t)
+        models.append(per_model)
+    return Comparison(list(labels), totals, models)

@@ -1,0 +1,142 @@
+"""Settings, declared once: each has a name, an environment variable, a default and a help line.
+
+Precedence: command-line flag > environment (``SPENDTAG_*``) > config file > default.
+The config file is TOML at ``$SPENDTAG_CONFIG``, else ``<user config dir>/spendtag/config.toml``::
+
+    db = "~/ledgers/agency.db"
+    tz = "Europe/Berlin"
+    unpriced_policy = "warn"
+
+    [[prices]]                       # price overrides (see `spendtag prices override --help`)
+    model = "my-local-llm"
+    input = "0"
+    output = "0"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from spendtag.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    env: str
+    default: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("spendtag", appauthor=False)) / "ledger.db"
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("spendtag", appauthor=False)) / "config.toml"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "SPENDTAG_DB", "", "Ledger location: a SQLite file path or sqlite:/// URL "
+            "(default: ledger.db in the user data directory)."),
+    Setting("tz", "SPENDTAG_TZ", "UTC", "Time zone for days, weeks and months in reports (IANA name or 'local')."),
+    Setting("unpriced_policy", "SPENDTAG_UNPRICED_POLICY", "warn",
+            "What to do with calls to models nobody can price: allow, warn or block.",
+            choices=("allow", "warn", "block")),
+    Setting("client_key", "SPENDTAG_CLIENT_KEY", "client", "The tag key that names the client."),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+# Tables the config file may hold besides the plain settings.
+SECTIONS: tuple[str, ...] = ("prices",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, str]
+    origins: Mapping[str, str]                # name -> "flag", "env", "config" or "default"
+    config_path: Path
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+    @property
+    def db(self) -> str:
+        return self.values["db"] or str(default_db_path())
+
+
+def config_path() -> Path:
+    env = os.environ.get("SPENDTAG_CONFIG")
+    return Path(env).expanduser() if env else default_config_path()
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    m = pattern.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config file as a dict; a missing file is empty; a broken one is a ConfigError with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=int(m[1]) if m else None,
+                          fix="check quoting and brackets on that line") from None
+    for key, value in data.items():
+        if key in SECTIONS:
+            continue
+        setting = _BY_NAME.get(key)
+        if setting is None:
+            known = ", ".join([*_BY_NAME, *SECTIONS])
+            raise ConfigError(f"unknown setting {key!r}", path=str(path), line=_line_of(text, key),
+                              fix=f"use one of: {known}")
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string", path=str(path), line=_line_of(text, key),
+                              fix=f'write {key} = "{value}"')
+        if setting.choices and value not in setting.choices:
+            raise ConfigError(f"{key} = {value!r} is not allowed", path=str(path), line=_line_of(text, key),
+                              fix=f"use one of: {', '.join(setting.choices)}")
+    return data
+
+
+def load(flags: Mapping[str, str | None] | None = None) -> Settings:
+    """Resolve every setting by precedence: flag > env > config file > default."""
+    path = config_path()
+    data = read_config(path)
+    values: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for setting in SETTINGS:
+        flag = (flags or {}).get(setting.name)
+        env = os.environ.get(setting.env)
+        if flag:
+            values[setting.name], origins[setting.name] = flag, "flag"
+        elif env:
+            values[setting.name], origins[setting.name] = env, "env"
+        elif setting.name in data:
+            values[setting.name], origins[setting.name] = data[setting.name], "config"
+        else:
+            values[setting.name], origins[setting.name] = setting.default, "default"
+        if setting.choices and values[setting.name] not in setting.choices:
+            raise ConfigError(f"{setting.name} = {values[setting.name]!r} (from {origins[setting.name]}) "
+                              f"is not one of {', '.join(setting.choices)}")
+    if values["db"]:
+        values["db"] = str(Path(values["db"]).expanduser()) if "://" not in values["db"] else values["db"]
+    sections = {name: data[name] for name in SECTIONS if name in data}
+    return Settings(values, origins, path, sections)

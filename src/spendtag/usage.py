@@ -1,0 +1,189 @@
+"""The event model every capture path produces and every report reads.
+
+A :class:`Usage` holds **disjoint** token buckets: no token is in two of them, so a cost is
+the plain sum of bucket x rate and no bucket is ever counted twice. Providers report usage
+with overlapping fields (OpenAI's ``prompt_tokens`` includes cached tokens, Anthropic's
+``input_tokens`` does not); the parsers in :mod:`spendtag.capture` undo those overlaps.
+
+A :class:`UsageEvent` is one call. Its ``event_id`` is the idempotency key: recording the
+same id twice changes nothing. A :class:`PricedEvent` adds the :class:`Cost`, which
+carries the price it used so that an invoice can be reproduced after prices change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from spendtag.errors import UsageFormatError
+
+# Token buckets, in display order. All are disjoint except ``reasoning_tokens`` (info only,
+# a subset of ``output_tokens``) and the two request counters.
+TOKEN_BUCKETS: tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+)
+# Buckets that are billed (reasoning is inside output; web fetches have no fee of their own).
+BILLED_TOKEN_BUCKETS: tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
+
+Status = Literal["ok", "error", "aborted"]
+STATUSES: tuple[str, ...] = ("ok", "error", "aborted")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Disjoint usage of one call, plus the response-side modifiers that change its price."""
+
+    input_tokens: int = 0            # uncached text input (tool results fed back included)
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0   # cache writes with a 5-minute (or unknown) TTL
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0           # billable output, reasoning included, audio excluded
+    reasoning_tokens: int = 0        # informational: a subset of output_tokens
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    web_search_requests: int = 0     # billed per request on top of tokens
+    web_fetch_requests: int = 0
+    service_tier: str | None = None  # as the *response* reports it: standard, batch, flex, priority...
+    inference_geo: str | None = None
+    speed: str | None = None
+    estimated: bool = False          # some counts are estimates (stream cut before its usage arrived)
+    reported_cost: int | None = None  # pico-USD the provider itself billed (OpenRouter's `cost`), if any
+
+    def __post_init__(self) -> None:
+        for name in TOKEN_BUCKETS:
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise UsageFormatError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.reasoning_tokens > self.output_tokens:
+            raise UsageFormatError(
+                f"reasoning_tokens ({self.reasoning_tokens}) cannot exceed output_tokens "
+                f"({self.output_tokens}): reasoning is part of output"
+            )
+
+    @property
+    def total_input_tokens(self) -> int:
+        """Every input token, cached or not (the figure long-context tiers are judged on)."""
+        return (self.input_tokens + self.cache_read_tokens + self.cache_write_5m_tokens
+                + self.cache_write_1h_tokens + self.input_audio_tokens)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.total_input_tokens + self.output_tokens + self.output_audio_tokens
+
+    def replace(self, **changes: Any) -> Usage:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Non-default fields only, for compact JSON."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        """From normalised bucket names (as written by :meth:`as_dict`); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise UsageFormatError(
+                f"unknown usage field(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(known))}"
+            )
+        return cls(**dict(data))
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in TOKEN_BUCKETS})
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRef:
+    """The price a cost was computed with: enough to reproduce it, and to explain it."""
+
+    provider: str
+    model: str                      # the price source's model id (may differ from the reported model)
+    rates: Mapping[str, str]        # bucket -> USD per unit as a decimal string (per token, per request)
+    price_date: str                 # the event's own date the rates were resolved for (YYYY-MM-DD)
+    source: str                     # e.g. "genai-prices 0.2.3", or "override:3"
+    note: str = ""                  # e.g. "batch variant", "long context tier >200k", "x0.85 override #2"
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A priced call, in pico-USD per component. ``total`` is their exact sum."""
+
+    components: Mapping[str, int]   # bucket -> pico-USD (only non-zero ones need be present)
+    total: int
+    price: PriceRef | None          # None when unpriced
+    priced: bool = True
+
+    def __post_init__(self) -> None:
+        if sum(self.components.values()) != self.total:
+            raise ValueError("cost components must sum to the total")
+
+    @classmethod
+    def unpriced(cls) -> Cost:
+        return cls(components={}, total=0, price=None, priced=False)
+
+
+def utc(ts: datetime) -> datetime:
+    """An aware UTC datetime; naive datetimes are taken as UTC."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    """One LLM call, as any capture path sees it. See the module docstring for the contract."""
+
+    event_id: str
+    ts: datetime
+    provider: str
+    model: str
+    usage: Usage
+    tags: dict[str, str] = field(default_factory=dict)
+    project: str | None = None
+    session: str | None = None
+    agent: str | None = None
+    key: str | None = None          # virtual key id (never the key itself)
+    user: str | None = None
+    source: str = "api"             # proxy, sdk, claude-code, codex, otlp, pull, cli, ingest, demo...
+    status: Status = "ok"
+    response_id: str | None = None  # the provider's own id, kept as information
+
+    def __post_init__(self) -> None:
+        self.ts = utc(self.ts)
+        if not self.event_id:
+            raise UsageFormatError("event_id must not be empty")
+        if self.status not in STATUSES:
+            raise UsageFormatError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+
+
+@dataclass(slots=True)
+class PricedEvent:
+    """A :class:`UsageEvent` with its :class:`Cost`: what the ledger stores."""
+
+    event: UsageEvent
+    cost: Cost

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "formats" / "fixtures"
+
+
+def fixture_path(*parts: str) -> Path:
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"fixture missing: {path} (the repo must sit next to shared/)")
+    return path
+
+
+def make_event(
+    event_id: str,
+    ts: datetime | None = None,
+    *,
+    provider: str = "anthropic",
+    model: str = "claude-sonnet-4-5",
+    usage: Usage | None = None,
+    cost: int = 1_000_000,
+    priced: bool = True,
+    tags: dict[str, str] | None = None,
+    **dims: object,
+) -> PricedEvent:
+    """A priced event with a hand-made cost split (input gets the remainder)."""
+    usage = usage or Usage(input_tokens=100, output_tokens=10)
+    event = UsageEvent(
+        event_id=event_id,
+        ts=ts or datetime(2026, 3, 14, 10, tzinfo=UTC),
+        provider=provider,
+        model=model,
+        usage=usage,
+        tags=tags or {},
+        **dims,  # type: ignore[arg-type]
+    )
+    if not priced:
+        return PricedEvent(event, Cost.unpriced())
+    output = cost // 3
+    price = PriceRef(provider, model, {"input_tokens": "0.000003"}, event.ts.date().isoformat(), "test")
+    return PricedEvent(event, Cost({"input_tokens": cost - output, "output_tokens": output}, cost, price))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads or writes the real user's data or config."""
+    monkeypatch.setenv("SPENDTAG_DB", str(tmp_path / "ledger.db"))
+    monkeypatch.setenv("SPENDTAG_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in list(os.environ):
+        if name.startswith("SPENDTAG_") and name not in ("SPENDTAG_DB", "SPENDTAG_CONFIG"):
+            monkeypatch.delenv(name)
+    yield

@@ -1,0 +1,219 @@
+"""The command line, end to end through click's runner, with exact output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from spendtag.cli.main import cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+SONNET = '{"input_tokens": 1000, "output_tokens": 100}'                      # $0.003 + $0.0015
+GPT4O = '{"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}'  # $0.0025 + $0.001
+
+
+def run(*args: str, input: str | None = None, ok: bool = True) -> str:
+    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False, env={"COLUMNS": "160"})
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result.output
+
+
+def seed() -> None:
+    run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
+        "--tag", "client=acme", "--agent", "planner", "--event-id", "a1", "--ts", "2026-03-14T10:00:00Z")
+    run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
+        "--tag", "client=acme,env=prod", "--agent", "coder", "--event-id", "a2", "--ts", "2026-03-15T23:30:00Z")
+    run("record", "--provider", "openai", "--model", "gpt-4o", "--usage", GPT4O,
+        "--tag", "client=globex", "--event-id", "g1", "--ts", "2026-03-20T09:00:00Z")
+    run("record", "--provider", "openai", "--model", "gpt-4o", "--usage", GPT4O,
+        "--event-id", "u1", "--ts", "2026-04-02T09:00:00Z")
+
+
+def test_record_prints_cost_and_is_idempotent() -> None:
+    out = run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
+              "--event-id", "x", "--ts", "2026-03-14T10:00:00Z")
+    assert out == "recorded: x · anthropic/claude-sonnet-4-5 · $0.004500\n"
+    again = run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
+                "--event-id", "x", "--ts", "2026-03-14T10:00:00Z")
+    assert again == "already recorded (unchanged): x · anthropic/claude-sonnet-4-5 · $0.004500\n"
+
+
+def test_report_csv_is_exact_and_has_untagged_row() -> None:
+    seed()
+    out = run("report", "--by", "client", "--format", "csv")
+    assert out == (
+        "client,requests,unpriced_requests,input_tokens,cache_read_tokens,cache_write_5m_tokens,"
+        "cache_write_1h_tokens,output_tokens,reasoning_tokens,cost_usd,share_percent\n"
+        "acme,2,0,2000,0,0,0,200,0,0.009,56.2\n"
+        "globex,1,0,1000,0,0,0,100,0,0.0035,21.9\n"
+        "(untagged),1,0,1000,0,0,0,100,0,0.0035,21.9\n"
+        "total,4,0,4000,0,0,0,400,0,0.016,100.0\n"
+    )
+
+
+def test_report_period_tz_and_two_keys() -> None:
+    seed()
+    # 23:30 UTC on the 15th is the 16th in Berlin: by day in Berlin it moves.
+    out = run("report", "--by", "day", "--period", "2026-03", "--tz", "Europe/Berlin", "--format", "summary")
+    assert out == (
+        "2026-03-14: $0.004500 (36.0%), 1 requests\n"
+        "2026-03-16: $0.004500 (36.0%), 1 requests\n"
+        "2026-03-20: $0.003500 (28.0%), 1 requests\n"
+        "total: $0.01, 3 requests\n"
+    )
+    data = json.loads(run("report", "--by", "client,model", "--period", "2026-03", "--format", "json"))
+    rows = {(r["client"], r["model"]): r["cost_usd"] for r in data["rows"]}
+    assert rows == {("acme", "claude-sonnet-4-5"): "0.009", ("globex", "gpt-4o"): "0.0035", (None, None): "0.00"}
+    assert data["total"]["cost_usd"] == "0.0125"
+    assert data["total"]["requests"] == 3
+
+
+def test_report_filters() -> None:
+    seed()
+    data = json.loads(run("report", "--by", "agent", "--tag", "client=acme", "--format", "json"))
+    assert {r["agent"]: r["cost_usd"] for r in data["rows"]} == {"planner": "0.0045", "coder": "0.0045"}
+    data = json.loads(run("report", "--by", "client", "--tag", "env", "--format", "json"))
+    assert data["total"]["cost_usd"] == "0.0045"
+    data = json.loads(run("report", "--by", "client", "--tag", "client!=acme", "--format", "json"))
+    assert data["total"]["requests"] == 2
+    data = json.loads(run("report", "--by", "model", "--model", "gpt-4o", "--since", "2026-03-01",
+                          "--until", "2026-04-01", "--format", "json"))
+    assert data["total"]["cost_usd"] == "0.0035"
+
+
+def test_unpriced_model_warns_and_is_not_zero() -> None:
+    seed()
+    out = run("record", "--provider", "acme-ai", "--model", "house-model-9", "--usage", GPT4O, "--event-id", "h1",
+              "--ts", "2026-03-21T09:00:00Z")
+    assert "unpriced" in out
+    summary = run("report", "--by", "model", "--format", "summary")
+    assert "warning: 1 calls could not be priced and are not in these costs: acme-ai/house-model-9 (1)" in summary
+    data = json.loads(run("report", "--by", "model", "--format", "json"))
+    assert data["unpriced"] == [{"provider": "acme-ai", "model": "house-model-9", "requests": 1}]
+    check = run("prices", "check")
+    assert "house-model-9" in check
+    run("prices", "check", "--strict", ok=False)
+
+
+def test_price_override_prices_new_calls_only() -> None:
+    run("record", "--provider", "local", "--model", "my-llm", "--usage", GPT4O, "--event-id", "before",
+        "--ts", "2026-03-01T00:00:00Z")
+    assert run("prices", "override", "my-llm", "--input", "1", "--output", "2") == "override #1 saved for my-llm\n"
+    out = run("record", "--provider", "local", "--model", "my-llm", "--usage", GPT4O, "--event-id", "after",
+              "--ts", "2026-03-01T00:00:00Z")
+    assert out == "recorded: after · local/my-llm · $0.001200\n"   # 1000 x $1/M + 100 x $2/M
+    data = json.loads(run("report", "--by", "model", "--format", "json"))
+    assert data["total"]["cost_usd"] == "0.0012" and data["total"]["unpriced_requests"] == 1
+    assert "my-llm" in run("prices", "overrides")
+    assert run("prices", "remove", "1") == "override #1 removed\n"
+
+
+def test_export_csv_neutralises_formulas_and_keeps_exact_money(tmp_path: Path) -> None:
+    run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
+        "--tag", "client==HYPERLINK(\"http://x\")", "--tag", "note=@SUM(A1)", "--event-id", "e1",
+        "--ts", "2026-03-14T10:00:00Z")
+    target = tmp_path / "out.csv"
+    run("export", "--format", "csv", "--output", str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 1
+    assert rows[0]["tag:client"] == "'=HYPERLINK(\"http://x\")"
+    assert rows[0]["tag:note"] == "'@SUM(A1)"
+    assert rows[0]["cost_usd"] == "0.0045"
+    assert rows[0]["cost_input_tokens"] == "0.003" and rows[0]["cost_output_tokens"] == "0.0015"
+    assert rows[0]["price_date"] == "2026-03-14"
+    assert rows[0]["price_source"].startswith("genai-prices ")
+    lines = run("export", "--format", "jsonl").splitlines()
+    assert json.loads(lines[0])["cost_usd"] == "0.0045"
+
+
+def test_ingest_skips_and_counts_malformed_lines(tmp_path: Path) -> None:
+    good = {"provider": "openai", "model": "gpt-4o", "usage": json.loads(GPT4O), "ts": "2026-03-14T10:00:00Z",
+            "tags": {"client": "acme"}}
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "event_id": "x2"}) + "\n")
+    out = run("ingest", str(path))
+    assert out.startswith("recorded 2 new events, 0 already recorded, 0 lines without usage, "
+                          "1 malformed lines skipped")
+    assert f"{path}:2: not JSON" in out
+    again = run("ingest", str(path))
+    assert again.startswith("recorded 0 new events, 2 already recorded")
+
+
+def test_bad_usage_json_is_a_clear_error() -> None:
+    result = CliRunner().invoke(cli, ["record", "--provider", "openai", "--model", "gpt-4o", "--usage", "{oops"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --usage is not valid JSON")
+
+
+def test_bad_tag_is_a_clear_error() -> None:
+    result = CliRunner().invoke(cli, ["record", "--provider", "openai", "--model", "gpt-4o", "--usage", GPT4O,
+                                      "--tag", "client"])
+    assert result.exit_code == 2
+    assert "has no '='" in result.output
+
+
+def test_trends_draws_bars_and_top_ranks() -> None:
+    seed()
+    out = run("trends", "--by", "day", "--period", "2026-03")
+    lines = out.splitlines()
+    assert lines[0].startswith("Spend by day · 2026-03-01 00:00 – 2026-04-01 00:00")
+    assert lines[1].startswith("2026-03-14  ") and "█" in lines[1]
+    top = json.loads(run("top", "--by", "agent", "--limit", "1", "--format", "json"))
+    assert len(top["rows"]) == 1
+
+
+def test_compare_sides() -> None:
+    seed()
+    data = json.loads(run("compare", "client=acme", "client=globex", "--format", "json"))
+    assert data["client=acme"]["cost_usd"] == "0.009"
+    assert data["client=globex"]["cost_usd"] == "0.0035"
+
+
+def test_demo_loads_once_and_prints_client_report() -> None:
+    first = run("demo", "--days", "5")
+    assert "acme" in first and "(untagged)" in first and "total" in first
+    data = json.loads(run("report", "--by", "client", "--source", "demo", "--format", "json"))
+    run("demo", "--days", "5")
+    again = json.loads(run("report", "--by", "client", "--source", "demo", "--format", "json"))
+    assert again["total"] == data["total"]
+    assert data["total"]["requests"] > 50
+
+
+def _commands(group: click.Group, prefix: str = "spendtag") -> list[str]:
+    out = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        out.append(path)
+        if isinstance(command, click.Group):
+            out.extend(_commands(command, path))
+    return out
+
+
+def test_every_command_is_documented() -> None:
+    text = README.read_text()
+    if DOCS.exists():
+        text += "".join(p.read_text() for p in DOCS.glob("*.md"))
+    missing = [c for c in _commands(cli) if not re.search(re.escape(c) + r"\b", text)]
+    assert missing == []
+
+
+def test_every_setting_is_documented() -> None:
+    from spendtag.settings import SETTINGS
+
+    text = README.read_text()
+    assert [s.env for s in SETTINGS if s.env not in text] == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["report", "--help"], ["prices", "--help"]])
+def test_help_works(args: list[str]) -> None:
+    assert "Usage:" in run(*args)

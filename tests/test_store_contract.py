@@ -1,0 +1,243 @@
+"""The Store contract: every implementation must pass this file unchanged.
+
+The reference for every aggregate is a plain Python computation over the events that were
+recorded, so the rollup/raw planning can never drift from what a person would add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_event
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spendtag.ledger import open_store
+from spendtag.ledger.query import TOTAL_FIELDS, Filters, Totals
+from spendtag.ledger.store import Store
+from spendtag.periods import TIME_GROUPS, time_label, zone
+from spendtag.pricing import PriceOverride
+from spendtag.tags import Selector
+from spendtag.usage import PricedEvent, Usage
+
+IMPLEMENTATIONS = ["sqlite"]
+
+
+def _open(kind: str, tmp_path: Path) -> Store:
+    if kind == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    raise AssertionError(kind)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s = _open(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+def _row(p: PricedEvent) -> list[int]:
+    u, c = p.event.usage, p.cost
+    values: dict[str, int] = {
+        "requests": 1,
+        "unpriced_requests": 0 if c.priced else 1,
+        "estimated_requests": int(u.estimated),
+        "error_requests": 0 if p.event.status == "ok" else 1,
+        "cost": c.total,
+    }
+    for f in TOTAL_FIELDS:
+        if f.startswith("cost_"):
+            values[f] = c.components.get(f[5:], 0)
+        elif f not in values:
+            values[f] = getattr(u, f)
+    return [values[f] for f in TOTAL_FIELDS]
+
+
+def _key(p: PricedEvent, by: list[str], tz: Any) -> tuple[str | None, ...]:
+    e = p.event
+    out: list[str | None] = []
+    for k in by:
+        if k.startswith("tag:"):
+            out.append(e.tags.get(k[4:]))
+        elif k in TIME_GROUPS:
+            out.append(time_label(k, e.ts, tz))
+        else:
+            out.append(getattr(e, k) or None)
+    return tuple(out)
+
+
+def _matches(p: PricedEvent, f: Filters) -> bool:
+    e = p.event
+    if f.since and e.ts < f.since:
+        return False
+    if f.until and e.ts >= f.until:
+        return False
+    dims = {k: (getattr(e, k) or "") for k in ("provider", "model", "project", "agent", "key", "user",
+                                                  "source", "status", "session")}
+    for name, allowed in f.dims.items():
+        if dims[name] not in allowed:
+            return False
+    return f.matches_dims(dims, e.tags)
+
+
+def naive(events: list[PricedEvent], f: Filters, by: list[str], tz: Any) -> dict[tuple[str | None, ...], list[int]]:
+    out: dict[tuple[str | None, ...], Totals] = {}
+    seen: set[str] = set()
+    for p in events:
+        if p.event.event_id in seen or not _matches(p, f):
+            continue
+        seen.add(p.event.event_id)
+        out.setdefault(_key(p, by, tz), Totals()).add(_row(p))
+    return {k: v.values for k, v in out.items()}
+
+
+def got(store: Store, f: Filters, by: list[str], tz: Any) -> dict[tuple[str | None, ...], list[int]]:
+    return {a.key: a.totals.values for a in store.aggregate(f, by, tz)}
+
+
+# -- idempotency and durability -----------------------------------------------------------
+
+def test_record_is_idempotent_on_event_id(store: Store) -> None:
+    events = [make_event(f"e{i}", cost=1_000 + i, tags={"client": "acme"}) for i in range(5)]
+    first = store.record(events)
+    again = store.record(events)
+    assert (first.inserted, first.duplicates) == (5, 0)
+    assert (again.inserted, again.duplicates) == (0, 5)
+    assert store.count() == 5
+    total = store.aggregate(Filters())[0].totals
+    assert total.cost == sum(1_000 + i for i in range(5))
+    assert total.requests == 5
+
+
+def test_duplicate_ids_within_one_batch_first_copy_wins(store: Store) -> None:
+    a = make_event("same", cost=111)
+    b = make_event("same", cost=999)
+    result = store.record([a, b])
+    assert (result.inserted, result.duplicates) == (1, 1)
+    stored = store.get_event("same")
+    assert stored is not None and stored.cost.total == 111
+
+
+def test_money_and_usage_round_trip_exactly(store: Store) -> None:
+    usage = Usage(input_tokens=123_456, cache_read_tokens=7, cache_write_5m_tokens=8, cache_write_1h_tokens=9,
+                  output_tokens=1_000, reasoning_tokens=400, web_search_requests=3, service_tier="batch",
+                  inference_geo="us", speed="fast")
+    original = make_event("rt", usage=usage, cost=10**18 + 7, tags={"client": "acme", "env": "prod"},
+                          project="/home/u/clients/acme", session="s1", agent="planner", key="k1", user="u1",
+                          source="cli", response_id="msg_1")
+    store.record([original])
+    back = store.get_event("rt")
+    assert back is not None
+    assert back.event == original.event
+    assert back.cost == original.cost
+    assert back.cost.price == original.cost.price
+
+
+def test_unpriced_is_counted_not_zeroed(store: Store) -> None:
+    store.record([make_event("p", cost=500), make_event("u", model="mystery-1", priced=False)])
+    total = store.aggregate(Filters())[0].totals
+    assert total["unpriced_requests"] == 1
+    assert total.requests == 2
+    back = store.get_event("u")
+    assert back is not None and back.cost.priced is False and back.cost.price is None
+
+
+# -- aggregates against the naive reference -------------------------------------------------
+
+BASE = datetime(2026, 2, 27, tzinfo=UTC)
+ZONES = ["UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York", "Asia/Kathmandu"]
+GROUPS = ["tag:client", "tag:env", "model", "provider", "agent", "project", "session", "key", "user", "source",
+          "status", *TIME_GROUPS]
+
+event_st = st.builds(
+    lambda i, minutes, client, env, model, agent, session, cost, priced, status: make_event(
+        f"ev{i}", BASE + timedelta(minutes=minutes), model=model, cost=cost, priced=priced,
+        tags={k: v for k, v in (("client", client), ("env", env)) if v is not None},
+        agent=agent, session=session, project=f"/p/{client or 'none'}", status=status,
+    ),
+    st.integers(0, 60),
+    st.integers(0, 60 * 24 * 40),
+    st.sampled_from(["acme", "globex", None]),
+    st.sampled_from(["prod", None]),
+    st.sampled_from(["claude-sonnet-4-5", "gpt-4o"]),
+    st.sampled_from(["planner", None]),
+    st.sampled_from(["s1", "s2", None]),
+    st.integers(0, 10**12),
+    st.booleans(),
+    st.sampled_from(["ok", "ok", "error"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(event_st, max_size=40),
+    by=st.lists(st.sampled_from(GROUPS), max_size=2, unique=True),
+    tz=st.sampled_from(ZONES),
+    since_min=st.one_of(st.none(), st.integers(-100, 60 * 24 * 41)),
+    span_min=st.integers(1, 60 * 24 * 41),
+    selector=st.sampled_from([None, "client=acme", "client!=acme", "env", "!env"]),
+)
+def test_aggregate_matches_naive_sums(store: Store, events: list[PricedEvent], by: list[str], tz: str,
+                                      since_min: int | None, span_min: int, selector: str | None) -> None:
+    store.record(events)
+    everything = list(store.events(Filters()))
+    since = None if since_min is None else BASE + timedelta(minutes=since_min, seconds=17)
+    until = None if since is None else since + timedelta(minutes=span_min)
+    f = Filters(since=since, until=until, tags=(Selector.parse(selector),) if selector else ())
+    zi = zone(tz)
+    assert got(store, f, by, zi) == naive(everything, f, by, zi)
+    # The sum over any grouping (untagged/absent group included) equals the ungrouped total.
+    grouped = Totals()
+    for a in store.aggregate(f, by, zi):
+        grouped.merge(a.totals)
+    plain = store.aggregate(f, [], zi)
+    assert grouped.values == (plain[0].totals.values if plain else Totals().values)
+
+
+def test_filters_on_dimensions_and_project_prefix(store: Store) -> None:
+    store.record([
+        make_event("a", project="/home/u/clients/acme", agent="planner", cost=10),
+        make_event("b", project="/home/u/clients/acme/api", agent="coder", cost=20),
+        make_event("c", project="/home/u/clients/acmecorp", agent="planner", cost=40),
+        make_event("d", project="/home/u/clients/globex", agent="planner", session="s9", cost=80),
+    ])
+    f = Filters(project=("/home/u/clients/acme",))
+    assert store.aggregate(f)[0].totals.cost == 30
+    f = Filters(dims={"agent": ("planner",)})
+    assert store.aggregate(f)[0].totals.cost == 130
+    f = Filters(dims={"session": ("s9",)})
+    assert store.aggregate(f)[0].totals.cost == 80
+    assert [p.event.event_id for p in store.events(Filters(dims={"agent": ("coder",)}))] == ["b"]
+
+
+def test_events_are_returned_in_time_order_with_limit(store: Store) -> None:
+    store.record([make_event(f"t{i}", BASE + timedelta(hours=10 - i)) for i in range(10)])
+    ids = [p.event.event_id for p in store.events(Filters(), limit=3)]
+    assert ids == ["t9", "t8", "t7"]
+
+
+def test_models_lists_priced_and_unpriced_use(store: Store) -> None:
+    store.record([make_event("a"), make_event("b", model="my-local-llm", provider="local", priced=False)])
+    uses = {(m.provider, m.model): (m.requests, m.unpriced_requests) for m in store.models()}
+    assert uses == {("anthropic", "claude-sonnet-4-5"): (1, 0), ("local", "my-local-llm"): (1, 1)}
+
+
+def test_price_overrides_are_kept_and_removed(store: Store) -> None:
+    first = store.add_price_override(PriceOverride(
+        id=None, model="my-local-*", rates={"input_tokens": Decimal("0"), "output_tokens": Decimal("0")},
+        note="local models are free"))
+    second = store.add_price_override(PriceOverride(
+        id=None, model="claude-sonnet-4-5", provider="anthropic", multiplier=Decimal("0.85"),
+        valid_from=date(2026, 3, 1), valid_until=date(2026, 4, 1), scope=(Selector.parse("client=acme"),)))
+    listed = store.price_overrides()
+    assert [o.id for o in listed] == [first, second]
+    assert listed[1].multiplier == Decimal("0.85") and listed[1].scope == (Selector.parse("client=acme"),)
+    assert listed[0].rates == {"input_tokens": Decimal("0"), "output_tokens": Decimal("0")}
+    assert store.remove_price_override(first) is True
+    assert store.remove_price_override(first) is False
+    assert [o.id for o in store.price_overrides()] == [second]
