@@ -1,0 +1,90 @@
+"""spendtag: what every LLM call cost, and whom to bill for it.
+
+The public Python API. ``spendtag.record(...)`` prices one call and writes it to the
+ledger (the same ledger the CLI uses: ``SPENDTAG_DB``, the config file, or the default).
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from spendtag.errors import SpendtagError
+from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
+
+try:
+    __version__ = version("spendtag")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Cost",
+    "PriceRef",
+    "PricedEvent",
+    "SpendtagError",
+    "Usage",
+    "UsageEvent",
+    "__version__",
+    "record",
+]
+
+_recorders: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _recorder(db: str | None) -> Any:
+    from spendtag import settings
+    from spendtag.ledger import open_store
+    from spendtag.pricing import Pricer
+    from spendtag.recording import Recorder, price_book
+
+    resolved = settings.load({"db": db})
+    with _lock:
+        found = _recorders.get(resolved.db)
+        if found is None:
+            store = open_store(resolved.db)
+            found = Recorder(store, Pricer(price_book(store, resolved)))
+            _recorders[resolved.db] = found
+        return found
+
+
+@atexit.register
+def _close() -> None:
+    with _lock:
+        for recorder in _recorders.values():
+            recorder.store.close()
+        _recorders.clear()
+
+
+def record(
+    provider: str,
+    model: str | None,
+    usage: Mapping[str, Any] | Usage,
+    *,
+    tags: Mapping[str, str] | None = None,
+    project: str | None = None,
+    session: str | None = None,
+    agent: str | None = None,
+    user: str | None = None,
+    key: str | None = None,
+    event_id: str | None = None,
+    ts: datetime | None = None,
+    db: str | None = None,
+) -> PricedEvent:
+    """Record one call from the provider's own usage object (or whole response body).
+
+    ``event_id`` is the idempotency key: recording the same id again changes nothing and
+    returns the call as priced now. Without one, the response's own id is used when
+    ``usage`` is a whole response that has one, else a new unique id. Returns the priced
+    event; ``result.cost.total`` is in pico-USD (see :mod:`spendtag.money`).
+    """
+    from spendtag.recording import build_event
+
+    event = build_event(provider, model, usage, tags=tags, project=project, session=session, agent=agent,
+                        user=user, key=key, event_id=event_id, ts=ts, source="python")
+    priced, _ = _recorder(db).record_one(event)
+    return priced

@@ -44,7 +44,7 @@ def to_decimal(pico: int) -> Decimal:
 
 def parse_usd(text: str | int | Decimal) -> int:
     """Parse an amount such as ``"49.00"``, ``"$1,250.5"`` or ``Decimal("0.01")``; floats are refused."""
-    if isinstance(text, bool) or isinstance(text, float):
+    if isinstance(text, bool | float):
         raise MoneyError("money must not come from a binary float; pass a string or Decimal")
     if isinstance(text, int):
         return text * PICO_PER_USD

@@ -7,7 +7,6 @@ everywhere.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,17 +15,17 @@ from typing import Any
 from spendtag.capture.parsers import parse_response, parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.ledger.store import RecordResult, Store
-from spendtag.pricing import PriceBook, Pricer
+from spendtag.pricing import PriceBook, PriceOverride, Pricer
 from spendtag.settings import Settings
 from spendtag.tags import check_tags
-from spendtag.usage import PricedEvent, Usage, UsageEvent
+from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
 
 BATCH_SIZE = 5_000
 
 
 def price_book(store: Store, settings: Settings | None) -> PriceBook:
     """Config-file overrides first, then the ledger's own (later ones win when several match)."""
-    overrides = []
+    overrides: list[PriceOverride] = []
     if settings is not None and settings.sections.get("prices"):
         overrides.extend(PriceBook.from_config(settings.sections["prices"], path=str(settings.config_path))
                          .overrides)
@@ -117,7 +116,7 @@ def build_event(
     if not model:
         raise UsageFormatError("a model is needed (pass --model, or a response body that names it)")
     if event_id is None:
-        event_id = f"{provider}:{response_id}" if response_id else uuid.uuid4().hex
+        event_id = f"{provider}:{response_id}" if response_id else new_event_id()
     return UsageEvent(
         event_id=event_id,
         ts=ts or datetime.now(UTC),

@@ -19,7 +19,7 @@ from spendtag.cli.options import filter_options, selection
               help="File format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @click.pass_obj
-def export(app: App, fmt: str, output: str | None, **kwargs: Any) -> None:
+def export(app: App, /, fmt: str, output: str | None, **kwargs: Any) -> None:
     """Every event that matches, with every tag, token bucket, cost component and the price used.
 
     Money is written as exact decimal USD; CSV cells a spreadsheet would execute are

@@ -10,7 +10,8 @@ from spendtag.cli import render
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, format_option, selection
 from spendtag.ledger.query import Filters
-from spendtag.reports import build, compare as compare_report, parse_by
+from spendtag.reports import build, parse_by
+from spendtag.reports import compare as compare_report
 from spendtag.tags import Selector
 
 
@@ -22,7 +23,7 @@ from spendtag.tags import Selector
 @filter_options
 @format_option
 @click.pass_obj
-def report(app: App, by_text: str, limit: int | None, fmt: str, **kwargs: Any) -> None:
+def report(app: App, /, by_text: str, limit: int | None, fmt: str, **kwargs: Any) -> None:
     """Spend grouped by a tag or dimension, with shares, tokens and request counts."""
     sel = selection(app.tz, kwargs)
     result = build(app.store, parse_by(by_text), sel.filters, sel.tz, limit=limit)
@@ -36,7 +37,7 @@ def report(app: App, by_text: str, limit: int | None, fmt: str, **kwargs: Any) -
 @filter_options
 @format_option
 @click.pass_obj
-def top(app: App, by_text: str, limit: int, fmt: str, **kwargs: Any) -> None:
+def top(app: App, /, by_text: str, limit: int, fmt: str, **kwargs: Any) -> None:
     """The most expensive sessions (or agents, models, clients...)."""
     sel = selection(app.tz, kwargs)
     result = build(app.store, parse_by(by_text), sel.filters, sel.tz, limit=limit)
@@ -50,7 +51,7 @@ def top(app: App, by_text: str, limit: int, fmt: str, **kwargs: Any) -> None:
 @filter_options
 @format_option
 @click.pass_obj
-def trends(app: App, by_text: str, fmt: str, **kwargs: Any) -> None:
+def trends(app: App, /, by_text: str, fmt: str, **kwargs: Any) -> None:
     """Spend over time as a terminal bar chart (default: the last 30 days by day)."""
     if not any(kwargs.get(k) for k in kwargs if k.startswith("named_")) and not (
             kwargs.get("since") or kwargs.get("until") or kwargs.get("period")):
@@ -69,7 +70,7 @@ def trends(app: App, by_text: str, fmt: str, **kwargs: Any) -> None:
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def compare(app: App, selectors: tuple[str, ...], fmt: str, **kwargs: Any) -> None:
+def compare(app: App, /, selectors: tuple[str, ...], fmt: str, **kwargs: Any) -> None:
     """Side by side: e.g. `spendtag compare client=acme client=globex`."""
     if len(selectors) < 2:
         raise click.UsageError("give at least two selectors, e.g. client=acme client=globex")

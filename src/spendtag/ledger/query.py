@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,7 +92,7 @@ class Totals:
 
     values: list[int] = field(default_factory=lambda: [0] * len(TOTAL_FIELDS))
 
-    def add(self, row: list[int] | tuple[int, ...]) -> None:
+    def add(self, row: Sequence[int]) -> None:
         values = self.values
         for i, v in enumerate(row):
             values[i] += v

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +55,9 @@ _INSERT_SQL = (
 _ROLLUP_SUM_SQL = ", ".join(f"SUM({f})" for f in TOTAL_FIELDS)
 _RAW_SUM_SQL = "COUNT(*), " + ", ".join(f"SUM({f})" for f in _EVENT_SUMS)
 _ROLLUP_COLS = ", ".join(TOTAL_FIELDS)
+_ROLLUP_SUM_SQL_R = ", ".join(f"SUM(r.{f})" for f in TOTAL_FIELDS)
+# The dims column each non-time group key depends on.
+_GROUP_COLUMN = {"tag": "tagset_id", **{d: c for d, c in zip(DIMENSIONS, _DIM_COLUMNS, strict=True)}}
 _IN_CHUNK = 900
 
 
@@ -67,6 +72,16 @@ def _upsert_sql(table: str) -> str:
 
 _UPSERT_HOUR = _upsert_sql("rollup_hour")
 _UPSERT_DAY = _upsert_sql("rollup_day")
+_UPSERT_SESSION = (
+    f"INSERT INTO rollup_session (session, bucket, dim_id, {_ROLLUP_COLS}) "
+    f"VALUES ({', '.join('?' * (3 + len(TOTAL_FIELDS)))}) "
+    f"ON CONFLICT (session, bucket, dim_id) DO UPDATE SET "
+    + ", ".join(f"{f} = {f} + excluded.{f}" for f in TOTAL_FIELDS)
+)
+_BUCKETS = attrgetter(*TOKEN_BUCKETS)
+_ZEROS = (0,) * len(COST_COMPONENTS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def path_from_url(url: str) -> Path:
@@ -93,12 +108,13 @@ class SQLiteStore:
             self._conn.execute("PRAGMA cache_size=-65536")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from None
-        self._dims: dict[tuple[str, ...], int] = {}
+        self._dims: dict[tuple[Any, ...], int] = {}
         self._dim_rows: dict[int, tuple[str, ...]] = {}
         self._tagsets: dict[str, int] = {}
         self._tagset_rows: dict[int, dict[str, str]] = {}
         self._prices: dict[str, int] = {}
         self._price_rows: dict[int, PriceRef] = {}
+        self._price_objects: dict[int, tuple[PriceRef, int]] = {}
         if migrate:
             self.migrate()
 
@@ -147,6 +163,7 @@ class SQLiteStore:
         self._tagset_rows.clear()
         self._prices.clear()
         self._price_rows.clear()
+        self._price_objects.clear()
 
     def close(self) -> None:
         self._conn.close()
@@ -170,12 +187,13 @@ class SQLiteStore:
             self._tagset_rows[found] = dict(tags)
         return found
 
-    def _dim_id(self, event: UsageEvent) -> int:
-        key = (event.provider, event.model, event.project or "", event.agent or "", event.key or "",
-               event.user or "", event.source, event.status, tagmod.canonical(event.tags))
-        found = self._dims.get(key)
+    def _dim_id(self, event: UsageEvent, cache_key: tuple[Any, ...]) -> int:
+        """The dims row of an event, created if new; ``cache_key`` is the caller's key for it."""
+        found = self._dims.get(cache_key)
         if found is None:
-            values = (*key[:-1], self._tagset_id(event.tags))
+            tags = event.tags
+            values = (event.provider, event.model, event.project or "", event.agent or "", event.key or "",
+                      event.user or "", event.source, event.status, self._tagset_id(tags))
             conn = self._conn
             conn.execute(
                 f"INSERT OR IGNORE INTO dims ({', '.join(_DIM_COLUMNS)}, tagset_id) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -183,13 +201,17 @@ class SQLiteStore:
             )
             where = " AND ".join(f"{c} = ?" for c in (*_DIM_COLUMNS, "tagset_id"))
             found = conn.execute(f"SELECT id FROM dims WHERE {where}", values).fetchone()[0]
-            self._dims[key] = found
+            self._dims[cache_key] = found
             self._dim_rows[found] = tuple(str(v) for v in values)
         return found
 
     def _price_id(self, price: PriceRef | None) -> int | None:
         if price is None:
             return None
+        # Pricers hand out one PriceRef object per resolved rate set: key on the object first.
+        hit = self._price_objects.get(id(price))
+        if hit is not None and hit[0] is price:
+            return hit[1]
         rates = json.dumps(dict(sorted(price.rates.items())), separators=(",", ":"))
         fingerprint = json.dumps([price.provider, price.model, rates, price.price_date, price.source, price.note])
         found = self._prices.get(fingerprint)
@@ -203,6 +225,7 @@ class SQLiteStore:
             found = conn.execute("SELECT id FROM prices WHERE fingerprint = ?", (fingerprint,)).fetchone()[0]
             self._prices[fingerprint] = found
             self._price_rows[found] = price
+        self._price_objects[id(price)] = (price, found)
         return found
 
     def record(self, events: Iterable[PricedEvent]) -> RecordResult:
@@ -222,44 +245,47 @@ class SQLiteStore:
                 for (found,) in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk):
                     del batch[found]
             rows = []
-            hours: dict[tuple[int, int], list[int]] = {}
+            hours: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
+            sessions: dict[tuple[str, int, int], list[tuple[int, ...]]] = defaultdict(list)
+            buckets, dims, dim_id_of = _BUCKETS, self._dims, self._dim_id
+            price_objects, price_id_of = self._price_objects, self._price_id
             for priced in batch.values():
                 event, cost = priced.event, priced.cost
                 usage = event.usage
-                ts = to_us(event.ts)
-                dim_id = self._dim_id(event)
-                components = cost.components
-                sums = [
+                ts = (event.ts - _EPOCH) // _ONE_US
+                tags = event.tags
+                dim_key = (event.provider, event.model, event.project, event.agent, event.key, event.user,
+                           event.source, event.status, tuple(tags.items()) if tags else ())
+                dim_id = dims.get(dim_key) or dim_id_of(event, dim_key)
+                price = cost.price
+                hit = price_objects.get(id(price))
+                price_id = hit[1] if hit is not None and hit[0] is price else price_id_of(price)
+                sums = (
+                    1,
                     0 if cost.priced else 1,
                     1 if usage.estimated else 0,
                     0 if event.status == "ok" else 1,
-                    *(getattr(usage, b) for b in TOKEN_BUCKETS),
-                    *(components.get(c, 0) for c in COST_COMPONENTS),
+                    *buckets(usage),
+                    *map(cost.components.get, COST_COMPONENTS, _ZEROS),
                     cost.total,
-                ]
-                rows.append((event.event_id, ts, dim_id, event.session or "", event.response_id,
-                             self._price_id(cost.price), *sums, usage.service_tier, usage.inference_geo,
-                             usage.speed, usage.reported_cost, now))
-                bucket = (ts - ts % HOUR_US, dim_id)
-                acc = hours.get(bucket)
-                if acc is None:
-                    hours[bucket] = [1, *sums]
-                else:
-                    acc[0] += 1
-                    for i, v in enumerate(sums, 1):
-                        acc[i] += v
+                )
+                session = event.session or ""
+                rows.append((event.event_id, ts, dim_id, session, event.response_id, price_id,
+                             *sums[1:], usage.service_tier, usage.inference_geo, usage.speed,
+                             usage.reported_cost, now))
+                hour = ts - ts % HOUR_US
+                hours[(hour, dim_id)].append(sums)
+                sessions[(session, hour, dim_id)].append(sums)
             conn.executemany(_INSERT_SQL, rows)
-            days: dict[tuple[int, int], list[int]] = {}
-            for (hour, dim_id), acc in hours.items():
-                key = (hour - hour % DAY_US, dim_id)
-                day = days.get(key)
-                if day is None:
-                    days[key] = list(acc)
-                else:
-                    for i, v in enumerate(acc):
-                        day[i] += v
-            conn.executemany(_UPSERT_HOUR, [(b, d, *acc) for (b, d), acc in hours.items()])
-            conn.executemany(_UPSERT_DAY, [(b, d, *acc) for (b, d), acc in days.items()])
+            hour_sums = {key: [sum(col) for col in zip(*group, strict=True)] for key, group in hours.items()}
+            days: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
+            for (hour, dim_id), acc in hour_sums.items():
+                days[(hour - hour % DAY_US, dim_id)].append(acc)
+            conn.executemany(_UPSERT_HOUR, [(b, d, *acc) for (b, d), acc in hour_sums.items()])
+            conn.executemany(_UPSERT_DAY, [(b, d, *(sum(col) for col in zip(*group, strict=True)))
+                                           for (b, d), group in days.items()])
+            conn.executemany(_UPSERT_SESSION, [(s, b, d, *(sum(col) for col in zip(*group, strict=True)))
+                                               for (s, b, d), group in sessions.items()])
         return RecordResult(len(batch), total - len(batch))
 
     # -- reading: dimensions --------------------------------------------------------------
@@ -300,7 +326,7 @@ class SQLiteStore:
         if allowed is not None and not allowed:
             return []
         sessions = filters.dims.get("session")
-        raw_only = "session" in by or sessions is not None
+        by_session = "session" in by
         time_keys = [k for k in by if k in TIME_GROUPS]
         label_fns = {k: label_function(k, tz) for k in time_keys}
 
@@ -327,17 +353,15 @@ class SQLiteStore:
                     elif k in DIMENSIONS:
                         found.append(dims[k] or None)
                     else:
-                        found.append(None)   # filled per row
+                        found.append(None)   # time and session: filled per row
                 static_parts[dim_id] = found
             return found
 
         groups: dict[tuple[str | None, ...], Totals] = {}
-        session_pos = by.index("session") if "session" in by else -1
+        session_pos = by.index("session") if by_session else -1
         time_pos = [(by.index(k), label_fns[k]) for k in time_keys]
 
         def take(bucket: int, dim_id: int, session: str | None, sums: Sequence[int]) -> None:
-            if allowed is not None and dim_id not in allowed:
-                return
             key = static_part(dim_id)
             if time_pos or session_pos >= 0:
                 key = list(key)
@@ -351,54 +375,61 @@ class SQLiteStore:
                 groups[tkey] = totals = Totals()
             totals.add(sums)
 
-        dim_filter, dim_args = self._dim_sql(allowed)
-        pieces = [] if raw_only else plan(start, end, list(label_fns.values()))
-        raw_ranges = [(start, end)] if raw_only else [(p.start, p.end) for p in pieces if p.level == "raw"]
-        for piece in pieces:
+        allowed_sql = self._allowed_sql(allowed)
+        # Rollup rows are grouped in SQL by the dims columns the key depends on; MIN(dim_id)
+        # stands for its group (every member has the same values in those columns).
+        group_cols = sorted({_GROUP_COLUMN["tag" if k.startswith("tag:") else k] for k in by
+                             if k.startswith("tag:") or k in _GROUP_COLUMN})
+        use_sessions = by_session or sessions is not None
+        for piece in plan(start, end, list(label_fns.values())):
             if piece.level == "raw":
+                self._take_raw(piece.start, piece.end, allowed_sql, sessions, bool(time_keys), by_session, take)
                 continue
-            table = "rollup_day" if piece.level == "day" else "rollup_hour"
-            args = [piece.start, piece.end, *dim_args]
+            table = "rollup_session" if use_sessions else ("rollup_day" if piece.level == "day" else "rollup_hour")
+            cols = [f"d.{c}" for c in group_cols]
             if time_keys:
-                sql = (f"SELECT bucket, dim_id, {_ROLLUP_COLS} FROM {table} "
-                       f"WHERE bucket >= ? AND bucket < ?{dim_filter}")
-                for row in self._conn.execute(sql, args):
-                    take(row[0], row[1], None, row[2:])
-            else:
-                sql = (f"SELECT dim_id, {_ROLLUP_SUM_SQL} FROM {table} "
-                       f"WHERE bucket >= ? AND bucket < ?{dim_filter} GROUP BY dim_id")
-                for row in self._conn.execute(sql, args):
-                    take(0, row[0], None, row[1:])
-        for a, b in raw_ranges:
-            group_cols = ["dim_id"]
-            select = ["dim_id"]
-            if time_keys:
-                select.insert(0, f"(ts / {QUARTER_US}) * {QUARTER_US}")
-                group_cols.insert(0, f"ts / {QUARTER_US}")
-            else:
-                select.insert(0, "0")
-            if session_pos >= 0:
-                select.append("session")
-                group_cols.append("session")
-            else:
-                select.append("''")
-            where = f"ts >= ? AND ts < ?{dim_filter}"
-            args = [a, b, *dim_args]
+                cols.insert(0, "r.bucket")
+            if by_session:
+                cols.append("r.session")
+            where = "r.bucket >= ? AND r.bucket < ?" + allowed_sql
+            args: list[Any] = [piece.start, piece.end]
             if sessions is not None:
-                where += f" AND session IN ({','.join('?' * len(sessions))})"
+                where += f" AND r.session IN ({','.join('?' * len(sessions))})"
                 args.extend(sessions)
-            sql = (f"SELECT {', '.join(select)}, {_RAW_SUM_SQL} FROM events WHERE {where} "
-                   f"GROUP BY {', '.join(group_cols)}")
+            select = ["r.bucket" if time_keys else "0", "MIN(r.dim_id)", "r.session" if by_session else "''"]
+            sql = (f"SELECT {', '.join(select)}, {_ROLLUP_SUM_SQL_R} FROM {table} r JOIN dims d ON d.id = r.dim_id "
+                   f"WHERE {where}" + (f" GROUP BY {', '.join(cols)}" if cols else ""))
             for row in self._conn.execute(sql, args):
-                take(row[0], row[1], row[2], row[3:])
+                if row[1] is not None:
+                    take(row[0], row[1], row[2], row[3:])
         return [Aggregate(key, totals) for key, totals in groups.items()]
 
-    @staticmethod
-    def _dim_sql(allowed: set[int] | None) -> tuple[str, list[int]]:
-        if allowed is None or len(allowed) > _IN_CHUNK:
-            return "", []
-        ordered = sorted(allowed)
-        return f" AND dim_id IN ({','.join('?' * len(ordered))})", ordered
+    def _take_raw(self, a: int, b: int, allowed_sql: str, sessions: tuple[str, ...] | None, by_time: bool,
+                  by_session: bool, take: Callable[[int, int, str | None, Sequence[int]], None]) -> None:
+        """Sum events in [a, b) per quarter hour (when grouping by time), dims row and session."""
+        select = [f"(ts / {QUARTER_US}) * {QUARTER_US}" if by_time else "0", "dim_id",
+                  "session" if by_session else "''"]
+        group = [g for g, on in ((f"ts / {QUARTER_US}", by_time), ("dim_id", True), ("session", by_session)) if on]
+        where = "ts >= ? AND ts < ?" + allowed_sql.replace("r.dim_id", "dim_id")
+        args: list[Any] = [a, b]
+        if sessions is not None:
+            where += f" AND session IN ({','.join('?' * len(sessions))})"
+            args.extend(sessions)
+        sql = f"SELECT {', '.join(select)}, {_RAW_SUM_SQL} FROM events WHERE {where} GROUP BY {', '.join(group)}"
+        for row in self._conn.execute(sql, args):
+            take(row[0], row[1], row[2], row[3:])
+
+    def _allowed_sql(self, allowed: set[int] | None) -> str:
+        """A condition on r.dim_id for the dims rows that pass the filters ('' for all)."""
+        if allowed is None:
+            return ""
+        if len(allowed) <= 64:
+            return f" AND r.dim_id IN ({','.join(str(int(d)) for d in sorted(allowed))})"
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS allowed_dims (dim_id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.allowed_dims")
+        conn.executemany("INSERT INTO temp.allowed_dims VALUES (?)", [(d,) for d in allowed])
+        return " AND r.dim_id IN (SELECT dim_id FROM temp.allowed_dims)"
 
     def _span_us(self) -> tuple[int, int] | None:
         row = self._conn.execute("SELECT MIN(bucket), MAX(bucket) FROM rollup_day").fetchone()
@@ -421,20 +452,31 @@ class SQLiteStore:
         if filters.until:
             where.append("ts < ?")
             args.append(to_us(filters.until))
-        dim_filter, dim_args = self._dim_sql(allowed)
         sessions = filters.dims.get("session")
         if sessions is not None:
-            where.append(f"session IN ({','.join('?' * len(sessions))})")
+            # No index on events.session: narrow the scan to the hours the sessions ran.
+            marks = ",".join("?" * len(sessions))
+            lo, hi = self._conn.execute(
+                f"SELECT MIN(bucket), MAX(bucket) FROM rollup_session WHERE session IN ({marks})", sessions
+            ).fetchone()
+            if lo is None:
+                return
+            where.append("ts >= ? AND ts < ?")
+            args.extend([lo, hi + HOUR_US])
+            where.append(f"session IN ({marks})")
             args.extend(sessions)
+        # A literal list, not the temp table: this generator may outlive other queries.
+        in_sql = allowed is not None and len(allowed) <= _IN_CHUNK
+        if in_sql:
+            where.append(f"dim_id IN ({','.join(str(int(d)) for d in sorted(allowed or ()))})")
         sql = (f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
                f"service_tier, inference_geo, speed, reported_cost FROM events "
-               f"WHERE {' AND '.join(where)}{dim_filter} ORDER BY ts, id")
-        filtered_here = allowed is not None and not dim_filter
-        if limit is not None and not filtered_here:
+               f"WHERE {' AND '.join(where)} ORDER BY ts, id")
+        if limit is not None and (allowed is None or in_sql):
             sql += f" LIMIT {int(limit)}"
         shown = 0
-        for row in self._conn.execute(sql, [*args, *dim_args]):
-            if filtered_here and row[2] not in allowed:  # type: ignore[operator]
+        for row in self._conn.execute(sql, args):
+            if allowed is not None and not in_sql and row[2] not in allowed:
                 continue
             if limit is not None and shown >= limit:
                 return

@@ -1,0 +1,77 @@
+"""Reading provider JSON leniently but never silently wrong.
+
+Providers omit zero fields (Gemini), send ``null`` details (OpenAI), and some exporters
+stringify integers (OTLP). All of that reads as a count. A negative number, a float with a
+fraction or a string that is not a whole number is an error: guessing would mis-bill.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from spendtag.errors import UsageFormatError
+
+JSON = Mapping[str, Any]
+EMPTY: JSON = MappingProxyType({})
+
+
+def sub(obj: JSON, key: str) -> JSON:
+    """A nested object, or an empty one when it is missing or null."""
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else EMPTY
+
+
+def count(obj: JSON, key: str, where: str = "") -> int:
+    """A token count; missing or null is 0. ``where`` prefixes the key in error messages."""
+    return to_count(obj.get(key), f"{where}{key}")
+
+
+def to_count(value: object, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise UsageFormatError(f"usage field {name} must be a whole number of tokens, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        raise UsageFormatError(f"usage field {name} must be a whole number of tokens, got {value!r}")
+    if number < 0:
+        raise UsageFormatError(f"usage field {name} must not be negative, got {number}")
+    return number
+
+
+def text(obj: JSON, key: str) -> str | None:
+    """A string field, or None when it is missing, null or not a string."""
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def require_mapping(value: object, what: str) -> JSON:
+    if not isinstance(value, Mapping):
+        raise UsageFormatError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def subtract(total: int, total_name: str, parts: Mapping[str, int]) -> int:
+    """``total`` minus the ``parts`` it is documented to include (e.g. cached inside prompt)."""
+    taken = sum(parts.values())
+    if taken > total:
+        named = " + ".join(f"{name} ({value})" for name, value in parts.items() if value)
+        raise UsageFormatError(f"{named} exceed {total_name} ({total}), which is supposed to include them")
+    return total - taken
+
+
+def load_event(data: bytes) -> JSON | None:
+    """One SSE event's JSON object, or None for anything else: a bad line is skipped, not fatal."""
+    try:
+        obj = json.loads(data)
+    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        return None
+    return obj if isinstance(obj, Mapping) else None
