@@ -11,10 +11,13 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import SpendtagError
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
+
+if TYPE_CHECKING:
+    from spendtag.recording import Recorder
 
 try:
     __version__ = version("spendtag")
@@ -32,15 +35,15 @@ __all__ = [
     "record",
 ]
 
-_recorders: dict[str, Any] = {}
+_recorders: dict[str, Recorder] = {}
 _lock = threading.Lock()
 
 
-def _recorder(db: str | None) -> Any:
+def _recorder(db: str | None) -> Recorder:
     from spendtag import settings
     from spendtag.ledger import open_store
     from spendtag.pricing import Pricer
-    from spendtag.recording import Recorder, price_book
+    from spendtag.recording import Recorder, price_book  # noqa: F811  (imported lazily: CLI start-up)
 
     resolved = settings.load({"db": db})
     with _lock:

@@ -138,7 +138,7 @@ class Cost:
 
     components: Mapping[str, int]   # bucket -> pico-USD (only non-zero ones need be present)
     total: int
-    price: PriceRef | None          # None when unpriced
+    price: PriceRef | None          # unpriced: None for an unknown model, else a PriceRef whose note says why
     priced: bool = True
 
     def __post_init__(self) -> None:

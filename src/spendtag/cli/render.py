@@ -13,7 +13,7 @@ from rich.table import Table
 from spendtag.exports import neutralise
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_usd
-from spendtag.reports import Comparison, Report, Row
+from spendtag.reports import Comparison, Report, Row, share
 
 TOKEN_COLUMNS = (
     ("input", ("input_tokens", "input_audio_tokens")),
@@ -160,26 +160,39 @@ def bars(console: Console, report: Report, width: int = 40) -> None:
 
 
 def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
+    sides = list(zip(cmp.labels, cmp.totals, cmp.models, strict=True))
     if fmt == "json":
         console.out(json.dumps({
             label: {"requests": t.requests, "tokens": t.tokens, "cost_usd": exact_str(t.cost),
                     "models": {m: exact_str(mt.cost) for m, mt in sorted(models.items())}}
-            for label, t, models in zip(cmp.labels, cmp.totals, cmp.models, strict=True)
+            for label, t, models in sides
         }, indent=2))
         return
-    t = Table(title="Comparison", title_justify="left")
-    t.add_column("")
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["selector", "requests", "tokens", "cost_usd"])
+        for label, t, _ in sides:
+            w.writerow([neutralise(label), t.requests, t.tokens, exact_str(t.cost)])
+        console.out(buf.getvalue(), end="")
+        return
+    if fmt == "summary":
+        console.out("\n".join(f"{label}: {format_usd(t.cost)}, {t.requests:,} requests, {t.tokens:,} tokens"
+                              for label, t, _ in sides))
+        return
+    table = Table(title="Comparison", title_justify="left")
+    table.add_column("")
     for label in cmp.labels:
-        t.add_column(label, justify="right")
-    t.add_row("cost", *(format_usd(x.cost) for x in cmp.totals))
-    t.add_row("requests", *(_n(x.requests) for x in cmp.totals))
-    t.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
-    t.add_row("cost / request", *(format_usd(x.cost // x.requests) if x.requests else "-" for x in cmp.totals))
-    t.add_row("cache read share", *(f"{(100 * x['cache_read_tokens'] // max(1, x.tokens - x['output_tokens']))}%"
+        table.add_column(label, justify="right")
+    table.add_row("cost", *(format_usd(x.cost) for x in cmp.totals))
+    table.add_row("requests", *(_n(x.requests) for x in cmp.totals))
+    table.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
+    table.add_row("cost / request", *(format_usd(x.cost // x.requests) if x.requests else "-" for x in cmp.totals))
+    table.add_row("cache read share", *(f"{share(x['cache_read_tokens'], x.tokens - x['output_tokens'])}%"
                                     for x in cmp.totals))
     models = sorted({m for side in cmp.models for m in side})
     if models:
-        t.add_section()
+        table.add_section()
         for m in models:
-            t.add_row(m, *(format_usd(side[m].cost) if m in side else "-" for side in cmp.models))
-    console.print(t)
+            table.add_row(m, *(format_usd(side[m].cost) if m in side else "-" for side in cmp.models))
+    console.print(table)

@@ -68,7 +68,7 @@ def trends(app: App, /, by_text: str, fmt: str, **kwargs: Any) -> None:
 @click.command()
 @click.argument("selectors", nargs=-1, required=True, metavar="SELECTOR...")
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @click.pass_obj
 def compare(app: App, /, selectors: tuple[str, ...], fmt: str, **kwargs: Any) -> None:
     """Side by side: e.g. `spendtag compare client=acme client=globex`."""

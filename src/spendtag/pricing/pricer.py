@@ -333,7 +333,7 @@ class Pricer:
         usage = event.usage
         reported = usage.reported_cost
         assert reported is not None
-        total = reported if mult is None else _mul_round(reported, mult.multiplier or Decimal(1))
+        total = reported if mult is None or mult.multiplier is None else _mul_round(reported, mult.multiplier)
         if plan.unpriced is not None or not plan.tiers:
             listed = plan.unpriced.price if plan.unpriced is not None else None
             provider = listed.provider if listed else canonical_provider(event.provider)
@@ -385,5 +385,5 @@ def _override_view(o: PriceOverride) -> dict[str, Any]:
     if o.rates is not None:
         view["rates"] = {bucket: _usd(rate) for bucket, rate in o.rates.items()}
     else:
-        view["multiplier"] = _usd(o.multiplier or Decimal(1))
+        view["multiplier"] = str(o.multiplier)
     return view
