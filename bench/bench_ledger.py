@@ -1,33 +1,39 @@
-"""Ledger benchmarks: ingest of synthetic events into SQLite, and report latency on the result.
+"""Ledger benchmarks: recording synthetic events into SQLite, and report latency on the result.
 
-    python bench/bench_ledger.py [--events 1000000] [--keep DIR]
+    python bench/bench_ledger.py [--events 1000000]
 
-Ingest: events are generated and priced first (pricing has its own benchmark), then
-recorded through ``Store.record`` in batches of 5,000 (one transaction each, as
-``spendtag ingest`` does). Reported: events/s of the recording, and the process's peak
-resident memory. Baseline in the same run: plain ``executemany`` of the same rows into a
-table without indexes, rollups or idempotency checks (the floor SQLite allows).
+Ingest runs in a child process per case so that its peak memory is its own. Events are
+generated, priced and recorded 5,000 at a time (one transaction each, as `spendtag
+ingest` does); the time of `Store.record` and of pricing are measured apart (generating
+the synthetic events is not counted). Two cases: time-ordered event ids (what spendtag
+generates, and what most sources give) and random ids (hashes, e.g. file-line ids).
+Baseline in the same run: bare `executemany` of the same number of 10-column rows into
+a table with no index, no rollups and no idempotency check (the floor SQLite allows).
 
-Report: ``report --by client --this-month`` and ``--by client,model`` through the library
-on the ledger just built (the month the events fill), timed as the median of 5 runs,
-next to the same query run straight on the events table (what a ledger without rollups
-would cost).
+Report: `report --by client --period 2026-03` and `--by client,model` through the library
+on the time-ordered ledger (median of 5), next to the same grouping computed by SQL
+straight from the events table (what a ledger without rollups costs).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import resource
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 from common import machine, synthetic  # noqa: E402
 
@@ -37,77 +43,106 @@ from spendtag.periods import month_range, zone  # noqa: E402
 from spendtag.pricing import Pricer  # noqa: E402
 from spendtag.reports import build  # noqa: E402
 
+BATCH = 5_000
 
-def median_time(fn, runs: int = 5) -> float:  # type: ignore[no-untyped-def]
+
+def ingest(db: Path, n: int, random_ids: bool) -> dict[str, float]:
+    store = SQLiteStore(db)
+    pricer = Pricer()
+    price_s = record_s = 0.0
+    batch = []
+    for event in synthetic(n):
+        if random_ids:
+            event.event_id = hashlib.sha256(event.event_id.encode()).hexdigest()[:32]
+        batch.append(event)
+        if len(batch) == BATCH:
+            t = time.perf_counter()
+            priced = pricer.price_many(batch)
+            t2 = time.perf_counter()
+            store.record(priced)
+            t3 = time.perf_counter()
+            price_s += t2 - t
+            record_s += t3 - t2
+            batch = []
+    if batch:
+        store.record(pricer.price_many(batch))
+    store.close()
+    return {"price_s": price_s, "record_s": record_s, "peak_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not inherit the parent's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def baseline(db: Path, n: int) -> float:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE e (event_id TEXT, ts INTEGER, model TEXT, client TEXT, i INTEGER, cr INTEGER, "
+                 "cw INTEGER, o INTEGER, cost INTEGER, x INTEGER)")
+    rows = [(f"bench-{i:09d}", i, "m", "c", i % 5000, i % 40000, 0, i % 2000, i, 0) for i in range(n)]
+    t = time.perf_counter()
+    for i in range(0, n, BATCH):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?,?,?)", rows[i:i + BATCH])
+        conn.execute("COMMIT")
+    return n / (time.perf_counter() - t)
+
+
+def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(times) * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--keep", help="Directory to keep the ledger in (default: a temporary one).")
+    parser.add_argument("--child", nargs=2, metavar=("DB", "IDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    workdir = Path(args.keep or tempfile.mkdtemp(prefix="spendtag-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "ledger.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    if args.child:
+        print(json.dumps(ingest(Path(args.child[0]), args.events, args.child[1] == "random")))
+        return
 
-    print(f"machine: {machine()}")
-    print(f"events: {args.events:,}")
-    pricer = Pricer()
-    t = time.perf_counter()
-    priced = pricer.price_many(synthetic(args.events))
-    print(f"generate + price: {time.perf_counter() - t:.2f} s")
+    work = Path(tempfile.mkdtemp(prefix="spendtag-bench-"))
+    n = args.events
+    print(f"# bench_ledger · {datetime.now(UTC):%Y-%m-%d} · {machine()}")
+    print(f"events: {n:,}, batches of {BATCH:,}")
+    floor = baseline(work / "floor.db", n)
+    print(f"floor: bare executemany, no index/rollups/idempotency: {floor:,.0f} rows/s")
+    for ids in ("time-ordered", "random"):
+        db = work / f"{ids}.db"
+        out = subprocess.run([sys.executable, __file__, "--events", str(n), "--child", str(db), ids],
+                             check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"ingest, {ids} ids: Store.record {n / r['record_s']:,.0f} events/s; "
+              f"price + record {n / (r['record_s'] + r['price_s']):,.0f} events/s; "
+              f"peak RSS {r['peak_mb']:,.0f} MB; record = {n / r['record_s'] / floor:.2f}x the floor")
 
-    store = SQLiteStore(db)
-    t = time.perf_counter()
-    for i in range(0, len(priced), 5_000):
-        store.record(priced[i:i + 5_000])
-    ingest_s = time.perf_counter() - t
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"ingest (Store.record, 5k batches): {ingest_s:.2f} s = {args.events / ingest_s:,.0f} events/s")
-    print(f"peak RSS of the whole process (events held in memory too): {peak_mb:,.0f} MB")
-
-    base = sqlite3.connect(workdir / "baseline.db", isolation_level=None)
-    base.execute("PRAGMA journal_mode=WAL")
-    base.execute("CREATE TABLE e (event_id TEXT, ts INTEGER, provider TEXT, model TEXT, client TEXT, "
-                 "i INTEGER, cr INTEGER, cw INTEGER, o INTEGER, cost INTEGER)")
-    rows = [(p.event.event_id, int(p.event.ts.timestamp() * 1e6), p.event.provider, p.event.model,
-             p.event.tags.get("client"), p.event.usage.input_tokens, p.event.usage.cache_read_tokens,
-             p.event.usage.cache_write_5m_tokens, p.event.usage.output_tokens, p.cost.total) for p in priced]
-    t = time.perf_counter()
-    for i in range(0, len(rows), 5_000):
-        base.execute("BEGIN")
-        base.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?,?,?)", rows[i:i + 5_000])
-        base.execute("COMMIT")
-    base_s = time.perf_counter() - t
-    print(f"baseline (bare executemany, no index/rollup/idempotency): {args.events / base_s:,.0f} events/s "
-          f"-> spendtag at {base_s / ingest_s:.2f}x of the floor")
-    del priced, rows
-
+    store = SQLiteStore(work / "time-ordered.db")
     tz = zone("UTC")
     month = month_range(2026, 3, tz)
     f = Filters(since=month.since, until=month.until)
+    lo, hi = (int(t.timestamp() * 1_000_000) for t in (month.since, month.until))  # type: ignore[union-attr]
+    conn = sqlite3.connect(work / "time-ordered.db")
+    for by, extra in ((["client"], ""), (["client", "model"], ", d.model")):
+        ms = median_ms(lambda by=by: build(store, by, f, tz))
+        sql = (f"SELECT d.tagset_id{extra}, COUNT(*), SUM(e.cost), SUM(e.input_tokens), SUM(e.cache_read_tokens), "
+               f"SUM(e.cache_write_5m_tokens), SUM(e.output_tokens) FROM events e JOIN dims d ON d.id = e.dim_id "
+               f"WHERE e.ts >= ? AND e.ts < ? GROUP BY d.tagset_id{extra}")
+        raw = median_ms(lambda sql=sql: conn.execute(sql, (lo, hi)).fetchall())
+        print(f"report --by {','.join(by)} --period 2026-03: {ms:.1f} ms (median of 5); "
+              f"same grouping straight from the events: {raw:.1f} ms ({raw / ms:.0f}x slower)")
     store.close()
-    store = SQLiteStore(db)
-    for by in (["client"], ["client", "model"]):
-        secs = median_time(lambda by=by: build(store, by, f, tz))
-        raw_sql = ("SELECT client, SUM(cost), COUNT(*), SUM(i), SUM(cr), SUM(cw), SUM(o) FROM e "
-                   "WHERE ts >= ? AND ts < ? GROUP BY client" + (", model" if len(by) > 1 else ""))
-        lo, hi = int(month.since.timestamp() * 1e6), int(month.until.timestamp() * 1e6)  # type: ignore[union-attr]
-        raw = median_time(lambda sql=raw_sql, lo=lo, hi=hi: base.execute(sql, (lo, hi)).fetchall())
-        print(f"report --by {','.join(by)} --period 2026-03 ({args.events:,} events): {secs * 1000:.1f} ms "
-              f"(median of 5); plain GROUP BY on the events: {raw * 1000:.1f} ms -> {raw / secs:.1f}x faster")
-    print(f"date: {datetime.now(UTC):%Y-%m-%d}")
-    store.close()
-    if not args.keep:
-        shutil.rmtree(workdir)
+    conn.close()
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

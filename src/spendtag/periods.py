@@ -75,7 +75,15 @@ def month_range(year: int, month: int, tz: ZoneInfo) -> Range:
 
 def parse_period(text: str, tz: ZoneInfo) -> Range:
     """``2026-03`` (a month), ``2026-03-14`` (a day), ``2026`` (a year) or ``2026-W11`` (an ISO week)."""
-    text = text.strip()
+    try:
+        return _parse_period(text.strip(), tz)
+    except ValueError as exc:
+        if isinstance(exc, PeriodError):
+            raise
+        raise PeriodError(f"no such period {text.strip()!r}: {exc}") from None
+
+
+def _parse_period(text: str, tz: ZoneInfo) -> Range:
     if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
         year, month = int(m[1]), int(m[2])
         if not 1 <= month <= 12:

@@ -80,7 +80,8 @@ def config_path() -> Path:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    """The line where ``key = ...`` or a ``[key]`` / ``[[key]]`` table starts."""
+    pattern = re.compile(rf"^[ \t]*(?:{re.escape(key)}[ \t]*=|\[\[?[ \t]*{re.escape(key)}[ \t]*\]\]?)", re.MULTILINE)
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else None
 
@@ -91,13 +92,18 @@ def read_config(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError("not UTF-8 text", path=str(path), line=line, fix="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=int(m[1]) if m else None,
+        # "at end of document" has no line number: the problem shows at the last line.
+        line = int(m[1]) if m else max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=line,
                           fix="check quoting and brackets on that line") from None
     for key, value in data.items():
         if key in SECTIONS:

@@ -20,7 +20,8 @@ MAX_TAGS = 32
 MAX_KEY_LENGTH = 64
 MAX_VALUE_LENGTH = 256
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL, C1 and the Unicode line and paragraph separators: nothing that breaks a line or a log.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_key(key: str) -> str:
@@ -127,12 +128,14 @@ class Selector:
     @classmethod
     def parse(cls, text: str) -> Selector:
         text = text.strip()
-        if "!=" in text:
-            key, _, value = text.partition("!=")
-            return cls(check_key(key.strip()), "ne", check_value(key, value.strip()))
-        if "=" in text:
-            key, _, value = text.partition("=")
-            return cls(check_key(key.strip()), "eq", check_value(key, value.strip()))
+        # Keys hold no '=' or '!', so the first '=' ends the key (and a '!' just before it makes it '!=').
+        eq = text.find("=")
+        if eq > 0 and text[eq - 1] == "!":
+            key, value = text[:eq - 1].strip(), text[eq + 1:].strip()
+            return cls(check_key(key), "ne", check_value(key, value))
+        if eq >= 0:
+            key, value = text[:eq].strip(), text[eq + 1:].strip()
+            return cls(check_key(key), "eq", check_value(key, value))
         if text.startswith("!"):
             return cls(check_key(text[1:].strip()), "absent")
         return cls(check_key(text), "present")

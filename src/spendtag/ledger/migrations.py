@@ -2,8 +2,8 @@
 
 Rules: a migration is never edited or removed once released; a new one only adds (tables,
 columns, indexes). Each runs in its own transaction and is recorded in
-``schema_migrations``. The SQL is portable between SQLite and PostgreSQL except where a
-migration gives both forms.
+``schema_migrations``. The SQL is portable between SQLite and PostgreSQL; the marker
+``{WITHOUT_ROWID}`` is filled in per database (SQLite's clustered tables; empty elsewhere).
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     source TEXT NOT NULL,
     note TEXT NOT NULL
 )""",
+            # Keyed by time: calls arrive roughly in time order, so rows append at the end
+            # and time-range scans need no second index.
             f"""CREATE TABLE events (
-    id INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
     ts BIGINT NOT NULL,
     dim_id BIGINT NOT NULL REFERENCES dims(id),
@@ -90,9 +91,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     inference_geo TEXT,
     speed TEXT,
     reported_cost BIGINT,
-    recorded_at BIGINT NOT NULL
-)""",
-            "CREATE INDEX events_ts ON events (ts)",
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (ts, event_id)
+) {{WITHOUT_ROWID}}""",
             _rollup("rollup_hour"),
             _rollup("rollup_day"),
             # Per session and UTC hour: sessions have too many values for the other rollups,

@@ -3,8 +3,7 @@
 The ledger keeps per-day and per-hour sums (UTC) next to the events. A report over a
 range reads whole days from the day rollup, whole hours from the hour rollup, and only
 the ragged edges from the events. A bucket is usable only when every time label the
-report groups by is the same at its first and its last microsecond (labels only move
-forward in time, so equal ends mean constant inside): a local day in Asia/Kolkata does
+report groups by is the same in each of its quarter hours: a local day in Asia/Kolkata does
 not fit UTC hours, so those hours are read raw, at quarter-hour resolution, which every
 zone offset in use fits.
 """
@@ -33,7 +32,9 @@ def plan(start: int, end: int, labels: Sequence[Callable[[int], str]] = ()) -> l
     """Cover ``[start, end)`` with the coarsest usable pieces, adjacent same-level pieces merged."""
 
     def constant(a: int, b: int) -> bool:
-        return all(f(a) == f(b - 1) for f in labels)
+        # Every quarter hour, not just the ends: hour-of-day and weekday labels come round
+        # again, so equal ends do not make a day constant.
+        return all(f(a) == f(q) for f in labels for q in range(a + QUARTER_US, b, QUARTER_US))
 
     pieces: list[Piece] = []
 

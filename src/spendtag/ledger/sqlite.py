@@ -10,6 +10,7 @@ where).
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import time
@@ -136,7 +137,7 @@ class SQLiteStore:
                                       (migration.name,)).fetchone():
                     continue   # another process applied it while we waited for the lock
                 for statement in migration.statements:
-                    self._conn.execute(statement)
+                    self._conn.execute(statement.replace("{WITHOUT_ROWID}", "WITHOUT ROWID"))
                 self._conn.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                                    (migration.name, int(time.time())))
             applied.append(migration.name)
@@ -237,6 +238,17 @@ class SQLiteStore:
         if not batch:
             return RecordResult(0, 0)
         now = int(time.time() * 1_000_000)
+        # Every row below is a fresh tuple: pause the cycle collector, which would otherwise
+        # walk the whole batch again and again while it grows (no cycles are made here).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._record(batch, total, now)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _record(self, batch: dict[str, PricedEvent], total: int, now: int) -> RecordResult:
         with self._transaction() as conn:
             ids = list(batch)
             for i in range(0, len(ids), _IN_CHUNK):
@@ -471,7 +483,7 @@ class SQLiteStore:
             where.append(f"dim_id IN ({','.join(str(int(d)) for d in sorted(allowed or ()))})")
         sql = (f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
                f"service_tier, inference_geo, speed, reported_cost FROM events "
-               f"WHERE {' AND '.join(where)} ORDER BY ts, id")
+               f"WHERE {' AND '.join(where)} ORDER BY ts, event_id")
         if limit is not None and (allowed is None or in_sql):
             sql += f" LIMIT {int(limit)}"
         shown = 0
