@@ -12,7 +12,8 @@ a table with no index, no rollups and no idempotency check (the floor SQLite all
 
 Report: `report --by client --period 2026-03` and `--by client,model` through the library
 on the time-ordered ledger (median of 5), next to the same grouping computed by SQL
-straight from the events table (what a ledger without rollups costs).
+straight from the events table (what a ledger without rollups costs); then the whole
+`spendtag report` command, interpreter start-up included, and `spendtag --help` alone.
 """
 
 from __future__ import annotations
@@ -142,6 +143,15 @@ def main() -> None:
               f"same grouping straight from the events: {raw:.1f} ms ({raw / ms:.0f}x slower)")
     store.close()
     conn.close()
+    spendtag = Path(sys.executable).with_name("spendtag")
+    for by in ("client", "client,model"):
+        cmd = [str(spendtag), "--db", str(work / "time-ordered.db"), "report", "--by", by, "--period", "2026-03",
+               "--format", "csv"]
+        ms = median_ms(lambda cmd=cmd: subprocess.run(cmd, check=True, capture_output=True))
+        print(f"`spendtag report --by {by} --period 2026-03` (whole command, start-up included): {ms:.0f} ms "
+              "(median of 5)")
+    ms = median_ms(lambda: subprocess.run([str(spendtag), "--help"], check=True, capture_output=True))
+    print(f"`spendtag --help` (start-up alone): {ms:.0f} ms (median of 5)")
     shutil.rmtree(work)
 
 

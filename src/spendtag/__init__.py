@@ -10,7 +10,6 @@ import atexit
 import threading
 from collections.abc import Mapping
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import SpendtagError
@@ -19,10 +18,18 @@ from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 if TYPE_CHECKING:
     from spendtag.recording import Recorder
 
-try:
-    __version__ = version("spendtag")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs ~50 ms of start-up: read the version only when asked.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("spendtag")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0.0.0"
+    raise AttributeError(f"module 'spendtag' has no attribute {name!r}")
 
 __all__ = [
     "Cost",

@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spendtag.capture.parsers import parse_response, parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.ledger.store import RecordResult, Store
-from spendtag.pricing import PriceBook, PriceOverride, Pricer
+from spendtag.pricing import PriceBook, PriceOverride
 from spendtag.settings import Settings
 from spendtag.tags import check_tags
 from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
+
+if TYPE_CHECKING:
+    from spendtag.pricing.pricer import Pricer
 
 BATCH_SIZE = 5_000
 
@@ -51,6 +54,8 @@ class Recorder:
     """Prices events and records them. One per store; cheap to keep for a process's life."""
 
     def __init__(self, store: Store, pricer: Pricer | None = None) -> None:
+        from spendtag.pricing.pricer import Pricer
+
         self.store = store
         self.pricer = pricer or Pricer(PriceBook(store.price_overrides()))
 

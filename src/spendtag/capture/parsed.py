@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from spendtag.providers import normalise
 from spendtag.usage import Status, Usage
 
 
@@ -19,28 +20,8 @@ class Parsed:
     status: Status
 
 
-# Aliases seen in SDKs, gateways (pydantic-ai, litellm) and OTel's gen_ai.provider.name.
-_PROVIDER_ALIASES = {
-    "gemini": "google",
-    "google-gla": "google",
-    "google-vertex": "google",
-    "google-genai": "google",
-    "google_genai": "google",
-    "vertex": "google",
-    "vertex_ai": "google",
-    "vertexai": "google",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "gcp.gen_ai": "google",
-    "mistral_ai": "mistral",
-    "mistralai": "mistral",
-    "x_ai": "xai",
-}
-
-
 def normalise_provider(provider: str) -> str:
-    key = provider.strip().lower()
-    return _PROVIDER_ALIASES.get(key, key)
+    return normalise(provider)
 
 
 class StreamState(Protocol):

@@ -1,19 +1,25 @@
-"""The object every command gets: settings, the ledger, the recorder, the console."""
+"""The object every command gets: settings, the ledger, the recorder, the console.
+
+Everything is made on first use, so a command pays only for what it touches.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from functools import cached_property
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
-from spendtag import settings as settings_mod
-from spendtag.ledger import Store, open_store
-from spendtag.periods import zone
-from spendtag.pricing import PriceBook, Pricer
-from spendtag.recording import Recorder, price_book
+    from rich.console import Console
+
+    from spendtag.ledger import Store
+    from spendtag.pricing import PriceBook
+    from spendtag.pricing.pricer import Pricer
+    from spendtag.recording import Recorder
+    from spendtag.settings import Settings
 
 
 class App:
@@ -22,39 +28,55 @@ class App:
         self._store: Store | None = None
 
     @cached_property
-    def settings(self) -> settings_mod.Settings:
-        return settings_mod.load(self._flags)
+    def settings(self) -> Settings:
+        from spendtag import settings
+
+        return settings.load(self._flags)
 
     @cached_property
     def tz(self) -> ZoneInfo:
+        from spendtag.periods import zone
+
         return zone(self.settings["tz"])
 
     @property
     def store(self) -> Store:
         if self._store is None:
+            from spendtag.ledger import open_store
+
             self._store = open_store(self.settings.db)
         return self._store
 
     @cached_property
     def book(self) -> PriceBook:
+        from spendtag.recording import price_book
+
         return price_book(self.store, self.settings)
 
     @cached_property
     def pricer(self) -> Pricer:
+        from spendtag.pricing.pricer import Pricer
+
         return Pricer(self.book)
 
     @cached_property
     def recorder(self) -> Recorder:
+        from spendtag.recording import Recorder
+
         return Recorder(self.store, self.pricer)
 
     @cached_property
     def console(self) -> Console:
+        from rich.console import Console
+
         # Wide enough for report tables when output is not a terminal (pipes, tests).
         width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
         return Console(width=width, highlight=False, soft_wrap=False)
 
     @cached_property
     def err(self) -> Console:
+        from rich.console import Console
+
         return Console(stderr=True, highlight=False)
 
     def close(self) -> None:

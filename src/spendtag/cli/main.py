@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
@@ -19,7 +20,32 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", file=file, err=True)
 
 
+# Command name -> module: a command's module (and what it imports, e.g. the price data) is
+# loaded only when that command runs, which keeps start-up short for status lines and scripts.
+LAZY_COMMANDS: dict[str, str] = {
+    "compare": "spendtag.cli.report",
+    "demo": "spendtag.cli.demo",
+    "export": "spendtag.cli.export",
+    "ingest": "spendtag.cli.record",
+    "prices": "spendtag.cli.prices",
+    "record": "spendtag.cli.record",
+    "report": "spendtag.cli.report",
+    "top": "spendtag.cli.report",
+    "trends": "spendtag.cli.report",
+}
+
+
 class Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name])
+            found = next(c for c in module.COMMANDS if c.name == cmd_name)
+        return found
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -43,17 +69,6 @@ def cli(ctx: click.Context, db: str | None) -> None:
     app = App(db=db)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-def _register() -> None:
-    from spendtag.cli import demo, export, prices, record, report
-
-    for module in (demo, record, report, export, prices):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from spendtag.exports import neutralise
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_usd
 from spendtag.reports import Comparison, Report, Row, share
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 TOKEN_COLUMNS = (
     ("input", ("input_tokens", "input_audio_tokens")),
@@ -47,6 +47,8 @@ def unpriced_text(report: Report) -> str | None:
 
 
 def table(console: Console, report: Report, title: str | None = None) -> None:
+    from rich.table import Table  # rich's tables cost ~50 ms to import: only for table output
+
     t = Table(title=title or f"Spend by {', '.join(report.by)} · {period_text(report)}", title_justify="left")
     for name in report.by:
         t.add_column(name)
@@ -180,6 +182,8 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
         console.out("\n".join(f"{label}: {format_usd(t.cost)}, {t.requests:,} requests, {t.tokens:,} tokens"
                               for label, t, _ in sides))
         return
+    from rich.table import Table
+
     table = Table(title="Comparison", title_justify="left")
     table.add_column("")
     for label in cmp.labels:

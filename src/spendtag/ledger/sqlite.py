@@ -47,8 +47,8 @@ _DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "s
 _EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
 _COST_COLUMNS = tuple(f"cost_{c}" for c in COST_COMPONENTS)
 _INSERT_COLUMNS = (
-    "event_id", "ts", "dim_id", "session", "response_id", "price_id", *_EVENT_SUMS,
-    "service_tier", "inference_geo", "speed", "reported_cost", "recorded_at",
+    "event_id", "ts", "dim_id", "session", "response_id", "price_id",
+    "service_tier", "inference_geo", "speed", "reported_cost", "recorded_at", *_EVENT_SUMS,
 )
 _INSERT_SQL = (
     f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
@@ -83,6 +83,11 @@ _BUCKETS = attrgetter(*TOKEN_BUCKETS)
 _ZEROS = (0,) * len(COST_COMPONENTS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+
+
+def _sum_rows(rows: list[tuple[int, ...]]) -> list[int]:
+    """Totals (TOTAL_FIELDS order) of event rows in _EVENT_SUMS order: the count, then column sums."""
+    return [len(rows), *map(sum, zip(*rows, strict=True))]
 
 
 def path_from_url(url: str) -> Path:
@@ -272,8 +277,8 @@ class SQLiteStore:
                 price = cost.price
                 hit = price_objects.get(id(price))
                 price_id = hit[1] if hit is not None and hit[0] is price else price_id_of(price)
+                # Everything summed, in _EVENT_SUMS order (the request count is added per group).
                 sums = (
-                    1,
                     0 if cost.priced else 1,
                     1 if usage.estimated else 0,
                     0 if event.status == "ok" else 1,
@@ -282,22 +287,20 @@ class SQLiteStore:
                     cost.total,
                 )
                 session = event.session or ""
-                rows.append((event.event_id, ts, dim_id, session, event.response_id, price_id,
-                             *sums[1:], usage.service_tier, usage.inference_geo, usage.speed,
-                             usage.reported_cost, now))
+                rows.append((event.event_id, ts, dim_id, session, event.response_id, price_id, usage.service_tier,
+                             usage.inference_geo, usage.speed, usage.reported_cost, now) + sums)
                 hour = ts - ts % HOUR_US
                 hours[(hour, dim_id)].append(sums)
                 sessions[(session, hour, dim_id)].append(sums)
             conn.executemany(_INSERT_SQL, rows)
-            hour_sums = {key: [sum(col) for col in zip(*group, strict=True)] for key, group in hours.items()}
+            hour_sums = {key: _sum_rows(group) for key, group in hours.items()}
             days: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
             for (hour, dim_id), acc in hour_sums.items():
                 days[(hour - hour % DAY_US, dim_id)].append(acc)
             conn.executemany(_UPSERT_HOUR, [(b, d, *acc) for (b, d), acc in hour_sums.items()])
-            conn.executemany(_UPSERT_DAY, [(b, d, *(sum(col) for col in zip(*group, strict=True)))
+            conn.executemany(_UPSERT_DAY, [(b, d, *map(sum, zip(*group, strict=True)))
                                            for (b, d), group in days.items()])
-            conn.executemany(_UPSERT_SESSION, [(s, b, d, *(sum(col) for col in zip(*group, strict=True)))
-                                               for (s, b, d), group in sessions.items()])
+            conn.executemany(_UPSERT_SESSION, [(s, b, d, *_sum_rows(group)) for (s, b, d), group in sessions.items()])
         return RecordResult(len(batch), total - len(batch))
 
     # -- reading: dimensions --------------------------------------------------------------

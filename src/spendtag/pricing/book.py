@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from spendtag.errors import ConfigError, PricingError, TagError
-from spendtag.pricing.rates import canonical_provider
+from spendtag.providers import normalise as canonical_provider
 from spendtag.tags import Selector
 from spendtag.usage import UsageEvent
 

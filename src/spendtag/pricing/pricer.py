@@ -36,8 +36,8 @@ from spendtag.pricing.rates import (
     ListModel,
     ListPrices,
     Rates,
-    canonical_provider,
 )
+from spendtag.providers import normalise as canonical_provider
 from spendtag.usage import BILLED_TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent, utc
 
 _PICO = Decimal(10**12)

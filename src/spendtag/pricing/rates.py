@@ -39,23 +39,9 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-PRICE_DATA_VERSION: str = f"genai-prices {version('genai-prices')}"
+from spendtag.providers import normalise as canonical_provider
 
-# spendtag provider names that genai-prices spells differently (or would match wrongly).
-_PROVIDER_ALIASES: dict[str, str] = {
-    "gemini": "google",
-    "vertex": "google",
-    "vertex_ai": "google",
-    "vertexai": "google",
-    "google-genai": "google",
-    "bedrock": "aws",
-    "xai": "x-ai",
-    "grok": "x-ai",
-    "azure_openai": "azure",
-    "azure-openai": "azure",
-    "fireworks_ai": "fireworks",
-    "mistralai": "mistral",
-}
+PRICE_DATA_VERSION: str = f"genai-prices {version('genai-prices')}"
 
 # Providers that document a 50% Batch discount; used when the data has no batch price for
 # the event's date (genai-prices models batch variants only from when they were verified).
@@ -96,12 +82,6 @@ _FALLBACK_NOTES: dict[tuple[str, str], str] = {
 _STANDARD_TIERS = frozenset({"", "standard", "default", "auto", "on_demand", "on-demand"})
 _TIER_ALIASES = {"fast": "priority", "on_demand_priority": "priority", "on_demand_flex": "flex"}
 _OPUS_RE = re.compile(r"claude-opus-(\d+)(?:[-.](\d{1,2}))?(?!\d)")
-
-
-def canonical_provider(name: str) -> str:
-    """A spendtag provider name as genai-prices' provider id (``gemini`` -> ``google``)."""
-    key = name.strip().lower()
-    return _PROVIDER_ALIASES.get(key, key)
 
 
 @dataclass(frozen=True, slots=True)
