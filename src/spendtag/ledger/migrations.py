@@ -35,12 +35,13 @@ _EVENT_COUNTS = ",\n    ".join(
 
 
 def _rollup(table: str) -> str:
+    # Clustered on (bucket, dim_id): a report reads a time range of rows in order.
     return f"""CREATE TABLE {table} (
     bucket BIGINT NOT NULL,
     dim_id BIGINT NOT NULL,
     {_SUMS},
     PRIMARY KEY (bucket, dim_id)
-)"""
+) {{WITHOUT_ROWID}}"""
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -104,7 +105,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     dim_id BIGINT NOT NULL,
     {_SUMS},
     PRIMARY KEY (session, bucket, dim_id)
-)""",
+) {{WITHOUT_ROWID}}""",
             "CREATE INDEX rollup_session_bucket ON rollup_session (bucket)",
             """CREATE TABLE price_overrides (
     id INTEGER PRIMARY KEY,
