@@ -15,15 +15,18 @@ work on a shared machine does not count against either side.
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import genai_prices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
 
 from spendtag.pricing import PRICE_DATA_VERSION, PriceBook, PriceOverride, Pricer
 from spendtag.tags import Selector
@@ -73,19 +76,6 @@ def genai_usage(u: Usage) -> genai_prices.Usage:
     )
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()} | {cpu} | Python {sys.version.split()[0]} | {PRICE_DATA_VERSION}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -123,7 +113,7 @@ def main() -> None:
     unpriced = sum(not pe.cost.priced for pe in priced)
 
     cold_rate, warm_rate, ref_rate = len(events) / cold, len(events) / warm, len(sample) / per_call
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()} | {PRICE_DATA_VERSION}")
     print("timing: CPU time of this process (time.process_time), one core")
     print(f"events: {len(events):,} over {len(MODELS)} models ({unpriced:,} unpriced), "
           f"{sum(len(e.plans) for e in pricer._entries.values()):,} cached rate plans")

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spendtag import exports
-from spendtag.ledger.query import COST_COMPONENTS, Filters
+from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
 from spendtag.tags import Selector
-from spendtag.usage import TOKEN_BUCKETS, PricedEvent, Usage
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, PricedEvent, Usage
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 FAST = settings(max_examples=200, deadline=None)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spendtag import exports
-from spendtag.ledger.query import COST_COMPONENTS, Filters
+from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
 from spendtag.money import (
     PICO_PER_USD,
@@ -28,7 +28,7 @@ from spendtag.money import (
     round_cents,
     to_decimal,
 )
-from spendtag.usage import PricedEvent
+from spendtag.usage import COST_COMPONENTS, PricedEvent
 
 # Decimal's default context keeps 28 significant digits, so exactness is promised up to there
 # (1e16 USD); the ledger's own ceiling (SQLite int64) is far below that.

@@ -12,10 +12,10 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from spendtag.ledger.query import COST_COMPONENTS, Filters
+from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.money import exact_str
-from spendtag.usage import TOKEN_BUCKETS, PricedEvent
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, PricedEvent
 
 FORMATS = ("csv", "json", "jsonl")
 BASE_COLUMNS = ("event_id", "time_utc", "provider", "model", "project", "session", "agent", "key", "user",

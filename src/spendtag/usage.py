@@ -48,6 +48,10 @@ BILLED_TOKEN_BUCKETS: tuple[str, ...] = (
     "output_audio_tokens",
 )
 
+# Cost components, in pico-USD: the billed buckets, per-request fees, and a cost the
+# provider reported itself (OpenRouter), used instead of list prices.
+COST_COMPONENTS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests", "request_fee", "reported")
+
 Status = Literal["ok", "error", "aborted"]
 STATUSES: tuple[str, ...] = ("ok", "error", "aborted")
 

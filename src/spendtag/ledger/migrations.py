@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spendtag.ledger.query import COST_COMPONENTS, TOTAL_FIELDS
-from spendtag.usage import TOKEN_BUCKETS
+from spendtag.ledger.query import TOTAL_FIELDS
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
 
 
 @dataclass(frozen=True, slots=True)

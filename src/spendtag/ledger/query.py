@@ -10,28 +10,12 @@ from typing import Any
 from spendtag.errors import SpendtagError
 from spendtag.periods import TIME_GROUPS
 from spendtag.tags import Selector, matches_all
-from spendtag.usage import TOKEN_BUCKETS
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
 
 # Dimensions every event has (possibly empty). "session" is kept on events only (it has too
 # many values to roll up), so grouping or filtering by it reads the events table.
 DIMENSIONS: tuple[str, ...] = ("provider", "model", "project", "agent", "key", "user", "source", "status")
 EVENT_DIMENSIONS: tuple[str, ...] = (*DIMENSIONS, "session")
-
-# Cost components, in pico-USD. Token buckets first, then per-request fees, then a cost
-# the provider reported itself (OpenRouter), used instead of list prices.
-COST_COMPONENTS: tuple[str, ...] = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "web_search_requests",
-    "request_fee",
-    "reported",
-)
-
 
 class QueryError(SpendtagError, ValueError):
     """A grouping or filter the ledger cannot answer."""

@@ -29,7 +29,6 @@ from spendtag.errors import StoreError
 from spendtag.ledger.migrations import MIGRATIONS
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
 from spendtag.ledger.query import (
-    COST_COMPONENTS,
     DIMENSIONS,
     TOTAL_FIELDS,
     Aggregate,
@@ -41,7 +40,7 @@ from spendtag.ledger.store import ModelUse, RecordResult
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
-from spendtag.usage import TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
 _DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "source", "status")
 _EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events

@@ -18,19 +18,10 @@ from typing import Any
 from spendtag.errors import ConfigError, PricingError, TagError
 from spendtag.providers import normalise as canonical_provider
 from spendtag.tags import Selector
-from spendtag.usage import UsageEvent
+from spendtag.usage import BILLED_TOKEN_BUCKETS, UsageEvent
 
 # Buckets a rate card may price: tokens in USD per million, web searches in USD per thousand.
-CARD_BUCKETS: tuple[str, ...] = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "web_search_requests",
-)
+CARD_BUCKETS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
 # Config key -> card bucket.
 _CONFIG_RATE_KEYS: dict[str, str] = {
     "input": "input_tokens",
