@@ -217,3 +217,43 @@ def test_every_setting_is_documented() -> None:
 @pytest.mark.parametrize("args", [["--help"], ["report", "--help"], ["prices", "--help"]])
 def test_help_works(args: list[str]) -> None:
     assert "Usage:" in run(*args)
+
+
+def test_ingest_reads_batch_files_and_stdin() -> None:
+    from conftest import fixture_path
+
+    openai_batch = fixture_path("openai", "06_batch_output.jsonl").read_text()
+    out = run("ingest", "-", input=openai_batch)
+    # One success; the 400 and the expired row carry no usage.
+    assert out.startswith("recorded 1 new events, 0 already recorded, 2 lines without usage, 0 malformed")
+    anthropic_batch = str(fixture_path("anthropic", "06_batch_results.jsonl"))
+    out = run("ingest", anthropic_batch, "--tag", "client=acme")
+    assert out.startswith("recorded 2 new events")
+    data = json.loads(run("export", "--format", "json"))
+    tiers = {(e["provider"], e["service_tier"]) for e in data}
+    assert tiers == {("openai", "batch"), ("anthropic", "batch")}
+    openai_event = next(e for e in data if e["provider"] == "openai")
+    assert openai_event["time_utc"] == "2026-01-01T01:13:20Z"      # the body's `created`: 1767230000
+    assert all(e["tag:client"] == "acme" for e in data if e["provider"] == "anthropic")
+    again = run("ingest", anthropic_batch, "--tag", "client=acme")
+    assert again.startswith("recorded 0 new events, 2 already recorded")
+
+
+def test_time_zone_comes_from_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "spendtag.toml"
+    config.write_text('tz = "Asia/Tokyo"\n')
+    monkeypatch.setenv("SPENDTAG_CONFIG", str(config))
+    run("record", "--provider", "openai", "--model", "gpt-4o", "--usage", GPT4O, "--event-id", "late",
+        "--ts", "2026-03-14T20:00:00Z")                                # 05:00 on the 15th in Tokyo
+    assert run("report", "--by", "day", "--format", "summary").startswith("2026-03-15: ")
+    assert run("report", "--by", "day", "--tz", "UTC", "--format", "summary").startswith("2026-03-14: ")
+
+
+def test_bad_config_names_file_line_and_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "spendtag.toml"
+    config.write_text('tz = "UTC"\nunpriced_policy = "sometimes"\n')
+    monkeypatch.setenv("SPENDTAG_CONFIG", str(config))
+    result = CliRunner().invoke(cli, ["report"])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {config}:2: unpriced_policy = 'sometimes' is not allowed "
+                             "(fix: use one of: allow, warn, block)\n")

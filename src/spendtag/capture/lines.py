@@ -102,15 +102,17 @@ def event_from_object(data: Mapping[str, Any], *, event_id: str | None = None, l
             raise UsageFormatError("a normalised event needs a provider")
         usage = Usage.from_dict(usage_obj) if data.get("normalised") else parse_usage(provider, usage_obj)
     else:
-        body = data.get("response", data)
+        # A batch output/results line is its own wrapper ("response" is the batch's field);
+        # otherwise "response" wraps a provider body, or the line is the body itself.
+        batch = _looks_like_batch(data)
+        body = data if batch else data.get("response", data)
         if not isinstance(body, Mapping):
             raise UsageFormatError("response must be a JSON object")
         if provider is None:
-            provider = detect_provider(body)
+            provider = _batch_provider(data) if batch else detect_provider(body)
             if provider is None:
                 raise UsageFormatError("cannot tell the provider of this line: add \"provider\"")
-        parsed = (parse_batch_line(provider, body) if _looks_like_batch(body)
-                  else parse_response(provider, body))
+        parsed = parse_batch_line(provider, body) if batch else parse_response(provider, body)
         if parsed.usage is None:
             return None
         usage, model, response_id, status = parsed.usage, parsed.model or model, parsed.response_id, parsed.status
@@ -121,8 +123,8 @@ def event_from_object(data: Mapping[str, Any], *, event_id: str | None = None, l
     if not isinstance(tags, Mapping):
         raise UsageFormatError("tags must be a JSON object of strings")
     ts_value = data.get("ts", data.get("timestamp"))
-    if ts_value is None and isinstance(data.get("created"), int):
-        ts_value = data["created"]
+    if ts_value is None:
+        ts_value = _created(data)
     ts = parse_ts(ts_value) if ts_value is not None else (now or datetime.now(UTC))
     explicit_id = _str_field(data, "event_id")
     if not explicit_id and event_id is None:
@@ -146,5 +148,18 @@ def _looks_like_response(data: Mapping[str, Any]) -> bool:
     return data.get("object") in ("chat.completion", "response") or data.get("type") == "message"
 
 
-def _looks_like_batch(body: Mapping[str, Any]) -> bool:
-    return "custom_id" in body
+def _looks_like_batch(data: Mapping[str, Any]) -> bool:
+    return "custom_id" in data and ("result" in data or "response" in data or "error" in data)
+
+
+def _batch_provider(data: Mapping[str, Any]) -> str:
+    """Anthropic results lines carry ``result``; OpenAI output lines carry ``response``/``error``."""
+    return "anthropic" if "result" in data else "openai"
+
+
+def _created(data: Mapping[str, Any]) -> int | None:
+    """OpenAI's ``created`` (Unix seconds), on a body or inside a batch line's or wrapper's response."""
+    for candidate in (data, data.get("response"), (data.get("response") or {}).get("body")):
+        if isinstance(candidate, Mapping) and isinstance(candidate.get("created"), int):
+            return int(candidate["created"])
+    return None
