@@ -15,7 +15,7 @@ from spendtag.ledger.sqlite import SQLiteStore
 
 NAMES = [m.name for m in MIGRATIONS]
 TABLES = {"events", "dims", "tagsets", "prices", "rollup_hour", "rollup_day", "rollup_session", "price_overrides",
-          "schema_migrations"}
+          "schema_migrations", "budgets", "alerts", "alert_deliveries", "import_files", "retag_log"}
 
 
 def _tables(path: Path) -> set[str]:

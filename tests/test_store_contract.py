@@ -241,3 +241,85 @@ def test_price_overrides_are_kept_and_removed(store: Store) -> None:
     assert store.remove_price_override(first) is True
     assert store.remove_price_override(first) is False
     assert [o.id for o in store.price_overrides()] == [second]
+
+
+# -- attribution after the fact --------------------------------------------------------------
+
+def test_retag_a_session_moves_only_its_events_and_keeps_totals(store: Store) -> None:
+    store.record([
+        make_event("s1a", BASE, session="s1", agent="coder", cost=100),
+        make_event("s1b", BASE + timedelta(hours=30), session="s1", agent="coder", cost=200),
+        make_event("s2a", BASE + timedelta(hours=1), session="s2", agent="coder", cost=400),
+    ])
+    before = store.aggregate(Filters())[0].totals.values
+
+    def tag_acme(dims: Any, tags: Any) -> dict[str, str]:
+        return {**tags, "client": "acme"}
+
+    moved = store.retag(Filters(dims={"session": ("s1",)}), tag_acme, "tag session s1 client=acme")
+    assert moved == 2
+    by_client = got(store, Filters(), ["tag:client"], zone("UTC"))
+    assert {k: v[-1] for k, v in by_client.items()} == {("acme",): 300, (None,): 400}
+    assert store.aggregate(Filters())[0].totals.values == before
+    # Every rollup level agrees with the events after the move.
+    everything = list(store.events(Filters()))
+    for by in (["tag:client", "day"], ["tag:client", "hour"], ["tag:client", "session"]):
+        assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
+    event = store.get_event("s1b")
+    assert event is not None and event.event.tags == {"client": "acme"} and event.cost.total == 200
+
+
+def test_retag_by_rule_on_project_and_time_range(store: Store) -> None:
+    store.record([
+        make_event("a", BASE, project="/home/u/clients/acme/api", cost=1),
+        make_event("b", BASE + timedelta(days=2), project="/home/u/clients/acme/web", cost=2),
+        make_event("c", BASE, project="/home/u/other", cost=4),
+    ])
+
+    def rule(dims: Any, tags: Any) -> dict[str, str] | None:
+        return {**tags, "client": "acme"} if dims["project"].startswith("/home/u/clients/acme/") else None
+
+    assert store.retag(Filters(until=BASE + timedelta(days=1)), rule, "rules") == 1
+    by_client = {k: v[-1] for k, v in got(store, Filters(), ["tag:client"], zone("UTC")).items()}
+    assert by_client == {("acme",): 1, (None,): 6}
+    assert store.retag(Filters(), rule, "rules") == 1          # the rest; "a" already has the tag
+    by_client = {k: v[-1] for k, v in got(store, Filters(), ["tag:client"], zone("UTC")).items()}
+    assert by_client == {("acme",): 3, (None,): 4}
+
+
+# -- budgets, alerts, imports ----------------------------------------------------------------
+
+def test_budgets_are_saved_replaced_and_removed(store: Store) -> None:
+    store.save_budget("acme", {"limit": "300", "period": "monthly"})
+    store.save_budget("acme", {"limit": "350", "period": "monthly"})
+    store.save_budget("team", {"limit": "200", "period": "monthly"})
+    assert store.budgets() == {"acme": {"limit": "350", "period": "monthly"},
+                               "team": {"limit": "200", "period": "monthly"}}
+    assert store.remove_budget("acme") is True
+    assert store.remove_budget("acme") is False
+    assert list(store.budgets()) == ["team"]
+
+
+def test_an_alert_fires_once(store: Store) -> None:
+    from spendtag.ledger.store import AlertRecord, Delivery
+
+    alert = AlertRecord("acme:2026-03:80%", "threshold", "acme", "2026-03", "80%", 240 * 10**12, 300 * 10**12,
+                        BASE, {"scope": "client=acme"})
+    assert store.add_alert(alert) is True
+    assert store.add_alert(alert) is False
+    assert store.alerts() == [alert]
+    store.add_delivery(Delivery(alert.alert_id, "ops", False, 1, "HTTP 500", BASE))
+    store.add_delivery(Delivery(alert.alert_id, "ops", True, 2, None, BASE + timedelta(seconds=1)))
+    assert [(d.ok, d.attempts) for d in store.deliveries(alert.alert_id)] == [(False, 1), (True, 2)]
+
+
+def test_import_state_round_trips(store: Store) -> None:
+    from spendtag.ledger.store import ImportState
+
+    assert store.import_state("/x.jsonl") is None
+    state = ImportState("/x.jsonl", "claude-code", 120, 130, 5, "abc", {"pending": ["m1"]})
+    store.save_import_state(state)
+    assert store.import_state("/x.jsonl") == state
+    store.save_import_state(ImportState("/x.jsonl", "claude-code", 130, 130, 6, "abc"))
+    found = store.import_state("/x.jsonl")
+    assert found is not None and found.offset == 130 and found.state == {}

@@ -122,4 +122,64 @@ MIGRATIONS: tuple[Migration, ...] = (
 )""",
         ),
     ),
+    Migration(
+        "0002_budgets_and_alerts",
+        (
+            # A budget's definition as JSON (see budgets.py): CLI-made budgets live here,
+            # config-file ones are read from the file each time.
+            """CREATE TABLE budgets (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+)""",
+            # One row per alert that fired. alert_id (budget, period, threshold) is unique, so
+            # an alert fires once per threshold per period even with several writers.
+            """CREATE TABLE alerts (
+    alert_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    budget TEXT,
+    period TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    spent BIGINT NOT NULL,
+    limit_amount BIGINT,
+    fired_at BIGINT NOT NULL,
+    payload TEXT NOT NULL
+)""",
+            "CREATE INDEX alerts_fired_at ON alerts (fired_at)",
+            """CREATE TABLE alert_deliveries (
+    alert_id TEXT NOT NULL REFERENCES alerts(alert_id),
+    channel TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    at BIGINT NOT NULL
+)""",
+        ),
+    ),
+    Migration(
+        "0003_imports_and_retagging",
+        (
+            # Where each agent log was read up to, and a fingerprint of its start, so a
+            # rewritten or truncated file is read again from the top.
+            """CREATE TABLE import_files (
+    path TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    offset_bytes BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT '{}',
+    updated_at BIGINT NOT NULL
+)""",
+            # Tag changes after the fact (retag, tag session): usage and cost never change,
+            # but who a call is attributed to can; each change is logged here.
+            """CREATE TABLE retag_log (
+    id INTEGER PRIMARY KEY,
+    at BIGINT NOT NULL,
+    what TEXT NOT NULL,
+    events BIGINT NOT NULL
+)""",
+        ),
+    ),
 )

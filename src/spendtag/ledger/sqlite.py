@@ -15,7 +15,7 @@ import json
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,7 +36,7 @@ from spendtag.ledger.query import (
     Totals,
     check_group,
 )
-from spendtag.ledger.store import ModelUse, RecordResult
+from spendtag.ledger.store import AlertRecord, Delivery, ImportState, ModelUse, RecordResult, TagChange
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
@@ -196,18 +196,21 @@ class SQLiteStore:
         """The dims row of an event, created if new; ``cache_key`` is the caller's key for it."""
         found = self._dims.get(cache_key)
         if found is None:
-            tags = event.tags
             values = (event.provider, event.model, event.project or "", event.agent or "", event.key or "",
-                      event.user or "", event.source, event.status, self._tagset_id(tags))
-            conn = self._conn
-            conn.execute(
-                f"INSERT OR IGNORE INTO dims ({', '.join(_DIM_COLUMNS)}, tagset_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                values,
-            )
-            where = " AND ".join(f"{c} = ?" for c in (*_DIM_COLUMNS, "tagset_id"))
-            found = conn.execute(f"SELECT id FROM dims WHERE {where}", values).fetchone()[0]
-            self._dims[cache_key] = found
-            self._dim_rows[found] = tuple(str(v) for v in values)
+                      event.user or "", event.source, event.status)
+            found = self._dims[cache_key] = self._dim_row(values, event.tags)
+        return found
+
+    def _dim_row(self, values: tuple[str, ...], tags: Mapping[str, str]) -> int:
+        """The id of the dims row with these dimension values (DIMENSIONS order) and tags, made if new."""
+        row = (*values, self._tagset_id(dict(tags)))
+        conn = self._conn
+        conn.execute(
+            f"INSERT OR IGNORE INTO dims ({', '.join(_DIM_COLUMNS)}, tagset_id) VALUES (?,?,?,?,?,?,?,?,?)", row
+        )
+        where = " AND ".join(f"{c} = ?" for c in (*_DIM_COLUMNS, "tagset_id"))
+        found: int = conn.execute(f"SELECT id FROM dims WHERE {where}", row).fetchone()[0]
+        self._dim_rows[found] = tuple(str(v) for v in row)
         return found
 
     def _price_id(self, price: PriceRef | None) -> int | None:
@@ -611,3 +614,153 @@ class SQLiteStore:
                 (int(time.time()), override_id),
             )
             return cursor.rowcount > 0
+
+    # -- attribution after the fact -------------------------------------------------------
+
+    def retag(self, filters: Filters, change: TagChange, what: str) -> int:
+        """Move the events that pass ``filters`` to the tags ``change`` gives their dims row."""
+        self._load_dims()
+        allowed = self._allowed_dims(filters)
+        candidates = sorted(self._dim_rows) if allowed is None else sorted(allowed)
+        where, args = self._event_conditions(filters)
+        if where is None:
+            return 0
+        moved = 0
+        with self._transaction() as conn:
+            touched: set[int] = set()
+            for dim_id in candidates:
+                row = self._dim_rows[dim_id]
+                tags = self._tagset_rows[int(row[-1])]
+                new_tags = change(self._dim_dict(dim_id), tags)
+                if new_tags is None or dict(new_tags) == tags:
+                    continue
+                new_id = self._dim_row(row[:-1], tagmod.check_tags(dict(new_tags)))
+                cursor = conn.execute(f"UPDATE events SET dim_id = ? WHERE dim_id = ? AND {where}",
+                                      [new_id, dim_id, *args])
+                if cursor.rowcount:
+                    moved += cursor.rowcount
+                    touched.update((dim_id, new_id))
+            if touched:
+                self._rebuild_rollups(sorted(touched), filters)
+            conn.execute("INSERT INTO retag_log (at, what, events) VALUES (?, ?, ?)",
+                         (int(time.time()), what, moved))
+        self._dims.clear()   # write-side cache keys may now point at rows whose events moved; ids stay valid
+        return moved
+
+    def _event_conditions(self, filters: Filters) -> tuple[str | None, list[Any]]:
+        """SQL conditions on events for the time range and sessions of ``filters`` (None: matches nothing)."""
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        if filters.since:
+            where.append("ts >= ?")
+            args.append(to_us(filters.since))
+        if filters.until:
+            where.append("ts < ?")
+            args.append(to_us(filters.until))
+        sessions = filters.dims.get("session")
+        if sessions is not None:
+            if not sessions:
+                return None, []
+            where.append(f"session IN ({','.join('?' * len(sessions))})")
+            args.extend(sessions)
+        return " AND ".join(where), args
+
+    def _rebuild_rollups(self, dim_ids: list[int], filters: Filters) -> None:
+        """Recompute every rollup row of these dims rows over whole UTC days around the filter's range."""
+        conn = self._conn
+        span = self._conn.execute(
+            f"SELECT MIN(ts), MAX(ts) FROM events WHERE dim_id IN ({','.join('?' * len(dim_ids))})", dim_ids
+        ).fetchone()
+        if span[0] is None:
+            lo, hi = 0, 0
+        else:
+            lo, hi = span[0], span[1] + 1
+        if filters.since:
+            lo = max(lo, to_us(filters.since))
+        if filters.until:
+            hi = min(hi, to_us(filters.until))
+        lo -= lo % DAY_US
+        hi += (-hi) % DAY_US
+        marks = ",".join("?" * len(dim_ids))
+        sums = _RAW_SUM_SQL
+        for table, width in (("rollup_hour", HOUR_US), ("rollup_day", DAY_US)):
+            conn.execute(f"DELETE FROM {table} WHERE dim_id IN ({marks}) AND bucket >= ? AND bucket < ?",
+                         [*dim_ids, lo, hi])
+            conn.execute(
+                f"INSERT INTO {table} (bucket, dim_id, {_ROLLUP_COLS}) SELECT (ts / {width}) * {width}, dim_id, "
+                f"{sums} FROM events WHERE dim_id IN ({marks}) AND ts >= ? AND ts < ? GROUP BY ts / {width}, dim_id",
+                [*dim_ids, lo, hi])
+        conn.execute(f"DELETE FROM rollup_session WHERE dim_id IN ({marks}) AND bucket >= ? AND bucket < ?",
+                     [*dim_ids, lo, hi])
+        conn.execute(
+            f"INSERT INTO rollup_session (session, bucket, dim_id, {_ROLLUP_COLS}) SELECT session, "
+            f"(ts / {HOUR_US}) * {HOUR_US}, dim_id, {sums} FROM events WHERE dim_id IN ({marks}) AND ts >= ? "
+            f"AND ts < ? GROUP BY session, ts / {HOUR_US}, dim_id",
+            [*dim_ids, lo, hi])
+
+    # -- budgets and alerts ---------------------------------------------------------------
+
+    def save_budget(self, name: str, definition: Mapping[str, Any]) -> None:
+        now = int(time.time())
+        text = json.dumps(dict(definition), sort_keys=True)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO budgets (name, definition, created_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+                (name, text, now, now))
+
+    def budgets(self) -> dict[str, dict[str, Any]]:
+        return {name: json.loads(text) for name, text in
+                self._conn.execute("SELECT name, definition FROM budgets ORDER BY name")}
+
+    def remove_budget(self, name: str) -> bool:
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM budgets WHERE name = ?", (name,)).rowcount > 0
+
+    def add_alert(self, alert: AlertRecord) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO alerts (alert_id, kind, budget, period, threshold, spent, limit_amount, "
+                "fired_at, payload) VALUES (?,?,?,?,?,?,?,?,?)",
+                (alert.alert_id, alert.kind, alert.budget, alert.period, alert.threshold, alert.spent, alert.limit,
+                 to_us(alert.fired_at), json.dumps(dict(alert.payload), sort_keys=True)))
+            return cursor.rowcount > 0
+
+    def alerts(self, *, since: datetime | None = None, limit: int | None = None) -> list[AlertRecord]:
+        sql = ("SELECT alert_id, kind, budget, period, threshold, spent, limit_amount, fired_at, payload "
+               "FROM alerts WHERE fired_at >= ? ORDER BY fired_at DESC, alert_id")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [AlertRecord(a, k, b, p, t, s, lim, from_us(f), json.loads(pl)) for a, k, b, p, t, s, lim, f, pl in
+                self._conn.execute(sql, (to_us(since) if since else 0,))]
+
+    def add_delivery(self, delivery: Delivery) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO alert_deliveries (alert_id, channel, ok, attempts, error, at) "
+                         "VALUES (?,?,?,?,?,?)", (delivery.alert_id, delivery.channel, int(delivery.ok),
+                                                 delivery.attempts, delivery.error, to_us(delivery.at)))
+
+    def deliveries(self, alert_id: str) -> list[Delivery]:
+        return [Delivery(a, c, bool(ok), n, e, from_us(at)) for a, c, ok, n, e, at in self._conn.execute(
+            "SELECT alert_id, channel, ok, attempts, error, at FROM alert_deliveries WHERE alert_id = ? "
+            "ORDER BY at, channel", (alert_id,))]
+
+    # -- agent log imports ----------------------------------------------------------------
+
+    def import_state(self, path: str) -> ImportState | None:
+        row = self._conn.execute("SELECT path, agent, offset_bytes, size, mtime_ns, head_hash, state "
+                                 "FROM import_files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        path_, agent, offset, size, mtime_ns, head_hash, state = row
+        return ImportState(path_, agent, offset, size, mtime_ns, head_hash, json.loads(state))
+
+    def save_import_state(self, state: ImportState) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO import_files (path, agent, offset_bytes, size, mtime_ns, head_hash, state, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET agent = excluded.agent, "
+                "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
+                (state.path, state.agent, state.offset, state.size, state.mtime_ns, state.head_hash,
+                 json.dumps(dict(state.state), sort_keys=True), int(time.time())))

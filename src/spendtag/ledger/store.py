@@ -9,16 +9,18 @@ The contract, in words:
   same batch, where the first copy wins) is counted as a duplicate and changes nothing.
   A batch is one transaction: after a crash either all of it is there or none.
 * The ledger is append-only: events are never updated or deleted by these methods.
+* ``retag`` is the one exception to append-only, and it changes attribution only (tags),
+  never usage or cost; rollups are rebuilt from the events it moved, and it is logged.
 * ``aggregate`` sums exactly (integers) and its groups partition the filtered events: the
   sum over any grouping equals the ungrouped total.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import Aggregate, Filters
@@ -40,6 +42,48 @@ class ModelUse:
     unpriced_requests: int
     first: datetime
     last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert that fired. ``alert_id`` (budget, period, threshold) makes it fire once."""
+
+    alert_id: str
+    kind: str
+    budget: str | None
+    period: str
+    threshold: str
+    spent: int
+    limit: int | None
+    fired_at: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    alert_id: str
+    channel: str
+    ok: bool
+    attempts: int
+    error: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImportState:
+    """How far an agent log was read, and how to tell it was rewritten (size, start fingerprint)."""
+
+    path: str
+    agent: str
+    offset: int
+    size: int
+    mtime_ns: int
+    head_hash: str
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Given an events' dimensions and tags, the tags it should have now (None: leave it).
+TagChange = Callable[[Mapping[str, str], Mapping[str, str]], Mapping[str, str] | None]
 
 
 class Store(Protocol):
@@ -66,5 +110,26 @@ class Store(Protocol):
     def price_overrides(self) -> list[PriceOverride]: ...
 
     def remove_price_override(self, override_id: int) -> bool: ...
+
+    # Attribution after the fact: moves matching events to new tags (usage and cost unchanged).
+    def retag(self, filters: Filters, change: TagChange, what: str) -> int: ...
+
+    def save_budget(self, name: str, definition: Mapping[str, Any]) -> None: ...
+
+    def budgets(self) -> dict[str, dict[str, Any]]: ...
+
+    def remove_budget(self, name: str) -> bool: ...
+
+    def add_alert(self, alert: AlertRecord) -> bool: ...
+
+    def alerts(self, *, since: datetime | None = None, limit: int | None = None) -> list[AlertRecord]: ...
+
+    def add_delivery(self, delivery: Delivery) -> None: ...
+
+    def deliveries(self, alert_id: str) -> list[Delivery]: ...
+
+    def import_state(self, path: str) -> ImportState | None: ...
+
+    def save_import_state(self, state: ImportState) -> None: ...
 
     def close(self) -> None: ...
