@@ -323,3 +323,26 @@ def test_import_state_round_trips(store: Store) -> None:
     store.save_import_state(ImportState("/x.jsonl", "claude-code", 130, 130, 6, "abc"))
     found = store.import_state("/x.jsonl")
     assert found is not None and found.offset == 130 and found.state == {}
+
+
+def test_sessions_list_spans_totals_and_dims(store: Store) -> None:
+    store.record([
+        make_event("a1", BASE + timedelta(minutes=5), session="A", agent="coder", cost=10, tags={"client": "acme"}),
+        make_event("a2", BASE + timedelta(hours=2, minutes=7), session="A", agent="coder", model="gpt-4o", cost=20,
+                   tags={"client": "acme"}),
+        make_event("b1", BASE + timedelta(hours=5), session="B", agent="planner", cost=1),
+        make_event("n1", BASE + timedelta(hours=6), cost=1000),          # no session: never listed
+    ])
+    found = store.sessions(Filters())
+    assert [s.session for s in found] == ["B", "A"]                       # most recently active first
+    a = found[1]
+    assert (a.first, a.last) == (BASE + timedelta(minutes=5), BASE + timedelta(hours=2, minutes=7))
+    assert a.totals.cost == 30 and a.totals.requests == 2
+    assert sorted(d["model"] for d, _ in a.dims) == ["claude-sonnet-4-5", "gpt-4o"]
+    assert all(t == {"client": "acme"} for _, t in a.dims)
+    assert [s.session for s in store.sessions(Filters(), by_cost=True)] == ["A", "B"]
+    assert [s.session for s in store.sessions(Filters(), min_cost=5)] == ["A"]
+    assert [s.session for s in store.sessions(Filters(tags=(Selector.parse("client=acme"),)))] == ["A"]
+    assert [s.session for s in store.sessions(Filters(since=BASE + timedelta(hours=1)))] == ["B", "A"]
+    late = store.sessions(Filters(since=BASE + timedelta(hours=1)))[1]
+    assert late.first == BASE + timedelta(hours=2, minutes=7) and late.totals.cost == 20

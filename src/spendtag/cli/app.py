@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from spendtag.alerts import Channel
+    from spendtag.attribution import Rules
+    from spendtag.budgets import Budget
     from spendtag.ledger import Store
     from spendtag.pricing import PriceBook
     from spendtag.pricing.pricer import Pricer
@@ -64,6 +67,40 @@ class App:
         from spendtag.recording import Recorder
 
         return Recorder(self.store, self.pricer)
+
+    @cached_property
+    def budgets(self) -> list[Budget]:
+        from spendtag import budgets
+
+        return budgets.load(self.store, self.settings.sections.get("budgets"),
+                            config_path=str(self.settings.config_path))
+
+    @cached_property
+    def channels(self) -> dict[str, Channel]:
+        from spendtag.alerting import channels_from_config
+
+        return channels_from_config(self.settings.sections.get("alerts"), path=str(self.settings.config_path))
+
+    @cached_property
+    def rules(self) -> Rules:
+        from spendtag.attribution import Rules
+
+        return Rules.from_config(self.settings.sections.get("attribution"), path=str(self.settings.config_path))
+
+    def fire_alerts(self) -> None:
+        """Fire and deliver the budget alerts now due (after recording); never fails the command."""
+        from spendtag import alerting
+
+        if not self.budgets:
+            return
+        try:
+            fired = alerting.run(self.store, self.budgets, self.channels, tz=self.tz)
+        except Exception as exc:  # noqa: BLE001 - recording already succeeded; say why alerts did not go out
+            self.err.print(f"[yellow]warning:[/] budget alerts not evaluated: {exc}")
+            return
+        for alert in fired:
+            self.err.print(f"[yellow]alert:[/] budget {alert.budget} passed {alert.threshold} ({alert.period})",
+                           markup=True, highlight=False)
 
     @cached_property
     def console(self) -> Console:

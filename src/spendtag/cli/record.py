@@ -57,6 +57,8 @@ def record(app: App, provider: str, model: str | None, usage_json: str, tags: tu
     if not priced.cost.priced:
         app.err.print(f"[yellow]warning:[/] no price known for {event.provider}/{event.model}; "
                       "add one with `spendtag prices override`")
+    if new:
+        app.fire_alerts()
 
 
 @click.command()
@@ -116,6 +118,8 @@ def ingest(app: App, files: tuple[str, ...], provider: str | None, tags: tuple[s
         app.err.print(f"  skipped {problem}", markup=False)
     if stats.malformed > len(stats.problems):
         app.err.print(f"  ... and {stats.malformed - len(stats.problems)} more", markup=False)
+    if stats.inserted:
+        app.fire_alerts()
 
 
 COMMANDS = [record, ingest]

@@ -36,7 +36,15 @@ from spendtag.ledger.query import (
     Totals,
     check_group,
 )
-from spendtag.ledger.store import AlertRecord, Delivery, ImportState, ModelUse, RecordResult, TagChange
+from spendtag.ledger.store import (
+    AlertRecord,
+    Delivery,
+    ImportState,
+    ModelUse,
+    RecordResult,
+    SessionSummary,
+    TagChange,
+)
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
@@ -499,6 +507,42 @@ class SQLiteStore:
                 return
             shown += 1
             yield self._event_from_row(row)
+
+    def sessions(self, filters: Filters, *, limit: int | None = None, min_cost: int = 0,
+                 by_cost: bool = False) -> list[SessionSummary]:
+        totals = {a.key[0]: a.totals for a in self.aggregate(filters, ["session"]) if a.key[0]}
+        chosen = [s for s, t in totals.items() if t.cost >= min_cost]
+        if not chosen:
+            return []
+        spans: dict[str, tuple[int, int]] = {}
+        dims: dict[str, list[int]] = {}
+        for i in range(0, len(chosen), _IN_CHUNK):
+            part = chosen[i:i + _IN_CHUNK]
+            marks = ",".join("?" * len(part))
+            for session, lo, hi in self._conn.execute(
+                    f"SELECT session, MIN(bucket), MAX(bucket) FROM rollup_session WHERE session IN ({marks}) "
+                    "GROUP BY session", part):
+                spans[session] = (lo, hi)
+            for session, dim_id in self._conn.execute(
+                    f"SELECT DISTINCT session, dim_id FROM rollup_session WHERE session IN ({marks})", part):
+                dims.setdefault(session, []).append(dim_id)
+        if by_cost:
+            chosen.sort(key=lambda s: (-totals[s].cost, s))
+        else:
+            chosen.sort(key=lambda s: (-spans[s][1], s))
+        if limit is not None:
+            chosen = chosen[:limit]
+        where, args = self._event_conditions(filters)
+        out = []
+        for session in chosen:
+            lo, hi = spans[session]
+            first, last = self._conn.execute(
+                f"SELECT MIN(ts), MAX(ts) FROM events WHERE ts >= ? AND ts < ? AND session = ? AND {where}",
+                [lo, hi + HOUR_US, session, *(args or [])]).fetchone()
+            rows = [(self._dim_dict(d), self._tagset_rows[int(self._dim_rows[d][-1])]) for d in sorted(dims[session])]
+            out.append(SessionSummary(session, from_us(first if first is not None else lo),
+                                      from_us(last if last is not None else hi), totals[session], rows))
+        return out
 
     def get_event(self, event_id: str) -> PricedEvent | None:
         self._load_dims()

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from spendtag.ledger.query import Aggregate, Filters
+from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.pricing import PriceOverride
 from spendtag.usage import PricedEvent
 
@@ -82,6 +82,17 @@ class ImportState:
     state: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class SessionSummary:
+    """One session: when it ran, its totals, and the dimension rows (with tags) its calls used."""
+
+    session: str
+    first: datetime
+    last: datetime
+    totals: Totals
+    dims: Sequence[tuple[Mapping[str, str], Mapping[str, str]]] = ()
+
+
 # Given an events' dimensions and tags, the tags it should have now (None: leave it).
 TagChange = Callable[[Mapping[str, str], Mapping[str, str]], Mapping[str, str] | None]
 
@@ -96,6 +107,10 @@ class Store(Protocol):
     def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]: ...
 
     def get_event(self, event_id: str) -> PricedEvent | None: ...
+
+    # Sessions passing the filters, most recently active first (or the costliest with by_cost).
+    def sessions(self, filters: Filters, *, limit: int | None = None, min_cost: int = 0,
+                 by_cost: bool = False) -> list[SessionSummary]: ...
 
     def tag_keys(self, filters: Filters) -> list[str]: ...
 

@@ -1,0 +1,374 @@
+"""Budgets: a scope, a calendar period, a limit, notify thresholds and a stop threshold.
+
+A budget's spend is always computed from the ledger for its period (exact, never a drifting
+counter), in the configured time zone. Alerts fire once per threshold per period: the alert
+id is ``<budget>:<period>:<threshold>`` and the ledger refuses a second row with it, so a
+call that jumps several thresholds fires each of them, and no writer fires one twice.
+Since costs are never negative, which thresholds a period has crossed does not depend on
+the order events arrived in.
+
+Budgets come from the ledger (``spendtag budget set``) and from the config file
+(``[[budgets]]`` tables with the same fields); a name may be defined in only one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from spendtag.errors import ConfigError, SpendtagError
+from spendtag.ledger.query import Filters
+from spendtag.ledger.store import Store
+from spendtag.money import format_usd, parse_usd
+from spendtag.periods import Range, month_range
+from spendtag.tags import Selector
+
+PERIODS: tuple[str, ...] = ("daily", "weekly", "monthly", "total")
+ENFORCE: tuple[str, ...] = ("warn", "block")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+class BudgetError(SpendtagError, ValueError):
+    """A budget that cannot be defined as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    label: str          # "80%", "$150", "stop 100%"
+    amount: int         # pico-USD at which it is crossed
+    stop: bool = False
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    limit: int                                   # pico-USD per period
+    period: str = "monthly"                      # daily, weekly, monthly or total (with optional start/end)
+    scope: tuple[Selector, ...] = ()             # tag selectors; all must match
+    agent: str | None = None
+    key: str | None = None
+    project: str | None = None
+    start: date | None = None                    # first day counted (local), for total/fixed ranges
+    end: date | None = None                      # first day no longer counted (exclusive)
+    notify_percent: tuple[Decimal, ...] = ()
+    notify_amount: tuple[int, ...] = ()
+    stop_percent: Decimal | None = None
+    enforce: Literal["warn", "block"] = "warn"
+    forecast_alert: bool = True
+    channels: tuple[str, ...] = ()               # empty: every configured channel
+    origin: str = "ledger"                       # "ledger" or "config"
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise BudgetError(f"budget name {self.name!r}: use letters, digits, '-', '_' or '.' (up to 64)")
+        if self.limit <= 0:
+            raise BudgetError(f"budget {self.name}: the limit must be more than $0")
+        if self.period not in PERIODS:
+            raise BudgetError(f"budget {self.name}: period must be one of {', '.join(PERIODS)}")
+        if self.start and self.end and self.end <= self.start:
+            raise BudgetError(f"budget {self.name}: --until must be after --from")
+        if self.enforce not in ENFORCE:
+            raise BudgetError(f"budget {self.name}: enforce must be warn or block")
+        for pct in (*self.notify_percent, *((self.stop_percent,) if self.stop_percent is not None else ())):
+            if pct <= 0:
+                raise BudgetError(f"budget {self.name}: thresholds must be above 0%")
+
+    # -- what it covers ---------------------------------------------------------------------
+
+    def describe_scope(self) -> str:
+        parts = [str(s) for s in self.scope]
+        parts += [f"{k}={v}" for k, v in (("agent", self.agent), ("key", self.key), ("project", self.project)) if v]
+        return " ".join(parts) or "everything"
+
+    def describe_period(self) -> str:
+        if self.period == "total":
+            if self.start or self.end:
+                return f"{self.start or '…'} – {self.end or '…'}"
+            return "all time"
+        return self.period
+
+    def covers(self, tags: Mapping[str, str], agent: str | None = None, key: str | None = None,
+               project: str | None = None) -> bool:
+        """Whether a call with these tags and dimensions counts against this budget."""
+        if self.agent is not None and agent != self.agent:
+            return False
+        if self.key is not None and key != self.key:
+            return False
+        if self.project is not None:
+            root = self.project.rstrip("/")
+            if project is None or not (project == root or project.startswith(root + "/")):
+                return False
+        return all(s.matches(tags) for s in self.scope)
+
+    def filters(self, rng: Range) -> Filters:
+        dims: dict[str, tuple[str, ...]] = {}
+        if self.agent is not None:
+            dims["agent"] = (self.agent,)
+        if self.key is not None:
+            dims["key"] = (self.key,)
+        return Filters(since=rng.since, until=rng.until, tags=self.scope, dims=dims,
+                       project=(self.project,) if self.project else ())
+
+    def period_at(self, now: datetime, tz: ZoneInfo) -> tuple[Range, str]:
+        """The period ``now`` falls in, as a UTC range and a label (``2026-03``, ``2026-03-14``, ``2026-W11``)."""
+        local = now.astimezone(tz).date()
+        if self.period == "daily":
+            return _days(local, local + timedelta(days=1), tz), local.isoformat()
+        if self.period == "weekly":
+            monday = local - timedelta(days=local.weekday())
+            iso = monday.isocalendar()
+            return _days(monday, monday + timedelta(days=7), tz), f"{iso.year}-W{iso.week:02d}"
+        if self.period == "monthly":
+            return month_range(local.year, local.month, tz), f"{local:%Y-%m}"
+        since = _midnight(self.start, tz) if self.start else None
+        until = _midnight(self.end, tz) if self.end else None
+        return Range(since, until), self.describe_period()
+
+    def thresholds(self) -> list[Threshold]:
+        """Every threshold in increasing amount; the stop threshold is marked."""
+        found = [Threshold(f"{_pct(p)}%", _of(self.limit, p)) for p in self.notify_percent]
+        found += [Threshold(format_usd(a), a) for a in self.notify_amount]
+        if self.stop_percent is not None:
+            found.append(Threshold(f"stop {_pct(self.stop_percent)}%", _of(self.limit, self.stop_percent), True))
+        return sorted(found, key=lambda t: (t.amount, t.stop))
+
+    @property
+    def stop_amount(self) -> int | None:
+        return None if self.stop_percent is None else _of(self.limit, self.stop_percent)
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: money as decimal USD strings, dates as ISO text."""
+        data = asdict(self)
+        data.update(
+            limit=_usd(self.limit), scope=[str(s) for s in self.scope],
+            start=self.start.isoformat() if self.start else None, end=self.end.isoformat() if self.end else None,
+            notify_percent=[str(p) for p in self.notify_percent],
+            notify_amount=[_usd(a) for a in self.notify_amount],
+            stop_percent=None if self.stop_percent is None else str(self.stop_percent),
+            channels=list(self.channels),
+        )
+        data.pop("origin")
+        return {k: v for k, v in data.items() if v not in (None, [], ())}
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any], *, origin: str = "ledger") -> Budget:
+        known = {"name", "limit", "period", "scope", "agent", "key", "project", "start", "end", "notify_percent",
+                 "notify_amount", "stop_percent", "enforce", "forecast_alert", "channels"}
+        unknown = set(data) - known
+        if unknown:
+            raise BudgetError(f"budget {name}: unknown field(s) {', '.join(sorted(unknown))}")
+        scope = data.get("scope") or []
+        if isinstance(scope, str):
+            scope = [scope]
+        return cls(
+            name=name,
+            limit=parse_usd(str(data["limit"])),
+            period=str(data.get("period", "monthly")),
+            scope=tuple(Selector.parse(s) for s in scope),
+            agent=data.get("agent"), key=data.get("key"), project=data.get("project"),
+            start=date.fromisoformat(str(data["start"])) if data.get("start") else None,
+            end=date.fromisoformat(str(data["end"])) if data.get("end") else None,
+            notify_percent=tuple(_decimal(p, "notify_percent") for p in _list(data.get("notify_percent"))),
+            notify_amount=tuple(parse_usd(str(a)) for a in _list(data.get("notify_amount"))),
+            stop_percent=None if data.get("stop_percent") in (None, "") else _decimal(data["stop_percent"],
+                                                                                       "stop_percent"),
+            enforce=data.get("enforce", "warn"),
+            forecast_alert=bool(data.get("forecast_alert", True)),
+            channels=tuple(_list(data.get("channels"))),
+            origin=origin,
+        )
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | int | Decimal):
+        return [value]
+    return list(value)
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, float):
+        value = repr(value)   # TOML floats: read their shortest decimal text, never binary arithmetic
+    try:
+        result = Decimal(str(value).rstrip("%"))
+    except InvalidOperation:
+        raise BudgetError(f"{what}: {value!r} is not a number") from None
+    return result
+
+
+def _pct(p: Decimal) -> str:
+    return format(p.normalize(), "f")
+
+
+def _of(limit: int, percent: Decimal) -> int:
+    return int((Decimal(limit) * percent / 100).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _usd(pico: int) -> str:
+    from spendtag.money import exact_str
+
+    return exact_str(pico)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def _days(first: date, after: date, tz: ZoneInfo) -> Range:
+    return Range(_midnight(first, tz), _midnight(after, tz))
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+def from_config(entries: Any, *, path: str) -> list[Budget]:
+    """``[[budgets]]`` tables from the config file; errors name the entry and the fix."""
+    if not isinstance(entries, list):
+        raise ConfigError("budgets must be a list of tables: write [[budgets]]", path=path,
+                          fix="use [[budgets]] for each budget")
+    out = []
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, Mapping) or not entry.get("name") or "limit" not in entry:
+            raise ConfigError(f"budget #{n} needs a name and a limit", path=path,
+                              fix='e.g. [[budgets]] name = "acme" limit = "300" period = "monthly"')
+        try:
+            out.append(Budget.from_dict(str(entry["name"]), {k: v for k, v in entry.items() if k != "name"},
+                                        origin="config"))
+        except (SpendtagError, ValueError) as exc:
+            raise ConfigError(f"budget #{n} ({entry.get('name')}): {exc}", path=path,
+                              fix="see `spendtag budget set --help` for the fields") from None
+    return out
+
+
+def load(store: Store, config_entries: Any = None, *, config_path: str = "config") -> list[Budget]:
+    """Every budget: the config file's and the ledger's. A name defined in both is an error."""
+    budgets = from_config(config_entries, path=config_path) if config_entries else []
+    names = {b.name for b in budgets}
+    for name, data in store.budgets().items():
+        if name in names:
+            raise ConfigError(f"budget {name!r} is defined both in the config file and with `spendtag budget set`",
+                              path=config_path, fix=f"remove one: `spendtag budget remove {name}` or edit the file")
+        budgets.append(Budget.from_dict(name, data))
+    return sorted(budgets, key=lambda b: b.name)
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+@dataclass
+class Status:
+    budget: Budget
+    range: Range
+    period: str
+    spent: int
+    projected: int | None = None
+    low: int | None = None
+    high: int | None = None
+    run_out: date | None = None
+    days_left: Decimal | None = None
+    crossed: list[Threshold] = field(default_factory=list)
+
+    @property
+    def percent(self) -> Decimal:
+        return (Decimal(self.spent) * 100 / Decimal(self.budget.limit)).quantize(Decimal("0.1"),
+                                                                                 rounding=ROUND_HALF_EVEN)
+
+    @property
+    def stopped(self) -> bool:
+        stop = self.budget.stop_amount
+        return stop is not None and self.spent >= stop
+
+    @property
+    def state(self) -> str:
+        if self.stopped:
+            return "stopped" if self.budget.enforce == "block" else "over (warn only)"
+        if self.spent >= self.budget.limit:
+            return "over"
+        if self.crossed:
+            return f"passed {self.crossed[-1].label}"
+        if self.projected is not None and self.projected > self.budget.limit:
+            return "on track to exceed"
+        return "ok"
+
+
+def status(store: Store, budget: Budget, now: datetime, tz: ZoneInfo, *, with_forecast: bool = True) -> Status:
+    rng, label = budget.period_at(now, tz)
+    spent = sum(a.totals.cost for a in store.aggregate(budget.filters(rng)))
+    st = Status(budget, rng, label, spent, crossed=[t for t in budget.thresholds() if spent >= t.amount])
+    if rng.until is not None:
+        left = rng.until - now
+        st.days_left = max(Decimal(0), (Decimal(left.total_seconds()) / 86400).quantize(Decimal("0.1")))
+    if with_forecast and budget.period != "total" and rng.since is not None and rng.until is not None:
+        _add_forecast(store, budget, st, now, tz)
+    return st
+
+
+def _add_forecast(store: Store, budget: Budget, st: Status, now: datetime, tz: ZoneInfo) -> None:
+    from spendtag.forecasts import forecast
+
+    assert st.range.since is not None and st.range.until is not None
+    start = st.range.since.astimezone(tz).date()
+    last = (st.range.until - timedelta(microseconds=1)).astimezone(tz).date()
+    local_now = now.astimezone(tz)
+    today = min(local_now.date(), last)
+    rng = Range(_midnight(start - timedelta(days=28), tz), st.range.until)
+    daily: dict[date, int] = {}
+    history: dict[date, int] = {}
+    for a in store.aggregate(budget.filters(rng), ["day"], tz):
+        day = date.fromisoformat(a.key[0] or "")
+        if day < start:
+            history[day] = a.totals.cost
+        elif day <= today:
+            daily[day] = a.totals.cost
+    f = forecast(daily, period_start=start, period_end=last, today=today, limit=budget.limit, history=history,
+                 now=local_now.replace(tzinfo=None) if local_now.date() == today else None)
+    st.projected, st.low, st.high, st.run_out = f.projected, f.low, f.high, f.run_out
+
+
+def statuses(store: Store, budgets: Iterable[Budget], now: datetime, tz: ZoneInfo) -> list[Status]:
+    return [status(store, b, now, tz) for b in budgets]
+
+
+# -- enforcement ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a call may go ahead under one budget, and why not."""
+
+    budget: Budget
+    allowed: bool
+    spent: int
+    limit: int
+    retry_after: datetime | None       # when the period resets (None for a total budget)
+    message: str
+
+
+def check(store: Store, budgets: Sequence[Budget], *, tags: Mapping[str, str] | None = None,
+          agent: str | None = None, key: str | None = None, project: str | None = None,
+          now: datetime | None = None, tz: ZoneInfo | None = None, all_budgets: bool = False) -> list[Decision]:
+    """Decisions for the budgets that cover a call with these tags and dimensions (or every budget)."""
+    now = now or datetime.now(UTC)
+    tz = tz or ZoneInfo("UTC")
+    out = []
+    for b in budgets:
+        if not all_budgets and not b.covers(tags or {}, agent, key, project):
+            continue
+        st = status(store, b, now, tz, with_forecast=False)
+        stop = b.stop_amount
+        blocked = stop is not None and st.spent >= stop
+        refuse = blocked and b.enforce == "block"
+        if blocked:
+            message = (f"budget {b.name} ({b.describe_scope()}, {st.period}) has reached its stop threshold: "
+                       f"spent {format_usd(st.spent)} of {format_usd(b.limit)}")
+            if not refuse:
+                message += " (warn only)"
+        else:
+            message = f"budget {b.name}: spent {format_usd(st.spent)} of {format_usd(b.limit)} ({st.percent}%)"
+        out.append(Decision(b, not refuse, st.spent, b.limit, st.range.until, message))
+    return out

@@ -1,0 +1,316 @@
+"""Coding agents: ``import``, ``retag``, ``tag session``, ``sessions``, ``session``, ``blocks``, ``quota``,
+``statusline`` and ``watch``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spendtag.cli.app import App
+from spendtag.cli.options import filter_options, selection
+
+AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
+
+
+def _money(pico: int | None) -> str:
+    from spendtag.money import format_usd
+
+    return "-" if pico is None else format_usd(pico)
+
+
+def _tokens(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 1_000:
+        return f"{n / 1_000:.0f}K"
+    return str(n)
+
+
+@click.command("import")
+@click.argument("agent", required=False, type=click.Choice(AGENT_NAMES))
+@click.argument("path", required=False, type=click.Path(exists=True))
+@click.option("--compare-logged-cost", is_flag=True, help="Show where costs written in the logs (costUSD) differ "
+              "from spendtag's own prices.")
+@click.pass_obj
+def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool) -> None:
+    """Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH].
+
+    Incremental: only what was appended since the last import is read; a rewritten or
+    truncated file is read again from the top; records repeated across files count once.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from spendtag.capture.agents import discover
+    from spendtag.importing import import_files
+
+    logs = discover(agent, Path(path) if path else None)
+    if not logs:
+        app.console.out("no agent logs found" + (f" for {agent}" if agent else "")
+                        + " (Claude Code: $CLAUDE_CONFIG_DIR or ~/.claude; Codex: $CODEX_HOME or ~/.codex)")
+        return
+    total = sum(log.path.stat().st_size for log in logs if log.path.exists())
+    if app.err.is_terminal and total > 5_000_000:
+        with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), console=app.err,
+                      transient=True) as progress:
+            task = progress.add_task("import", total=total)
+            report = import_files(app.recorder, logs, app.rules, compare=compare_logged_cost,
+                                  progress=lambda n: progress.advance(task, n))
+    else:
+        report = import_files(app.recorder, logs, app.rules, compare=compare_logged_cost)
+    app.console.out(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
+                    f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
+                    f"lines skipped")
+    for problem in report.problems[:20]:
+        app.err.print(f"  skipped {problem}", markup=False, highlight=False)
+    restarted = [f.path for f in report.files if f.restarted]
+    if restarted:
+        app.err.print(f"  {len(restarted)} rewritten files read again from the top", markup=False)
+    if compare_logged_cost:
+        _compare(app, report)
+    if report.total("inserted"):
+        app.fire_alerts()
+
+
+def _compare(app: App, report: Any) -> None:
+    from spendtag.money import from_decimal
+
+    rows = [f for f in report.files if f.logged_cost_usd]
+    if not rows:
+        app.console.out("no costs written in these logs (Claude Code stopped writing costUSD in 2025)")
+        return
+    for f in rows:
+        logged = from_decimal(f.logged_cost_usd)
+        diff = f.priced_cost - logged
+        app.console.out(f"{f.path}: logged {_money(logged)}, spendtag {_money(f.priced_cost)}, "
+                        f"difference {_money(diff)}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say how many calls would change, change nothing.")
+@filter_options
+@click.pass_obj
+def retag(app: App, /, dry_run: bool, **kwargs: Any) -> None:
+    """Apply the [attribution] rules of the config file to calls already recorded."""
+    sel = selection(app.tz, kwargs)
+    rules = app.rules
+    if not rules:
+        raise click.UsageError("no [attribution] rules in the config file; see the README")
+
+    def change(dims: Any, tags: Any) -> dict[str, str] | None:
+        new = rules.apply(dims["project"] or None, tags)
+        return None if new == dict(tags) else new
+
+    if dry_run:
+        n = sum(a.totals.requests for a in app.store.aggregate(sel.filters, ["project"], app.tz)
+                if rules.tags_for(a.key[0]) and any(v != "" for v in rules.tags_for(a.key[0]).values()))
+        app.console.out(f"up to {n:,} calls are under a rule's paths (nothing changed)")
+        return
+    moved = app.store.retag(sel.filters, change, "retag by attribution rules")
+    app.console.out(f"retagged {moved:,} calls")
+
+
+@click.group()
+def tag() -> None:
+    """Tag calls after the fact."""
+
+
+@tag.command("session")
+@click.argument("session_id")
+@click.argument("tags", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.pass_obj
+def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
+    """Tag every call of SESSION_ID, e.g. `spendtag tag session 4f1c… client=acme`."""
+    from spendtag.ledger.query import Filters
+    from spendtag.tags import parse_pairs
+
+    extra = parse_pairs(tags)
+    moved = app.store.retag(Filters(dims={"session": (session_id,)}), lambda d, t: {**t, **extra},
+                            f"tag session {session_id} {' '.join(tags)}")
+    if not moved and not app.store.sessions(Filters(dims={"session": (session_id,)})):
+        raise click.UsageError(f"no calls recorded for session {session_id!r}; see `spendtag sessions`")
+    app.console.out(f"tagged {moved:,} calls of session {session_id}")
+
+
+@click.command()
+@click.option("--min-cost", metavar="USD", help="Only sessions that cost at least this.")
+@click.option("--limit", type=int, default=30, show_default=True)
+@click.option("--by-cost", is_flag=True, help="Costliest first (default: most recent first).")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: str, **kwargs: Any) -> None:
+    """Sessions with start, end, duration, project, agent, models, tokens, cost and tags."""
+    from spendtag.money import exact_str, parse_usd
+    from spendtag.sessions import list_sessions
+
+    sel = selection(app.tz, kwargs)
+    rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=parse_usd(min_cost) if min_cost else 0,
+                         by_cost=by_cost)
+    if fmt == "json":
+        app.console.out(json.dumps([{
+            "session": r.session, "start": r.start.isoformat(), "end": r.end.isoformat(),
+            "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
+            "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
+            "cost_usd": exact_str(r.totals.cost),
+        } for r in rows], indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title="Sessions", title_justify="left")
+    for col in ("session", "start", "duration", "project", "agent", "models", "tokens", "cost", "tags"):
+        t.add_column(col, justify="right" if col in ("tokens", "cost", "duration") else "left")
+    for r in rows:
+        minutes = int(r.duration.total_seconds() // 60)
+        t.add_row(r.session[:12], f"{r.start.astimezone(app.tz):%Y-%m-%d %H:%M}", f"{minutes // 60}h{minutes % 60:02d}",
+                  ", ".join(r.projects)[:40], ", ".join(r.agents), ", ".join(r.models), _tokens(r.totals.tokens),
+                  _money(r.totals.cost), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
+    app.console.print(t)
+
+
+@click.command()
+@click.argument("session_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def session(app: App, session_id: str, fmt: str) -> None:
+    """One session in detail: tokens and cost per bucket and model, calls, average per call, cost per minute."""
+    from spendtag.money import exact_str
+    from spendtag.sessions import detail
+
+    d = detail(app.store, session_id)
+    if d is None:
+        raise click.UsageError(f"no calls recorded for session {session_id!r}")
+    v = d.view
+    if fmt == "json":
+        app.console.out(json.dumps({
+            "session": v.session, "start": v.start.isoformat(), "end": v.end.isoformat(),
+            "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
+            "tokens": d.tokens, "cost_usd": exact_str(v.totals.cost),
+            "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
+            "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
+            "models": {m: exact_str(t.cost) for m, t in sorted(d.by_model.items())},
+        }, indent=2))
+        return
+    out = app.console.out
+    minutes = int(v.duration.total_seconds() // 60)
+    out(f"session {v.session} · {v.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {v.end.astimezone(app.tz):%H:%M} "
+        f"({minutes // 60}h{minutes % 60:02d}) · {', '.join(v.projects) or '-'} · {', '.join(v.agents) or '-'}")
+    if v.tags:
+        out("tags: " + " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())))
+    out(f"cost {_money(v.totals.cost)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
+        f"{_money(v.cost_per_minute)} per minute")
+    for bucket, n in d.tokens.items():
+        cost = d.costs.get(bucket)
+        out(f"  {bucket:<24} {n:>14,}" + (f"  {_money(cost)}" if cost else ""))
+    for comp, cost in d.costs.items():
+        if comp not in d.tokens:
+            out(f"  {comp:<24} {'':>14}  {_money(cost)}")
+    for model, t in sorted(d.by_model.items(), key=lambda kv: -kv[1].cost):
+        out(f"  model {model}: {_money(t.cost)} ({t.requests:,} calls)")
+
+
+@click.command()
+@click.option("--days", type=int, default=3, show_default=True, help="How far back.")
+@click.option("--active", is_flag=True, help="Only the active block.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def blocks(app: App, days: int, active: bool, fmt: str) -> None:
+    """Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection."""
+    from spendtag.money import exact_str
+    from spendtag.sessions import blocks as find_blocks
+
+    now = datetime.now(UTC)
+    found = find_blocks(app.store, since=now - timedelta(days=days))
+    if active:
+        found = [b for b in found if b.active(now)]
+    if fmt == "json":
+        app.console.out(json.dumps([{
+            "start": b.start.isoformat(), "end": b.end.isoformat(), "active": b.active(now),
+            "requests": b.totals.requests, "tokens": b.totals.tokens, "cost_usd": exact_str(b.totals.cost),
+            "burn_rate_usd_per_hour": exact_str(b.burn_rate) if b.active(now) else None,
+            "projected_usd": exact_str(b.projected(now)) if b.active(now) else None, "models": sorted(b.models),
+        } for b in found], indent=2))
+        return
+    if not found:
+        app.console.out("no Claude Code usage in that time (import it with `spendtag import`)")
+    for b in found:
+        line = (f"{b.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {b.end.astimezone(app.tz):%H:%M}  "
+                f"{_tokens(b.totals.tokens):>7} tok  {_money(b.totals.cost):>10}  {b.totals.requests:,} calls")
+        if b.active(now):
+            left = int((b.end - now).total_seconds() // 60)
+            line += (f"  ACTIVE: {_money(b.burn_rate)}/h, projected {_money(b.projected(now))}, "
+                     f"{left // 60}h{left % 60:02d} left")
+        app.console.out(line)
+
+
+@click.command()
+@click.pass_obj
+def quota(app: App) -> None:
+    """Subscription use in the current 5-hour block (tokens, messages, per project) against [quota] limits."""
+    from spendtag.sessions import Quota, current_block, percent
+
+    q = Quota.from_config(app.settings.sections.get("quota"))
+    block = current_block(app.store)
+    if block is None:
+        app.console.out("no active 5-hour block")
+        return
+    tokens, messages = block.totals.tokens, block.totals.requests
+    tp, mp = percent(tokens, q.tokens_per_block), percent(messages, q.messages_per_block)
+    app.console.out(f"block {block.start.astimezone(app.tz):%H:%M} – {block.end.astimezone(app.tz):%H:%M} "
+                    f"(plan {q.plan})")
+    app.console.out(f"tokens: {tokens:,}" + (f" of {q.tokens_per_block:,} ({tp}%)" if tp is not None else ""))
+    app.console.out(f"messages: {messages:,}" + (f" of {q.messages_per_block:,} ({mp}%)" if mp is not None else ""))
+    for project, n in sorted(block.projects.items(), key=lambda kv: -kv[1]):
+        app.console.out(f"  {project}: {n:,} tokens")
+    if tp is None and mp is None:
+        app.console.out("set limits in the config file: [quota] tokens_per_block = ..., messages_per_block = ...")
+
+
+@click.command()
+@click.pass_obj
+def statusline(app: App) -> None:
+    """One line for Claude Code's status line (reads its JSON on stdin): client · session · tokens · budget."""
+    from spendtag.statusline import line
+
+    try:
+        payload = json.loads(sys.stdin.read() or "{}")
+    except json.JSONDecodeError:
+        payload = {}
+    click.echo(line(payload if isinstance(payload, dict) else {}, app.recorder, app.budgets, app.rules, app.tz,
+                    client_key=app.settings["client_key"]))
+
+
+@click.command()
+@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Import and draw once, then exit.")
+@click.pass_obj
+def watch(app: App, interval: float, once: bool) -> None:
+    """A live view as logs grow: today's cost, the active session, burn rate, budgets left."""
+    from rich.live import Live
+
+    from spendtag.capture.agents import discover
+    from spendtag.cli.live import dashboard
+    from spendtag.importing import import_files
+
+    def frame() -> Any:
+        import_files(app.recorder, discover(), app.rules)
+        return dashboard(app.store, app.budgets, app.tz, datetime.now(UTC))
+
+    if once:
+        app.console.print(frame())
+        return
+    with Live(frame(), console=app.console, refresh_per_second=1, screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(frame())
+        except KeyboardInterrupt:
+            pass
+
+
+COMMANDS = [import_, retag, tag, sessions, session, blocks, quota, statusline, watch]

@@ -1,0 +1,319 @@
+"""``spendtag budget``, ``alerts``, ``forecast``, ``anomalies`` and ``check``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+
+from spendtag.cli.app import App
+
+
+def _percents(text: str | None) -> tuple[Decimal, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{text!r}: give percentages such as 50,80") from None
+
+
+@click.group()
+def budget() -> None:
+    """Spending limits per client, project, agent, key or everything, with alerts and hard stops."""
+
+
+@budget.command("set")
+@click.argument("name")
+@click.option("--scope", multiple=True, metavar="SELECTOR", help="Tag condition, e.g. client=acme. Repeatable.")
+@click.option("--agent", help="Only this agent.")
+@click.option("--key", help="Only this virtual key.")
+@click.option("--project", help="Only this project path (and below).")
+@click.option("--daily", metavar="USD", help="Limit per day.")
+@click.option("--weekly", metavar="USD", help="Limit per week (Monday to Sunday).")
+@click.option("--monthly", metavar="USD", help="Limit per calendar month.")
+@click.option("--total", metavar="USD", help="One limit for all time, or for --from/--until.")
+@click.option("--from", "start", help="First day counted (with --total): 2026-03-01.")
+@click.option("--until", "end", help="First day no longer counted (with --total): 2026-07-01.")
+@click.option("--notify-at", help="Alert at these percentages of the limit, e.g. 50,80.")
+@click.option("--notify-at-amount", multiple=True, metavar="USD", help="Alert at this amount spent. Repeatable.")
+@click.option("--stop-at", help="Stop threshold in percent (hard cap where enforcement blocks), e.g. 100.")
+@click.option("--enforce", type=click.Choice(["warn", "block"]), default="warn", show_default=True,
+              help="At the stop threshold: warn only, or block new calls (proxy, SDK, Claude Code hook).")
+@click.option("--no-forecast-alert", is_flag=True, help="Do not warn when the projection exceeds the limit.")
+@click.option("--channel", "channels", multiple=True, help="Alert channels to use (default: all configured).")
+@click.pass_obj
+def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
+         daily: str | None, weekly: str | None, monthly: str | None, total: str | None, start: str | None,
+         end: str | None, notify_at: str | None, notify_at_amount: tuple[str, ...], stop_at: str | None,
+         enforce: str, no_forecast_alert: bool, channels: tuple[str, ...]) -> None:
+    """Create or replace budget NAME. Examples:
+
+    \b
+      spendtag budget set team --monthly 200 --notify-at 80
+      spendtag budget set daily-cap --daily 10
+      spendtag budget set acme-web --project ~/clients/acme/web --monthly 50
+      spendtag budget set acme --scope client=acme --monthly 300 --notify-at 80 --stop-at 100 --enforce block
+    """
+    from spendtag.budgets import Budget
+    from spendtag.money import parse_usd
+    from spendtag.tags import Selector
+
+    given = [(p, v) for p, v in (("daily", daily), ("weekly", weekly), ("monthly", monthly), ("total", total)) if v]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --daily, --weekly, --monthly or --total with the limit")
+    period, amount = given[0]
+    if (start or end) and period != "total":
+        raise click.UsageError("--from/--until make a fixed range: use them with --total")
+    if name in {b.name for b in app.budgets if b.origin == "config"}:
+        raise click.UsageError(f"budget {name!r} is defined in the config file; edit it there")
+    b = Budget(
+        name=name, limit=parse_usd(amount), period=period, scope=tuple(Selector.parse(s) for s in scope),
+        agent=agent, key=key, project=project,
+        start=date.fromisoformat(start) if start else None, end=date.fromisoformat(end) if end else None,
+        notify_percent=_percents(notify_at), notify_amount=tuple(parse_usd(a) for a in notify_at_amount),
+        stop_percent=_percents(stop_at)[0] if stop_at else None, enforce=enforce,  # type: ignore[arg-type]
+        forecast_alert=not no_forecast_alert, channels=channels,
+    )
+    app.store.save_budget(name, b.to_dict())
+    app.console.out(f"budget {name}: {b.describe_scope()}, {_money(b.limit)} {b.describe_period()}"
+                    + (f", alerts at {', '.join(t.label for t in b.thresholds())}" if b.thresholds() else ""))
+
+
+def _money(pico: int | None) -> str:
+    from spendtag.money import format_usd
+
+    return "-" if pico is None else format_usd(pico)
+
+
+@budget.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def list_(app: App, fmt: str) -> None:
+    """Every budget: spent, limit, percent, projection, days left and status."""
+    from spendtag.budgets import statuses
+
+    rows = statuses(app.store, app.budgets, datetime.now(UTC), app.tz)
+    if fmt == "json":
+        app.console.out(json.dumps([_status_dict(s) for s in rows], indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title="Budgets", title_justify="left")
+    for col in ("name", "scope", "period", "spent", "limit", "%", "projected", "days left", "status"):
+        t.add_column(col, justify="right" if col in ("spent", "limit", "%", "projected", "days left") else "left")
+    for s in rows:
+        t.add_row(s.budget.name, s.budget.describe_scope(), s.period, _money(s.spent), _money(s.budget.limit),
+                  f"{s.percent}%", _money(s.projected), "-" if s.days_left is None else str(s.days_left), s.state)
+    app.console.print(t)
+
+
+def _status_dict(s: Any) -> dict[str, Any]:
+    from spendtag.money import exact_str
+
+    return {
+        "name": s.budget.name, "scope": s.budget.describe_scope(), "period": s.period,
+        "spent_usd": exact_str(s.spent), "limit_usd": exact_str(s.budget.limit), "percent": str(s.percent),
+        "projected_usd": None if s.projected is None else exact_str(s.projected),
+        "days_left": None if s.days_left is None else str(s.days_left), "status": s.state,
+        "crossed": [t.label for t in s.crossed], "enforce": s.budget.enforce, "origin": s.budget.origin,
+        "run_out": s.run_out.isoformat() if s.run_out else None,
+    }
+
+
+@budget.command("show")
+@click.argument("name")
+@click.pass_obj
+def show(app: App, name: str) -> None:
+    """One budget in full: thresholds, projection, top contributors and recommendations."""
+    from spendtag.alerting import contributors
+    from spendtag.budgets import status
+    from spendtag.recommendations import recommend
+
+    found = next((b for b in app.budgets if b.name == name), None)
+    if found is None:
+        raise click.UsageError(f"no budget {name!r}; see `spendtag budget list`")
+    st = status(app.store, found, datetime.now(UTC), app.tz)
+    out = app.console.out
+    out(f"budget {found.name} ({found.origin}): {found.describe_scope()}, {found.describe_period()}, "
+        f"enforce={found.enforce}")
+    out(f"period {st.period}: spent {_money(st.spent)} of {_money(found.limit)} ({st.percent}%) · {st.state}")
+    if st.projected is not None:
+        out(f"projected at the current rate: {_money(st.projected)} (range {_money(st.low)} – {_money(st.high)})"
+            + (f"; limit reached on {st.run_out}" if st.run_out else ""))
+    if st.days_left is not None:
+        out(f"days left: {st.days_left}")
+    for t in found.thresholds():
+        out(f"  {'✔' if st.spent >= t.amount else '·'} {t.label} at {_money(t.amount)}")
+    contrib = contributors(app.store, found, st, app.tz)
+    if contrib:
+        out("top contributors: " + ", ".join(f"{c.kind} {c.name} {_money(c.cost)}" for c in contrib))
+    for line in recommend(app.store, app.pricer, found.filters(st.range), app.tz):
+        out(f"recommendation: {line}")
+
+
+@budget.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove(app: App, name: str) -> None:
+    """Delete budget NAME (config-file budgets are removed by editing the file)."""
+    if not app.store.remove_budget(name):
+        if name in {b.name for b in app.budgets}:
+            raise click.UsageError(f"budget {name!r} is defined in the config file; remove it there")
+        raise click.UsageError(f"no budget {name!r}")
+    app.console.out(f"budget {name} removed")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--limit", type=int, default=50, show_default=True, help="How many to show.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def alerts(ctx: click.Context, limit: int, fmt: str) -> None:
+    """Alerts that fired (newest first); `spendtag alerts test CHANNEL` sends a test alert."""
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
+    found = app.store.alerts(limit=limit)
+    if fmt == "json":
+        app.console.out(json.dumps([{
+            "alert_id": a.alert_id, "kind": a.kind, "budget": a.budget, "period": a.period,
+            "threshold": a.threshold, "fired_at": a.fired_at.isoformat(), "payload": a.payload,
+            "deliveries": [{"channel": d.channel, "ok": d.ok, "attempts": d.attempts, "error": d.error}
+                           for d in app.store.deliveries(a.alert_id)],
+        } for a in found], indent=2))
+        return
+    if not found:
+        app.console.out("no alerts yet")
+        return
+    for a in found:
+        sent = ", ".join(f"{d.channel}:{'ok' if d.ok else 'failed'}" for d in app.store.deliveries(a.alert_id)
+                         if d.ok or d.attempts) or "not sent"
+        app.console.out(f"{a.fired_at.astimezone(app.tz):%Y-%m-%d %H:%M} {a.budget} {a.threshold} ({a.period}): "
+                        f"spent {_money(a.spent)} of {_money(a.limit)} · {sent}")
+
+
+@alerts.command("test")
+@click.argument("channel")
+@click.pass_obj
+def alerts_test(app: App, channel: str) -> None:
+    """Send a test alert through CHANNEL (console, or a name from [alerts.channels])."""
+    from spendtag.alerts import Alert, Dispatcher
+
+    if channel not in app.channels:
+        raise click.UsageError(f"no alert channel {channel!r}; configured: {', '.join(sorted(app.channels))}")
+    now = datetime.now(UTC)
+    alert = Alert(id=f"test:{now:%Y%m%dT%H%M%S}", kind="test", budget="test", scope="everything",
+                  threshold="80%", spent=80 * 10**12, limit=100 * 10**12, period=f"{now:%Y-%m}",
+                  days_left=Decimal(10), projected=120 * 10**12, message="This is a test alert from spendtag.",
+                  fired_at=now)
+    results = Dispatcher([app.channels[channel]], max_attempts=1).send_now(alert)
+    for name, ok, error in results:
+        app.console.out(f"{name}: {'sent' if ok else 'failed: ' + (error or '')}")
+    if not all(ok for _, ok, _ in results):
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("--scope", multiple=True, metavar="SELECTOR", help="Tag condition, e.g. client=acme.")
+@click.option("--agent", help="Only this agent.")
+@click.option("--budget", "budget_name", help="Forecast this budget's scope and period against its limit.")
+@click.option("--limit", "limit_usd", metavar="USD", help="A limit to compare with (date it runs out).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: str | None, limit_usd: str | None,
+             fmt: str) -> None:
+    """Projected end-of-month spend (weekday-aware), its range, and when a limit runs out."""
+    from spendtag.budgets import Budget, status
+    from spendtag.money import exact_str, parse_usd
+    from spendtag.tags import Selector
+
+    if budget_name:
+        b = next((x for x in app.budgets if x.name == budget_name), None)
+        if b is None:
+            raise click.UsageError(f"no budget {budget_name!r}")
+    else:
+        b = Budget(name="forecast", limit=parse_usd(limit_usd) if limit_usd else 10**30, period="monthly",
+                   scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
+    st = status(app.store, b, datetime.now(UTC), app.tz)
+    has_limit = bool(budget_name or limit_usd)
+    if fmt == "json":
+        app.console.out(json.dumps({
+            "scope": b.describe_scope(), "period": st.period, "spent_usd": exact_str(st.spent),
+            "projected_usd": None if st.projected is None else exact_str(st.projected),
+            "low_usd": None if st.low is None else exact_str(st.low),
+            "high_usd": None if st.high is None else exact_str(st.high),
+            "limit_usd": exact_str(b.limit) if has_limit else None,
+            "run_out": st.run_out.isoformat() if st.run_out and has_limit else None,
+        }, indent=2))
+        return
+    app.console.out(f"{b.describe_scope()} · {st.period}: spent {_money(st.spent)} so far")
+    app.console.out(f"projected: {_money(st.projected)} (range {_money(st.low)} – {_money(st.high)})")
+    if has_limit:
+        when = f"runs out on {st.run_out}" if st.run_out else "not reached this period at the current rate"
+        app.console.out(f"limit {_money(b.limit)}: {when}")
+
+
+@click.command()
+@click.option("--by", "by_key", default="agent", show_default=True, help="Scope: agent, model, or a tag key.")
+@click.option("--hours", type=int, default=24, show_default=True, help="How many recent hours to judge.")
+@click.option("--days", type=int, default=30, show_default=True, help="Days of history for the baselines.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def anomalies(app: App, by_key: str, hours: int, days: int, fmt: str) -> None:
+    """Scopes whose spend, cost per call or request rate left their own baseline (a runaway agent...)."""
+    from spendtag.monitoring import find_anomalies
+
+    found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
+                           history=timedelta(days=days))
+    if fmt == "json":
+        app.console.out(json.dumps([{
+            "scope": a.scope, "kind": a.kind, "hour": a.hour.isoformat(), "value": str(a.value),
+            "baseline": str(a.baseline), "ratio": str(a.ratio), "explanation": a.explanation,
+        } for a in found], indent=2))
+        return
+    if not found:
+        app.console.out(f"no anomalies by {by_key} in the last {hours} hours")
+    for a in found:
+        app.console.out(f"{a.hour.astimezone(app.tz):%Y-%m-%d %H:00} {a.kind}: {a.explanation}")
+
+
+@click.command()
+@click.option("--scope", multiple=True, metavar="SELECTOR", help="Check budgets covering these tags.")
+@click.option("--agent", help="Check budgets covering this agent.")
+@click.option("--key", help="Check budgets covering this virtual key.")
+@click.option("--project", help="Check budgets covering this project path.")
+@click.option("--budget", "budget_name", help="Check this budget only.")
+@click.pass_obj
+def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
+          budget_name: str | None) -> None:
+    """Exit 1 when a budget covering the scope has reached its stop threshold (for scripts and CI).
+
+    Also fires any budget alerts now due.
+    """
+    from spendtag import budgets as budgets_mod
+    from spendtag.tags import parse_pairs
+
+    chosen = [b for b in app.budgets if budget_name in (None, b.name)]
+    if budget_name and not chosen:
+        raise click.UsageError(f"no budget {budget_name!r}")
+    tags = parse_pairs(scope) if scope else {}
+    everything = not (scope or agent or key or project)
+    decisions = budgets_mod.check(app.store, chosen, tags=tags, agent=agent, key=key, project=project,
+                                  tz=app.tz, all_budgets=everything)
+    app.fire_alerts()
+    stopped = False
+    for d in decisions:
+        st = d.budget.stop_amount
+        reached = st is not None and d.spent >= st
+        stopped |= reached
+        app.console.out(("STOP " if reached else "ok   ") + d.message)
+    if not decisions:
+        app.console.out("no budget covers this scope")
+    if stopped:
+        raise SystemExit(1)
+
+
+COMMANDS = [budget, alerts, forecast, anomalies, check]

@@ -1,0 +1,39 @@
+"""Anomaly detection over the ledger: hourly spend and calls per scope, judged against each scope's own past."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from spendtag.anomalies import Anomaly, Settings, detect
+from spendtag.ledger.query import Filters
+from spendtag.ledger.store import Store
+from spendtag.periods import zone
+from spendtag.reports import group_key
+
+Series = dict[datetime, tuple[int, int]]
+
+
+def hourly(store: Store, by: str, since: datetime, until: datetime) -> dict[str, Series]:
+    """Per scope value: UTC hour -> (cost in pico-USD, calls)."""
+    key = group_key(by)
+    out: dict[str, Series] = {}
+    for a in store.aggregate(Filters(since=since, until=until), [key, "hour"], zone("UTC")):
+        scope, label = a.key
+        hour = datetime.strptime(label or "", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        out.setdefault(scope or "(none)", {})[hour] = (a.totals.cost, a.totals.requests)
+    return out
+
+
+def find_anomalies(store: Store, by: str, *, now: datetime, recent: timedelta, history: timedelta,
+                   settings: Settings | None = None) -> list[Anomaly]:
+    """Anomalies in the last ``recent`` hours, each scope against its own preceding ``history``."""
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    split = end - recent
+    series = hourly(store, by, split - history, end)
+    found: list[Anomaly] = []
+    for scope, points in sorted(series.items()):
+        past = {h: v for h, v in points.items() if h < split}
+        latest = {h: v for h, v in points.items() if h >= split}
+        if latest:
+            found.extend(detect(past, latest, scope=f"{by}={scope}", settings=settings or Settings()))
+    return sorted(found, key=lambda a: (a.hour, a.scope))

@@ -1,0 +1,167 @@
+"""Sessions, Claude's 5-hour blocks, and subscription quota, read from the ledger.
+
+A *block* is Claude's 5-hour usage window as ccusage defines it: it starts at the full
+hour of the first call after the previous block ended and lasts five hours; a call after
+that starts the next block. The active block's burn rate is its cost per hour of activity
+so far, and its projection is that rate carried to the block's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from spendtag.ledger.query import Filters, Totals
+from spendtag.ledger.store import SessionSummary, Store
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
+
+BLOCK = timedelta(hours=5)
+
+
+@dataclass
+class SessionView:
+    """What `spendtag sessions` shows per session."""
+
+    session: str
+    start: datetime
+    end: datetime
+    projects: list[str]
+    agents: list[str]
+    models: list[str]
+    tags: dict[str, str]
+    totals: Totals
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def cost_per_minute(self) -> int:
+        minutes = max(Decimal(1), Decimal(self.duration.total_seconds()) / 60)
+        return int((Decimal(self.totals.cost) / minutes).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def view(summary: SessionSummary) -> SessionView:
+    projects = sorted({d["project"] for d, _ in summary.dims if d["project"]})
+    agents = sorted({d["agent"] for d, _ in summary.dims if d["agent"]})
+    models = sorted({d["model"] for d, _ in summary.dims if d["model"]})
+    tags: dict[str, str] = {}
+    for _, t in summary.dims:
+        for k, v in t.items():
+            tags[k] = v if tags.get(k, v) == v else "(several)"
+    return SessionView(summary.session, summary.first, summary.last, projects, agents, models, tags,
+                       summary.totals)
+
+
+def list_sessions(store: Store, filters: Filters, *, limit: int | None = 50, min_cost: int = 0,
+                  by_cost: bool = False) -> list[SessionView]:
+    return [view(s) for s in store.sessions(filters, limit=limit, min_cost=min_cost, by_cost=by_cost)]
+
+
+@dataclass
+class SessionDetail:
+    view: SessionView
+    by_model: dict[str, Totals]
+    tokens: dict[str, int]
+    costs: dict[str, int]
+
+    @property
+    def average_per_call(self) -> int:
+        t = self.view.totals
+        return 0 if not t.requests else int((Decimal(t.cost) / t.requests).to_integral_value(ROUND_HALF_EVEN))
+
+
+def detail(store: Store, session: str) -> SessionDetail | None:
+    found = store.sessions(Filters(dims={"session": (session,)}))
+    if not found:
+        return None
+    v = view(found[0])
+    by_model = {a.key[0] or "(none)": a.totals for a in store.aggregate(Filters(dims={"session": (session,)}),
+                                                                       ["model"])}
+    t = v.totals
+    return SessionDetail(v, by_model, {b: t[b] for b in TOKEN_BUCKETS if t[b]},
+                         {c: t[f"cost_{c}"] for c in COST_COMPONENTS if t[f"cost_{c}"]})
+
+
+@dataclass
+class Block:
+    start: datetime
+    end: datetime
+    first: datetime
+    last: datetime
+    totals: Totals = field(default_factory=Totals)
+    models: set[str] = field(default_factory=set)
+    projects: dict[str, int] = field(default_factory=dict)     # project -> tokens
+
+    def active(self, now: datetime) -> bool:
+        return self.start <= now < self.end
+
+    @property
+    def burn_rate(self) -> int:
+        """pico-USD per hour of activity so far (at least one minute counted)."""
+        hours = max(Decimal(1) / 60, Decimal((self.last - self.first).total_seconds()) / 3600)
+        return int((Decimal(self.totals.cost) / hours).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+    def projected(self, now: datetime) -> int:
+        left = Decimal(max(0.0, (self.end - now).total_seconds())) / 3600
+        return self.totals.cost + int((self.burn_rate * left).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _row(priced: Any) -> list[int]:
+    e, c = priced.event, priced.cost
+    return [1, 0 if c.priced else 1, int(e.usage.estimated), 0 if e.status == "ok" else 1,
+            *(getattr(e.usage, b) for b in TOKEN_BUCKETS), *(c.components.get(x, 0) for x in COST_COMPONENTS),
+            c.total]
+
+
+def blocks(store: Store, *, since: datetime, until: datetime | None = None,
+           sources: Sequence[str] = ("claude-code",)) -> list[Block]:
+    """Claude's 5-hour windows over the events of these sources."""
+    out: list[Block] = []
+    for priced in store.events(Filters(since=since, until=until, dims={"source": tuple(sources)})):
+        ts = priced.event.ts
+        if not out or ts >= out[-1].end:
+            start = ts.replace(minute=0, second=0, microsecond=0)
+            out.append(Block(start, start + BLOCK, ts, ts))
+        block = out[-1]
+        block.last = ts
+        block.totals.add(_row(priced))
+        block.models.add(priced.event.model)
+        project = priced.event.project or "(none)"
+        block.projects[project] = block.projects.get(project, 0) + priced.event.usage.total_tokens
+    return out
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Limits of a subscription plan per 5-hour block (configure them: plans do not publish exact ones)."""
+
+    tokens_per_block: int | None = None
+    messages_per_block: int | None = None
+    plan: str = "custom"
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None) -> Quota:
+        table = table or {}
+        return cls(tokens_per_block=_int(table.get("tokens_per_block")),
+                   messages_per_block=_int(table.get("messages_per_block")), plan=str(table.get("plan", "custom")))
+
+
+def _int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+def percent(part: int, whole: int | None) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+
+
+def current_block(store: Store, now: datetime | None = None) -> Block | None:
+    now = now or datetime.now(UTC)
+    # Start a day back: block starts depend on earlier calls (a 5-hour gap resets them).
+    found = blocks(store, since=now - timedelta(hours=24), until=now + timedelta(seconds=1))
+    return found[-1] if found and found[-1].active(now) else None

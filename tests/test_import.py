@@ -1,0 +1,143 @@
+"""`spendtag import` end to end on generated agent trees: totals, incremental reads, rewrites, a killed import."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from agent_trees import BUCKETS, ClaudeTreeGenerator, CodexTreeGenerator, Tree
+from click.testing import CliRunner
+
+from spendtag.cli.main import cli
+from spendtag.ledger import open_store
+from spendtag.ledger.query import Filters
+
+
+def run(*args: str, input: str | None = None) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def ledger_totals(by: str) -> dict[str, Counter[str]]:
+    store = open_store(os.environ["SPENDTAG_DB"])
+    try:
+        out: dict[str, Counter[str]] = {}
+        for a in store.aggregate(Filters(), [by]):
+            counter = Counter({b: a.totals[b] for b in BUCKETS})
+            counter["calls"] = a.totals.requests
+            out[str(a.key[0])] = +counter
+        return out
+    finally:
+        store.close()
+
+
+def expected(tree: Tree, by: str) -> dict[str, Counter[str]]:
+    return {k: +v for k, v in tree.totals(by).items()}
+
+
+@pytest.fixture
+def claude_tree(tmp_path: Path) -> Tree:
+    return ClaudeTreeGenerator(seed=3).write(tmp_path / "claude" / "projects")
+
+
+def test_claude_code_tree_totals_are_exact_and_reimport_changes_nothing(claude_tree: Tree) -> None:
+    out = run("import", "claude-code", str(claude_tree.root))
+    assert f"{len(claude_tree.calls):,} new calls" in out
+    assert ledger_totals("model") == expected(claude_tree, "model")
+    assert ledger_totals("session") == expected(claude_tree, "session")
+    assert ledger_totals("project") == expected(claude_tree, "project")
+    again = run("import", "claude-code", str(claude_tree.root))
+    assert again.startswith(f"{len(claude_tree.files):,} files ({len(claude_tree.files):,} unchanged): 0 new calls")
+    assert ledger_totals("model") == expected(claude_tree, "model")
+
+
+def test_appended_and_rewritten_files_are_read_correctly(claude_tree: Tree) -> None:
+    run("import", "claude-code", str(claude_tree.root))
+    before = ledger_totals("model")
+    # Appending a copy of a file's own lines adds no new calls (same ids), but is read.
+    target = next(p for p in claude_tree.files if "subagents" not in str(p))
+    target.write_text(target.read_text() + target.read_text())
+    run("import", "claude-code", str(claude_tree.root))
+    assert ledger_totals("model") == before
+    # Truncating a file and writing something else: read again from the top, nothing counted twice.
+    target.write_text("\n".join(target.read_text().splitlines()[:3]) + "\n")
+    out = run("import", "claude-code", str(claude_tree.root))
+    assert "0 new calls" in out
+    assert ledger_totals("model") == before
+
+
+def test_codex_tree_totals_are_exact(tmp_path: Path) -> None:
+    tree = CodexTreeGenerator(seed=5).write(tmp_path / "codex")
+    out = run("import", "codex", str(tree.root))
+    assert f"{len(tree.calls):,} new calls" in out
+    assert f"{tree.malformed} malformed" in out
+    assert ledger_totals("model") == expected(tree, "model")
+    assert ledger_totals("session") == expected(tree, "session")
+
+
+def test_attribution_rules_retag_and_tag_session(claude_tree: Tree, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    run("import", "claude-code", str(claude_tree.root))
+    acme = sum(c["calls"] for p, c in expected(claude_tree, "project").items() if p.startswith("/home/u/clients/acme"))
+    assert json.loads(run("report", "--by", "client", "--format", "json"))["rows"][0]["client"] is None
+    config = tmp_path / "spendtag.toml"
+    config.write_text('[attribution]\n"/home/u/clients/acme/**" = { client = "acme" }\n')
+    monkeypatch.setenv("SPENDTAG_CONFIG", str(config))
+    assert run("retag") == f"retagged {acme:,} calls\n"
+    rows = {r["client"]: r["requests"] for r in json.loads(run("report", "--by", "client", "--format", "json"))["rows"]}
+    assert rows["acme"] == acme
+    other = next(c for c in claude_tree.calls if not c.project.startswith("/home/u/clients/acme"))
+    n = expected(claude_tree, "session")[other.session]["calls"]
+    assert run("tag", "session", other.session, "client=globex") == f"tagged {n:,} calls of session {other.session}\n"
+    rows = {r["client"]: r["requests"] for r in json.loads(run("report", "--by", "client", "--format", "json"))["rows"]}
+    assert rows["globex"] == n and rows["acme"] == acme
+    sessions = json.loads(run("sessions", "--tag", "client=globex", "--format", "json"))
+    assert [s["session"] for s in sessions] == [other.session]
+
+
+def test_a_killed_import_is_completed_by_the_next_one(tmp_path: Path) -> None:
+    tree = ClaudeTreeGenerator(seed=9).write(tmp_path / "big" / "projects", sessions_per_project=40,
+                                             calls_per_session=60)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    killed_midway = False
+    for delay in (0.8, 0.4, 1.6):
+        proc = subprocess.Popen([sys.executable, "-c", "from spendtag.cli.main import main; main()", "import",
+                                 "claude-code", str(tree.root)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed_midway = True
+            break
+        proc.wait()
+    partial = sum(c["calls"] for c in ledger_totals("model").values()) if Path(env["SPENDTAG_DB"]).exists() else 0
+    run("import", "claude-code", str(tree.root))
+    assert ledger_totals("model") == expected(tree, "model")
+    assert ledger_totals("session") == expected(tree, "session")
+    # The import must really have been cut short for this test to mean anything.
+    assert killed_midway and partial < len(tree.calls)
+
+
+def test_statusline_imports_the_transcript_and_prints_one_line(claude_tree: Tree, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "spendtag.toml"
+    config.write_text('[attribution]\n"/home/u/clients/acme/**" = { client = "acme" }\n')
+    monkeypatch.setenv("SPENDTAG_CONFIG", str(config))
+    call = next(c for c in claude_tree.calls if c.project == "/home/u/clients/acme/api" and c.agent == "claude-code")
+    transcript = next(p for p in claude_tree.files if p.stem == call.session)
+    payload = {"session_id": call.session, "transcript_path": str(transcript),
+               "workspace": {"current_dir": call.project}}
+    run("budget", "set", "acme", "--scope", "client=acme", "--monthly", "200")
+    line = run("statusline", input=json.dumps(payload)).strip()
+    parts = line.split(" · ")
+    assert parts[0] == "acme" and parts[1].startswith("session $") and parts[2].endswith(" tok")
+    assert parts[3].startswith("month ") and parts[3].endswith("% of $200")
