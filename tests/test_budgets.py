@@ -265,3 +265,52 @@ def test_hook_install_is_idempotent(tmp_path: Path) -> None:
     assert data["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"] == "spendtag hook claude-code"
     assert run("hook", "install", "--settings", str(settings_path)) == f"already installed in {settings_path}\n"
     assert len(json.loads(settings_path.read_text())["hooks"]["SessionStart"]) == 1
+
+
+def test_anomaly_docs_match_the_detector() -> None:
+    import spendtag.anomalies as detector
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "anomalies.md").read_text()
+    for heading in ("How the detector works", "What it will not catch"):
+        assert f"## {heading}" in page and heading in (detector.__doc__ or "")
+    for phrase in ("**Slow drifts.**", "**5x**", "**$1**", "600 calls"):
+        assert phrase in page and phrase in (detector.__doc__ or "")
+
+
+def test_anomalies_command_flags_a_runaway_agent_from_the_ledger() -> None:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    store = open_store(os_db())
+    events = []
+    for h in range(24 * 6, 1, -1):          # six quiet days: $0.50 an hour in five calls
+        for c in range(5):
+            events.append(make_event(f"n{h}-{c}", now - timedelta(hours=h, minutes=c), agent="planner",
+                                     cost=USD // 10))
+    for c in range(300):                   # the last hour: a retry loop, $30 in 300 calls
+        events.append(make_event(f"loop{c}", now - timedelta(minutes=50) + timedelta(seconds=c), agent="planner",
+                                 cost=USD // 10))
+    store.record(events)
+    store.close()
+    found = json.loads(run("anomalies", "--by", "agent", "--hours", "3", "--format", "json"))
+    kinds = {(a["scope"], a["kind"]) for a in found}
+    assert ("agent=planner", "spend") in kinds and ("agent=planner", "request_rate") in kinds
+    assert "planner" in found[0]["explanation"]
+
+
+def test_forecast_command_projects_the_month() -> None:
+    today = datetime.now(UTC)
+    store = open_store(os_db())
+    store.record([make_event(f"f{d}", today - timedelta(days=d), cost=10 * USD, tags={"client": "acme"})
+                  for d in range(0, 40)])
+    store.close()
+    data = json.loads(run("forecast", "--scope", "client=acme", "--limit", "100", "--format", "json"))
+    spent = parse_usd(data["spent_usd"])
+    assert spent == 10 * USD * today.day
+    assert parse_usd(data["low_usd"]) <= parse_usd(data["projected_usd"]) <= parse_usd(data["high_usd"])
+    assert parse_usd(data["projected_usd"]) >= spent
+    assert data["run_out"] is not None
+
+
+def os_db() -> str:
+    import os
+
+    return os.environ["SPENDTAG_DB"]

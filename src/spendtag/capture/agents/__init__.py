@@ -1,0 +1,34 @@
+"""Coding-agent logs (Claude Code, Codex CLI, Gemini CLI) into usage events.
+
+``discover()`` finds the log files; ``read(log, offset, state=state)`` turns the complete
+lines from ``offset`` into :class:`~spendtag.usage.UsageEvent` objects with stable event ids,
+and returns the offset to resume from. ``state`` is a small JSON-serialisable dict, updated
+in place, that the caller stores per file next to the offset: reading a file in increments
+then gives exactly the events of reading it whole. Nothing here touches the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spendtag.capture.agents import claude_code, codex, gemini_cli
+from spendtag.capture.agents.discovery import discover, sniff_agent
+from spendtag.capture.agents.jsonl import AGENTS, LogFile, ReadResult
+
+__all__ = ["AGENTS", "LogFile", "ReadResult", "discover", "read", "sniff_agent"]
+
+
+def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False) -> ReadResult:
+    """The events in ``log`` after ``offset``, by the reader of ``log.agent``.
+
+    ``final=True`` says the file is no longer being written (the caller decides, e.g. from
+    its modification time): Claude Code calls still open at its end are then closed with the
+    copy they have instead of waiting for a later line. The other readers have no open calls.
+    """
+    if log.agent == "claude-code":
+        return claude_code.read(log, offset, state=state, final=final)
+    if log.agent == "codex":
+        return codex.read(log, offset, state=state)
+    if log.agent == "gemini-cli":
+        return gemini_cli.read(log, offset, state=state)
+    raise ValueError(f"unknown agent {log.agent!r}; expected one of {', '.join(AGENTS)}")

@@ -1,0 +1,328 @@
+"""Claude Code transcripts (``projects/<encoded-cwd>/<session>.jsonl``) into usage events.
+
+One API call is written as several lines (one per content block), each with the call's
+usage; in streamed calls the earlier lines carry a placeholder ``output_tokens`` and a later
+one the final count (FORMATS.md 5.0). So a call is emitted only once its final record is
+known, and as the copy with the largest token total:
+
+* a line of the call has a non-null ``message.stop_reason``, or
+* a later line of the same conversation thread belongs to another message (the next call,
+  a tool result, a new prompt). Real transcripts often have ``stop_reason: null`` on every
+  line, so this rule closes most calls. Threads matter because parallel sub-agents
+  interleave their ``progress`` lines in the parent file.
+
+A call still open at the end of what was read is not emitted, and the returned offset stays
+at its first line so that the next read sees the call whole: reads are idempotent and
+reading in increments gives the events of one read. ``final=True`` (a file no longer
+written) closes such calls with the copy they have.
+
+The event id is ``claude-code:{message.id}:{requestId}`` (``claude-code:{sessionId}:{message.id}``
+without a request id): resumed sessions copy lines verbatim into a new file, and the ledger
+ignores an id it already has. Sidechain replays repeat a call with the same ``message.id``
+under another ``requestId``; within a file they are dropped here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, blocks, checked_start, parse_time
+from spendtag.capture.parsers import parse_usage
+from spendtag.errors import UsageFormatError
+from spendtag.usage import Usage, UsageEvent
+
+SOURCE = "claude-code"
+_MAIN = "m"                        # the thread of the file's own conversation
+
+
+@dataclass(slots=True)
+class _Call:
+    key: str
+    msg_id: str
+    thread: str
+    start: int                     # byte offset of its first line: where to re-read it from
+    line_no: int
+    usage: Usage
+    total: int
+    record: Mapping[str, Any]      # the copy with the largest total (the later one on ties)
+    agent: str
+    sidechain: bool
+
+
+class _Context:
+    """What a file's location says about its records."""
+
+    __slots__ = ("session", "agent", "project")
+
+    def __init__(self, path: Path) -> None:
+        if path.parent.name == "subagents":
+            # projects/<encoded-cwd>/<parent session>/subagents/<agent>.jsonl: the usage
+            # belongs to the parent session.
+            self.session: str | None = path.parent.parent.name
+            self.agent = f"{SOURCE}/{path.stem}"
+            folder = path.parent.parent.parent.name
+        else:
+            self.session = None
+            self.agent = SOURCE
+            folder = path.parent.name
+        self.project = decode_folder(folder)
+
+
+def decode_folder(name: str) -> str | None:
+    """The working directory a project folder stands for (lossy: every non-alphanumeric was ``-``)."""
+    if not name or name in (".", "/"):
+        return None
+    return name.replace("-", "/") if name.startswith("-") else name
+
+
+class _Reader:
+    def __init__(self, log: LogFile, tally: Tally, state: dict[str, Any], line_no: int) -> None:
+        self.log = log
+        self.tally = tally
+        self.ctx = _Context(log.path)
+        self.line_no = line_no
+        self.pending: dict[str, _Call] = {}
+        self.emitted: set[str] = set(state.get("emitted", ()))
+        self.emitted_msgs = {key.split(" ", 1)[0] for key in self.emitted}
+        self.events: list[UsageEvent] = []
+        self.logged = Decimal(0)
+        self.new_keys: list[str] = []
+
+    # -- per line -------------------------------------------------------------------------
+
+    def feed(self, start: int, line: bytes) -> None:
+        self.line_no += 1
+        counted = self.tally.line(start)
+        if b'"assistant"' in line:
+            self._assistant_line(start, line)
+        elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
+            self._progress_line(start, line)
+        elif b'"user"' in line and self.pending:
+            self._user_line(start, line)
+        elif counted:
+            self.tally.skip(start)
+
+    def _decode(self, start: int, line: bytes) -> dict[str, Any] | None:
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+            self.tally.bad(start, self.line_no, f"not JSON ({exc})")
+            return None
+        if not isinstance(obj, dict):
+            self.tally.bad(start, self.line_no, "not a JSON object")
+            return None
+        return obj
+
+    def _assistant_line(self, start: int, line: bytes) -> None:
+        rec = self._decode(start, line)
+        if rec is None:
+            return
+        kind = rec.get("type")
+        if kind == "assistant":
+            self._record(start, rec, self.ctx.agent)
+        elif kind == "progress":
+            self._progress(start, rec)
+        elif kind == "user":
+            self._close_thread(_thread(rec), None)
+            self.tally.skip(start)
+        else:
+            self.tally.skip(start)
+
+    def _progress_line(self, start: int, line: bytes) -> None:
+        rec = self._decode(start, line)
+        if rec is not None:
+            self._progress(start, rec)
+
+    def _user_line(self, start: int, line: bytes) -> None:
+        if b'"type":"user"' in line and b'"isSidechain":true' not in line and not self._pending_outside_main():
+            # The usual case, decided from the bytes alone: a main-thread user line (a tool
+            # result or a prompt) closes the main thread's open call.
+            self._close_thread(_MAIN, None)
+            self.tally.skip(start)
+            return
+        rec = self._decode(start, line)
+        if rec is None:
+            return
+        if rec.get("type") == "user":
+            self._close_thread(_thread(rec), None)
+        elif rec.get("type") == "progress":
+            self._progress(start, rec)
+            return
+        self.tally.skip(start)
+
+    def _progress(self, start: int, rec: Mapping[str, Any]) -> None:
+        """A sub-agent ``progress`` line: its record sits under ``data.message``."""
+        data = rec.get("data")
+        inner = data.get("message") if isinstance(data, Mapping) else None
+        if not isinstance(inner, Mapping) or not isinstance(data, Mapping):
+            self.tally.skip(start)
+            return
+        agent_id = data.get("agentId") or rec.get("agentId")
+        thread_id = agent_id or rec.get("parentToolUseID") or data.get("parentToolUseID") or ""
+        thread = f"p:{thread_id}"
+        agent = f"{SOURCE}/agent-{agent_id}" if isinstance(agent_id, str) and agent_id else f"{SOURCE}/subagent"
+        if "message" not in inner and "usage" in inner:
+            inner = {"type": "assistant", "message": inner}   # the bare API message, wrapped
+        kind = inner.get("type")
+        if kind == "user":
+            self._close_thread(thread, None)
+            self.tally.skip(start)
+            return
+        if kind != "assistant":
+            self.tally.skip(start)
+            return
+        merged = dict(inner)
+        for name in ("sessionId", "cwd", "timestamp", "requestId"):
+            if merged.get(name) is None and rec.get(name) is not None:
+                merged[name] = rec[name]
+        self._record(start, merged, agent, thread)
+
+    def _record(self, start: int, rec: Mapping[str, Any], agent: str, thread: str | None = None) -> None:
+        message = rec.get("message")
+        if not isinstance(message, Mapping):
+            self.tally.bad(start, self.line_no, "assistant line without a message object")
+            return
+        if rec.get("isApiErrorMessage") or message.get("model") == "<synthetic>":
+            self.tally.skip(start)
+            return
+        thread = thread or _thread(rec)
+        msg_id = message.get("id")
+        raw_usage = message.get("usage")
+        if not isinstance(msg_id, str) or not msg_id:
+            # Without an id the copies of one call cannot be told apart from separate calls.
+            self.tally.bad(start, self.line_no, "assistant line without message.id: cannot de-duplicate it")
+            return
+        if not isinstance(raw_usage, Mapping):
+            self.tally.bad(start, self.line_no, f"message {msg_id} has no usage object")
+            return
+        model = message.get("model")
+        if not isinstance(model, str) or not model:
+            self.tally.bad(start, self.line_no, f"message {msg_id} has no model")
+            return
+        request_id = rec.get("requestId")
+        if isinstance(request_id, str) and request_id:
+            key = f"{msg_id} {request_id}"
+        else:
+            session = self.ctx.session or rec.get("sessionId") or ""
+            key = f"{msg_id}  {session}"     # an empty request id, then the session
+        if key in self.emitted:
+            self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
+            return
+        sidechain = rec.get("isSidechain") is True
+        if sidechain and self._known_under_other_key(msg_id, key):
+            self.tally.skip(start)        # a sidechain replay of a call counted under its own request id
+            return
+        try:
+            usage = parse_usage("anthropic", raw_usage)
+        except UsageFormatError as exc:
+            self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+            return
+        if parse_time(rec.get("timestamp")) is None:
+            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp")
+            return
+        self._close_thread(thread, key)
+        total = usage.total_tokens
+        call = self.pending.get(key)
+        if call is None:
+            self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, usage, total, rec, agent, sidechain)
+        elif total >= call.total:
+            call.usage, call.total, call.record = usage, total, rec
+        if message.get("stop_reason") is not None:
+            self._emit(self.pending.pop(key))
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _known_under_other_key(self, msg_id: str, key: str) -> bool:
+        if msg_id in self.emitted_msgs:
+            return True
+        return any(c.msg_id == msg_id and c.key != key for c in self.pending.values())
+
+    def _pending_outside_main(self) -> bool:
+        return any(c.thread != _MAIN for c in self.pending.values())
+
+    def _close_thread(self, thread: str, keep: str | None) -> None:
+        if not self.pending:
+            return
+        done = [c for c in self.pending.values() if c.thread == thread and c.key != keep]
+        for call in done:
+            self._emit(self.pending.pop(call.key))
+
+    def close_all(self) -> None:
+        for call in list(self.pending.values()):
+            self._emit(self.pending.pop(call.key))
+
+    def _emit(self, call: _Call) -> None:
+        rec = call.record
+        message = rec["message"]
+        msg_id, _, request = call.key.partition(" ")
+        # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
+        event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
+        session = self.ctx.session or _text(rec, "sessionId")
+        ts = parse_time(rec.get("timestamp"))
+        assert ts is not None   # checked for every copy in _record
+        self.events.append(UsageEvent(
+            event_id=event_id, ts=ts, provider="anthropic", model=message["model"], usage=call.usage,
+            project=_text(rec, "cwd") or self.ctx.project, session=session, agent=call.agent,
+            source=SOURCE, response_id=msg_id,
+        ))
+        cost = rec.get("costUSD")
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            with suppress(InvalidOperation):   # nan/inf: nothing to compare against
+                self.logged += Decimal(str(cost))
+        self.emitted.add(call.key)
+        self.emitted_msgs.add(msg_id)
+        self.new_keys.append(call.key)
+
+
+def _thread(rec: Mapping[str, Any]) -> str:
+    if rec.get("isSidechain") is True:
+        return f"s:{rec.get('agentId') or ''}"
+    return _MAIN
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False) -> ReadResult:
+    """Complete lines of a transcript from ``offset``; see the module docstring for the contract.
+
+    ``state`` keeps the keys of the calls emitted so far (a copy or a sidechain replay of one
+    is not emitted again), the line number at ``offset`` and how far lines were counted.
+    """
+    caller_state = state
+    with open(log.path, "rb") as f:
+        offset, state, restart = checked_start(f, log.path, offset, state)
+        tally = Tally(log.path, int(state.get("seen_to", 0)))
+        reader = _Reader(log, tally, state, int(state.get("line", 0)))
+        if restart:
+            tally.problems.append(restart)
+        end = offset
+        for pos, lines in blocks(f, offset):
+            for line in lines:
+                reader.feed(pos, line)
+                pos += len(line) + 1
+            end = pos
+    if final:
+        reader.close_all()
+    if reader.pending:
+        first = min(reader.pending.values(), key=lambda c: c.start)
+        new_offset, line_no = first.start, first.line_no - 1
+    else:
+        new_offset, line_no = end, reader.line_no
+    new_state: dict[str, Any] = {
+        "emitted": [*state.get("emitted", ()), *reader.new_keys],
+        "line": line_no,
+        "seen_to": max(end, tally.seen_to),
+    }
+    if caller_state is not None:
+        caller_state.clear()
+        caller_state.update(new_state)
+    return tally.result(reader.events, new_offset, reader.logged)

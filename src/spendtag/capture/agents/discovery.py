@@ -1,0 +1,158 @@
+"""Where each coding agent keeps its logs.
+
+* Claude Code: ``$CLAUDE_CONFIG_DIR`` (a comma-separated list; each entry holds ``projects/``
+  or is it), else both ``~/.config/claude`` and ``~/.claude``. Files are
+  ``projects/<encoded-cwd>/<session>.jsonl`` and the sub-agent files
+  ``projects/<encoded-cwd>/<session>/subagents/*.jsonl``.
+* Codex: ``$CODEX_HOME`` else ``~/.codex``: ``sessions/YYYY/MM/DD/rollout-*.jsonl``, and
+  ``archived_sessions/rollout-*.jsonl`` (Codex moves archived sessions there; the event ids
+  do not depend on the path, so a moved file adds nothing twice).
+* Gemini CLI: its telemetry outfile, ``~/.gemini/telemetry.log`` and ``$GEMINI_TELEMETRY_OUTFILE``.
+
+The same file reached through two roots (a symlinked config directory) is listed once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from spendtag.capture.agents.jsonl import AGENTS, LogFile
+
+
+def discover(agent: str | None = None, path: Path | None = None, env: Mapping[str, str] | None = None,
+             home: Path | None = None) -> list[LogFile]:
+    """Log files of ``agent`` (all agents when None), sorted by agent then path.
+
+    ``path`` replaces the default roots: a directory to search, or a single file. ``env`` and
+    ``home`` default to the process's own (tests pass their own).
+    """
+    if agent is not None and agent not in AGENTS:
+        raise ValueError(f"unknown agent {agent!r}; expected one of {', '.join(AGENTS)}")
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else home
+    agents = AGENTS if agent is None else (agent,)
+    found: list[LogFile] = []
+    for name in agents:
+        if path is not None:
+            found.extend(_under_path(name, Path(path), sniff=agent is None))
+        else:
+            found.extend(_DEFAULTS[name](env, home))
+    return _unique(found)
+
+
+def _unique(files: Iterable[LogFile]) -> list[LogFile]:
+    """Sorted, each real file once: the path from the first root (in search order) wins."""
+    seen: set[Path] = set()
+    out: list[LogFile] = []
+    for log in files:
+        try:
+            real = log.path.resolve()
+        except OSError:
+            real = log.path
+        if real not in seen:
+            seen.add(real)
+            out.append(log)
+    return sorted(out, key=lambda f: (f.agent, str(f.path)))
+
+
+def _expand(entry: str, home: Path) -> Path:
+    if entry == "~" or entry.startswith("~/"):
+        return home / entry[2:]
+    return Path(entry)
+
+
+# -- Claude Code --------------------------------------------------------------------------
+
+def claude_roots(env: Mapping[str, str], home: Path) -> list[Path]:
+    configured = [e.strip() for e in env.get("CLAUDE_CONFIG_DIR", "").split(",") if e.strip()]
+    bases = [_expand(e, home) for e in configured] or [home / ".config" / "claude", home / ".claude"]
+    roots: list[Path] = []
+    for base in bases:
+        root = base / "projects"
+        if root.is_dir():
+            roots.append(root)
+        elif base.is_dir() and configured:   # an entry that is the projects folder itself
+            roots.append(base)
+    return roots
+
+
+def _claude_files(root: Path) -> list[LogFile]:
+    files = sorted([*root.glob("*/*.jsonl"), *root.glob("*/*/subagents/*.jsonl")], key=str)
+    return [LogFile("claude-code", f, root) for f in files if f.is_file()]
+
+
+def _claude_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
+    return [log for root in claude_roots(env, home) for log in _claude_files(root)]
+
+
+# -- Codex --------------------------------------------------------------------------------
+
+def codex_home(env: Mapping[str, str], home: Path) -> Path:
+    configured = env.get("CODEX_HOME", "").strip()
+    return _expand(configured, home) if configured else home / ".codex"
+
+
+def _codex_files(base: Path) -> list[LogFile]:
+    files = [*(base / "sessions").glob("*/*/*/rollout-*.jsonl"), *(base / "archived_sessions").glob("rollout-*.jsonl")]
+    return [LogFile("codex", f, base) for f in files if f.is_file()]
+
+
+def _codex_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
+    return _codex_files(codex_home(env, home))
+
+
+# -- Gemini CLI ---------------------------------------------------------------------------
+
+def _gemini_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
+    candidates = [home / ".gemini" / "telemetry.log"]
+    outfile = env.get("GEMINI_TELEMETRY_OUTFILE", "").strip()
+    if outfile:
+        candidates.append(_expand(outfile, home))
+    return [LogFile("gemini-cli", f, f.parent) for f in candidates if f.is_file()]
+
+
+_DEFAULTS: dict[str, Callable[[Mapping[str, str], Path], list[LogFile]]] = {
+    "claude-code": _claude_defaults,
+    "codex": _codex_defaults,
+    "gemini-cli": _gemini_defaults,
+}
+
+# -- an explicit path ---------------------------------------------------------------------
+
+_PATTERNS = {"claude-code": ("*.jsonl",), "codex": ("rollout-*.jsonl",), "gemini-cli": ("*.log", "*.json", "*.jsonl")}
+
+
+def _under_path(agent: str, path: Path, *, sniff: bool) -> list[LogFile]:
+    """Files of ``agent`` at ``path``. With no agent named, each file goes to the agent it looks like."""
+    if path.is_file():
+        files, root = [path], path.parent
+    elif path.is_dir():
+        if agent == "claude-code" and (path / "projects").is_dir():
+            path = path / "projects"
+        elif agent == "codex" and (path / "sessions").is_dir():
+            return _codex_files(path)
+        files = sorted({f for pattern in _PATTERNS[agent] for f in path.rglob(pattern) if f.is_file()})
+        root = path
+    else:
+        return []
+    if sniff:
+        files = [f for f in files if sniff_agent(f) == agent]
+    return [LogFile(agent, f, root) for f in files]
+
+
+def sniff_agent(path: Path) -> str | None:
+    """Which agent wrote ``path``, from its first bytes; None when it looks like none of them."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if b"gemini_cli." in head:
+        return "gemini-cli"
+    if b'"session_meta"' in head or b'"turn_context"' in head or path.name.startswith("rollout-"):
+        return "codex"
+    if b'"sessionId"' in head or b'"parentUuid"' in head or b'"type":"summary"' in head:
+        return "claude-code"
+    return None

@@ -1,0 +1,152 @@
+"""What every agent-log reader shares: the result types and incremental line reading.
+
+A log is read from a byte offset the caller stored last time. Only complete lines are
+consumed: a last line without its newline is still being written and is left for the next
+read. Reading is plain ``bytes.split(b"\\n")`` over large blocks, so a reader can test each
+line's bytes and decode only the few that can carry usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from spendtag.usage import UsageEvent
+
+AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
+BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
+MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    agent: str            # "claude-code" | "codex" | "gemini-cli"
+    path: Path
+    root: Path            # the root it was found under (e.g. ~/.claude/projects)
+
+
+@dataclass
+class ReadResult:
+    events: list[UsageEvent]
+    offset: int           # bytes fully consumed: store it and pass it back with ``state``
+    lines: int            # lines (records, for Gemini CLI) consumed for the first time
+    malformed: int        # skipped as malformed: bad JSON, wrong shape, negative counts
+    skipped: int          # without billable usage: user lines, summaries, <synthetic>, info:null...
+    problems: list[str]   # the first few "path:line: what" messages
+    logged_cost_usd: Decimal = field(default_factory=Decimal)  # costUSD in the logs: compared, never billed
+
+
+class Tally:
+    """Counters and the first problems of one read.
+
+    Lines before ``seen_to`` (a byte offset) were counted by an earlier read: a reader that
+    re-reads them (Claude Code re-reads a call still open) does not count them again, so the
+    counts of successive reads add up to those of one read of the whole file.
+    """
+
+    __slots__ = ("path", "seen_to", "lines", "malformed", "skipped", "problems")
+
+    def __init__(self, path: Path, seen_to: int) -> None:
+        self.path = path
+        self.seen_to = seen_to
+        self.lines = 0
+        self.malformed = 0
+        self.skipped = 0
+        self.problems: list[str] = []
+
+    def line(self, start: int) -> bool:
+        """Count a line starting at byte ``start``; False when an earlier read already did."""
+        if start < self.seen_to:
+            return False
+        self.lines += 1
+        return True
+
+    def bad(self, start: int, line_no: int, reason: str) -> None:
+        if start < self.seen_to:
+            return
+        self.malformed += 1
+        self.note(line_no, reason)
+
+    def skip(self, start: int) -> None:
+        if start >= self.seen_to:
+            self.skipped += 1
+
+    def note(self, line_no: int, reason: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{self.path}:{line_no}: {reason}")
+
+    def result(self, events: list[UsageEvent], offset: int, logged: Decimal | None = None) -> ReadResult:
+        return ReadResult(events, offset, self.lines, self.malformed, self.skipped, self.problems,
+                          logged if logged is not None else Decimal(0))
+
+
+def blocks(f: BinaryIO, offset: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(byte offset of the first line, complete lines without their newline) per block read.
+
+    The unterminated tail of the file is never yielded. A line longer than a block is
+    gathered across reads without re-copying what was already read.
+    """
+    f.seek(offset)
+    pos = offset
+    carry: list[bytes] = []
+    while True:
+        block = f.read(BLOCK)
+        if not block:
+            return
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            carry.append(block)
+            continue
+        if carry:
+            carry.append(block[:cut])
+            data = b"".join(carry)
+            carry = []
+        else:
+            data = block[:cut]
+        if cut + 1 < len(block):
+            carry.append(block[cut + 1:])
+        lines = data.split(b"\n")
+        yield pos, lines
+        pos += len(data) + 1
+
+
+def checked_start(f: BinaryIO, path: Path, offset: int,
+                  state: dict[str, Any] | None) -> tuple[int, dict[str, Any], str | None]:
+    """The offset and state to read from, restarting at 0 when the file no longer fits them.
+
+    A stored offset beyond the end, or one that is not just after a newline, means the file
+    was truncated or rewritten: it is re-read from the start with fresh state (the event ids
+    are stable, so what was already recorded is not recorded twice).
+    """
+    fresh: dict[str, Any] = {}
+    if offset < 0:
+        return 0, fresh, f"{path}: negative offset {offset}: reading from the start"
+    if offset == 0:
+        return 0, dict(state or {}), None
+    size = f.seek(0, 2)
+    if offset > size:
+        return 0, fresh, f"{path}: the file is shorter ({size} bytes) than the stored offset {offset}: re-read"
+    f.seek(offset - 1)
+    if f.read(1) != b"\n":
+        return 0, fresh, f"{path}: the stored offset {offset} is not at a line start (rewritten?): re-read"
+    return offset, dict(state or {}), None
+
+
+def parse_time(value: object) -> datetime | None:
+    """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing or unreadable."""
+    if isinstance(value, str) and value:
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            return None
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        seconds = float(value)
+        while seconds > 1e11:            # ms, us or ns since the epoch
+            seconds /= 1000
+        return datetime.fromtimestamp(seconds, UTC)
+    return None
