@@ -372,3 +372,84 @@ def check(store: Store, budgets: Sequence[Budget], *, tags: Mapping[str, str] | 
             message = f"budget {b.name}: spent {format_usd(st.spent)} of {format_usd(b.limit)} ({st.percent}%)"
         out.append(Decision(b, not refuse, st.spent, b.limit, st.range.until, message))
     return out
+
+
+# -- the hot path -----------------------------------------------------------------------------------
+
+@dataclass
+class _Running:
+    budget: Budget
+    since: datetime | None
+    until: datetime | None
+    period: str
+    spent: int
+    thresholds: list[Threshold] = field(default_factory=list)
+
+
+class BudgetTracker:
+    """Running sums per budget for its current period, for enforcement points that see every call.
+
+    On creation (and when a period ends) each budget's spend is computed exactly from the
+    ledger; after that ``observe`` adds each recorded call's cost in memory, so checking a
+    call against every budget costs a few dictionary look-ups instead of ledger queries.
+    Which budgets cover a call depends only on its tags and dimensions, and is cached.
+    """
+
+    def __init__(self, store: Store, budgets: Sequence[Budget], tz: ZoneInfo, now: datetime | None = None) -> None:
+        self.store = store
+        self.tz = tz
+        now = now or datetime.now(UTC)
+        self._running = [self._load(b, now) for b in budgets]
+        self._covering: dict[tuple[Any, ...], tuple[int, ...]] = {}
+
+    def _load(self, budget: Budget, now: datetime) -> _Running:
+        rng, label = budget.period_at(now, self.tz)
+        spent = sum(a.totals.cost for a in self.store.aggregate(budget.filters(rng)))
+        return _Running(budget, rng.since, rng.until, label, spent, budget.thresholds())
+
+    def _covers(self, tags: Mapping[str, str], agent: str | None, key: str | None,
+                project: str | None) -> tuple[int, ...]:
+        cache_key = (tuple(tags.items()), agent, key, project)
+        found = self._covering.get(cache_key)
+        if found is None:
+            found = tuple(i for i, r in enumerate(self._running) if r.budget.covers(tags, agent, key, project))
+            if len(self._covering) > 100_000:
+                self._covering.clear()
+            self._covering[cache_key] = found
+        return found
+
+    def _current(self, i: int, at: datetime) -> _Running:
+        r = self._running[i]
+        if r.until is not None and at >= r.until:
+            r = self._running[i] = self._load(r.budget, at)
+        return r
+
+    def observe(self, ts: datetime, cost: int, tags: Mapping[str, str], *, agent: str | None = None,
+                key: str | None = None, project: str | None = None) -> list[tuple[Budget, str, Threshold]]:
+        """Add a recorded call; return the (budget, period, threshold) crossings it caused."""
+        crossed: list[tuple[Budget, str, Threshold]] = []
+        for i in self._covers(tags, agent, key, project):
+            r = self._current(i, ts)
+            if (r.since is not None and ts < r.since) or (r.until is not None and ts >= r.until):
+                continue   # a call from another period: its own period's spend is read from the ledger
+            before, r.spent = r.spent, r.spent + cost
+            crossed.extend((r.budget, r.period, t) for t in r.thresholds if before < t.amount <= r.spent)
+        return crossed
+
+    def refusal(self, tags: Mapping[str, str], *, agent: str | None = None, key: str | None = None,
+                project: str | None = None, now: datetime | None = None, reserve: int = 0) -> Decision | None:
+        """The first blocking budget whose stop threshold this call would reach or has reached, else None."""
+        now = now or datetime.now(UTC)
+        for i in self._covers(tags, agent, key, project):
+            r = self._current(i, now)
+            b = r.budget
+            stop = b.stop_amount
+            if b.enforce == "block" and stop is not None and (
+                    r.spent >= stop or (reserve > 0 and r.spent + reserve > stop)):
+                return Decision(b, False, r.spent, b.limit, r.until,
+                                f"budget {b.name} ({b.describe_scope()}, {r.period}) has reached its stop threshold: "
+                                f"spent {format_usd(r.spent)} of {format_usd(b.limit)}")
+        return None
+
+    def spent(self, name: str) -> int:
+        return next(r.spent for r in self._running if r.budget.name == name)
