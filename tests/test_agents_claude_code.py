@@ -169,6 +169,18 @@ def test_bad_lines_are_counted_with_their_place(tmp_path: Path) -> None:
     assert "must not be negative" in result.problems[1]
 
 
+def test_bad_split_on_the_chosen_copy_is_malformed_once(tmp_path: Path) -> None:
+    bad = json.loads(_line("msg_x", "req_x", 40))
+    bad["message"]["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": -2}
+    log = _write(tmp_path, _line("msg_x", "req_x", 1), json.dumps(bad), _line("msg_ok", "req_ok", 7, stop="end_turn"))
+    state: dict[str, Any] = {}
+    result = read(log, state=state)
+    assert [e.event_id for e in result.events] == ["claude-code:msg_ok:req_ok"]
+    assert result.malformed == 1 and result.problems[0].startswith(f"{log.path}:2: message msg_x:")
+    again = read(log, result.offset, state=state)
+    assert (again.events, again.malformed) == ([], 0)
+
+
 def test_sidechain_replay_is_counted_once(tmp_path: Path) -> None:
     log = _write(tmp_path,
                  _line("msg_a", "req_a", 50, stop="end_turn"),

@@ -36,7 +36,7 @@ def run(*args: str, ok: bool = True, input: str | None = None) -> str:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input, env={"COLUMNS": "200"})
     if ok:
         assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def record_usd(event_id: str, usd: str, **tags: str) -> None:
@@ -294,6 +294,10 @@ def test_anomalies_command_flags_a_runaway_agent_from_the_ledger() -> None:
     kinds = {(a["scope"], a["kind"]) for a in found}
     assert ("agent=planner", "spend") in kinds and ("agent=planner", "request_rate") in kinds
     assert "planner" in found[0]["explanation"]
+    recorded = json.loads(run("alerts", "--format", "json"))
+    assert {a["kind"] for a in recorded} == {"anomaly"} and len(recorded) == len(found)
+    run("anomalies", "--by", "agent", "--hours", "3")
+    assert len(json.loads(run("alerts", "--format", "json"))) == len(found)      # once per scope, hour and kind
 
 
 def test_forecast_command_projects_the_month() -> None:

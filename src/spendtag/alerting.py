@@ -126,3 +126,19 @@ def run(store: Store, budgets: Sequence[Budget], channels: Mapping[str, Channel]
     fired = due(store, budgets, now or datetime.now(UTC), tz)
     deliver(store, fired, channels, {b.name: b for b in budgets})
     return fired
+
+
+def anomaly_alerts(store: Store, found: Sequence[Any], now: datetime | None = None) -> list[Alert]:
+    """Record anomalies as alerts, once per (scope, hour, kind); return the new ones."""
+    now = now or datetime.now(UTC)
+    fired = []
+    for a in found:
+        alert = Alert(id=f"anomaly:{a.scope}:{a.hour:%Y-%m-%dT%H}:{a.kind}", kind="anomaly", budget=None,
+                      scope=a.scope, threshold=a.kind, spent=a.value if isinstance(a.value, int) else 0, limit=None,
+                      period=f"{a.hour:%Y-%m-%d %H:00} UTC", days_left=None, projected=None, message=a.explanation,
+                      fired_at=now)
+        record = AlertRecord(alert.id, "anomaly", None, alert.period, a.kind, alert.spent, None, now,
+                             render_json(alert))
+        if store.add_alert(record):
+            fired.append(alert)
+    return fired

@@ -260,14 +260,22 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
 @click.option("--by", "by_key", default="agent", show_default=True, help="Scope: agent, model, or a tag key.")
 @click.option("--hours", type=int, default=24, show_default=True, help="How many recent hours to judge.")
 @click.option("--days", type=int, default=30, show_default=True, help="Days of history for the baselines.")
+@click.option("--no-alert", is_flag=True, help="Only list; do not record or send anomaly alerts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def anomalies(app: App, by_key: str, hours: int, days: int, fmt: str) -> None:
-    """Scopes whose spend, cost per call or request rate left their own baseline (a runaway agent...)."""
+def anomalies(app: App, by_key: str, hours: int, days: int, no_alert: bool, fmt: str) -> None:
+    """Scopes whose spend, cost per call or request rate left their own baseline (a runaway agent...).
+
+    Each anomaly is also recorded as an alert (once per scope, hour and kind) and sent
+    through the configured channels; run it from cron to be told.
+    """
+    from spendtag import alerting
     from spendtag.monitoring import find_anomalies
 
     found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
                            history=timedelta(days=days))
+    if found and not no_alert:
+        alerting.deliver(app.store, alerting.anomaly_alerts(app.store, found), app.channels)
     if fmt == "json":
         app.console.out(json.dumps([{
             "scope": a.scope, "kind": a.kind, "hour": a.hour.isoformat(), "value": str(a.value),

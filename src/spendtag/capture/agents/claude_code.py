@@ -35,7 +35,7 @@ from typing import Any
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, blocks, checked_start, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import Usage, UsageEvent
+from spendtag.usage import UsageEvent
 
 SOURCE = "claude-code"
 _MAIN = "m"                        # the thread of the file's own conversation
@@ -48,11 +48,10 @@ class _Call:
     thread: str
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
-    usage: Usage
     total: int
     record: Mapping[str, Any]      # the copy with the largest total (the later one on ties)
+    record_line: int
     agent: str
-    sidechain: bool
 
 
 class _Context:
@@ -98,7 +97,10 @@ class _Reader:
 
     def feed(self, start: int, line: bytes) -> None:
         self.line_no += 1
-        counted = self.tally.line(start)
+        tally = self.tally
+        counted = start >= tally.seen_to   # Tally.line(), inlined: this runs for every line
+        if counted:
+            tally.lines += 1
         if b'"assistant"' in line:
             self._assistant_line(start, line)
         elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
@@ -106,7 +108,7 @@ class _Reader:
         elif b'"user"' in line and self.pending:
             self._user_line(start, line)
         elif counted:
-            self.tally.skip(start)
+            tally.skipped += 1
 
     def _decode(self, start: int, line: bytes) -> dict[str, Any] | None:
         try:
@@ -214,25 +216,23 @@ class _Reader:
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
-        sidechain = rec.get("isSidechain") is True
-        if sidechain and self._known_under_other_key(msg_id, key):
+        if rec.get("isSidechain") is True and self._known_under_other_key(msg_id, key):
             self.tally.skip(start)        # a sidechain replay of a call counted under its own request id
             return
-        try:
-            usage = parse_usage("anthropic", raw_usage)
-        except UsageFormatError as exc:
-            self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
-            return
-        if parse_time(rec.get("timestamp")) is None:
-            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp")
-            return
+        total = _raw_total(raw_usage)
+        if total is None:
+            # Not plain counts: the full parser reads what it can (numeric strings) or says why not.
+            try:
+                total = parse_usage("anthropic", raw_usage).total_tokens
+            except UsageFormatError as exc:
+                self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+                return
         self._close_thread(thread, key)
-        total = usage.total_tokens
         call = self.pending.get(key)
         if call is None:
-            self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, usage, total, rec, agent, sidechain)
+            self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no, agent)
         elif total >= call.total:
-            call.usage, call.total, call.record = usage, total, rec
+            call.total, call.record, call.record_line = total, rec, self.line_no
         if message.get("stop_reason") is not None:
             self._emit(self.pending.pop(key))
 
@@ -261,13 +261,25 @@ class _Reader:
         rec = call.record
         message = rec["message"]
         msg_id, _, request = call.key.partition(" ")
+        self.emitted.add(call.key)
+        self.emitted_msgs.add(msg_id)
+        self.new_keys.append(call.key)
+        # Parsed once per call, on the chosen copy (the copies differ only in their counts).
+        # Each call is emitted once, so a problem here is counted once whichever read finds it.
+        ts = parse_time(rec.get("timestamp"))
+        if ts is None:
+            self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
+            return
+        try:
+            usage = parse_usage("anthropic", message["usage"])
+        except UsageFormatError as exc:
+            self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
+            return
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
         session = self.ctx.session or _text(rec, "sessionId")
-        ts = parse_time(rec.get("timestamp"))
-        assert ts is not None   # checked for every copy in _record
         self.events.append(UsageEvent(
-            event_id=event_id, ts=ts, provider="anthropic", model=message["model"], usage=call.usage,
+            event_id=event_id, ts=ts, provider="anthropic", model=message["model"], usage=usage,
             project=_text(rec, "cwd") or self.ctx.project, session=session, agent=call.agent,
             source=SOURCE, response_id=msg_id,
         ))
@@ -275,9 +287,22 @@ class _Reader:
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             with suppress(InvalidOperation):   # nan/inf: nothing to compare against
                 self.logged += Decimal(str(cost))
-        self.emitted.add(call.key)
-        self.emitted_msgs.add(msg_id)
-        self.new_keys.append(call.key)
+
+
+_RAW_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+
+
+def _raw_total(u: Mapping[str, Any]) -> int | None:
+    """The copy's token total when its counts are plain non-negative ints (None otherwise)."""
+    total = 0
+    for name in _RAW_COUNTS:
+        value = u.get(name, 0)
+        if value is None:
+            continue
+        if type(value) is not int or value < 0:
+            return None
+        total += value
+    return total
 
 
 def _thread(rec: Mapping[str, Any]) -> str:
