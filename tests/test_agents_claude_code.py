@@ -260,9 +260,8 @@ def _complex_files(generated: Tree) -> list[bytes]:
     return [f.read_bytes() for f in picked]
 
 
-_GENERATED = ClaudeTreeGenerator(seed=3)
-_TREE_DIR = Path(tempfile.mkdtemp(prefix="spendtag-cc-"))
-_FILES = _complex_files(_GENERATED.write(_TREE_DIR / "projects"))
+_TREE_DIR = tempfile.TemporaryDirectory(prefix="spendtag-cc-")   # removed at exit
+_FILES = _complex_files(ClaudeTreeGenerator(seed=3).write(Path(_TREE_DIR.name) / "projects"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

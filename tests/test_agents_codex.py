@@ -141,7 +141,8 @@ def test_a_trailing_partial_line_is_not_consumed(tmp_path: Path) -> None:
     assert [e.model for e in second.events] == ["gpt-5.1-codex-mini"]   # the model came through the state
 
 
-_FILES = [f.read_bytes() for f in CodexTreeGenerator(seed=5).write(Path(tempfile.mkdtemp(prefix="spendtag-cx-"))).files]
+_TREE_DIR = tempfile.TemporaryDirectory(prefix="spendtag-cx-")   # removed at exit
+_FILES = [f.read_bytes() for f in CodexTreeGenerator(seed=5).write(Path(_TREE_DIR.name)).files]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

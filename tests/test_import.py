@@ -141,3 +141,16 @@ def test_statusline_imports_the_transcript_and_prints_one_line(claude_tree: Tree
     parts = line.split(" · ")
     assert parts[0] == "acme" and parts[1].startswith("session $") and parts[2].endswith(" tok")
     assert parts[3].startswith("month ") and parts[3].endswith("% of $200")
+
+
+def test_an_open_call_is_closed_once_its_file_goes_quiet(claude_tree: Tree) -> None:
+    run("import", "claude-code", str(claude_tree.root))
+    assert ledger_totals("model") == expected(claude_tree, "model")      # the open call is not counted yet
+    old = time.time() - 2 * 3600
+    for path in claude_tree.files:
+        os.utime(path, (old, old))
+    out = run("import", "claude-code", str(claude_tree.root))
+    assert f"{len(claude_tree.open_calls):,} new calls" in out
+    with_open = {k: +v for k, v in claude_tree.totals("model", with_open=True).items()}
+    assert ledger_totals("model") == with_open
+    assert "0 new calls" in run("import", "claude-code", str(claude_tree.root))

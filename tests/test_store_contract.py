@@ -346,3 +346,21 @@ def test_sessions_list_spans_totals_and_dims(store: Store) -> None:
     assert [s.session for s in store.sessions(Filters(since=BASE + timedelta(hours=1)))] == ["B", "A"]
     late = store.sessions(Filters(since=BASE + timedelta(hours=1)))[1]
     assert late.first == BASE + timedelta(hours=2, minutes=7) and late.totals.cost == 20
+
+
+def test_revise_keeps_the_previous_cost_and_updates_every_total(store: Store) -> None:
+    store.record([make_event("r1", BASE, cost=300, tags={"client": "acme"}),
+                  make_event("r2", BASE + timedelta(days=1), cost=500, tags={"client": "acme"}),
+                  make_event("r3", BASE, cost=7, tags={"client": "globex"})])
+    cheaper = make_event("r1", BASE, cost=150, tags={"client": "acme"})
+    unchanged = make_event("r2", BASE + timedelta(days=1), cost=500, tags={"client": "acme"})
+    assert store.revise([cheaper, unchanged, make_event("missing", BASE, cost=1)], "discount") == 1
+    now = store.get_event("r1")
+    assert now is not None and now.cost == cheaper.cost
+    (before,) = store.revisions("r1")
+    assert before.cost.total == 300
+    everything = list(store.events(Filters()))
+    for by in (["tag:client"], ["tag:client", "day"], ["tag:client", "hour"], ["session"]):
+        assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
+    assert {k: v[-1] for k, v in got(store, Filters(), ["tag:client"], zone("UTC")).items()} == {
+        ("acme",): 650, ("globex",): 7}

@@ -56,9 +56,10 @@ class ImportReport:
         return [p for f in self.files for p in f.problems]
 
 
-def head_hash(path: Path) -> str:
+def head_hash(path: Path, length: int) -> str:
+    """A fingerprint of the file's first ``length`` bytes (at most HEAD_BYTES): what was already read."""
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read(HEAD_BYTES)).hexdigest()
+        return hashlib.sha256(f.read(min(HEAD_BYTES, length))).hexdigest()
 
 
 def import_files(recorder: Recorder, logs: Iterable[LogFile], rules: Rules | None = None, *,
@@ -73,19 +74,23 @@ def import_files(recorder: Recorder, logs: Iterable[LogFile], rules: Rules | Non
         except OSError:
             continue
         saved = store.import_state(key)
-        if saved is not None and saved.size == stat.st_size and saved.mtime_ns == stat.st_mtime_ns:
+        quiet = time.time() - stat.st_mtime > QUIET
+        if (saved is not None and saved.size == stat.st_size and saved.mtime_ns == stat.st_mtime_ns
+                and (saved.offset >= saved.size or not quiet)):
+            # Unchanged, and nothing is waiting to be closed (an open call at the end of a
+            # file that has since gone quiet is closed by reading it once more, final).
             report.unchanged += 1
             if progress:
                 progress(stat.st_size)
             continue
-        head = head_hash(log.path)
         offset, state, restarted = 0, {}, False
         if saved is not None:
-            if stat.st_size >= saved.offset and head == saved.head_hash:
+            if stat.st_size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
                 offset, state = saved.offset, dict(saved.state)
             else:
                 restarted = True
-        result: ReadResult = read(log, offset, state=state, final=time.time() - stat.st_mtime > QUIET)
+        result: ReadResult = read(log, offset, state=state, final=quiet)
+        head = head_hash(log.path, result.offset)
         events = _attributed(result.events, rules)
         priced_cost = sum(recorder.pricer.price(e).total for e in events) if compare else 0
         recorded = recorder.record(events)

@@ -182,4 +182,20 @@ MIGRATIONS: tuple[Migration, ...] = (
 )""",
         ),
     ),
+    Migration(
+        "0004_cost_revisions",
+        (
+            # When a cost is revised (spendtag reprice), the event keeps the new cost and its
+            # previous one is kept here, so nothing priced is ever lost.
+            f"""CREATE TABLE cost_revisions (
+    event_id TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    price_id BIGINT,
+    {_EVENT_COUNTS},
+    reason TEXT NOT NULL,
+    revised_at BIGINT NOT NULL,
+    PRIMARY KEY (event_id, revision)
+)""",
+        ),
+    ),
 )

@@ -742,6 +742,67 @@ class SQLiteStore:
             f"AND ts < ? GROUP BY session, ts / {HOUR_US}, dim_id",
             [*dim_ids, lo, hi])
 
+    # -- cost revisions -------------------------------------------------------------------
+
+    def revise(self, priced: Iterable[PricedEvent], reason: str) -> int:
+        """Give recorded events new costs; keep each one's previous cost as a revision."""
+        wanted = {p.event.event_id: p for p in priced}
+        if not wanted:
+            return 0
+        now = int(time.time() * 1_000_000)
+        cost_cols = ("unpriced_requests", *_COST_COLUMNS, "cost")
+        changed = 0
+        with self._transaction() as conn:
+            dims: set[int] = set()
+            lo, hi = None, None
+            ids = list(wanted)
+            for i in range(0, len(ids), _IN_CHUNK):
+                part = ids[i:i + _IN_CHUNK]
+                rows = conn.execute(
+                    f"SELECT event_id, ts, dim_id, price_id, {', '.join(_EVENT_SUMS)} FROM events "
+                    f"WHERE event_id IN ({','.join('?' * len(part))})", part).fetchall()
+                for event_id, ts, dim_id, price_id, *sums in rows:
+                    new = wanted[event_id].cost
+                    current = dict(zip(_EVENT_SUMS, sums, strict=True))
+                    values = {"unpriced_requests": 0 if new.priced else 1, "cost": new.total,
+                              **{f"cost_{c}": new.components.get(c, 0) for c in COST_COMPONENTS}}
+                    new_price = self._price_id(new.price)
+                    if all(current[c] == values[c] for c in cost_cols) and new_price == price_id:
+                        continue
+                    revision = conn.execute("SELECT COALESCE(MAX(revision), 0) + 1 FROM cost_revisions "
+                                            "WHERE event_id = ?", (event_id,)).fetchone()[0]
+                    conn.execute(
+                        f"INSERT INTO cost_revisions (event_id, revision, price_id, {', '.join(_EVENT_SUMS)}, reason, "
+                        f"revised_at) VALUES ({','.join('?' * (len(_EVENT_SUMS) + 5))})",
+                        (event_id, revision, price_id, *sums, reason, now))
+                    conn.execute(
+                        f"UPDATE events SET price_id = ?, {', '.join(f'{c} = ?' for c in cost_cols)} "
+                        "WHERE ts = ? AND event_id = ?",
+                        (new_price, *(values[c] for c in cost_cols), ts, event_id))
+                    changed += 1
+                    dims.add(dim_id)
+                    lo = ts if lo is None else min(lo, ts)
+                    hi = ts if hi is None else max(hi, ts)
+            if dims and lo is not None and hi is not None:
+                self._rebuild_rollups(sorted(dims), Filters(since=from_us(lo), until=from_us(hi + 1)))
+        return changed
+
+    def revisions(self, event_id: str) -> list[PricedEvent]:
+        """The costs an event had before its current one, oldest first."""
+        self._load_dims()
+        current = self.get_event(event_id)
+        if current is None:
+            return []
+        out = []
+        for row in self._conn.execute(
+                f"SELECT price_id, {', '.join(_EVENT_SUMS)} FROM cost_revisions WHERE event_id = ? "
+                "ORDER BY revision", (event_id,)):
+            values = dict(zip(_EVENT_SUMS, row[1:], strict=True))
+            components = {c: values[f"cost_{c}"] for c in COST_COMPONENTS if values[f"cost_{c}"]}
+            cost = Cost(components, values["cost"], self._price(row[0]), not values["unpriced_requests"])
+            out.append(PricedEvent(current.event, cost))
+        return out
+
     # -- budgets and alerts ---------------------------------------------------------------
 
     def save_budget(self, name: str, definition: Mapping[str, Any]) -> None:
