@@ -1,12 +1,20 @@
 """Claude Code's status line: ``acme · session $0.45 · 32K tok · month 64% of $200``.
 
 Claude Code runs the status-line command often, with a JSON description of the session
-on stdin. Before answering, the session's own transcript is imported incrementally (just
-the bytes appended since last time), so the cost shown is live without a separate import.
+on stdin, and waits for it. The answer comes straight from the ledger (tens of
+milliseconds); when the session's transcript has grown since it was last imported, an
+import of just that file is started in the background, so the next refresh shows the new
+calls without this one paying for loading prices. A lock file keeps imports of one
+transcript from piling up.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +23,9 @@ from zoneinfo import ZoneInfo
 
 from spendtag.attribution import Rules
 from spendtag.budgets import Budget, status
-from spendtag.capture.agents import LogFile
-from spendtag.importing import import_files
 from spendtag.ledger.query import Filters
+from spendtag.ledger.store import Store
 from spendtag.money import format_usd
-from spendtag.recording import Recorder
 
 
 def _tokens(n: int) -> str:
@@ -30,13 +36,38 @@ def _tokens(n: int) -> str:
     return f"{n} tok"
 
 
-def line(payload: Mapping[str, Any], recorder: Recorder, budgets: Sequence[Budget], rules: Rules, tz: ZoneInfo,
+def stale(store: Store, transcript: Path) -> bool:
+    """Whether the transcript changed since it was last imported."""
+    try:
+        stat = transcript.stat()
+    except OSError:
+        return False
+    saved = store.import_state(str(transcript))
+    return saved is None or saved.size != stat.st_size or saved.mtime_ns != stat.st_mtime_ns
+
+
+def import_in_background(transcript: Path, env: Mapping[str, str] | None = None, lock_dir: Path | None = None) -> bool:
+    """Start ``spendtag import claude-code TRANSCRIPT`` detached, unless one started in the last 30 s."""
+    lock_dir = lock_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+    lock = lock_dir / f"spendtag-import-{hashlib.sha256(str(transcript).encode()).hexdigest()[:16]}.lock"
+    try:
+        if time.time() - lock.stat().st_mtime < 30:
+            return False
+    except OSError:
+        pass
+    lock.touch()
+    subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments are not from a shell
+        [sys.executable, "-c", "from spendtag.cli.main import main; main()", "import", "claude-code",
+         str(transcript)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, env=dict(env) if env is not None else None)
+    return True
+
+
+def line(payload: Mapping[str, Any], store: Store, budgets: Sequence[Budget], rules: Rules, tz: ZoneInfo,
          *, client_key: str = "client", now: datetime | None = None) -> str:
-    store = recorder.store
     transcript = payload.get("transcript_path")
-    if isinstance(transcript, str) and Path(transcript).is_file():
-        path = Path(transcript)
-        import_files(recorder, [LogFile("claude-code", path, path.parent.parent)], rules)
+    if isinstance(transcript, str) and transcript and stale(store, Path(transcript)):
+        import_in_background(Path(transcript))
     workspace = payload.get("workspace")
     cwd = (workspace.get("current_dir") if isinstance(workspace, Mapping) else None) or payload.get("cwd")
     project = str(cwd) if isinstance(cwd, str) else None

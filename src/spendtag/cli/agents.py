@@ -281,7 +281,7 @@ def statusline(app: App) -> None:
         payload = json.loads(sys.stdin.read() or "{}")
     except json.JSONDecodeError:
         payload = {}
-    click.echo(line(payload if isinstance(payload, dict) else {}, app.recorder, app.budgets, app.rules, app.tz,
+    click.echo(line(payload if isinstance(payload, dict) else {}, app.store, app.budgets, app.rules, app.tz,
                     client_key=app.settings["client_key"]))
 
 

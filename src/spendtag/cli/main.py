@@ -87,4 +87,6 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="spendtag")
+    from spendtag.cli.entry import main as entry
+
+    entry()
