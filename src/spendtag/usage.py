@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,6 +159,8 @@ def new_event_id() -> str:
     Time-ordered ids land at the end of the ledger's id index, which keeps recording fast
     (random ids scatter inserts across it).
     """
+    import uuid  # not at module level: it costs start-up time the status line cannot spare
+
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & (2**62 - 1))
