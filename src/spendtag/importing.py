@@ -4,8 +4,9 @@ For each log file the ledger keeps how far it was read (a byte offset, plus the 
 small state), the size and modification time it had, and a hash of its first 4 KiB. A
 file that did not change is skipped without being opened; one that grew is read from the
 offset; one that shrank or whose start changed was rewritten and is read from the top.
-Events are recorded before the offset is saved, so a crash in between only makes the next
-import read a few lines again, which the ledger ignores (event ids are the records' own).
+Events are recorded before the offsets are saved, so a crash in between only makes the
+next import read a few files again, which the ledger ignores (event ids are the records'
+own).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from spendtag.attribution import Rules
 from spendtag.capture.agents import LogFile, ReadResult, read
-from spendtag.ledger.store import ImportState
+from spendtag.ledger.store import ImportState, Store
 from spendtag.recording import Recorder
 from spendtag.usage import UsageEvent
 
@@ -33,13 +34,12 @@ QUIET = 3600
 class FileReport:
     path: str
     agent: str
-    inserted: int = 0
-    duplicates: int = 0
+    read: int = 0                 # calls read from the file this time
     malformed: int = 0
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     logged_cost_usd: Decimal = Decimal(0)
-    priced_cost: int = 0          # pico-USD spendtag computed for the events read now
+    priced_cost: int = 0          # pico-USD spendtag computed for the calls read now
     restarted: bool = False       # the file was rewritten or truncated and read from the top
 
 
@@ -47,8 +47,12 @@ class FileReport:
 class ImportReport:
     files: list[FileReport] = field(default_factory=list)
     unchanged: int = 0
+    inserted: int = 0
+    duplicates: int = 0
 
     def total(self, name: str) -> int:
+        if name in ("inserted", "duplicates"):
+            return int(getattr(self, name))
         return sum(getattr(f, name) for f in self.files)
 
     @property
@@ -62,11 +66,33 @@ def head_hash(path: Path, length: int) -> str:
         return hashlib.sha256(f.read(min(HEAD_BYTES, length))).hexdigest()
 
 
-def import_files(recorder: Recorder, logs: Iterable[LogFile], rules: Rules | None = None, *,
-                 progress: Callable[[int], None] | None = None, compare: bool = False) -> ImportReport:
-    """Read every log from where the last import stopped and record what is new."""
-    store = recorder.store
+# Files are recorded in groups: one transaction for the calls of many files, then one for
+# their offsets. A crash between the two only makes the next import read them again.
+GROUP_CALLS = 5_000
+GROUP_FILES = 500
+
+
+def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[LogFile], rules: Rules | None = None,
+                 *, progress: Callable[[int], None] | None = None, compare: bool = False) -> ImportReport:
+    """Read every log from where the last import stopped and record what is new.
+
+    ``recorder`` is called only when there is something to record (making one loads the
+    price data, which an unchanged tree never needs).
+    """
     report = ImportReport()
+    pending_events: list[UsageEvent] = []
+    pending_states: list[ImportState] = []
+
+    def flush() -> None:
+        if pending_events:
+            result = recorder().record(pending_events)
+            report.inserted += result.inserted
+            report.duplicates += result.duplicates
+        if pending_states:
+            store.save_import_states(pending_states)
+        pending_events.clear()
+        pending_states.clear()
+
     for log in logs:
         key = str(log.path)
         try:
@@ -90,18 +116,18 @@ def import_files(recorder: Recorder, logs: Iterable[LogFile], rules: Rules | Non
             else:
                 restarted = True
         result: ReadResult = read(log, offset, state=state, final=quiet)
-        head = head_hash(log.path, result.offset)
         events = _attributed(result.events, rules)
-        priced_cost = sum(recorder.pricer.price(e).total for e in events) if compare else 0
-        recorded = recorder.record(events)
-        store.save_import_state(ImportState(key, log.agent, result.offset, stat.st_size, stat.st_mtime_ns, head,
-                                            state))
-        report.files.append(FileReport(
-            key, log.agent, recorded.inserted, recorded.duplicates, result.malformed, result.skipped,
-            list(result.problems), result.logged_cost_usd, priced_cost, restarted,
-        ))
+        priced_cost = sum(recorder().pricer.price(e).total for e in events) if compare else 0
+        pending_events.extend(events)
+        pending_states.append(ImportState(key, log.agent, result.offset, stat.st_size, stat.st_mtime_ns,
+                                          head_hash(log.path, result.offset), state))
+        report.files.append(FileReport(key, log.agent, len(events), result.malformed, result.skipped,
+                                       list(result.problems), result.logged_cost_usd, priced_cost, restarted))
+        if len(pending_events) >= GROUP_CALLS or len(pending_states) >= GROUP_FILES:
+            flush()
         if progress:
             progress(stat.st_size)
+    flush()
     return report
 
 

@@ -59,10 +59,10 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
         with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), console=app.err,
                       transient=True) as progress:
             task = progress.add_task("import", total=total)
-            report = import_files(app.recorder, logs, app.rules, compare=compare_logged_cost,
+            report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
                                   progress=lambda n: progress.advance(task, n))
     else:
-        report = import_files(app.recorder, logs, app.rules, compare=compare_logged_cost)
+        report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost)
     app.console.out(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
                     f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
                     f"lines skipped")
@@ -298,7 +298,7 @@ def watch(app: App, interval: float, once: bool) -> None:
     from spendtag.importing import import_files
 
     def frame() -> Any:
-        import_files(app.recorder, discover(), app.rules)
+        import_files(app.store, lambda: app.recorder, discover(), app.rules)
         return dashboard(app.store, app.budgets, app.tz, datetime.now(UTC))
 
     if once:

@@ -143,4 +143,11 @@ def check(app: App, strict: bool) -> None:
         raise SystemExit(1)
 
 
+def _attach_diff() -> None:
+    from spendtag.cli.billing import prices_diff
+
+    prices.add_command(prices_diff)
+
+
+_attach_diff()
 COMMANDS = [prices]

@@ -198,4 +198,31 @@ MIGRATIONS: tuple[Migration, ...] = (
 )""",
         ),
     ),
+    Migration(
+        "0005_virtual_keys",
+        (
+            # Proxy virtual keys: only a SHA-256 of the key is stored; key_id is what events
+            # carry (events.key_id via dims). A revoked key keeps its row, for reports.
+            """CREATE TABLE virtual_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    budget TEXT,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+)""",
+            "CREATE INDEX virtual_keys_name ON virtual_keys (name)",
+            # Budget reservations held by running proxies (one row per proxy and budget), so
+            # replicas sharing a ledger see each other's in-flight estimates.
+            """CREATE TABLE budget_holds (
+    holder TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (holder, budget)
+)""",
+        ),
+    ),
 )

@@ -44,6 +44,7 @@ from spendtag.ledger.store import (
     RecordResult,
     SessionSummary,
     TagChange,
+    VirtualKey,
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
@@ -128,6 +129,8 @@ class SQLiteStore:
         self._prices: dict[str, int] = {}
         self._price_rows: dict[int, PriceRef] = {}
         self._price_objects: dict[int, tuple[PriceRef, int]] = {}
+        self._dims_loaded_to = 0
+        self._tagsets_loaded_to = 0
         if migrate:
             self.migrate()
 
@@ -170,6 +173,7 @@ class SQLiteStore:
             conn.execute("COMMIT")
 
     def _forget_caches(self) -> None:
+        self._dims_loaded_to = self._tagsets_loaded_to = 0
         self._dims.clear()
         self._dim_rows.clear()
         self._tagsets.clear()
@@ -318,23 +322,41 @@ class SQLiteStore:
     def _load_dims(self) -> None:
         """Bring the dims and tag-set caches up to date with rows other writers added."""
         conn = self._conn
-        known = max(self._tagset_rows, default=0)
-        for tid, text in conn.execute("SELECT id, tags FROM tagsets WHERE id > ?", (known,)):
+        for tid, text in conn.execute("SELECT id, tags FROM tagsets WHERE id > ? ORDER BY id",
+                                      (self._tagsets_loaded_to,)):
             self._tagset_rows[tid] = json.loads(text)
             self._tagsets[text] = tid
-        known = max(self._dim_rows, default=0)
+            self._tagsets_loaded_to = tid
         cols = ", ".join((*_DIM_COLUMNS, "tagset_id"))
-        for row in conn.execute(f"SELECT id, {cols} FROM dims WHERE id > ?", (known,)):
+        for row in conn.execute(f"SELECT id, {cols} FROM dims WHERE id > ? ORDER BY id", (self._dims_loaded_to,)):
             self._dim_rows[row[0]] = tuple(str(v) for v in row[1:])
+            self._dims_loaded_to = row[0]
+
+    def _dim_of(self, dim_id: int) -> tuple[str, ...]:
+        """One dims row, read on its own when not cached (queries about one session touch few)."""
+        row = self._dim_rows.get(dim_id)
+        if row is None:
+            cols = ", ".join((*_DIM_COLUMNS, "tagset_id"))
+            found = self._conn.execute(f"SELECT {cols} FROM dims WHERE id = ?", (dim_id,)).fetchone()
+            row = self._dim_rows[dim_id] = tuple(str(v) for v in found)
+            tagset = int(row[-1])
+            if tagset not in self._tagset_rows:
+                text = self._conn.execute("SELECT tags FROM tagsets WHERE id = ?", (tagset,)).fetchone()[0]
+                self._tagset_rows[tagset] = json.loads(text)
+                self._tagsets[text] = tagset
+        return row
 
     def _dim_dict(self, dim_id: int) -> dict[str, str]:
-        row = self._dim_rows[dim_id]
-        return dict(zip(DIMENSIONS, row[:-1], strict=True))
+        return dict(zip(DIMENSIONS, self._dim_of(dim_id)[:-1], strict=True))
+
+    def _dim_tags(self, dim_id: int) -> dict[str, str]:
+        return self._tagset_rows[int(self._dim_of(dim_id)[-1])]
 
     def _allowed_dims(self, filters: Filters) -> set[int] | None:
         """The dims ids that pass the filters, or None when every one does."""
         if not (filters.tags or filters.project or any(k != "session" for k in filters.dims)):
             return None
+        self._load_dims()
         allowed = set()
         for dim_id, row in self._dim_rows.items():
             if filters.matches_dims(self._dim_dict(dim_id), self._tagset_rows[int(row[-1])]):
@@ -346,7 +368,8 @@ class SQLiteStore:
     def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]:
         by = [check_group(k) for k in by]
         tz = tz or ZoneInfo("UTC")
-        self._load_dims()
+        if "session" not in filters.dims:
+            self._load_dims()     # most dims rows will be met: read them in one go
         allowed = self._allowed_dims(filters)
         if allowed is not None and not allowed:
             return []
@@ -370,7 +393,7 @@ class SQLiteStore:
             found = static_parts.get(dim_id)
             if found is None:
                 dims = self._dim_dict(dim_id)
-                tags = self._tagset_rows[int(self._dim_rows[dim_id][-1])]
+                tags = self._dim_tags(dim_id)
                 found = []
                 for k in by:
                     if k.startswith("tag:"):
@@ -539,7 +562,7 @@ class SQLiteStore:
             first, last = self._conn.execute(
                 f"SELECT MIN(ts), MAX(ts) FROM events WHERE ts >= ? AND ts < ? AND session = ? AND {where}",
                 [lo, hi + HOUR_US, session, *(args or [])]).fetchone()
-            rows = [(self._dim_dict(d), self._tagset_rows[int(self._dim_rows[d][-1])]) for d in sorted(dims[session])]
+            rows = [(self._dim_dict(d), self._dim_tags(d)) for d in sorted(dims[session])]
             out.append(SessionSummary(session, from_us(first if first is not None else lo),
                                       from_us(last if last is not None else hi), totals[session], rows))
         return out
@@ -571,7 +594,7 @@ class SQLiteStore:
         service_tier, inference_geo, speed, reported_cost = row[6 + len(_EVENT_SUMS):]
         values = dict(zip(_EVENT_SUMS, sums, strict=True))
         dims = self._dim_dict(dim_id)
-        tags = self._tagset_rows[int(self._dim_rows[dim_id][-1])]
+        tags = self._dim_tags(dim_id)
         usage = Usage(
             **{b: values[b] for b in TOKEN_BUCKETS},
             service_tier=service_tier, inference_geo=inference_geo, speed=speed,
@@ -861,11 +884,70 @@ class SQLiteStore:
         return ImportState(path_, agent, offset, size, mtime_ns, head_hash, json.loads(state))
 
     def save_import_state(self, state: ImportState) -> None:
+        self.save_import_states([state])
+
+    def save_import_states(self, states: Sequence[ImportState]) -> None:
+        """Several files' states in one transaction (one commit for a whole batch of files)."""
+        now = int(time.time())
         with self._transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO import_files (path, agent, offset_bytes, size, mtime_ns, head_hash, state, updated_at) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET agent = excluded.agent, "
                 "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
                 "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
-                (state.path, state.agent, state.offset, state.size, state.mtime_ns, state.head_hash,
-                 json.dumps(dict(state.state), sort_keys=True), int(time.time())))
+                [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
+                  json.dumps(dict(st.state), sort_keys=True), now) for st in states])
+
+    # -- virtual keys and budget holds (proxy) --------------------------------------------
+
+    def add_key(self, key: VirtualKey) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM virtual_keys WHERE name = ? AND revoked_at IS NULL",
+                            (key.name,)).fetchone():
+                raise StoreError(f"an active key named {key.name!r} exists; revoke it first "
+                                 f"(`spendtag keys revoke {key.name}`) or pick another name")
+            conn.execute(
+                "INSERT INTO virtual_keys (key_id, name, key_hash, prefix, tags, budget, created_at, revoked_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (key.key_id, key.name, key.key_hash, key.prefix, tagmod.canonical(key.tags), key.budget,
+                 to_us(key.created_at or datetime.now(UTC)), to_us(key.revoked_at) if key.revoked_at else None))
+
+    _KEY_COLUMNS = "key_id, name, key_hash, prefix, tags, budget, created_at, revoked_at"
+
+    @staticmethod
+    def _key(row: Sequence[Any]) -> VirtualKey:
+        key_id, name, key_hash, prefix, tags, budget, created_at, revoked_at = row
+        return VirtualKey(key_id, name, key_hash, prefix, json.loads(tags), budget, from_us(created_at),
+                          from_us(revoked_at) if revoked_at is not None else None)
+
+    def key_by_hash(self, key_hash: str) -> VirtualKey | None:
+        row = self._conn.execute(f"SELECT {self._KEY_COLUMNS} FROM virtual_keys WHERE key_hash = ?",
+                                 (key_hash,)).fetchone()
+        return None if row is None else self._key(row)
+
+    def keys(self, *, include_revoked: bool = False) -> list[VirtualKey]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        return [self._key(r) for r in self._conn.execute(
+            f"SELECT {self._KEY_COLUMNS} FROM virtual_keys{where} ORDER BY created_at, key_id")]
+
+    def revoke_key(self, id_or_name: str, at: datetime) -> VirtualKey | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM virtual_keys WHERE (key_id = ? OR name = ?) AND revoked_at IS NULL "
+                "ORDER BY key_id = ? DESC LIMIT 1", (id_or_name, id_or_name, id_or_name)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE virtual_keys SET revoked_at = ? WHERE key_id = ?", (to_us(at), row[0]))
+        return self._key((*row[:-1], to_us(at)))
+
+    def save_holds(self, holder: str, holds: Mapping[str, int], at: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM budget_holds WHERE holder = ?", (holder,))
+            conn.executemany("INSERT INTO budget_holds (holder, budget, amount, updated_at) VALUES (?,?,?,?)",
+                             [(holder, b, a, to_us(at)) for b, a in holds.items() if a])
+
+    def holds(self, since: datetime, *, exclude: str | None = None) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT budget, SUM(amount) FROM budget_holds WHERE updated_at >= ? AND holder != ? GROUP BY budget",
+            (to_us(since), exclude or ""))
+        return {b: int(a) for b, a in rows}

@@ -93,6 +93,24 @@ class SessionSummary:
     dims: Sequence[tuple[Mapping[str, str], Mapping[str, str]]] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    """A proxy virtual key. The key itself is never stored: only its SHA-256 (hex) and a short prefix."""
+
+    key_id: str                     # what events carry as ``key``
+    name: str
+    key_hash: str
+    prefix: str                     # the first characters of the key, to recognise it in a list
+    tags: Mapping[str, str] = field(default_factory=dict)
+    budget: str | None = None       # the budget made for this key, if any
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
 # Given an events' dimensions and tags, the tags it should have now (None: leave it).
 TagChange = Callable[[Mapping[str, str], Mapping[str, str]], Mapping[str, str] | None]
 
@@ -152,5 +170,23 @@ class Store(Protocol):
     def import_state(self, path: str) -> ImportState | None: ...
 
     def save_import_state(self, state: ImportState) -> None: ...
+
+    def save_import_states(self, states: Sequence[ImportState]) -> None: ...
+
+    # Virtual keys (proxy). add_key refuses a second active key with the same name.
+    def add_key(self, key: VirtualKey) -> None: ...
+
+    def key_by_hash(self, key_hash: str) -> VirtualKey | None: ...
+
+    def keys(self, *, include_revoked: bool = False) -> list[VirtualKey]: ...
+
+    # Revoke the active key with this id or name; the revoked key, or None if there was none.
+    def revoke_key(self, id_or_name: str, at: datetime) -> VirtualKey | None: ...
+
+    # Budget reservations of running proxies: each holder replaces its own rows; holds
+    # older than ``since`` are stale (a proxy that died) and not counted.
+    def save_holds(self, holder: str, holds: Mapping[str, int], at: datetime) -> None: ...
+
+    def holds(self, since: datetime, *, exclude: str | None = None) -> dict[str, int]: ...
 
     def close(self) -> None: ...

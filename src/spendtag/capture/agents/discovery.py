@@ -46,10 +46,20 @@ def _unique(files: Iterable[LogFile]) -> list[LogFile]:
     """Sorted, each real file once: the path from the first root (in search order) wins."""
     seen: set[Path] = set()
     out: list[LogFile] = []
+    roots: dict[Path, Path] = {}
     for log in files:
+        # Resolve each root once, not each file (thousands of files: resolving each was
+        # most of an unchanged import's time); a file reached through two roots is the
+        # same real root plus the same relative path.
+        real_root = roots.get(log.root)
+        if real_root is None:
+            try:
+                real_root = roots[log.root] = log.root.resolve()
+            except OSError:
+                real_root = roots[log.root] = log.root
         try:
-            real = log.path.resolve()
-        except OSError:
+            real = real_root / log.path.relative_to(log.root)
+        except ValueError:
             real = log.path
         if real not in seen:
             seen.add(real)

@@ -1,0 +1,292 @@
+"""``spendtag invoice`` (and ``show``, ``list``), ``record-cost``, ``reprice`` and ``prices diff``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spendtag.cli.app import App
+from spendtag.cli.options import filter_options, selection
+from spendtag.invoices import build, render, repricing
+from spendtag.invoices.allocation import Allocation
+from spendtag.invoices.config import BillingConfig
+from spendtag.invoices.fixed_costs import DEFAULT_KIND, fixed_cost
+from spendtag.invoices.model import Invoice, from_json, to_json, usd
+from spendtag.invoices.price_diff import diff, load
+from spendtag.invoices.store import IssuedInvoices
+from spendtag.invoices.terms import BillingError, from_flags
+from spendtag.money import format_usd
+from spendtag.periods import parse_instant, parse_period, zone
+from spendtag.tags import Selector, parse_pairs
+
+
+def _config(app: App) -> BillingConfig:
+    return BillingConfig.from_sections(app.settings.sections, client_key=app.settings["client_key"],
+                                       path=str(app.settings.config_path))
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+
+
+def _emit(inv: Invoice, fmt: str, output: Path | None) -> None:
+    """The invoice to ``output`` (a message on stdout) or to stdout itself, exactly as rendered."""
+    data: str | bytes = render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt)
+    if output is None:
+        if isinstance(data, bytes):
+            raise click.UsageError("--format pdf needs --output FILE")
+        click.echo(data, nl=False)
+        return
+    _write(output, data)
+    click.echo(f"wrote {inv.number or 'draft'} · {inv.client} · {inv.period} · total due "
+               f"{usd(inv.total_due)} to {output}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "client"
+
+
+def _issue(issued: IssuedInvoices, config: BillingConfig, invoices: list[Invoice], on: date,
+           reissue: bool) -> list[Invoice]:
+    """Store each invoice under a new number; refuse unpriced calls or a second issue (unless ``reissue``)."""
+    for inv in invoices:
+        build.check_issuable(inv)
+        done = issued.find(inv.client, inv.period)
+        if done and not reissue:
+            raise BillingError(f"{inv.client_key}={inv.client} {inv.period} was already issued as {done[-1]}: "
+                               f"see `spendtag invoice show {done[-1]}`, or pass --reissue for a new number")
+    out = []
+    for inv in invoices:
+        def rendered(number: str, inv: Invoice = inv) -> tuple[str, str, str]:
+            final = build.issued(inv, number, on.isoformat())
+            return to_json(final), render.as_text(final), format(final.total_due, "f")
+
+        record = issued.issue(config.prefix, on.year, inv.client, inv.period, on.isoformat(), rendered)
+        click.echo(f"issued {record.number} · {inv.client} · {inv.period} · total due {usd(inv.total_due)}",
+                   err=True)
+        out.append(from_json(record.document))
+    return out
+
+
+@click.group(invoke_without_command=True)
+@click.option("--client", help="The client: a value of the client tag (setting client_key, default 'client').")
+@click.option("--all", "all_clients", is_flag=True, help="Every client with spend in the period (needs --output-dir).")
+@click.option("--period", help="The period billed: 2026-03, 2026-W11, 2026-03-14 or 2026.")
+@click.option("--tz", "tz_name", help="Time zone of the period [env SPENDTAG_TZ; default UTC].")
+@click.option("--by", help="Line items by model (default), project, agent, provider or any tag key.")
+@click.option("--markup", metavar="PERCENT", help="Cost plus this markup, e.g. 30%.")
+@click.option("--pass-through", is_flag=True, help="Bill at cost.")
+@click.option("--fixed-fee", metavar="USD", help="A fixed fee covering usage up to --usage-cap.")
+@click.option("--usage-cap", metavar="USD", help="Usage the fixed fee covers; above it is its own line.")
+@click.option("--absorb-overage", is_flag=True, help="Show usage above the cap but do not bill it.")
+@click.option("--per-unit", metavar="TAGKEY=USD", help="A price per distinct value of a tag, e.g. ticket=2.50.")
+@click.option("--allocate", metavar="POLICY",
+              help="Shared (untagged) cost: overhead (left out), proportional, even or fixed:acme=60,globex=40.")
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True,
+              help="table (text), csv, json (the stored document), html (printable) or pdf (needs WeasyPrint).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --all: one file per client plus summary.txt and summary.csv.")
+@click.option("--issue", is_flag=True, help="Give it a number and store it exactly as printed.")
+@click.option("--reissue", is_flag=True, help="Issue again for a client and period already issued.")
+@click.option("--issued-on", metavar="DATE", help="Issue date (default: today in --tz); its year starts the number.")
+@click.pass_context
+def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: str | None, tz_name: str | None,
+            by: str | None, markup: str | None, pass_through: bool, fixed_fee: str | None, usage_cap: str | None,
+            absorb_overage: bool, per_unit: str | None, allocate: str | None, fmt: str, output: Path | None,
+            output_dir: Path | None, issue: bool, reissue: bool, issued_on: str | None) -> None:
+    """Invoice a client for a period: line items, subtotal, markup or other terms, total due.
+
+    Terms come from [billing.clients.NAME] in the config unless a pricing flag is given.
+    Money is exact on every line; only the total due is rounded, to cents, half-even.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
+    if bool(client) == all_clients:
+        raise click.UsageError("give --client NAME or --all")
+    if not period:
+        raise click.UsageError("give the period to bill, e.g. --period 2026-03")
+    if all_clients and output is not None:
+        raise click.UsageError("--all writes one file per client: use --output-dir DIR, not --output")
+    if client and output_dir is not None:
+        raise click.UsageError("--output-dir goes with --all; for one client use --output FILE")
+    tz = zone(tz_name) if tz_name else app.tz
+    config = _config(app)
+    req = build.Request(
+        period=period, range=parse_period(period, tz), tz=tz, config=config, by=by or config.by,
+        allocation=Allocation.parse(allocate) if allocate else config.allocation,
+        terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee, usage_cap=usage_cap,
+                         absorb_overage=absorb_overage, per_unit=per_unit))
+    on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
+    issued = IssuedInvoices.for_store(app.store) if issue else None
+    try:
+        if client:
+            invoices = [build.invoice_for(app.store, req, client)]
+            if issued is not None:
+                invoices = _issue(issued, config, invoices, on, reissue)
+            _emit(invoices[0], fmt, output)
+            return
+        if output_dir is None:
+            raise click.UsageError("--all writes one file per client: give --output-dir DIR")
+        run = build.run_all(app.store, req)
+        invoices = run.invoices if issued is None else _issue(issued, config, run.invoices, on, reissue)
+        for inv in invoices:
+            stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
+            target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
+            _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
+        summary = render.summary_text(run, period, req.allocation.describe())
+        _write(output_dir / "summary.txt", summary)
+        _write(output_dir / "summary.csv", render.summary_csv(run))
+        click.echo(summary, nl=False)
+        click.echo(f"wrote {len(invoices)} invoices, summary.txt and summary.csv to {output_dir}")
+    finally:
+        if issued is not None:
+            issued.close()
+
+
+@invoice.command("show")
+@click.argument("number")
+@click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True,
+              help="table (text), csv, json (the stored document), html (printable) or pdf (needs WeasyPrint).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.pass_obj
+def show(app: App, number: str, fmt: str, output: Path | None) -> None:
+    """Print issued invoice NUMBER exactly as it was issued (later price changes do not touch it)."""
+    issued = IssuedInvoices.for_store(app.store)
+    try:
+        record = issued.get(number)
+    finally:
+        issued.close()
+    if record is None:
+        raise BillingError(f"no issued invoice {number!r}; see `spendtag invoice list`")
+    if fmt in ("table", "json"):
+        text = record.rendered_text if fmt == "table" else record.document
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            _write(output, text)
+            click.echo(f"wrote {record.number} to {output}")
+        return
+    _emit(from_json(record.document), fmt, output)
+
+
+@invoice.command("list")
+@click.option("--client", help="Only this client's invoices.")
+@click.pass_obj
+def list_(app: App, client: str | None) -> None:
+    """Issued invoices, oldest first."""
+    issued = IssuedInvoices.for_store(app.store)
+    try:
+        records = issued.index(client)
+    finally:
+        issued.close()
+    if not records:
+        click.echo("no invoices issued yet: issue one with `spendtag invoice --client NAME --period P --issue`")
+        return
+    rows = [[r.number, r.client, r.period, r.issued_at, usd(Decimal(r.total_due))] for r in records]
+    click.echo("\n".join(render.text_table(["number", "client", "period", "issued", "total due"], rows,
+                                           [False, False, False, False, True])))
+
+
+@click.command("record-cost")
+@click.argument("amount")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag, e.g. client=acme. Repeatable.")
+@click.option("--note", default="", help="What it is, e.g. \"tool seat, March\" (shown on invoices).")
+@click.option("--date", "day", help="The day it applies to, e.g. 2026-03-01 (default: now).")
+@click.option("--kind", default=DEFAULT_KIND, show_default=True, help="A kind: subscription, tool, compute...")
+@click.option("--event-id", help="Idempotency key: recording the same id again changes nothing.")
+@click.pass_obj
+def record_cost(app: App, amount: str, tags: tuple[str, ...], note: str, day: str | None, kind: str,
+                event_id: str | None) -> None:
+    """Record a fixed AMOUNT in USD (a subscription, a tool fee, compute) against tags."""
+    priced = fixed_cost(amount, parse_pairs(tags), note=note, day=day, kind=kind, event_id=event_id, tz=app.tz)
+    new = app.store.record([priced]).inserted == 1
+    shown = priced if new else (app.store.get_event(priced.event.event_id) or priced)   # what the ledger holds
+    labels = ",".join(f"{k}={v}" for k, v in sorted(shown.event.tags.items())) or "no tags"
+    click.echo(f"{'recorded' if new else 'already recorded (unchanged)'}: {shown.event.event_id} · "
+               f"{shown.event.model} {format_usd(shown.cost.total)} · {labels}")
+    if new:
+        app.fire_alerts()
+
+
+@click.command()
+@filter_options
+@click.option("--scope", multiple=True, metavar="SELECTOR", help="Only events whose tags match, e.g. client=acme.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--reason", default="reprice with current prices", show_default=True,
+              help="Kept with each revision.")
+@click.pass_obj
+def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reason: str, **kwargs: Any) -> None:
+    """Recompute recorded costs with the current list prices and overrides.
+
+    Shows the difference per client and model; on confirmation each changed event gets a new
+    cost revision (the previous cost stays). Issued invoices keep the prices they were issued with.
+    """
+    sel = selection(app.tz, kwargs, tuple(Selector.parse(s) for s in scope))
+    if sel.range.since is None and sel.range.until is None:
+        raise click.UsageError("give the events to reprice: --period 2026-03 or --since/--until")
+    client_key = app.settings["client_key"]
+    plan = repricing.plan(app.store, app.pricer, sel.filters, client_key)
+    if not plan.revised:
+        fixed = f" ({plan.fixed_skipped} fixed costs are never repriced)" if plan.fixed_skipped else ""
+        click.echo(f"nothing to reprice: {plan.scanned - plan.fixed_skipped} events already have current prices{fixed}")
+        return
+    rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", format_usd(r.old), format_usd(r.new),
+             format_usd(r.delta)] + ([f"{r.newly_unpriced} now unpriced"] if r.newly_unpriced else [""])
+            for r in plan.rows]
+    rows.append(["total", "", f"{len(plan.revised):,}", format_usd(plan.old_total), format_usd(plan.new_total),
+                 format_usd(plan.new_total - plan.old_total), ""])
+    click.echo("\n".join(render.text_table([client_key, "model", "events", "recorded", "current prices",
+                                            "difference", ""], rows, [False, False, True, True, True, True, False])))
+    if dry_run:
+        click.echo(f"dry run: nothing written; {len(plan.revised)} events would get a new cost revision")
+        return
+    if not yes:
+        click.confirm(f"Record new costs for {len(plan.revised)} events (previous costs are kept)?", abort=True)
+    changed = repricing.apply(app.store, plan, reason)
+    click.echo(f"revised {changed} events; previous costs kept as revisions. Issued invoices keep their prices.")
+
+
+@click.command("diff")
+@click.option("--litellm", "litellm_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="LiteLLM's model_prices_and_context_window.json (a copy you downloaded).")
+@click.option("--all", "all_models", is_flag=True, help="Every model in that file, not only those in the ledger.")
+@click.option("--date", "when", help="Prices in force on this date (default: today).")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any rate differs.")
+@click.pass_obj
+def prices_diff(app: App, litellm_file: Path, all_models: bool, when: str | None, strict: bool) -> None:
+    """Where the bundled list prices disagree with LiteLLM's price map (USD per million tokens)."""
+    from spendtag.pricing.pricer import Pricer
+
+    ts = parse_instant(when, app.tz) if when else datetime.now(UTC)
+    models = None if all_models else [(u.provider, u.model) for u in app.store.models() if u.provider != "manual"]
+    result = diff(Pricer(), load(litellm_file), models, ts)
+
+    def per_mtok(rate: Decimal) -> str:
+        return format(rate.scaleb(6).normalize(), "f")
+
+    if result.mismatches:
+        rows = [[m.provider, m.model, m.bucket, per_mtok(m.ours), per_mtok(m.theirs)] for m in result.mismatches]
+        click.echo("\n".join(render.text_table(["provider", "model", "bucket", "genai-prices", "litellm"], rows,
+                                               [False, False, False, True, True])))
+    models_off = len({(m.provider, m.model) for m in result.mismatches})
+    click.echo(f"compared {result.compared} models: {len(result.mismatches)} rates differ in {models_off} models; "
+               f"{len(result.not_in_litellm)} not in the LiteLLM file; {len(result.not_listed)} without a list price")
+    if strict and result.mismatches:
+        raise SystemExit(1)
+
+
+COMMANDS = [invoice, record_cost, reprice]
+
+__all__ = ["COMMANDS", "invoice", "prices_diff", "record_cost", "reprice"]

@@ -1,0 +1,93 @@
+"""Repricing: recompute recorded costs with the current price data and overrides.
+
+A plan compares each event's recorded cost with what the current :class:`Pricer` gives
+(list prices plus the price book) and keeps the events whose cost or price reference
+changed. Applying it calls ``Store.revise``, which keeps every previous cost as a revision;
+issued invoices are stored documents and keep the prices they were issued with. Fixed costs
+(``record-cost``, source ``manual``) are amounts, not prices, and are never repriced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from spendtag.invoices.build import MANUAL_SOURCE
+from spendtag.ledger.query import Filters
+from spendtag.ledger.store import Store
+from spendtag.usage import PricedEvent
+
+if TYPE_CHECKING:
+    from spendtag.pricing.pricer import Pricer
+
+
+@dataclass(slots=True)
+class DiffRow:
+    client: str | None
+    model: str
+    events: int = 0
+    old: int = 0                 # pico-USD recorded now
+    new: int = 0                 # pico-USD with current prices
+    newly_unpriced: int = 0      # priced before, nobody can price them now
+    newly_priced: int = 0
+
+    @property
+    def delta(self) -> int:
+        return self.new - self.old
+
+
+@dataclass(slots=True)
+class Plan:
+    revised: list[PricedEvent] = field(default_factory=list)    # the events with their new costs
+    rows: list[DiffRow] = field(default_factory=list)
+    scanned: int = 0
+    fixed_skipped: int = 0
+
+    @property
+    def old_total(self) -> int:
+        return sum(r.old for r in self.rows)
+
+    @property
+    def new_total(self) -> int:
+        return sum(r.new for r in self.rows)
+
+
+def _same(a: PricedEvent, b: PricedEvent) -> bool:
+    x, y = a.cost, b.cost
+    return (x.total == y.total and x.priced == y.priced and x.price == y.price
+            and {k: v for k, v in x.components.items() if v} == {k: v for k, v in y.components.items() if v})
+
+
+def compare(events: Iterable[PricedEvent], pricer: Pricer, client_key: str) -> Plan:
+    plan = Plan()
+    rows: dict[tuple[str | None, str], DiffRow] = {}
+    for priced in events:
+        plan.scanned += 1
+        e = priced.event
+        if e.source == MANUAL_SOURCE:
+            plan.fixed_skipped += 1
+            continue
+        fresh = PricedEvent(e, pricer.price(e))
+        if _same(priced, fresh):
+            continue
+        plan.revised.append(fresh)
+        client = e.tags.get(client_key)
+        row = rows.setdefault((client, e.model), DiffRow(client, e.model))
+        row.events += 1
+        row.old += priced.cost.total
+        row.new += fresh.cost.total
+        row.newly_unpriced += priced.cost.priced and not fresh.cost.priced
+        row.newly_priced += fresh.cost.priced and not priced.cost.priced
+    plan.rows = sorted(rows.values(), key=lambda r: (r.client is None, r.client or "", r.model))
+    return plan
+
+
+def plan(store: Store, pricer: Pricer, filters: Filters, client_key: str) -> Plan:
+    """What repricing the events passing ``filters`` would change (nothing is written)."""
+    return compare(store.events(filters), pricer, client_key)
+
+
+def apply(store: Store, plan: Plan, reason: str) -> int:
+    """Record the new costs as new revisions (the previous ones are kept); returns how many changed."""
+    return store.revise(plan.revised, reason) if plan.revised else 0
