@@ -60,7 +60,7 @@ def test_blank_database_gets_the_whole_schema(tmp_path: Path) -> None:
     assert store.migrate() == NAMES
     assert store.applied_migrations() == NAMES
     store.close()
-    assert TABLES <= _tables(path)
+    assert _tables(path) >= TABLES
     assert {"event_id", "ts", "cost"} <= set(_columns(path, "events"))
     assert _recorded(path) == NAMES
 
@@ -102,7 +102,7 @@ def test_old_database_gets_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert store.applied_migrations() == NAMES
         assert store.record([make_event("e1", cost=7)]).inserted == 1
         assert [a.totals.cost for a in store.aggregate(Filters())] == [7]
-    assert TABLES <= _tables(path)
+    assert _tables(path) >= TABLES
     assert _recorded(path) == NAMES
 
 
@@ -116,4 +116,4 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: 
     assert store.applied_migrations() == NAMES       # the earlier ones committed on their own
     store.close()
     assert "half_done" not in _tables(path)          # the broken one rolled back as a whole
-    assert TABLES <= _tables(path)
+    assert _tables(path) >= TABLES

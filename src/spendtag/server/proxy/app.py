@@ -1,0 +1,501 @@
+"""The proxy as a raw ASGI application: no framework in the hot path.
+
+Per metered call: route (cached per path), read the body, split the headers (spendtag's
+own are consumed, never forwarded), resolve a virtual key, parse tags (cached per header
+value), reserve against blocking budgets, journal the call, forward with the upstream's
+keep-alive aiohttp session, pass the response through while reading its usage, then price,
+settle, count and hand the event to the batched ledger writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import gc
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from spendtag.capture.parsed import Parsed
+from spendtag.capture.parsers import parse_response
+from spendtag.capture.stream import StreamReader
+from spendtag.errors import TagError, UsageFormatError
+from spendtag.ledger.store import VirtualKey
+from spendtag.pricing.pricer import Pricer
+from spendtag.server.proxy.caps import Caps, Hold, Refusal
+from spendtag.server.proxy.config import ProxyConfig, Upstream
+from spendtag.server.proxy.errors import error_body
+from spendtag.server.proxy.keys import PREFIX, KeyCache
+from spendtag.server.proxy.metrics import CONTENT_TYPE, Metrics
+from spendtag.server.proxy.routes import Body, Target, inspect, resolve
+from spendtag.server.proxy.streaming import UsageChunkStripper
+from spendtag.server.proxy.writer import Done, Journal, LedgerWriter
+from spendtag.tags import merge, parse_header
+from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Request headers never forwarded: hop-by-hop ones, and the encoding (the proxy must read
+# the response, so it asks for identity).
+_DROP = frozenset({b"host", b"content-length", b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer",
+                   b"upgrade", b"proxy-authorization", b"proxy-connection", b"accept-encoding", b"expect"})
+_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"server",
+                            b"date"})
+_AUTH = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key"})
+_SECRET = PREFIX.encode()
+_STREAM_APIS = frozenset({"chat", "responses", "messages", "gemini"})
+_JSON = [(b"content-type", b"application/json")]
+
+
+@dataclass
+class Proxy:
+    """Everything the app uses; built by :func:`spendtag.server.proxy.serve.build`."""
+
+    config: ProxyConfig
+    pricer: Pricer
+    caps: Caps
+    keys: KeyCache
+    journal: Journal
+    writer: LedgerWriter
+    metrics: Metrics
+    on_key: Callable[[VirtualKey], None] | None = None
+
+
+class ProxyApp:
+    def __init__(self, proxy: Proxy) -> None:
+        self.p = proxy
+        self.upstreams = proxy.config.upstreams
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+        self._routes: dict[tuple[str, str], Target | None] = {}
+        self._tags: dict[tuple[bytes | None, bytes | None, str | None], dict[str, str]] = {}
+        self._on_shutdown: list[Callable[[], None]] = []
+
+    def on_shutdown(self, fn: Callable[[], None]) -> None:
+        self._on_shutdown.append(fn)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.p.config.read_timeout)
+        for name in self.upstreams:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+            self.sessions[name] = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                                        skip_auto_headers=("User-Agent",))
+        # Everything loaded so far (price data, budgets, modules) lives as long as the process:
+        # keep the cyclic collector from walking it again on every full collection.
+        gc.collect()
+        gc.freeze()
+
+    async def shutdown(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
+        for fn in self._on_shutdown:
+            fn()
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        carried: tuple[bytes, ...] = ()
+        if path.startswith("/t/"):
+            # /t/<token>/<upstream>/...: tags carried in the base URL, for clients that cannot
+            # send headers (``spendtag run`` sets OPENAI_BASE_URL so).
+            end = path.find("/", 3)
+            try:
+                carried = decode_token(path[3:end if end > 0 else len(path)])
+            except ValueError as exc:
+                await _reply(send, 400, _JSON, error_body("openai", 400, f"spendtag: bad /t/ token: {exc}"))
+                return
+            path = path[end:] if end > 0 else "/"
+        rk = (method, path)
+        if rk in self._routes:
+            target = self._routes[rk]
+        else:
+            target = resolve(self.upstreams, method, path)
+            if len(self._routes) > 10_000:
+                self._routes.clear()
+            self._routes[rk] = target
+        if target is None:
+            await self.local(path, send)
+            return
+        up = target.upstream
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if message.get("more_body"):
+            parts = [body]
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                parts.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            body = b"".join(parts)
+
+        headers: list[tuple[str, str]] = []
+        raw_tags = raw_meter = None
+        project = session = agent = secret = None
+        for name, value in scope["headers"]:
+            if name in _DROP:
+                continue
+            if name.startswith(b"x-spendtag-") or name == b"x-metering-tags":
+                if name == b"x-spendtag-tags":
+                    raw_tags = value
+                elif name == b"x-metering-tags":
+                    raw_meter = value
+                elif name == b"x-spendtag-project":
+                    project = value.decode("utf-8", "replace")
+                elif name == b"x-spendtag-session":
+                    session = value.decode("utf-8", "replace")
+                elif name == b"x-spendtag-agent":
+                    agent = value.decode("utf-8", "replace")
+                continue
+            if name in _AUTH and _SECRET in value:
+                secret = value.decode("latin-1").split()[-1]
+                continue
+            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        headers.append(("accept-encoding", "identity"))
+        if carried:
+            raw_tags = raw_tags or carried[0] or None
+            session = session or carried[1].decode() or None
+            agent = agent or carried[2].decode() or None
+            project = project or carried[3].decode() or None
+        query: bytes = scope["query_string"]
+        if query and up.kind == "gemini" and b"key=" + _SECRET in query:
+            kept = []
+            for part in query.split(b"&"):
+                if part.startswith(b"key=" + _SECRET):
+                    secret = part[4:].decode("latin-1")
+                else:
+                    kept.append(part)
+            query = b"&".join(kept)
+
+        vk: VirtualKey | None = None
+        if secret is not None:
+            vk = self.p.keys.lookup(secret)
+            if vk is None:
+                await self.error(send, up, 401, "spendtag: this virtual key is unknown or has been revoked")
+                return
+            if self.p.on_key is not None:
+                self.p.on_key(vk)
+            if not up.api_key:
+                await self.error(send, up, 500, f"spendtag: the proxy has no provider key for upstream {up.name!r} "
+                                                f"(set {up.api_key_env} where the proxy runs)")
+                return
+            headers.append(_auth_header(up))
+        try:
+            tags = self.tags(raw_tags, raw_meter, vk)
+        except TagError as exc:
+            await self.error(send, up, 400, f"spendtag: {exc}")
+            return
+
+        url = URL(target.url + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        if target.api is None:
+            await self.passthrough(up, method, url, body, headers, send)
+            return
+        b = inspect(target, body)
+        call = Call(self, target, b, tags, project, session, agent, vk.key_id if vk else None, t0)
+        hold = self.p.caps.reserve(up.provider, call.model, tags, key=call.key, project=project, agent=agent,
+                                   input_tokens=b.input_tokens, max_output=b.max_output, now=call.ts)
+        if isinstance(hold, Refusal):
+            extra = [(b"retry-after", str(hold.retry_after).encode())] if hold.retry_after is not None else []
+            await self.error(send, up, hold.status, hold.message, extra)
+            return
+        call.hold = hold
+        self.p.journal.begin(call.event_id, call.ts, up.provider, call.model, tags, project, session, agent,
+                             call.key, b.input_tokens)
+        await call.run(method, url, headers, receive, send)
+
+    def tags(self, raw_tags: bytes | None, raw_meter: bytes | None, vk: VirtualKey | None) -> dict[str, str]:
+        ck = (raw_tags, raw_meter, vk.key_id if vk else None)
+        found = self._tags.get(ck)
+        if found is None:
+            parts: list[dict[str, str]] = []
+            if raw_tags:
+                parts.append(_parse("X-Spendtag-Tags", raw_tags, json_only=False))
+            if raw_meter:
+                parts.append(_parse("X-Metering-Tags", raw_meter, json_only=True))
+            if vk is not None:
+                parts.append(dict(vk.tags))    # the key's tags win: a client cannot re-attribute its calls
+            found = merge(*parts)
+            if len(self._tags) > 10_000:
+                self._tags.clear()
+            self._tags[ck] = found
+        return found
+
+    async def passthrough(self, up: Upstream, method: str, url: URL, body: bytes, headers: list[tuple[str, str]],
+                          send: Send) -> None:
+        """An unmetered request (model lists, count_tokens, files...): relayed as is."""
+        try:
+            resp = await self.sessions[up.name].request(method, url, data=body or None, headers=headers)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            await self.error(send, up, 502, f"spendtag: upstream {up.name} unreachable: {type(exc).__name__}")
+            return
+        async with resp:
+            self.p.metrics.response(up.name, resp.status)
+            await send({"type": "http.response.start", "status": resp.status, "headers": _response_headers(resp)})
+            async for chunk in resp.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def local(self, path: str, send: Send) -> None:
+        if path == "/healthz":
+            body = b'{"status":"ok","written":%d}' % self.p.writer.written
+            await _reply(send, 200, _JSON, body)
+        elif path == "/metrics":
+            await _reply(send, 200, [(b"content-type", CONTENT_TYPE)], self.p.metrics.render())
+        else:
+            names = ", ".join(f"/{n}/" for n in self.upstreams)
+            msg = f"spendtag proxy: no route for {path}; use one of {names}"
+            await _reply(send, 404, _JSON, error_body("openai", 404, msg))
+
+    async def error(self, send: Send, up: Upstream, status: int, message: str,
+                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.p.metrics.response(up.name, status)
+        await _reply(send, status, _JSON + (extra or []), error_body(up.kind, status, message))
+
+
+class Call:
+    """One metered call, from reservation to the event handed to the writer."""
+
+    __slots__ = ("app", "target", "body", "tags", "project", "session", "agent", "key", "t0", "ts", "event_id",
+                 "model", "hold", "done")
+
+    def __init__(self, app: ProxyApp, target: Target, body: Body, tags: dict[str, str], project: str | None,
+                 session: str | None, agent: str | None, key: str | None, t0: float) -> None:
+        self.app, self.target, self.body, self.tags = app, target, body, tags
+        self.project, self.session, self.agent, self.key, self.t0 = project, session, agent, key, t0
+        self.ts = datetime.now(UTC)
+        self.event_id = new_event_id()
+        self.model = body.model or "unknown"
+        self.hold: Hold | None = None
+        self.done = False
+
+    async def run(self, method: str, url: URL, headers: list[tuple[str, str]], receive: Receive, send: Send) -> None:
+        app, up = self.app, self.target.upstream
+        try:
+            resp = await app.sessions[up.name].request(method, url, data=self.body.data, headers=headers)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            timeout = isinstance(exc, asyncio.TimeoutError)
+            status = 504 if timeout else 502
+            self.finish(None, status, "error")
+            await app.error(send, up, status, f"spendtag: upstream {up.name} "
+                                              f"{'timed out' if timeout else 'unreachable'}: {type(exc).__name__}")
+            return
+        except BaseException:
+            self.finish(None, 499, "aborted")
+            raise
+        async with resp:
+            app.p.metrics.response(up.name, resp.status)
+            if "text/event-stream" in resp.headers.get("Content-Type", ""):
+                await self.stream(resp, receive, send)
+            else:
+                await self.whole(resp, send)
+
+    async def whole(self, resp: aiohttp.ClientResponse, send: Send) -> None:
+        try:
+            data = await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self.finish(None, 502, "error")
+            await self.app.error(send, self.target.upstream, 502, f"spendtag: upstream response cut: "
+                                                                  f"{type(exc).__name__}")
+            return
+        except BaseException:
+            self.finish(None, 499, "aborted")
+            raise
+        parsed: Parsed | None = None
+        try:
+            parsed = parse_response(self.target.upstream.provider, data)
+        except (UsageFormatError, ValueError, TypeError):
+            parsed = None
+        status = "ok" if resp.status < 400 else "error"
+        priced = self.finish(parsed, resp.status, status)
+        headers = _response_headers(resp)
+        headers.append((b"content-length", b"%d" % len(data)))
+        headers.append((b"x-spendtag-event-id", self.event_id.encode()))
+        if priced.cost.priced:
+            headers.append((b"x-spendtag-cost-usd", _exact(priced.cost.total).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def stream(self, resp: aiohttp.ClientResponse, receive: Receive, send: Send) -> None:
+        api = self.target.api
+        reader = StreamReader(self.target.upstream.provider, api if api in _STREAM_APIS else None)
+        stripper = UsageChunkStripper() if self.body.strip_usage and resp.status < 400 else None
+        headers = _response_headers(resp)
+        headers.append((b"x-spendtag-event-id", self.event_id.encode()))
+        task = asyncio.current_task()
+        gone = False
+
+        def on_gone(_: asyncio.Future[None]) -> None:
+            nonlocal gone
+            if not _.cancelled() and task is not None:
+                gone = True
+                task.cancel()
+
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        watcher.add_done_callback(on_gone)
+        cut = False
+        try:
+            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+            async for chunk in resp.content.iter_any():
+                reader.feed(chunk)
+                if stripper is not None:
+                    chunk = stripper.feed(chunk)
+                    if not chunk:
+                        continue
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            tail = stripper.close() if stripper is not None else b""
+            watcher.remove_done_callback(on_gone)
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        except asyncio.CancelledError:
+            if not gone or task is None:
+                self.finish(reader.finish(), 499, "aborted")
+                raise
+            task.uncancel()
+            cut = True
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            cut = True     # the upstream broke off: what arrived is all there is
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.remove_done_callback(on_gone)
+            watcher.cancel()
+        parsed = reader.finish()
+        if cut and parsed.status == "ok" and parsed.usage is not None and not parsed.usage.estimated:
+            self.finish(parsed, resp.status, "ok")     # usage had fully arrived before the cut
+        elif resp.status >= 400:
+            self.finish(parsed, resp.status, "error")
+        else:
+            self.finish(parsed, resp.status if not cut else 499, parsed.status if not cut else "aborted")
+        if cut:
+            resp.close()
+
+    def finish(self, parsed: Parsed | None, http_status: int, status: str) -> PricedEvent:
+        """Price, settle, count, journal and queue the event (once)."""
+        p, up = self.app.p, self.target.upstream
+        usage = parsed.usage if parsed is not None else None
+        if usage is None:
+            # Nothing readable: an error is zero unless the body said otherwise; a call that
+            # vanished is its request's estimate, marked so.
+            usage = Usage() if status == "error" else Usage(input_tokens=self.body.input_tokens, estimated=True)
+        if status == "ok" and parsed is not None and parsed.status != "ok":
+            status = parsed.status
+        event = UsageEvent(
+            event_id=self.event_id, ts=self.ts, provider=parsed.provider if parsed is not None else up.provider,
+            model=(parsed.model if parsed is not None and parsed.model else self.model), usage=usage,
+            tags=self.tags, project=self.project, session=self.session, agent=self.agent, key=self.key,
+            source="proxy", status=status,  # type: ignore[arg-type]
+            response_id=parsed.response_id if parsed is not None else None,
+        )
+        cost = p.pricer.price(event)
+        priced = PricedEvent(event, cost)
+        if self.done:
+            return priced
+        self.done = True
+        p.caps.settle(self.hold, cost.total if cost.priced else 0, self.tags, key=self.key, project=self.project,
+                      agent=self.agent, ts=self.ts)
+        p.metrics.call(event.provider, event.model, status, self.tags, usage, cost.total)
+        journal = p.journal
+        journal.end(event)
+        p.writer.put(Done(priced, http_status, up.name, self.target.url, (time.perf_counter() - self.t0) * 1000))
+        if journal.should_rotate():
+            old, fd = journal.rotate()
+            p.writer.retire(old, fd)
+        return priced
+
+
+def encode_token(tags: str = "", session: str = "", agent: str = "", project: str = "") -> str:
+    """The /t/ path token: the tags header value, session, agent and project, base64url of JSON."""
+    raw = json.dumps([tags, session, agent, project], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[bytes, bytes, bytes, bytes]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        raise ValueError("not base64url JSON (make it with spendtag run)") from None
+    if not (isinstance(values, list) and len(values) == 4 and all(isinstance(v, str) for v in values)):
+        raise ValueError("expected [tags, session, agent, project]")
+    a, b, c, d = (v.encode() for v in values)
+    return a, b, c, d
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _parse(header: str, raw: bytes, *, json_only: bool) -> dict[str, str]:
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise TagError(f"{header} is not UTF-8 text") from None
+    if json_only and not text.startswith("{"):
+        raise TagError(f'{header} must be a JSON object, e.g. {{"client": "acme"}}')
+    try:
+        return parse_header(text)
+    except TagError as exc:
+        raise TagError(f"{header}: {exc}") from None
+
+
+def _auth_header(up: Upstream) -> tuple[str, str]:
+    assert up.api_key is not None
+    if up.kind == "anthropic":
+        return ("x-api-key", up.api_key)
+    if up.kind == "gemini":
+        return ("x-goog-api-key", up.api_key)
+    return ("authorization", "Bearer " + up.api_key)
+
+
+def _response_headers(resp: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    out = []
+    for name, value in resp.raw_headers:
+        lower = name.lower()
+        if lower not in _DROP_RESPONSE:
+            out.append((lower, value))
+    return out
+
+
+async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _exact(pico: int) -> str:
+    from spendtag.money import exact_str
+
+    return exact_str(pico)

@@ -1,0 +1,122 @@
+"""Building and running the proxy: recovery of earlier journals, the writer, caps, uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from spendtag.ledger.store import Store, VirtualKey
+from spendtag.server.proxy.app import Proxy, ProxyApp
+from spendtag.server.proxy.caps import Caps
+from spendtag.server.proxy.config import ProxyConfig
+from spendtag.server.proxy.config import load as load_config
+from spendtag.server.proxy.keys import KeyCache
+from spendtag.server.proxy.metrics import Metrics
+from spendtag.server.proxy.writer import Journal, LedgerWriter, journal_dir, recover
+
+if TYPE_CHECKING:
+    from spendtag.budgets import Budget
+    from spendtag.cli.app import App
+
+HOLDS_EVERY = 1.0          # seconds between publishing this proxy's reservations
+HOLDS_STALE = timedelta(seconds=10)
+
+
+def config_for(app: App, base_urls: Mapping[str, str | None] | None = None) -> ProxyConfig:
+    return load_config(app.settings.sections.get("proxy"), path=str(app.settings.config_path), overrides=base_urls)
+
+
+def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> ProxyApp:
+    """The ASGI app over ``app``'s ledger; earlier proxies' journals are recorded first."""
+    from spendtag import alerting
+    from spendtag.ledger import open_store
+
+    store = app.store
+    url = store.url
+    recovered = recover(journal_dir(url), store, app.pricer)
+    if recovered:
+        print(f"spendtag proxy: recorded {recovered} call(s) from an earlier run's journal", file=sys.stderr)
+    caps = Caps(store, lambda: _budgets(app), app.tz, app.pricer, unpriced_policy=app.settings["unpriced_policy"],
+                default_max_output_tokens=config.default_max_output_tokens)
+    holder = f"proxy-{os.getpid()}-{os.urandom(3).hex()}"
+    last = [0.0]
+    lock = threading.Lock()
+
+    def after_write(wstore: Store) -> None:
+        if caps.alerts_due and caps.budgets:
+            caps.alerts_due = False
+            alerting.run(wstore, caps.budgets, app.channels, tz=app.tz)
+        now = time.monotonic()
+        if caps.budgets and now - last[0] >= HOLDS_EVERY:
+            last[0] = now
+            with lock:
+                at = datetime.now(UTC)
+                wstore.save_holds(holder, _snapshot(caps.outstanding), at)
+                caps.external = wstore.holds(at - HOLDS_STALE, exclude=holder)
+
+    writer = LedgerWriter(lambda: open_store(url), access_log=config.access_log if access_log is None else access_log,
+                          after_write=after_write)
+    journal = Journal(journal_dir(url))
+    metrics = Metrics(config.metric_tags, caps)
+    keys = KeyCache(store, config.key_cache_seconds)
+
+    def on_key(vk: VirtualKey) -> None:
+        if vk.budget is not None and vk.budget not in caps.names:
+            caps.reload()   # a key made while the proxy runs brings its budget
+
+    proxy = Proxy(config, app.pricer, caps, keys, journal, writer, metrics, on_key)
+    asgi = ProxyApp(proxy)
+
+    def stop() -> None:
+        writer.close()
+        journal.close(remove=True)
+        if caps.budgets:
+            with contextlib.suppress(Exception):   # best effort: stale holds expire anyway
+                store.save_holds(holder, {}, datetime.now(UTC))
+
+    asgi.on_shutdown(stop)
+    return asgi
+
+
+def _budgets(app: App) -> list[Budget]:
+    from spendtag import budgets
+
+    return list(budgets.load(app.store, app.settings.sections.get("budgets"),
+                             config_path=str(app.settings.config_path)))
+
+
+def _snapshot(d: Mapping[str, int]) -> dict[str, int]:
+    for _ in range(5):
+        try:
+            return dict(d)
+        except RuntimeError:   # resized by the event loop thread meanwhile
+            continue
+    return {}
+
+
+def serve(asgi: ProxyApp, host: str, port: int) -> None:
+    """Run on uvicorn (uvloop + httptools when installed) until SIGINT/SIGTERM; flushes the ledger on the way out."""
+    import uvicorn
+
+    loop = "uvloop" if _has("uvloop") else "asyncio"
+    http = "httptools" if _has("httptools") else "h11"
+    config = uvicorn.Config(asgi, host=host, port=port, loop=loop, http=http, lifespan="on", access_log=False,
+                            log_level="warning", server_header=False, timeout_keep_alive=30, backlog=4096)
+    server = uvicorn.Server(config)
+    print(f"spendtag proxy listening on http://{host}:{port} (routes: "
+          f"{', '.join('/' + n + '/' for n in asgi.upstreams)}; /metrics, /healthz)", file=sys.stderr, flush=True)
+    server.run()
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,269 @@
+"""Durable, batched recording for the proxy.
+
+Two parts:
+
+* :class:`Journal`: an append-only file beside the ledger. A call's ``begin`` line is written
+  before it is forwarded and its ``end`` line (the whole event) as soon as it completes;
+  each is one ``write`` on an O_APPEND descriptor, so a killed process (SIGKILL) loses
+  nothing the kernel was handed. On start, :func:`recover` records every journal that no
+  live proxy holds: ended calls exactly, calls that never ended as ``aborted`` with an
+  estimated usage. ``record`` is idempotent on the event id, so replaying is always safe.
+* :class:`LedgerWriter`: a thread with its own ledger connection that records queued events
+  in batches (every ``interval`` seconds or ``batch_max`` events), so the event loop never
+  waits for SQLite. A journal file is deleted only once every event in it is committed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from spendtag.ledger.store import Store
+from spendtag.pricing.pricer import Pricer
+from spendtag.usage import PricedEvent, Usage, UsageEvent
+
+ROTATE_BYTES = 64 * 1024 * 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def _us(ts: datetime) -> int:
+    return (ts - _EPOCH) // _ONE_US
+
+
+def journal_dir(db_url: str) -> Path:
+    from spendtag.ledger.sqlite import path_from_url
+
+    path = path_from_url(db_url)
+    return path.with_name(path.name + ".proxy-journal")
+
+
+def _dumps(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def event_line(event: UsageEvent) -> bytes:
+    return _dumps({"e": event.event_id, "ts": _us(event.ts), "p": event.provider, "m": event.model,
+                   "u": event.usage.as_dict(), "t": event.tags, "pr": event.project, "s": event.session,
+                   "a": event.agent, "k": event.key, "st": event.status, "r": event.response_id})
+
+
+class Journal:
+    """This process's journal file, locked while it lives."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self._in_flight: dict[str, bytes] = {}
+        self._open()
+
+    def _open(self) -> None:
+        self.path = self.directory / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._size = 0
+
+    def begin(self, event_id: str, ts: datetime, provider: str, model: str, tags: Mapping[str, str],
+              project: str | None, session: str | None, agent: str | None, key: str | None,
+              input_tokens: int) -> None:
+        line = _dumps({"b": event_id, "ts": _us(ts), "p": provider, "m": model, "t": tags, "pr": project,
+                       "s": session, "a": agent, "k": key, "in": input_tokens})
+        self._in_flight[event_id] = line
+        self._write(line)
+
+    def end(self, event: UsageEvent) -> None:
+        self._in_flight.pop(event.event_id, None)
+        self._write(event_line(event))
+
+    def _write(self, line: bytes) -> None:
+        os.write(self._fd, line)
+        self._size += len(line)
+
+    def should_rotate(self) -> bool:
+        return self._size > ROTATE_BYTES
+
+    def rotate(self) -> tuple[Path, int]:
+        """Start a new file (carrying the calls still in flight); the old one is returned to retire."""
+        old_path, old_fd = self.path, self._fd
+        self._open()
+        for line in self._in_flight.values():
+            self._write(line)
+        return old_path, old_fd
+
+    def close(self, *, remove: bool) -> None:
+        if remove and not self._in_flight:
+            self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+
+
+def _event_from(obj: Mapping[str, Any], ended: bool) -> UsageEvent:
+    ts = _EPOCH + obj["ts"] * _ONE_US
+    if ended:
+        usage = Usage.from_dict(obj["u"])
+        status = obj["st"]
+    else:
+        usage = Usage(input_tokens=int(obj.get("in") or 0), estimated=True)
+        status = "aborted"
+    return UsageEvent(event_id=obj["e"] if ended else obj["b"], ts=ts, provider=obj["p"], model=obj["m"],
+                      usage=usage, tags=dict(obj.get("t") or {}), project=obj.get("pr"), session=obj.get("s"),
+                      agent=obj.get("a"), key=obj.get("k"), source="proxy", status=status,
+                      response_id=obj.get("r"))
+
+
+def recover(directory: Path, store: Store, pricer: Pricer) -> int:
+    """Record the journals of proxies that are gone; returns how many events were new to the ledger."""
+    if not directory.is_dir():
+        return 0
+    begins: dict[str, Mapping[str, Any]] = {}
+    ends: dict[str, Mapping[str, Any]] = {}
+    taken: list[tuple[Path, int]] = []
+    for path in sorted(directory.glob("journal-*.jsonl")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)    # a live proxy's journal
+            continue
+        taken.append((path, fd))
+        for raw in path.read_bytes().splitlines():
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                continue    # a line cut by a crash mid-write: its call has another line or none
+            if "e" in obj:
+                ends[obj["e"]] = obj
+            elif "b" in obj:
+                begins.setdefault(obj["b"], obj)
+    events = [_event_from(obj, True) for obj in ends.values()]
+    events += [_event_from(obj, False) for eid, obj in begins.items() if eid not in ends]
+    inserted = 0
+    for i in range(0, len(events), 5000):
+        inserted += store.record(pricer.price_many(events[i:i + 5000])).inserted
+    for path, fd in taken:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+    return inserted
+
+
+@dataclass(slots=True)
+class Done:
+    """A completed call for the writer: the priced event plus what the access log shows."""
+
+    priced: PricedEvent
+    http_status: int
+    upstream: str
+    path: str
+    ms: float
+
+
+@dataclass(slots=True)
+class _Retire:
+    path: Path
+    fd: int
+
+
+class LedgerWriter:
+    """Records what the event loop hands it, in batches, from its own thread.
+
+    Handing over is a list append: no lock, no wake-up per event (waking a waiting thread
+    for every call costs more CPU than the call's whole metering). The thread wakes every
+    ``interval`` seconds, takes the list, and records it in one transaction.
+    """
+
+    def __init__(self, open_store: Callable[[], Store], *, interval: float = 0.05,
+                 access_log: bool = True, after_write: Callable[[Store], None] | None = None) -> None:
+        self._open_store = open_store
+        self.interval = interval
+        self.access_log = access_log
+        self.after_write = after_write
+        self.written = 0
+        self._buf: list[Done | _Retire] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spendtag-ledger-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def put(self, done: Done) -> None:
+        self._buf.append(done)
+
+    def retire(self, path: Path, fd: int) -> None:
+        """Delete a rotated journal once everything handed over before this call is committed."""
+        self._buf.append(_Retire(path, fd))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is left and stop."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        store = self._open_store()
+        self._ready.set()
+        try:
+            while True:
+                stopping = self._stop.wait(self.interval)
+                items, self._buf = self._buf, []
+                if items:
+                    self._write(store, items)
+                if stopping:
+                    items, self._buf = self._buf, []
+                    if items:
+                        self._write(store, items)
+                    return
+        finally:
+            store.close()
+
+    def _write(self, store: Store, items: Iterable[Done | _Retire]) -> None:
+        done = [i for i in items if isinstance(i, Done)]
+        if done:
+            while True:
+                try:
+                    store.record([d.priced for d in done])
+                    break
+                except Exception as exc:  # noqa: BLE001 - the journal keeps the events; keep trying
+                    print(f"spendtag proxy: ledger write failed, retrying: {exc}", file=sys.stderr, flush=True)
+                    time.sleep(0.5)
+            self.written += len(done)
+            if self.access_log:
+                sys.stderr.write("".join(access_line(d) for d in done))
+                sys.stderr.flush()
+            if self.after_write is not None:
+                try:
+                    self.after_write(store)
+                except Exception as exc:  # noqa: BLE001 - recording succeeded; say why the hook did not
+                    print(f"spendtag proxy: after-write hook failed: {exc}", file=sys.stderr, flush=True)
+        for item in items:
+            if isinstance(item, _Retire):
+                item.path.unlink(missing_ok=True)
+                os.close(item.fd)
+
+
+def access_line(d: Done) -> str:
+    """One structured access-log line. Keys never appear: only the virtual key's id."""
+    e, c = d.priced.event, d.priced.cost
+    return json.dumps({
+        "ts": e.ts.isoformat(), "event_id": e.event_id, "upstream": d.upstream, "path": d.path,
+        "http_status": d.http_status, "status": e.status, "provider": e.provider, "model": e.model,
+        "input_tokens": e.usage.total_input_tokens, "output_tokens": e.usage.output_tokens,
+        "estimated": e.usage.estimated, "cost_usd": _exact(c.total) if c.priced else None, "tags": e.tags,
+        "key": e.key, "session": e.session, "ms": round(d.ms, 2),
+    }, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def _exact(pico: int) -> str:
+    from spendtag.money import exact_str
+
+    return exact_str(pico)

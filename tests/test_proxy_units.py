@@ -1,0 +1,84 @@
+"""Proxy parts on their own: the usage-chunk stripper, routing, error shapes, the journal's recovery."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import fixture_path
+
+from spendtag.capture.parsers import parse_stream
+from spendtag.ledger import open_store
+from spendtag.ledger.query import Filters
+from spendtag.pricing.pricer import Pricer
+from spendtag.server.proxy.config import load
+from spendtag.server.proxy.errors import error_body
+from spendtag.server.proxy.routes import inspect, resolve
+from spendtag.server.proxy.streaming import UsageChunkStripper
+from spendtag.server.proxy.writer import Journal, recover
+from spendtag.usage import Usage, UsageEvent
+
+STREAM = fixture_path("openai", "02_chat_completion_stream_include_usage.sse").read_bytes()
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 100_000])
+def test_stripper_removes_exactly_the_usage_chunk_whatever_the_chunking(size: int) -> None:
+    s = UsageChunkStripper()
+    out = b"".join(s.feed(STREAM[i:i + size]) for i in range(0, len(STREAM), size)) + s.close()
+    removed = [e for e in STREAM.split(b"\n\n") if b'"choices":[]' in e]
+    assert len(removed) == 1
+    assert out == STREAM.replace(removed[0] + b"\n\n", b"")
+    assert out.endswith(b"data: [DONE]\n\n")
+    # the client-side view has no usage; the proxy read it from the unstripped bytes
+    assert parse_stream("openai", STREAM).usage == Usage(input_tokens=256, cache_read_tokens=1280, output_tokens=5,
+                                                         service_tier="default")
+
+
+def test_routes_and_bodies() -> None:
+    ups = load({"upstreams": {"groq": {"base_url": "https://api.groq.com/openai/v1/", "api_key_env": "G"}}},
+               environ={"G": "gk"}).upstreams
+    t = resolve(ups, "POST", "/groq/v1/chat/completions")
+    assert t is not None and (t.url, t.api, t.upstream.provider, t.upstream.api_key) == (
+        "https://api.groq.com/openai/v1/chat/completions", "chat", "groq", "gk")
+    g = resolve(ups, "POST", "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+    assert g is not None and (g.api, g.model, g.stream) == ("gemini", "gemini-2.5-flash", True)
+    c = resolve(ups, "POST", "/anthropic/v1/messages/count_tokens")
+    assert c is not None and c.api is None                       # passed through, not metered
+    assert resolve(ups, "GET", "/nowhere/x") is None
+    b = inspect(t, b'{"model":"llama","stream":true,"max_completion_tokens":9}')
+    assert (b.model, b.stream, b.max_output, b.strip_usage) == ("llama", True, 9, True)
+    assert json.loads(b.data)["stream_options"] == {"include_usage": True}
+    kept = inspect(t, b'{"model":"x","stream":true,"stream_options":{"include_usage":true}}')
+    assert not kept.strip_usage and kept.data == b'{"model":"x","stream":true,"stream_options":{"include_usage":true}}'
+
+
+def test_error_shapes() -> None:
+    assert json.loads(error_body("anthropic", 429, "m")) == {"type": "error", "error": {"type": "rate_limit_error",
+                                                                                         "message": "m"}}
+    assert json.loads(error_body("gemini", 401, "m")) == {"error": {"code": 401, "message": "m",
+                                                                    "status": "UNAUTHENTICATED"}}
+    assert json.loads(error_body("openai", 400, "m"))["error"] == {"message": "m", "type": "invalid_request_error",
+                                                                   "param": None, "code": None}
+
+
+def test_journal_recovery_records_ended_calls_exactly_and_open_ones_as_estimates(tmp_path: Path) -> None:
+    directory = tmp_path / "j"
+    journal = Journal(directory)
+    ts = datetime(2026, 3, 14, 10, tzinfo=UTC)
+    for eid in ("a", "b"):
+        journal.begin(eid, ts, "openai", "gpt-4o", {"client": "acme"}, None, "s", None, "vk_1", 40)
+    journal.end(UsageEvent("a", ts, "openai", "gpt-4o-2024-08-06", Usage(input_tokens=25, output_tokens=12),
+                           tags={"client": "acme"}, session="s", key="vk_1", source="proxy"))
+    store = open_store(str(tmp_path / "l.db"))
+    assert recover(directory, store, Pricer()) == 0             # a live proxy holds it: not touched
+    journal.close(remove=False)                                 # as if the process died
+    (directory / "journal-x.jsonl").write_bytes(b'{"e": "cut mid-wr')   # a torn last line is skipped
+    assert recover(directory, store, Pricer()) == 2
+    assert list(directory.iterdir()) == []
+    a, b = sorted((p.event for p in store.events(Filters())), key=lambda e: e.event_id)
+    assert (a.status, a.model, a.usage.output_tokens, a.usage.estimated, a.key) == ("ok", "gpt-4o-2024-08-06", 12,
+                                                                                    False, "vk_1")
+    assert (b.status, b.usage.input_tokens, b.usage.estimated, b.tags) == ("aborted", 40, True, {"client": "acme"})
+    store.close()
