@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from spendtag.ledger import open_store
+from spendtag.ledger.store import Store
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "formats" / "fixtures"
@@ -47,6 +49,19 @@ def make_event(
     output = cost // 3
     price = PriceRef(provider, model, {"input_tokens": "0.000003"}, event.ts.date().isoformat(), "test")
     return PricedEvent(event, Cost({"input_tokens": cost - output, "output_tokens": output}, cost, price))
+
+
+# Every Store implementation the contract tests (tests/test_store_*.py) run against.
+STORE_IMPLEMENTATIONS = ["sqlite"]
+
+
+@pytest.fixture(params=STORE_IMPLEMENTATIONS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param != "sqlite":
+        raise AssertionError(request.param)
+    s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    yield s
+    s.close()
 
 
 @pytest.fixture(autouse=True)

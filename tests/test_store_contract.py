@@ -6,39 +6,20 @@ recorded, so the rollup/raw planning can never drift from what a person would ad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spendtag.ledger import open_store
 from spendtag.ledger.query import TOTAL_FIELDS, Filters, Totals
 from spendtag.ledger.store import Store
 from spendtag.periods import TIME_GROUPS, time_label, zone
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
 from spendtag.usage import PricedEvent, Usage
-
-IMPLEMENTATIONS = ["sqlite"]
-
-
-def _open(kind: str, tmp_path: Path) -> Store:
-    if kind == "sqlite":
-        return open_store(f"sqlite:///{tmp_path / 'contract.db'}")
-    raise AssertionError(kind)
-
-
-@pytest.fixture(params=IMPLEMENTATIONS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = _open(request.param, tmp_path)
-    yield s
-    s.close()
 
 
 def _row(p: PricedEvent) -> list[int]:

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from spendtag.errors import StoreError
-from spendtag.ledger import open_store
 from spendtag.ledger.store import Store, VirtualKey
 
-IMPLEMENTATIONS = ["sqlite"]
 T0 = datetime(2026, 3, 14, 10, tzinfo=UTC)
-
-
-def _open(kind: str, tmp_path: Path) -> Store:
-    if kind == "sqlite":
-        return open_store(f"sqlite:///{tmp_path / 'contract.db'}")
-    raise AssertionError(kind)
-
-
-@pytest.fixture(params=IMPLEMENTATIONS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = _open(request.param, tmp_path)
-    yield s
-    s.close()
 
 
 def _key(key_id: str, name: str, key_hash: str, **kw: object) -> VirtualKey:

@@ -492,14 +492,7 @@ class SQLiteStore:
         allowed = self._allowed_dims(filters)
         if allowed is not None and not allowed:
             return
-        where = ["1=1"]
-        args: list[Any] = []
-        if filters.since:
-            where.append("ts >= ?")
-            args.append(to_us(filters.since))
-        if filters.until:
-            where.append("ts < ?")
-            args.append(to_us(filters.until))
+        where, args = self._time_conditions(filters)
         sessions = filters.dims.get("session")
         if sessions is not None:
             # No index on events.session: narrow the scan to the hours the sessions ran.
@@ -714,8 +707,8 @@ class SQLiteStore:
         self._dims.clear()   # write-side cache keys may now point at rows whose events moved; ids stay valid
         return moved
 
-    def _event_conditions(self, filters: Filters) -> tuple[str | None, list[Any]]:
-        """SQL conditions on events for the time range and sessions of ``filters`` (None: matches nothing)."""
+    @staticmethod
+    def _time_conditions(filters: Filters) -> tuple[list[str], list[Any]]:
         where: list[str] = ["1=1"]
         args: list[Any] = []
         if filters.since:
@@ -724,6 +717,11 @@ class SQLiteStore:
         if filters.until:
             where.append("ts < ?")
             args.append(to_us(filters.until))
+        return where, args
+
+    def _event_conditions(self, filters: Filters) -> tuple[str | None, list[Any]]:
+        """SQL conditions on events for the time range and sessions of ``filters`` (None: matches nothing)."""
+        where, args = self._time_conditions(filters)
         sessions = filters.dims.get("session")
         if sessions is not None:
             if not sessions:
