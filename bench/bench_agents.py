@@ -57,7 +57,10 @@ PROJECTS = tuple(f"/home/dev/clients/{c}/{r}" for c, r in (
     ("umbrella", "lab.py"), ("hooli", "nucleus"), ("internal", "dotfiles")))
 START = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
 DAYS = 30
-CCUSAGE = "/tmp/ccusage/node_modules/.bin/ccusage"
+# The ccusage launcher: $CCUSAGE, else `ccusage` on PATH. Install it with npm into a folder
+# of your choice: `npm install ccusage@20.0.24 @ccusage/ccusage-linux-x64@20.0.24` (the
+# native package of 20.0.26 is not published), then pass node_modules/.bin/ccusage.
+CCUSAGE = os.environ.get("CCUSAGE", "ccusage")
 TARGETS = {"first": 0.5, "memory": 0.3, "report": 0.02, "second_s": 0.5}
 BUCKETS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 FILLER = "Let me look at the file and run the tests before changing anything. " * 40

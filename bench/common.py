@@ -48,7 +48,7 @@ def synthetic(n: int, *, start: datetime | None = None, days: int = 30, seed: in
         session_no += 1
         client = CLIENTS[rng.randrange(len(CLIENTS))]
         tags = {} if rng.random() < 0.1 else {"client": client, "env": "prod" if rng.random() < 0.7 else "dev"}
-        project = f"/work/clients/{client}/p{rng.randrange(3)}"
+        project = f"/home/dev/clients/{client}/p{rng.randrange(3)}"
         agent = AGENTS[rng.randrange(len(AGENTS))]
         models = [MODELS[rng.randrange(len(MODELS))] for _ in range(rng.randint(1, 2))]
         for _ in range(min(rng.randint(10, 90), n - i)):

@@ -82,7 +82,7 @@ def test_truncated_last_line_is_left_for_the_next_read(tree: tuple[Path, Tree], 
 def _line(msg: str, req: str | None, out: int, *, stop: str | None = None, ts: str = "2026-03-01T10:00:00.000Z",
           **extra: Any) -> str:
     rec: dict[str, Any] = {
-        "type": "assistant", "sessionId": "sess-1", "cwd": "/work/acme", "timestamp": ts, "isSidechain": False,
+        "type": "assistant", "sessionId": "sess-1", "cwd": "/home/dev/acme", "timestamp": ts, "isSidechain": False,
         "message": {"id": msg, "model": "claude-sonnet-4-5", "stop_reason": stop,
                     "usage": {"input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": out}},
     }
@@ -112,7 +112,7 @@ def test_streamed_call_takes_the_largest_copy_and_its_time(tmp_path: Path) -> No
     assert first.usage == Usage(input_tokens=10, cache_read_tokens=100, output_tokens=812)
     assert first.ts.isoformat() == "2026-03-01T10:00:02+00:00"
     assert (first.provider, first.model, first.project, first.session, first.agent, first.source,
-            first.response_id) == ("anthropic", "claude-sonnet-4-5", "/work/acme", "sess-1", "claude-code",
+            first.response_id) == ("anthropic", "claude-sonnet-4-5", "/home/dev/acme", "sess-1", "claude-code",
                                    "claude-code", "msg_a")
     assert result.offset == log.path.stat().st_size and result.lines == 4 and result.skipped == 0
 
@@ -205,7 +205,7 @@ def test_subagent_file_belongs_to_the_parent_session(tmp_path: Path) -> None:
 def test_progress_lines_wrap_subagent_records(tmp_path: Path) -> None:
     inner = json.loads(_line("msg_p", "req_p", 3))
     inner2 = json.loads(_line("msg_p", "req_p", 90))
-    wrap = [json.dumps({"type": "progress", "sessionId": "sess-1", "cwd": "/work/acme", "timestamp": r["timestamp"],
+    wrap = [json.dumps({"type": "progress", "sessionId": "sess-1", "cwd": "/home/dev/acme", "timestamp": r["timestamp"],
                         "data": {"type": "agent_progress", "agentId": "xy", "message": r}}) for r in (inner, inner2)]
     done = json.dumps({"type": "progress", "sessionId": "sess-1",
                        "data": {"agentId": "xy", "message": {"type": "user", "message": {"role": "user"}}}})

@@ -68,7 +68,7 @@ def test_openai_stream_with_include_usage_keeps_it(proxy: Proxy) -> None:
 
 def test_anthropic_non_stream_and_stream(proxy: Proxy) -> None:
     client = _anthropic(proxy, **{"X-Spendtag-Session": "s-1", "X-Spendtag-Agent": "coder",
-                                  "X-Spendtag-Project": "/work/acme"})
+                                  "X-Spendtag-Project": "/home/dev/acme"})
     msg = client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=MSG)  # type: ignore[arg-type]
     assert msg.usage.input_tokens == 1422
     with client.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=MSG) as stream:  # type: ignore[arg-type]
@@ -81,7 +81,7 @@ def test_anthropic_non_stream_and_stream(proxy: Proxy) -> None:
     s = streamed.event.usage
     assert (s.input_tokens, s.cache_read_tokens, s.output_tokens, s.estimated) == (472, 18304, 14, False)
     for e in (whole.event, streamed.event):
-        assert (e.session, e.agent, e.project, e.tags) == ("s-1", "coder", "/work/acme", {"client": "acme"})
+        assert (e.session, e.agent, e.project, e.tags) == ("s-1", "coder", "/home/dev/acme", {"client": "acme"})
 
 
 def test_gemini_generate_and_stream(proxy: Proxy) -> None:
