@@ -46,7 +46,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(HERE / "bench_ledger.py"), "--events", str(args.events), "--child",
                         str(db), "time-ordered"], check=True, capture_output=True)
         env = {**os.environ, "SPENDTAG_DB": str(db), "SPENDTAG_CONFIG": str(Path(tmp) / "none.toml")}
-        payload = json.dumps({"session_id": "s1-100", "workspace": {"current_dir": "/home/dev/clients/acme/p1"}}).encode()
+        payload = json.dumps({"session_id": "s1-100",
+                              "workspace": {"current_dir": "/home/dev/clients/acme/p1"}}).encode()
         spendtag = str(Path(sys.executable).with_name("spendtag"))
         line_ms, out = median_ms([spendtag, "statusline"], env, payload)
         bare_ms, _ = median_ms([sys.executable, "-c", "pass"], env)
