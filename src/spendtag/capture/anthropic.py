@@ -17,25 +17,27 @@ from spendtag.usage import Status, Usage
 
 
 def messages_usage(u: JSON) -> Usage:
-    usage = _tokens(u, "usage.")
+    tier, geo, speed = text(u, "service_tier"), text(u, "inference_geo"), text(u, "speed")
+    usage = _tokens(u, "usage.", tier, geo, speed)
     iterations = u.get("iterations")
-    if isinstance(iterations, list):
-        for index, entry in enumerate(iterations):
-            if not isinstance(entry, Mapping):
-                continue
-            if entry.get("type") == "compaction":
-                # Compaction runs are not in the top-level usage (FORMATS.md 2.1): add them.
-                inner = entry.get("usage")
-                source = inner if isinstance(inner, Mapping) else entry
-                usage = usage + _tokens(source, f"usage.iterations[{index}].")
-            # TODO: advisor_message / fallback_message entries are calls to another model, with
-            # their own "model"; they need pricing per iteration, so Usage alone cannot carry
-            # them. Ignored for now ("message" entries are the top-level usage itself).
-    return usage.replace(service_tier=text(u, "service_tier"), inference_geo=text(u, "inference_geo"),
-                         speed=text(u, "speed"))
+    if not isinstance(iterations, list):
+        return usage   # the common case: built once, modifiers included (importers call this per call)
+    for index, entry in enumerate(iterations):
+        if not isinstance(entry, Mapping):
+            continue
+        if entry.get("type") == "compaction":
+            # Compaction runs are not in the top-level usage (FORMATS.md 2.1): add them.
+            inner = entry.get("usage")
+            source = inner if isinstance(inner, Mapping) else entry
+            usage = usage + _tokens(source, f"usage.iterations[{index}].")
+        # TODO: advisor_message / fallback_message entries are calls to another model, with
+        # their own "model"; they need pricing per iteration, so Usage alone cannot carry
+        # them. Ignored for now ("message" entries are the top-level usage itself).
+    return usage.replace(service_tier=tier, inference_geo=geo, speed=speed)
 
 
-def _tokens(u: JSON, where: str) -> Usage:
+def _tokens(u: JSON, where: str, service_tier: str | None = None, inference_geo: str | None = None,
+            speed: str | None = None) -> Usage:
     cache_read = count(u, "cache_read_input_tokens", where)
     flat_writes = count(u, "cache_creation_input_tokens", where)
     split = u.get("cache_creation")
@@ -58,6 +60,9 @@ def _tokens(u: JSON, where: str) -> Usage:
                                where + "output_tokens_details."),
         web_search_requests=count(tools, "web_search_requests", where + "server_tool_use."),
         web_fetch_requests=count(tools, "web_fetch_requests", where + "server_tool_use."),
+        service_tier=service_tier,
+        inference_geo=inference_geo,
+        speed=speed,
     )
 
 
