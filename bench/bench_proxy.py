@@ -8,7 +8,7 @@ through from the environment; this script only fills in the candidate.
 
     python bench/bench_proxy.py                          # OpenAI route, c=1/32, stream and not
     APIS='openai anthropic' python bench/bench_proxy.py  # both routes
-    LITELLM_VENV=/tmp/litellm-venv python bench/bench_proxy.py   # with LiteLLM in the same run
+    LITELLM_VENV=path/to/litellm-venv python bench/bench_proxy.py   # with LiteLLM in the same run
 """
 
 from __future__ import annotations
