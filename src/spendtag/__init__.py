@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+# `tags` (the context manager) is bound here on purpose: as an attribute of the package it
+# shadows the module spendtag.tags, which is always imported by its full name.
+from spendtag.capture.sdk import BudgetExceeded, tagged, tags
 from spendtag.errors import SpendtagError
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
@@ -20,7 +23,14 @@ if TYPE_CHECKING:
 
 
 
+_LAZY = {"FileSink", "HttpSink", "LedgerSink", "instrument"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:   # the SDK wrappers and sinks load on first use (the status line must start fast)
+        import spendtag.capture.sdk as sdk
+
+        return getattr(sdk, name)
     # importlib.metadata costs ~50 ms of start-up: read the version only when asked.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -32,14 +42,21 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'spendtag' has no attribute {name!r}")
 
 __all__ = [
+    "BudgetExceeded",
     "Cost",
+    "FileSink",
+    "HttpSink",
+    "LedgerSink",
     "PriceRef",
     "PricedEvent",
     "SpendtagError",
     "Usage",
     "UsageEvent",
     "__version__",
+    "instrument",
     "record",
+    "tagged",
+    "tags",
 ]
 
 _recorders: dict[str, Recorder] = {}

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag import tags as tagmod
 from spendtag.errors import StoreError
 from spendtag.ledger.migrations import MIGRATIONS
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
+from spendtag.ledger.provider_tables import ProviderTables
 from spendtag.ledger.query import (
     DIMENSIONS,
     TOTAL_FIELDS,
@@ -48,7 +48,8 @@ from spendtag.ledger.store import (
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
-from spendtag.tags import Selector
+from spendtag.tags import Selector, check_tags
+from spendtag.tags import canonical as canonical_tags
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
 _DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "source", "status")
@@ -107,7 +108,7 @@ def path_from_url(url: str) -> Path:
     return Path(url).expanduser()
 
 
-class SQLiteStore:
+class SQLiteStore(ProviderTables):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     def __init__(self, url: str | Path, *, migrate: bool = True) -> None:
@@ -194,7 +195,7 @@ class SQLiteStore:
     # -- writing --------------------------------------------------------------------------
 
     def _tagset_id(self, tags: dict[str, str]) -> int:
-        text = tagmod.canonical(tags)
+        text = canonical_tags(tags)
         found = self._tagsets.get(text)
         if found is None:
             conn = self._conn
@@ -694,7 +695,7 @@ class SQLiteStore:
                 new_tags = change(self._dim_dict(dim_id), tags)
                 if new_tags is None or dict(new_tags) == tags:
                     continue
-                new_id = self._dim_row(row[:-1], tagmod.check_tags(dict(new_tags)))
+                new_id = self._dim_row(row[:-1], check_tags(dict(new_tags)))
                 cursor = conn.execute(f"UPDATE events SET dim_id = ? WHERE dim_id = ? AND {where}",
                                       [new_id, dim_id, *args])
                 if cursor.rowcount:
@@ -907,7 +908,7 @@ class SQLiteStore:
             conn.execute(
                 "INSERT INTO virtual_keys (key_id, name, key_hash, prefix, tags, budget, created_at, revoked_at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (key.key_id, key.name, key.key_hash, key.prefix, tagmod.canonical(key.tags), key.budget,
+                (key.key_id, key.name, key.key_hash, key.prefix, canonical_tags(key.tags), key.budget,
                  to_us(key.created_at or datetime.now(UTC)), to_us(key.revoked_at) if key.revoked_at else None))
 
     _KEY_COLUMNS = "key_id, name, key_hash, prefix, tags, budget, created_at, revoked_at"

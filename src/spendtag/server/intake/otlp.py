@@ -1,0 +1,370 @@
+"""OTLP/HTTP payloads (JSON or protobuf) into usage events.
+
+Three sources are read:
+
+* **GenAI semantic-convention spans** (``/v1/traces``): a span of a model operation
+  (``gen_ai.operation.name`` chat, generate_content, text_completion, embeddings, or none)
+  with ``gen_ai.usage.*`` attributes. Per the convention ``gen_ai.usage.input_tokens``
+  *includes* cache reads and writes, so they are subtracted to get the uncached bucket (a
+  total below its cache parts means the emitter used Anthropic's exclusive convention, and
+  is taken as already uncached). Agent, tool and workflow spans are not counted: their
+  usage, when present, repeats their model spans'. Event id: ``otlp:span:<trace>:<span>``.
+* **Claude Code's ``claude_code.api_request`` log events** (``/v1/logs``): input EXCLUDES
+  cache, as in Anthropic's API. Event id: ``otlp:claude-code:<request_id>``. And **Gemini
+  CLI's ``gemini_cli.api_response``** events: input includes cached tokens, thoughts are
+  outside output. Event id from session, prompt id and time.
+* **Claude Code's ``claude_code.token.usage`` DELTA metrics** (``/v1/metrics``): they
+  describe the same calls as the api_request events, so the events are the source of
+  truth. See :class:`MetricCall` for the rule. ``claude_code.cost.usage`` is never
+  recorded (it is Claude Code's own estimate; spendtag prices tokens itself), and neither
+  are Gemini CLI's metrics (its api_response events carry the same counts).
+
+Resource attributes become tags (``OTEL_RESOURCE_ATTRIBUTES=client=acme``), except the
+standard OpenTelemetry namespaces (``service.*``, ``host.*``, ``os.*``...). Re-sent
+payloads give the same event ids, so recording them again changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from spendtag.capture.parsed import normalise_provider
+from spendtag.errors import SpendtagError, TagError
+from spendtag.tags import MAX_TAGS, check_key, check_value
+from spendtag.usage import Status, Usage, UsageEvent
+
+JSON = Mapping[str, Any]
+
+_STANDARD_RESOURCE = ("service.", "telemetry.", "os.", "host.", "process.", "container.", "k8s.", "cloud.",
+                      "device.", "faas.", "webengine.", "browser.", "otel.")
+_MODEL_OPERATIONS = frozenset({"chat", "generate_content", "text_completion", "embeddings", "completion", ""})
+_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
+_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
+_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+               "gen_ai.usage.cached_tokens", "gen_ai.usage.input_cached_tokens", "llm.usage.cache_read_input_tokens")
+_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                "llm.usage.cache_creation_input_tokens")
+_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
+METRIC_ID = "otlp:claude-code:metric:"   # event ids of calls read from Claude Code's metrics
+_CC_TOKEN_TYPES = {"input": "input_tokens", "output": "output_tokens", "cacheRead": "cache_read_tokens",
+                   "cacheCreation": "cache_write_5m_tokens"}
+
+
+class OTLPError(SpendtagError, ValueError):
+    """A payload that is not OTLP."""
+
+
+# -- decoding ------------------------------------------------------------------------------------
+
+def decode(signal: str, body: bytes, content_type: str) -> JSON:
+    """The request body as OTLP/JSON-shaped dicts (protobuf is converted; ids become hex)."""
+    if "protobuf" in content_type:
+        return _from_protobuf(signal, body)
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise OTLPError(f"body is not JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise OTLPError("an OTLP/JSON body must be an object")
+    return data
+
+
+_REQUESTS = {
+    "traces": ("opentelemetry.proto.collector.trace.v1.trace_service_pb2", "ExportTraceServiceRequest"),
+    "logs": ("opentelemetry.proto.collector.logs.v1.logs_service_pb2", "ExportLogsServiceRequest"),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "ExportMetricsServiceRequest"),
+}
+
+
+def _from_protobuf(signal: str, body: bytes) -> JSON:
+    module, name = _REQUESTS[signal]
+    try:
+        json_format: Any = importlib.import_module("google.protobuf.json_format")
+        decode_error: type[Exception] = importlib.import_module("google.protobuf.message").DecodeError
+        message: Any = getattr(importlib.import_module(module), name)()
+    except ImportError:
+        raise OTLPError("OTLP protobuf needs opentelemetry-proto: pip install 'spendtag[otel]'") from None
+    try:
+        message.ParseFromString(body)
+    except decode_error as exc:
+        raise OTLPError(f"body is not an OTLP protobuf {signal} request: {exc}") from None
+    data: dict[str, Any] = json_format.MessageToDict(message)
+    if signal == "traces":
+        # proto3 JSON writes bytes as base64; OTLP/JSON writes trace and span ids as hex.
+        for rs in data.get("resourceSpans", ()):
+            for ss in rs.get("scopeSpans", ()):
+                for span in ss.get("spans", ()):
+                    for key in ("traceId", "spanId"):
+                        if key in span:
+                            span[key] = base64.b64decode(span[key]).hex()
+    return data
+
+
+# -- values ----------------------------------------------------------------------------------------
+
+def value(v: Any) -> Any:
+    """An OTLP AnyValue as a Python value (int64s arrive as strings in JSON)."""
+    if not isinstance(v, Mapping):
+        return v
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in v:
+            return v[key]
+    if "intValue" in v:
+        try:
+            return int(v["intValue"])
+        except (TypeError, ValueError):
+            return None
+    if "arrayValue" in v:
+        return [value(x) for x in v["arrayValue"].get("values", ())]
+    if "kvlistValue" in v:
+        return attributes(v["kvlistValue"].get("values", ()))
+    return None
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    if isinstance(items, Mapping):     # a hand-written {"key": value} map
+        return dict(items)
+    out: dict[str, Any] = {}
+    for kv in items or ():
+        if isinstance(kv, Mapping) and "key" in kv:
+            out[str(kv["key"])] = value(kv.get("value"))
+    return out
+
+
+def _int(attrs: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        v = attrs.get(name)
+        if v is None or isinstance(v, bool):
+            continue
+        try:
+            n = int(float(v)) if isinstance(v, str | float) else int(v)
+        except (TypeError, ValueError):
+            continue
+        return max(n, 0)
+    return None
+
+
+def _str(attrs: Mapping[str, Any], *names: str) -> str | None:
+    for name in names:
+        v = attrs.get(name)
+        if v is not None and v != "":
+            return str(v)
+    return None
+
+
+def _ts(nanos: Any) -> datetime | None:
+    try:
+        n = int(nanos)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(n / 1e9, UTC) if n > 0 else None
+
+
+def _iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def resource_tags(resource: Any) -> dict[str, str]:
+    """Resource attributes outside the standard namespaces, as tags (invalid ones are skipped)."""
+    attrs = attributes((resource or {}).get("attributes", ())) if isinstance(resource, Mapping) else {}
+    out: dict[str, str] = {}
+    for key, v in attrs.items():
+        if key.startswith(_STANDARD_RESOURCE) or isinstance(v, list | dict) or v is None:
+            continue
+        text = str(v).lower() if isinstance(v, bool) else str(v)
+        try:
+            out[check_key(key)] = check_value(key, text)
+        except TagError:
+            continue
+        if len(out) == MAX_TAGS:
+            break
+    return out
+
+
+def _stable(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# -- traces ----------------------------------------------------------------------------------------
+
+def events_from_traces(data: JSON) -> Iterator[UsageEvent]:
+    for rs in data.get("resourceSpans", ()) or ():
+        tags = resource_tags(rs.get("resource"))
+        for ss in rs.get("scopeSpans", ()) or ():
+            for span in ss.get("spans", ()) or ():
+                event = span_event(span, tags)
+                if event is not None:
+                    yield event
+
+
+def span_event(span: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
+    attrs = attributes(span.get("attributes", ()))
+    operation = _str(attrs, "gen_ai.operation.name") or ""
+    total_in, output = _int(attrs, *_INPUT), _int(attrs, *_OUTPUT)
+    if (total_in is None and output is None) or operation not in _MODEL_OPERATIONS:
+        return None
+    total_in, output = total_in or 0, output or 0
+    cache_read, cache_write = _int(attrs, *_CACHE_READ) or 0, _int(attrs, *_CACHE_WRITE) or 0
+    uncached = total_in - cache_read - cache_write
+    if uncached < 0:
+        uncached = total_in          # exclusive convention: the total was already uncached
+    usage = Usage(input_tokens=uncached, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
+                  output_tokens=output, reasoning_tokens=min(_int(attrs, *_REASONING) or 0, output),
+                  service_tier=_str(attrs, "gen_ai.openai.response.service_tier", "openai.response.service_tier"))
+    code = (span.get("status") or {}).get("code")
+    status: Status = "error" if code in (2, "2", "STATUS_CODE_ERROR") else "ok"
+    trace, span_id = span.get("traceId") or "", span.get("spanId") or ""
+    event_id = f"otlp:span:{trace}:{span_id}" if trace and span_id else "otlp:span:" + _stable(span)
+    return UsageEvent(
+        event_id=event_id,
+        ts=_ts(span.get("endTimeUnixNano")) or _ts(span.get("startTimeUnixNano")) or datetime.now(UTC),
+        provider=normalise_provider(_str(attrs, "gen_ai.provider.name", "gen_ai.system") or "unknown"),
+        model=_str(attrs, "gen_ai.response.model", "gen_ai.request.model") or "unknown",
+        usage=usage, tags=dict(tags),
+        session=_str(attrs, "gen_ai.conversation.id", "session.id"),
+        agent=_str(attrs, "gen_ai.agent.name", "gen_ai.agent.id"),
+        user=_str(attrs, "user.id", "enduser.id"),
+        source="otlp", status=status, response_id=_str(attrs, "gen_ai.response.id"),
+    )
+
+
+# -- logs ------------------------------------------------------------------------------------------
+
+def events_from_logs(data: JSON) -> Iterator[UsageEvent]:
+    for rl in data.get("resourceLogs", ()) or ():
+        tags = resource_tags(rl.get("resource"))
+        for sl in rl.get("scopeLogs", ()) or ():
+            for record in sl.get("logRecords", ()) or ():
+                event = log_event(record, tags)
+                if event is not None:
+                    yield event
+
+
+def log_event(record: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
+    attrs = attributes(record.get("attributes", ()))
+    name = _str(attrs, "event.name") or ""
+    body = value(record.get("body"))
+    if name in ("api_request", "claude_code.api_request") or body == "claude_code.api_request":
+        return _claude_code(record, attrs, tags)
+    if name == "gemini_cli.api_response":
+        return _gemini_cli(record, attrs, tags)
+    return None
+
+
+def _claude_code(record: JSON, attrs: Mapping[str, Any], tags: Mapping[str, str]) -> UsageEvent:
+    output = _int(attrs, "output_tokens") or 0
+    usage = Usage(input_tokens=_int(attrs, "input_tokens") or 0,
+                  cache_read_tokens=_int(attrs, "cache_read_tokens") or 0,
+                  cache_write_5m_tokens=_int(attrs, "cache_creation_tokens") or 0, output_tokens=output,
+                  speed="fast" if attrs.get("speed") == "fast" else None)
+    session = _str(attrs, "session.id")
+    request_id = _str(attrs, "request_id")
+    if request_id:
+        event_id = f"otlp:claude-code:{request_id}"
+    else:
+        event_id = "otlp:claude-code:" + _stable(session, attrs.get("event.sequence"), record.get("timeUnixNano"),
+                                                 attrs.get("model"))
+    return UsageEvent(
+        event_id=event_id,
+        ts=_iso(_str(attrs, "event.timestamp")) or _ts(record.get("timeUnixNano")) or datetime.now(UTC),
+        provider="anthropic", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(tags),
+        session=session, agent="claude-code", user=_str(attrs, "user.email", "user.account_uuid", "user.id"),
+        source="otlp", status="ok", response_id=request_id,
+    )
+
+
+def _gemini_cli(record: JSON, attrs: Mapping[str, Any], tags: Mapping[str, str]) -> UsageEvent:
+    total_in = _int(attrs, "input_token_count") or 0
+    cached = min(_int(attrs, "cached_content_token_count") or 0, total_in)
+    thoughts = _int(attrs, "thoughts_token_count") or 0
+    output = (_int(attrs, "output_token_count") or 0) + thoughts      # thoughts are outside the candidates
+    usage = Usage(input_tokens=total_in - cached + (_int(attrs, "tool_token_count") or 0), cache_read_tokens=cached,
+                  output_tokens=output, reasoning_tokens=thoughts)
+    session = _str(attrs, "session.id")
+    code = _int(attrs, "status_code")
+    return UsageEvent(
+        event_id="otlp:gemini-cli:" + _stable(session, attrs.get("prompt_id"), record.get("timeUnixNano"),
+                                              attrs.get("event.timestamp"), attrs.get("model")),
+        ts=_iso(_str(attrs, "event.timestamp")) or _ts(record.get("timeUnixNano")) or datetime.now(UTC),
+        provider="google", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(tags),
+        session=session, agent="gemini-cli", user=_str(attrs, "user.email"), source="otlp",
+        status="error" if code is not None and code >= 400 else "ok",
+    )
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+@dataclass
+class MetricCall:
+    """Claude Code token counts for one session, model and export interval, from DELTA metrics.
+
+    The rule against double counting: Claude Code's ``api_request`` events are the source
+    of truth. A metric interval is held back for a grace period (longer than Claude Code's
+    metrics export interval, 60 s by default), then recorded only if its session has no
+    event at all by then (not from OTLP logs, nor from any other path such as an imported
+    transcript). A session that exports events therefore never has its metrics recorded;
+    a session that exports only metrics is recorded from them. Data points without a
+    session id (``OTEL_METRICS_INCLUDE_SESSION_ID=false``) are recorded only if this
+    server has never received a Claude Code api_request event. CUMULATIVE metrics are
+    ignored (summing them would count every call again at every export).
+    """
+
+    event: UsageEvent
+    received: float = 0.0
+
+
+def claude_code_metric_calls(data: JSON) -> list[MetricCall]:
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rm in data.get("resourceMetrics", ()) or ():
+        tags = resource_tags(rm.get("resource"))
+        for sm in rm.get("scopeMetrics", ()) or ():
+            for metric in sm.get("metrics", ()) or ():
+                if metric.get("name") != "claude_code.token.usage":
+                    continue
+                total = metric.get("sum") or {}
+                if total.get("aggregationTemporality") not in (1, "1", "AGGREGATION_TEMPORALITY_DELTA"):
+                    continue
+                for point in total.get("dataPoints", ()) or ():
+                    _add_point(groups, point, tags)
+    return [MetricCall(_metric_event(key, g)) for key, g in groups.items()]
+
+
+def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, tags: Mapping[str, str]) -> None:
+    attrs = attributes(point.get("attributes", ()))
+    bucket = _CC_TOKEN_TYPES.get(str(attrs.get("type")))
+    if bucket is None:
+        return
+    raw = point.get("asDouble", point.get("asInt", 0))
+    try:
+        amount = int(float(raw))
+    except (TypeError, ValueError):
+        return
+    key = (attrs.get("session.id"), attrs.get("model"), attrs.get("query_source"), attrs.get("effort"),
+           attrs.get("speed"), point.get("startTimeUnixNano"), point.get("timeUnixNano"),
+           tuple(sorted(tags.items())))
+    group = groups.setdefault(key, {"attrs": attrs, "tags": dict(tags), "usage": {}})
+    group["usage"][bucket] = group["usage"].get(bucket, 0) + max(amount, 0)
+
+
+def _metric_event(key: tuple[Any, ...], group: Mapping[str, Any]) -> UsageEvent:
+    attrs = group["attrs"]
+    return UsageEvent(
+        event_id=METRIC_ID + _stable(*key[:7], key[7]),
+        ts=_ts(key[6]) or datetime.now(UTC), provider="anthropic", model=_str(attrs, "model") or "unknown",
+        usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None),
+        tags=group["tags"], session=_str(attrs, "session.id"), agent="claude-code",
+        user=_str(attrs, "user.email", "user.account_uuid", "user.id"), source="otlp", status="ok",
+    )
