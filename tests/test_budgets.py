@@ -357,3 +357,13 @@ def test_budget_show_prints_recommendations(tmp_path: Path) -> None:
     out = run("budget", "show", "team")
     assert "recommendation: gpt-4o is 100% of this spend ($120.00); the same tokens on gpt-4o-mini would cost" in out
     assert "recommendation: agent summariser: 120 calls, only 0% of input read from cache" in out
+
+
+def test_fixed_costs_are_never_anomalies() -> None:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    store = open_store(os_db())
+    store.record([make_event(f"q{h}", now - timedelta(hours=h), agent="planner", cost=USD // 100)
+                  for h in range(2, 24 * 3)])
+    store.close()
+    run("record-cost", "500", "--tag", "client=acme", "--note", "annual seat")
+    assert json.loads(run("anomalies", "--by", "agent", "--hours", "3", "--format", "json")) == []

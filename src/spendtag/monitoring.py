@@ -11,16 +11,21 @@ from spendtag.periods import zone
 from spendtag.reports import group_key
 
 Series = dict[datetime, tuple[int, int]]
+MANUAL_SOURCE = "manual"
 
 
 def hourly(store: Store, by: str, since: datetime, until: datetime) -> dict[str, Series]:
     """Per scope value: UTC hour -> (cost in pico-USD, calls)."""
     key = group_key(by)
     out: dict[str, Series] = {}
-    for a in store.aggregate(Filters(since=since, until=until), [key, "hour"], zone("UTC")):
-        scope, label = a.key
+    for a in store.aggregate(Filters(since=since, until=until), [key, "hour", "source"], zone("UTC")):
+        scope, label, source = a.key
+        if source == MANUAL_SOURCE:
+            continue   # fixed costs (record-cost) are stated amounts, not usage: never an anomaly
         hour = datetime.strptime(label or "", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-        out.setdefault(scope or "(none)", {})[hour] = (a.totals.cost, a.totals.requests)
+        points = out.setdefault(scope or "(none)", {})
+        cost, calls = points.get(hour, (0, 0))
+        points[hour] = (cost + a.totals.cost, calls + a.totals.requests)
     return out
 
 
