@@ -8,17 +8,9 @@ columns, indexes). Each runs in its own transaction and is recorded in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from spendtag.ledger.migration import Migration
 from spendtag.ledger.query import TOTAL_FIELDS
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    name: str
-    statements: tuple[str, ...]
-
 
 _SUMS = ",\n    ".join(f"{f} BIGINT NOT NULL DEFAULT 0" for f in TOTAL_FIELDS)
 _EVENT_COUNTS = ",\n    ".join(

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spendtag.ledger.migrations import Migration
+from spendtag.ledger.migration import Migration
 from spendtag.ledger.store import Store
 from spendtag.periods import from_us, to_us
 from spendtag.providers_api.model import USAGE_COUNTS, CostRow, DayStatus, Fetched, PullLog, UsageRow

@@ -8,7 +8,8 @@ and :mod:`.attribute` the split of a day's bill over the usage rows.
 
 from __future__ import annotations
 
-from spendtag.providers_api.http import ProviderAPIError
 from spendtag.providers_api.model import PROVIDERS, CostRow, DayStatus, Fetched, PullLog, PullResult, UsageRow
 
-__all__ = ["PROVIDERS", "CostRow", "DayStatus", "Fetched", "ProviderAPIError", "PullLog", "PullResult", "UsageRow"]
+# (The HTTP client, spendtag.providers_api.http, is imported by those who pull: the ledger
+# imports the row types above on every start, and the client pulls in urllib.)
+__all__ = ["PROVIDERS", "CostRow", "DayStatus", "Fetched", "PullLog", "PullResult", "UsageRow"]
