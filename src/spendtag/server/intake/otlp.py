@@ -33,6 +33,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from spendtag.capture.parsed import normalise_provider
@@ -349,8 +350,9 @@ def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, tags:
         return
     raw = point.get("asDouble", point.get("asInt", 0))
     try:
-        amount = int(float(raw))
-    except (TypeError, ValueError):
+        # Token counts (int64 arrives as a JSON string): read exactly, not through a float.
+        amount = int(Decimal(str(raw)))
+    except (ArithmeticError, TypeError, ValueError):
         return
     key = (attrs.get("session.id"), attrs.get("model"), attrs.get("query_source"), attrs.get("effort"),
            attrs.get("speed"), point.get("startTimeUnixNano"), point.get("timeUnixNano"),
