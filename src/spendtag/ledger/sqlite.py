@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendtag.errors import StoreError
+from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.migrations import MIGRATIONS
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
 from spendtag.ledger.provider_tables import ProviderTables
@@ -108,7 +109,7 @@ def path_from_url(url: str) -> Path:
     return Path(url).expanduser()
 
 
-class SQLiteStore(ProviderTables):
+class SQLiteStore(ProviderTables, InvoiceTables):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     def __init__(self, url: str | Path, *, migrate: bool = True) -> None:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.pricing import PriceOverride
 from spendtag.usage import PricedEvent
@@ -188,5 +189,15 @@ class Store(Protocol):
     def save_holds(self, holder: str, holds: Mapping[str, int], at: datetime) -> None: ...
 
     def holds(self, since: datetime, *, exclude: str | None = None) -> dict[str, int]: ...
+
+    # Issued invoices, kept as the documents they were (numbers taken in the same transaction).
+    def issue_invoice(self, prefix: str, year: int, client: str, period: str, issued_at: str,
+                      render: Render) -> IssuedInvoice: ...
+
+    def issued_invoice(self, number: str) -> IssuedInvoice | None: ...
+
+    def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]: ...
+
+    def issued_numbers(self, client: str, period: str) -> list[str]: ...
 
     def close(self) -> None: ...
