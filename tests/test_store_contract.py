@@ -304,6 +304,8 @@ def test_import_state_round_trips(store: Store) -> None:
     store.save_import_state(ImportState("/x.jsonl", "claude-code", 130, 130, 6, "abc"))
     found = store.import_state("/x.jsonl")
     assert found is not None and found.offset == 130 and found.state == {}
+    store.save_import_states([ImportState("/y.jsonl", "codex", 7, 9, 11, "h")])
+    assert store.import_summaries() == {"/x.jsonl": (130, 6, 130), "/y.jsonl": (9, 11, 7)}
 
 
 def test_sessions_list_spans_totals_and_dims(store: Store) -> None:

@@ -80,6 +80,9 @@ def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[
     price data, which an unchanged tree never needs).
     """
     report = ImportReport()
+    # One read for every file's size, time and offset: an unchanged tree is checked without
+    # decoding any file's reader state.
+    summaries = store.import_summaries()
     pending_events: list[UsageEvent] = []
     pending_states: list[ImportState] = []
 
@@ -99,10 +102,10 @@ def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[
             stat = os.stat(log.path)
         except OSError:
             continue
-        saved = store.import_state(key)
+        summary = summaries.get(key)
         quiet = time.time() - stat.st_mtime > QUIET
-        if (saved is not None and saved.size == stat.st_size and saved.mtime_ns == stat.st_mtime_ns
-                and (saved.offset >= saved.size or not quiet)):
+        if (summary is not None and summary[0] == stat.st_size and summary[1] == stat.st_mtime_ns
+                and (summary[2] >= summary[0] or not quiet)):
             # Unchanged, and nothing is waiting to be closed (an open call at the end of a
             # file that has since gone quiet is closed by reading it once more, final).
             report.unchanged += 1
@@ -110,6 +113,7 @@ def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[
                 progress(stat.st_size)
             continue
         offset, state, restarted = 0, {}, False
+        saved = store.import_state(key) if summary is not None else None
         if saved is not None:
             if stat.st_size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
                 offset, state = saved.offset, dict(saved.state)

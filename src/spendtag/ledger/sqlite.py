@@ -883,6 +883,10 @@ class SQLiteStore(ProviderTables, InvoiceTables):
         path_, agent, offset, size, mtime_ns, head_hash, state = row
         return ImportState(path_, agent, offset, size, mtime_ns, head_hash, json.loads(state))
 
+    def import_summaries(self) -> dict[str, tuple[int, int, int]]:
+        return {path: (size, mtime_ns, offset) for path, size, mtime_ns, offset in self._conn.execute(
+            "SELECT path, size, mtime_ns, offset_bytes FROM import_files")}
+
     def save_import_state(self, state: ImportState) -> None:
         self.save_import_states([state])
 
