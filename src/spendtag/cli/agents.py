@@ -44,8 +44,6 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
     Incremental: only what was appended since the last import is read; a rewritten or
     truncated file is read again from the top; records repeated across files count once.
     """
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
     from spendtag.capture.agents import discover
     from spendtag.importing import import_files
 
@@ -55,7 +53,9 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
                         + " (Claude Code: $CLAUDE_CONFIG_DIR or ~/.claude; Codex: $CODEX_HOME or ~/.codex)")
         return
     total = sum(log.path.stat().st_size for log in logs if log.path.exists())
-    if app.err.is_terminal and total > 5_000_000:
+    if sys.stderr.isatty() and total > 5_000_000:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
         with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), console=app.err,
                       transient=True) as progress:
             task = progress.add_task("import", total=total)
@@ -63,9 +63,10 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
                                   progress=lambda n: progress.advance(task, n))
     else:
         report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost)
-    app.console.out(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
-                    f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
-                    f"lines skipped")
+    # click.echo, not the rich console: an unchanged import should not pay for importing rich.
+    click.echo(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
+               f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
+               f"lines skipped")
     for problem in report.problems[:20]:
         app.err.print(f"  skipped {problem}", markup=False, highlight=False)
     restarted = [f.path for f in report.files if f.restarted]
