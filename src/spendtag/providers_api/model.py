@@ -17,19 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from spendtag.usage import BILLED_TOKEN_BUCKETS
+
 PROVIDERS: tuple[str, ...] = ("anthropic", "openai")
 REPORTS: tuple[str, ...] = ("usage", "cost")
 # Token and request counters a usage row carries, named as spendtag's buckets.
-USAGE_COUNTS: tuple[str, ...] = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "web_search_requests",
-)
+USAGE_COUNTS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
 TOKEN_COUNTS: tuple[str, ...] = tuple(c for c in USAGE_COUNTS if c.endswith("_tokens"))
 # What a cost row is for, when it is not one of the token buckets.
 WEB_SEARCH = "web_search_requests"

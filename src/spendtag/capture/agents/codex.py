@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, blocks, checked_start, parse_time
+from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, checked_start, feed_lines, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage, UsageEvent
@@ -212,12 +212,7 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
         reader = _Reader(log, tally, state, int(state.get("line", 0)))
         if restart:
             tally.problems.append(restart)
-        end = offset
-        for pos, lines in blocks(f, offset):
-            for line in lines:
-                reader.feed(pos, line)
-                pos += len(line) + 1
-            end = pos
+        end = feed_lines(f, offset, reader.feed)
     state["own"] = reader.own
     state["metas"] = reader.metas
     state["line"] = reader.line_no

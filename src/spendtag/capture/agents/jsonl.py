@@ -8,7 +8,7 @@ line's bytes and decode only the few that can carry usage.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,6 +87,17 @@ class Tally:
     def result(self, events: list[UsageEvent], offset: int, logged: Decimal | None = None) -> ReadResult:
         return ReadResult(events, offset, self.lines, self.malformed, self.skipped, self.problems,
                           logged if logged is not None else Decimal(0))
+
+
+def feed_lines(f: BinaryIO, offset: int, feed: Callable[[int, bytes], None]) -> int:
+    """Hand every complete line from ``offset`` to ``feed(start, line)``; return the offset after the last."""
+    end = offset
+    for pos, lines in blocks(f, offset):
+        for line in lines:
+            feed(pos, line)
+            pos += len(line) + 1
+        end = pos
+    return end
 
 
 def blocks(f: BinaryIO, offset: int) -> Iterator[tuple[int, list[bytes]]]:
