@@ -10,12 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spendtag.ledger.query import TOTAL_FIELDS, Filters, Totals
-from spendtag.ledger.store import Store
+from spendtag.ledger.query import TOTAL_FIELDS, Filters, QueryError, Totals
+from spendtag.ledger.store import EventPage, Store
 from spendtag.periods import TIME_GROUPS, time_label, zone
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
@@ -347,3 +348,31 @@ def test_revise_keeps_the_previous_cost_and_updates_every_total(store: Store) ->
         assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
     assert {k: v[-1] for k, v in got(store, Filters(), ["tag:client"], zone("UTC")).items()} == {
         ("acme",): 650, ("globex",): 7}
+
+
+def test_event_page_orders_counts_and_bounds_cost(store: Store) -> None:
+    store.record([make_event(f"p{i}", BASE + timedelta(minutes=i), cost=c, agent="coder" if i % 2 else "planner",
+                             tags={"client": "acme" if i < 4 else "globex"})
+                  for i, c in enumerate([50, 10, 40, 10, 30, 20])])
+    page = store.event_page(Filters(), limit=2)
+    assert [e.event.event_id for e in page.events] == ["p5", "p4"] and page.total == 6
+    assert [e.event.event_id for e in store.event_page(Filters(), order="ts", offset=4, limit=5).events] == ["p4", "p5"]
+    by_cost = store.event_page(Filters(), order="-cost", limit=10).events
+    assert [e.event.event_id for e in by_cost] == ["p0", "p2", "p4", "p5", "p3", "p1"]   # ties: event_id descending
+    assert [e.event.event_id for e in store.event_page(Filters(), order="cost", limit=2).events] == ["p1", "p3"]
+    bounded = store.event_page(Filters(), order="ts", min_cost=20, max_cost=40)
+    assert [e.event.event_id for e in bounded.events] == ["p2", "p4", "p5"] and bounded.total == 3
+    tagged = store.event_page(Filters(tags=(Selector.parse("client=acme"),), dims={"agent": ("coder",)}), order="ts")
+    assert [e.event.event_id for e in tagged.events] == ["p1", "p3"] and tagged.total == 2
+    assert store.event_page(Filters(tags=(Selector.parse("client=nobody"),))) == EventPage([], 0)
+    assert store.event_page(Filters(), offset=10).events == [] and store.event_page(Filters(), offset=10).total == 6
+    with pytest.raises(QueryError, match="cannot order events"):
+        store.event_page(Filters(), order="model")
+
+
+def test_sessions_page_with_offset_and_cost_range(store: Store) -> None:
+    store.record([make_event(f"s{i}", BASE + timedelta(hours=i), session=f"S{i}", cost=(i + 1) * 10)
+                  for i in range(5)])
+    assert [s.session for s in store.sessions(Filters(), limit=2, offset=1)] == ["S3", "S2"]
+    assert [s.session for s in store.sessions(Filters(), by_cost=True, offset=3)] == ["S1", "S0"]
+    assert [s.session for s in store.sessions(Filters(), min_cost=20, max_cost=40)] == ["S3", "S2", "S1"]

@@ -34,12 +34,15 @@ from spendtag.ledger.query import (
     TOTAL_FIELDS,
     Aggregate,
     Filters,
+    QueryError,
     Totals,
     check_group,
 )
 from spendtag.ledger.store import (
+    EVENT_ORDERS,
     AlertRecord,
     Delivery,
+    EventPage,
     ImportState,
     ModelUse,
     RecordResult,
@@ -55,6 +58,10 @@ from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, Pr
 
 _DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "source", "status")
 _EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
+_EVENT_SELECT = (f"event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
+                 "service_tier, inference_geo, speed, reported_cost")
+_PAGE_ORDERS = {"ts": "ts, event_id", "-ts": "ts DESC, event_id DESC",
+                "cost": "cost, event_id", "-cost": "cost DESC, event_id DESC"}
 _COST_COLUMNS = tuple(f"cost_{c}" for c in COST_COMPONENTS)
 _INSERT_COLUMNS = (
     "event_id", "ts", "dim_id", "session", "response_id", "price_id",
@@ -489,11 +496,17 @@ class SQLiteStore(ProviderTables, InvoiceTables):
 
     # -- reading: events ------------------------------------------------------------------
 
-    def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]:
+    def _event_where(self, filters: Filters, *,
+                     dims_inline: bool) -> tuple[list[str], list[Any], set[int] | None] | None:
+        """SQL conditions on events for ``filters`` (None: nothing can match).
+
+        The allowed dimension rows go into the SQL when ``dims_inline`` or when few; otherwise
+        they come back for the caller to check row by row.
+        """
         self._load_dims()
         allowed = self._allowed_dims(filters)
         if allowed is not None and not allowed:
-            return
+            return None
         where, args = self._time_conditions(filters)
         sessions = filters.dims.get("session")
         if sessions is not None:
@@ -503,33 +516,60 @@ class SQLiteStore(ProviderTables, InvoiceTables):
                 f"SELECT MIN(bucket), MAX(bucket) FROM rollup_session WHERE session IN ({marks})", sessions
             ).fetchone()
             if lo is None:
-                return
+                return None
             where.append("ts >= ? AND ts < ?")
             args.extend([lo, hi + HOUR_US])
             where.append(f"session IN ({marks})")
             args.extend(sessions)
-        # A literal list, not the temp table: this generator may outlive other queries.
-        in_sql = allowed is not None and len(allowed) <= _IN_CHUNK
-        if in_sql:
-            where.append(f"dim_id IN ({','.join(str(int(d)) for d in sorted(allowed or ()))})")
-        sql = (f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
-               f"service_tier, inference_geo, speed, reported_cost FROM events "
-               f"WHERE {' AND '.join(where)} ORDER BY ts, event_id")
-        if limit is not None and (allowed is None or in_sql):
+        # A literal list, not the temp table: a generator over the result may outlive other queries.
+        if allowed is not None and (dims_inline or len(allowed) <= _IN_CHUNK):
+            where.append(f"dim_id IN ({','.join(str(int(d)) for d in sorted(allowed))})")
+            allowed = None
+        return where, args, allowed
+
+    def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]:
+        found = self._event_where(filters, dims_inline=False)
+        if found is None:
+            return
+        where, args, check = found
+        sql = (f"SELECT {_EVENT_SELECT} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id")
+        if limit is not None and check is None:
             sql += f" LIMIT {int(limit)}"
         shown = 0
         for row in self._conn.execute(sql, args):
-            if allowed is not None and not in_sql and row[2] not in allowed:
+            if check is not None and row[2] not in check:
                 continue
             if limit is not None and shown >= limit:
                 return
             shown += 1
             yield self._event_from_row(row)
 
-    def sessions(self, filters: Filters, *, limit: int | None = None, min_cost: int = 0,
-                 by_cost: bool = False) -> list[SessionSummary]:
+    def event_page(self, filters: Filters, *, order: str = "-ts", offset: int = 0, limit: int = 50,
+                   min_cost: int | None = None, max_cost: int | None = None) -> EventPage:
+        column = _PAGE_ORDERS.get(order)
+        if column is None:
+            raise QueryError(f"cannot order events by {order!r}; use one of {', '.join(EVENT_ORDERS)}")
+        found = self._event_where(filters, dims_inline=True)
+        if found is None:
+            return EventPage([], 0)
+        where, args, _ = found
+        if min_cost is not None:
+            where.append("cost >= ?")
+            args.append(min_cost)
+        if max_cost is not None:
+            where.append("cost <= ?")
+            args.append(max_cost)
+        condition = " AND ".join(where)
+        (total,) = self._conn.execute(f"SELECT COUNT(*) FROM events WHERE {condition}", args).fetchone()
+        rows = self._conn.execute(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
+            [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
+        return EventPage([self._event_from_row(r) for r in rows], total)
+
+    def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
+                 max_cost: int | None = None, by_cost: bool = False) -> list[SessionSummary]:
         totals = {a.key[0]: a.totals for a in self.aggregate(filters, ["session"]) if a.key[0]}
-        chosen = [s for s, t in totals.items() if t.cost >= min_cost]
+        chosen = [s for s, t in totals.items() if t.cost >= min_cost and (max_cost is None or t.cost <= max_cost)]
         if not chosen:
             return []
         spans: dict[str, tuple[int, int]] = {}
@@ -548,8 +588,7 @@ class SQLiteStore(ProviderTables, InvoiceTables):
             chosen.sort(key=lambda s: (-totals[s].cost, s))
         else:
             chosen.sort(key=lambda s: (-spans[s][1], s))
-        if limit is not None:
-            chosen = chosen[:limit]
+        chosen = chosen[max(0, offset):None if limit is None else max(0, offset) + limit]
         where, args = self._event_conditions(filters)
         out = []
         for session in chosen:
@@ -565,8 +604,7 @@ class SQLiteStore(ProviderTables, InvoiceTables):
     def get_event(self, event_id: str) -> PricedEvent | None:
         self._load_dims()
         row = self._conn.execute(
-            f"SELECT event_id, ts, dim_id, session, response_id, price_id, {', '.join(_EVENT_SUMS)}, "
-            f"service_tier, inference_geo, speed, reported_cost FROM events WHERE event_id = ?",
+            f"SELECT {_EVENT_SELECT} FROM events WHERE event_id = ?",
             (event_id,),
         ).fetchone()
         return None if row is None else self._event_from_row(row)

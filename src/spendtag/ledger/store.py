@@ -36,6 +36,18 @@ class RecordResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of events, and how many pass the filters and cost range on all pages."""
+
+    events: list[PricedEvent]
+    total: int
+
+
+# Orders event_page accepts: by time or by cost, "-" for descending; ties by event_id the same way.
+EVENT_ORDERS = ("ts", "-ts", "cost", "-cost")
+
+
+@dataclass(frozen=True, slots=True)
 class ModelUse:
     provider: str
     model: str
@@ -125,11 +137,16 @@ class Store(Protocol):
 
     def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]: ...
 
+    # A page of events for a history table: sorted by ``order`` (EVENT_ORDERS), cost bounds inclusive.
+    def event_page(self, filters: Filters, *, order: str = "-ts", offset: int = 0, limit: int = 50,
+                   min_cost: int | None = None, max_cost: int | None = None) -> EventPage: ...
+
     def get_event(self, event_id: str) -> PricedEvent | None: ...
 
-    # Sessions passing the filters, most recently active first (or the costliest with by_cost).
-    def sessions(self, filters: Filters, *, limit: int | None = None, min_cost: int = 0,
-                 by_cost: bool = False) -> list[SessionSummary]: ...
+    # Sessions passing the filters, most recently active first (or the costliest with by_cost);
+    # cost bounds (inclusive) apply to the session's filtered total, ``offset`` skips that many.
+    def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
+                 max_cost: int | None = None, by_cost: bool = False) -> list[SessionSummary]: ...
 
     def tag_keys(self, filters: Filters) -> list[str]: ...
 
