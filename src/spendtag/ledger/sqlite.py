@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendtag.errors import StoreError
+from spendtag.ledger.access_tables import AccessTables
 from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.migrations import MIGRATIONS
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
@@ -116,7 +117,7 @@ def path_from_url(url: str) -> Path:
     return Path(url).expanduser()
 
 
-class SQLiteStore(ProviderTables, InvoiceTables):
+class SQLiteStore(ProviderTables, InvoiceTables, AccessTables):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     def __init__(self, url: str | Path, *, migrate: bool = True) -> None:
