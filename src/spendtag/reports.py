@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import EVENT_DIMENSIONS, Filters, QueryError, Totals
 from spendtag.ledger.store import Store
+from spendtag.money import exact_str
 from spendtag.periods import TIME_GROUPS, Range, sort_key
 from spendtag.tags import check_key
 
@@ -141,3 +143,40 @@ def compare(store: Store, sides: Sequence[Filters], labels: Sequence[str], tz: Z
         totals.append(t)
         models.append(per_model)
     return Comparison(list(labels), totals, models)
+
+
+# -- the report as data (the CLI's --format json and the web API give the same document) ---------
+
+REPORT_TOKEN_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+                        "output_tokens", "reasoning_tokens", "input_audio_tokens", "output_audio_tokens")
+
+
+def totals_dict(totals: Totals) -> dict[str, Any]:
+    """Counts as ints, money as exact decimal strings (USD)."""
+    return {
+        "requests": totals.requests,
+        "unpriced_requests": totals["unpriced_requests"],
+        "tokens": {b: totals[b] for b in REPORT_TOKEN_BUCKETS},
+        "web_search_requests": totals["web_search_requests"],
+        "cost_usd": exact_str(totals.cost),
+        "cost_components_usd": {name[5:]: exact_str(totals[name]) for name in totals.as_dict()
+                                if name.startswith("cost_") and totals[name]},
+    }
+
+
+def row_dict(report: Report, row: Row) -> dict[str, Any]:
+    return {**dict(zip(report.by, row.key, strict=True)), **totals_dict(row.totals), "share_percent": str(row.share)}
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    return {
+        "by": report.by,
+        "period": {
+            "since": report.range.since.isoformat() if report.range.since else None,
+            "until": report.range.until.isoformat() if report.range.until else None,
+            "tz": report.tz.key,
+        },
+        "rows": [row_dict(report, r) for r in report.rows],
+        "total": totals_dict(report.total),
+        "unpriced": [{"provider": u.provider, "model": u.model, "requests": u.requests} for u in report.unpriced],
+    }

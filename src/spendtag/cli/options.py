@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
-from spendtag.ledger.query import Filters
-from spendtag.periods import Range, named_period, parse_instant, parse_period, zone
+from spendtag.selection import FILTER_DIMENSIONS, NAMED_PERIODS, Selection, select
 from spendtag.tags import Selector
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-NAMED_PERIODS = ("today", "yesterday", "this-week", "last-week", "this-month", "last-month", "last-7-days",
-                 "last-30-days")
 OUTPUT_FORMATS = ("table", "json", "csv", "summary")
 
 
@@ -49,34 +45,13 @@ def format_option(func: F) -> F:
                         help="Output format.")(func)
 
 
-@dataclass(frozen=True)
-class Selection:
-    filters: Filters
-    tz: ZoneInfo
-    range: Range
-
-
 def selection(tz_default: ZoneInfo, kwargs: dict[str, Any], extra_tags: tuple[Selector, ...] = ()) -> Selection:
     """Turn the filter options (popped from ``kwargs``) into Filters and a time range."""
-    tz_name = kwargs.pop("tz_name", None)
-    tz = zone(tz_name) if tz_name else tz_default
     named = [name for name in NAMED_PERIODS if kwargs.pop(f"named_{name.replace('-', '_')}", False)]
     since, until, period = kwargs.pop("since", None), kwargs.pop("until", None), kwargs.pop("period", None)
-    chosen = len(named) + bool(period) + bool(since or until)
-    if chosen > 1:
+    if len(named) + bool(period) + bool(since or until) > 1:
         raise click.UsageError("give one time range: a named period, --period, or --since/--until")
-    if named:
-        rng = named_period(named[0], tz)
-    elif period:
-        rng = parse_period(period, tz)
-    else:
-        rng = Range(parse_instant(since, tz) if since else None, parse_instant(until, tz) if until else None)
-    dims: dict[str, tuple[str, ...]] = {}
-    for name in ("agent", "model", "provider", "session", "source"):
-        values = kwargs.pop(name, ())
-        if values:
-            dims[name] = tuple(values)
-    tags = tuple(Selector.parse(t) for t in kwargs.pop("tags", ())) + extra_tags
-    project = tuple(kwargs.pop("project", ()))
-    filters = Filters(since=rng.since, until=rng.until, tags=tags, dims=dims, project=project)
-    return Selection(filters, tz, rng)
+    return select(tz_default, tags=kwargs.pop("tags", ()),
+                  dims={name: kwargs.pop(name, ()) for name in FILTER_DIMENSIONS},
+                  project=kwargs.pop("project", ()), since=since, until=until, period=period, named=named,
+                  tz_name=kwargs.pop("tz_name", None), extra_tags=extra_tags)

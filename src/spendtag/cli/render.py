@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spendtag.exports import neutralise
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_usd
-from spendtag.reports import Comparison, Report, Row, share
+from spendtag.reports import Comparison, Report, share, to_dict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,39 +72,8 @@ def _numbers(totals: Totals) -> list[str]:
     return [_n(totals.requests), *(_n(_tokens(totals, b)) for _, b in TOKEN_COLUMNS)]
 
 
-def _row_dict(report: Report, row: Row | None, totals: Totals) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if row is not None:
-        for name, value in zip(report.by, row.key, strict=True):
-            out[name] = value
-    out["requests"] = totals.requests
-    out["unpriced_requests"] = totals["unpriced_requests"]
-    out["tokens"] = {b: totals[b] for b in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                                            "cache_write_1h_tokens", "output_tokens", "reasoning_tokens",
-                                            "input_audio_tokens", "output_audio_tokens")}
-    out["web_search_requests"] = totals["web_search_requests"]
-    out["cost_usd"] = exact_str(totals.cost)
-    out["cost_components_usd"] = {
-        name[5:]: exact_str(totals[name]) for name in totals.as_dict() if name.startswith("cost_") and totals[name]
-    }
-    if row is not None:
-        out["share_percent"] = str(row.share)
-    return out
-
-
 def as_json(report: Report) -> str:
-    doc = {
-        "by": report.by,
-        "period": {
-            "since": report.range.since.isoformat() if report.range.since else None,
-            "until": report.range.until.isoformat() if report.range.until else None,
-            "tz": report.tz.key,
-        },
-        "rows": [_row_dict(report, r, r.totals) for r in report.rows],
-        "total": _row_dict(report, None, report.total),
-        "unpriced": [{"provider": u.provider, "model": u.model, "requests": u.requests} for u in report.unpriced],
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False)
 
 
 CSV_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
