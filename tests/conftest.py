@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pg import Cluster, Unavailable
 
 from spendtag.ledger import open_store
 from spendtag.ledger.store import Store
@@ -52,14 +53,38 @@ def make_event(
 
 
 # Every Store implementation the contract tests (tests/test_store_*.py) run against.
-STORE_IMPLEMENTATIONS = ["sqlite"]
+STORE_IMPLEMENTATIONS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL (tests/pg.py); without one, its tests skip (fail under SPENDTAG_REQUIRE_PG=1)."""
+    try:
+        cluster = Cluster.start()
+    except Unavailable as exc:
+        if os.environ.get("SPENDTAG_REQUIRE_PG") == "1":
+            pytest.fail(f"SPENDTAG_REQUIRE_PG=1 but no PostgreSQL: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database for one test."""
+    url = pg_cluster.new_database()
+    yield url
+    pg_cluster.drop(url)
 
 
 @pytest.fixture(params=STORE_IMPLEMENTATIONS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param != "sqlite":
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    elif request.param == "postgres":
+        s = open_store(request.getfixturevalue("pg_url"))
+    else:
         raise AssertionError(request.param)
-    s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
     yield s
     s.close()
 
