@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "budget": "spendtag.cli.budget",
     "check": "spendtag.cli.budget",
     "compare": "spendtag.cli.report",
+    "db": "spendtag.cli.db",
     "demo": "spendtag.cli.demo",
     "export": "spendtag.cli.export",
     "forecast": "spendtag.cli.budget",

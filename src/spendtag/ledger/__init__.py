@@ -21,4 +21,17 @@ def open_store(url: str) -> Store:
     return SQLiteStore(url)
 
 
-__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "open_store"]
+def migrate(url: str) -> list[str]:
+    """Apply the migrations the ledger at ``url`` lacks (making it if new); the names applied."""
+    if is_postgres_url(url):
+        from spendtag.ledger.postgres import PostgresStore
+
+        with PostgresStore(url, migrate=False) as pg:
+            return pg.migrate()
+    from spendtag.ledger.sqlite import SQLiteStore
+
+    with SQLiteStore(url, migrate=False) as lite:
+        return lite.migrate()
+
+
+__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "migrate", "open_store"]
