@@ -8,6 +8,7 @@ neutralised; numbers spendtag writes itself are left as numbers.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -89,29 +90,60 @@ def _csv_value(value: Any) -> str:
     return neutralise(str(value))
 
 
-def write(store: Store, filters: Filters, fmt: str, out: IO[str]) -> int:
-    """Write every event that passes ``filters`` to ``out``; return how many."""
+def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
+           size: int = 1000) -> Iterator[str]:
+    """The export as pieces of text (``size`` events each), for a file or an HTTP response."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     tag_keys = store.tag_keys(filters)
-    events: Iterator[PricedEvent] = store.events(filters)
-    n = 0
+    source = store.events(filters) if events is None else events
+    buf = io.StringIO()
+    cols = columns(tag_keys)
+    writer = csv.writer(buf, lineterminator="\n")
     if fmt == "csv":
-        cols = columns(tag_keys)
-        writer = csv.writer(out, lineterminator="\n")
         writer.writerow(cols)
-        for priced in events:
-            record = row(priced, tag_keys)
+    elif fmt == "json":
+        buf.write("[")
+    for n, priced in enumerate(source, 1):
+        record = row(priced, tag_keys)
+        if fmt == "csv":
             writer.writerow([_csv_value(record[c]) for c in cols])
+        elif fmt == "jsonl":
+            buf.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            buf.write(("," if n > 1 else "") + "\n" + json.dumps(record, ensure_ascii=False))
+        if n % size == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    if fmt == "json":
+        buf.write("\n]\n")
+    yield buf.getvalue()
+
+
+def cost_bounded(store: Store, filters: Filters, min_cost: int | None, max_cost: int | None,
+                 page: int = 5000) -> Iterator[PricedEvent]:
+    """Events passing ``filters`` whose cost is within the bounds (inclusive), oldest first."""
+    offset = 0
+    while True:
+        found = store.event_page(filters, order="ts", offset=offset, limit=page, min_cost=min_cost,
+                                 max_cost=max_cost).events
+        yield from found
+        if len(found) < page:
+            return
+        offset += page
+
+
+def write(store: Store, filters: Filters, fmt: str, out: IO[str]) -> int:
+    """Write every event that passes ``filters`` to ``out``; return how many."""
+    n = 0
+
+    def counted() -> Iterator[PricedEvent]:
+        nonlocal n
+        for priced in store.events(filters):
             n += 1
-    elif fmt == "jsonl":
-        for priced in events:
-            out.write(json.dumps(row(priced, tag_keys), ensure_ascii=False) + "\n")
-            n += 1
-    else:
-        out.write("[")
-        for priced in events:
-            out.write(("," if n else "") + "\n" + json.dumps(row(priced, tag_keys), ensure_ascii=False))
-            n += 1
-        out.write("\n]\n")
+            yield priced
+
+    for piece in chunks(store, filters, fmt, events=counted()):
+        out.write(piece)
     return n

@@ -41,6 +41,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sessions": "spendtag.cli.agents",
     "statusline": "spendtag.cli.agents",
     "tag": "spendtag.cli.agents",
+    "tokens": "spendtag.cli.serve",
     "watch": "spendtag.cli.agents",
     "anomalies": "spendtag.cli.budget",
     "budget": "spendtag.cli.budget",

@@ -1,4 +1,7 @@
-"""``spendtag serve``: the intake server (OTLP/HTTP and ``/v1/events``) over the ledger."""
+"""``spendtag serve``: the dashboard, its JSON API and the OTLP intake (and optionally the proxy), one port.
+
+``spendtag tokens``: read-only dashboard tokens and links scoped to one client.
+"""
 
 from __future__ import annotations
 
@@ -12,27 +15,99 @@ from spendtag.cli.app import App
               help="Address to listen on; anything beyond loopback needs --token.")
 @click.option("--port", type=int, default=8787, show_default=True, help="Port to listen on.")
 @click.option("--token", envvar="SPENDTAG_SERVER_TOKEN", show_envvar=True,
-              help="Bearer token every request must carry (Authorization: Bearer TOKEN).")
+              help="Admin token: every page, API call and intake request must carry it "
+                   "(Authorization: Bearer TOKEN, or sign in on the page).")
+@click.option("--dashboard/--no-dashboard", default=True, show_default=True,
+              help="Serve the dashboard and /api/v1.")
+@click.option("--intake/--no-intake", default=True, show_default=True,
+              help="Serve the OTLP/HTTP intake and /v1/events.")
+@click.option("--proxy", "with_proxy", is_flag=True,
+              help="Also serve the metering proxy (/openai, /anthropic, /gemini...) on the same port.")
 @click.pass_obj
-def serve(app: App, host: str, port: int, token: str | None) -> None:
-    """Receive usage over HTTP and record it in the ledger.
+def serve(app: App, host: str, port: int, token: str | None, dashboard: bool, intake: bool, with_proxy: bool) -> None:
+    """Open the dashboard and receive usage over HTTP, on one port.
 
     \b
-    POST /v1/traces   OTLP/HTTP spans (GenAI semantic conventions), protobuf or JSON
-    POST /v1/logs     OTLP/HTTP logs: Claude Code api_request, Gemini CLI api_response events
-    POST /v1/metrics  OTLP/HTTP metrics: Claude Code token usage (only for sessions without events)
-    POST /v1/events   batches from spendtag.HttpSink
-    GET  /healthz
-    Point Claude Code at it with CLAUDE_CODE_ENABLE_TELEMETRY=1 OTEL_LOGS_EXPORTER=otlp
-    OTEL_METRICS_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
-    OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8787
+    Dashboard:  /  (overview)  /tags/client  /sessions  /events  /budgets  /invoices  /keys
+    JSON API:   /api/v1/...    OpenAPI document at /api/v1/openapi.json
+    Client:     /share/TOKEN   one client's own page (spendtag tokens add NAME --client acme)
+    Intake:     POST /v1/traces /v1/logs /v1/metrics (OTLP/HTTP), POST /v1/events (spendtag.HttpSink)
+    Bound to loopback it runs without a token; on any other address it needs --token
+    (or, with --no-intake, a read-only token made with `spendtag tokens add`).
+    Claude Code: CLAUDE_CODE_ENABLE_TELEMETRY=1 OTEL_LOGS_EXPORTER=otlp OTEL_METRICS_EXPORTER=otlp
+    OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8787
     """
     from spendtag.server import require_server_extra
 
-    require_server_extra()
-    from spendtag.server.intake.app import create_app, run
+    require_server_extra(dashboard=dashboard)
+    from spendtag.server.serve import run
 
-    run(create_app(app.settings.db, token=token or None, pricer=app.pricer), host, port)
+    run(app, host, port, token=token or None, dashboard=dashboard, intake=intake, proxy=with_proxy)
 
 
-COMMANDS = [serve]
+@click.group("tokens")
+def tokens() -> None:
+    """Dashboard access: read-only tokens, and links that show one client only its own spend."""
+
+
+@tokens.command("add")
+@click.argument("name")
+@click.option("--read-only", is_flag=True, help="A token that sees the whole dashboard and API, read-only.")
+@click.option("--client", metavar="VALUE", help="A link for one client (the client_key tag, e.g. acme).")
+@click.option("--scope", metavar="KEY=VALUE", help="A link for one value of any tag key (project=apollo).")
+@click.option("--url", "base_url", default="http://127.0.0.1:8787", show_default=True,
+              help="The dashboard's address, to print the link.")
+@click.pass_obj
+def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: str | None, base_url: str) -> None:
+    """Make a token; it is shown once (only its hash is kept)."""
+    from spendtag.server.dashboard.access import create_token
+
+    if sum(map(bool, (read_only, client, scope))) != 1:
+        raise click.UsageError("give one of --read-only, --client VALUE or --scope KEY=VALUE")
+    if read_only:
+        token, record = create_token(app.store, name, "read")
+        app.console.out(f"read-only token {record.name} ({record.token_id}): {token}")
+        app.console.out("Shown once. Sign in at the dashboard with it, or send Authorization: Bearer TOKEN.")
+        return
+    if client:
+        pair = (app.settings["client_key"], client)
+    else:
+        key, sep, value = (scope or "").partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
+        pair = (key.strip(), value.strip())
+    token, record = create_token(app.store, name, "client", pair)
+    app.console.out(f"link for {pair[0]}={pair[1]} ({record.token_id}): {base_url.rstrip('/')}/share/{token}")
+    app.console.out("Shown once. It shows only this client's own spend, budgets and invoices.")
+
+
+@tokens.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked tokens.")
+@click.pass_obj
+def tokens_list(app: App, show_all: bool) -> None:
+    """Tokens, with their prefix and scope (never the token)."""
+    from rich.table import Table
+
+    table = Table("name", "id", "prefix", "sees", "created", "state")
+    for t in app.store.access_tokens(include_revoked=show_all):
+        sees = "everything (read-only)" if t.role == "read" else f"{t.scope_key}={t.scope_value}"
+        table.add_row(t.name, t.token_id, t.prefix + "…", sees,
+                      f"{t.created_at:%Y-%m-%d}" if t.created_at else "",
+                      "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "")
+    app.console.print(table)
+
+
+@tokens.command("revoke")
+@click.argument("name_or_id")
+@click.pass_obj
+def tokens_revoke(app: App, name_or_id: str) -> None:
+    """Revoke a token by name or id: its pages and API calls are refused from now on."""
+    from datetime import UTC, datetime
+
+    found = app.store.revoke_access_token(name_or_id, datetime.now(UTC))
+    if found is None:
+        raise click.UsageError(f"no active token {name_or_id!r} (see `spendtag tokens list`)")
+    app.console.out(f"revoked {found.name} ({found.token_id})")
+
+
+COMMANDS = [serve, tokens]

@@ -1,17 +1,18 @@
-"""Servers (layer L5): the metering proxy. Needs the ``server`` extra (``pip install 'spendtag[server]'``)."""
+"""Servers (layer L5): the metering proxy, the intake and the dashboard. Need the ``server`` extra."""
 
 from __future__ import annotations
 
 from spendtag.errors import SpendtagError
 
 
-def require_server_extra() -> None:
-    """A one-line error naming the extra when the proxy's dependencies are missing."""
+def require_server_extra(*, dashboard: bool = False) -> None:
+    """A one-line error naming the extra when the servers' dependencies are missing."""
+    modules = ["uvicorn", "aiohttp", "prometheus_client", *(["fastapi", "jinja2"] if dashboard else [])]
     missing = []
-    for module in ("uvicorn", "aiohttp", "prometheus_client"):
+    for module in modules:
         try:
             __import__(module)
         except ImportError:
             missing.append(module)
     if missing:
-        raise SpendtagError(f"the proxy needs {', '.join(missing)}: pip install 'spendtag[server]'")
+        raise SpendtagError(f"this needs {', '.join(missing)}: pip install 'spendtag[server]'")

@@ -144,16 +144,22 @@ class IntakeApp:
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
+    async def startup(self) -> None:
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def shutdown(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._ticker = asyncio.create_task(self._tick())
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._ticker is not None:
-                    self._ticker.cancel()
-                await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

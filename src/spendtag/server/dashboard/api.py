@@ -1,0 +1,295 @@
+"""``/api/v1``: everything the pages show, as JSON, with the CLI's ``--by`` and filters.
+
+Filters are query parameters named like the CLI's flags (``tag`` repeatable, ``agent``,
+``model``, ``provider``, ``project``, ``session``, ``source``, ``since``, ``until``,
+``period``, ``range`` for a named period, ``tz``). Money is an exact decimal string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from spendtag import exports, reports
+from spendtag.ledger import open_store
+from spendtag.ledger.store import EVENT_ORDERS
+from spendtag.money import parse_usd
+from spendtag.selection import NAMED_PERIODS, Selection, select
+from spendtag.server.dashboard import views
+from spendtag.server.dashboard.access import Gate, Viewer
+from spendtag.server.dashboard.context import Context
+
+TOKEN_COOKIE = "spendtag_token"
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def request_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.cookies.get(TOKEN_COOKIE) or request.query_params.get("token") or None
+
+
+def viewer(request: Request) -> Viewer:
+    """The caller, from its bearer token or cookie; 401 without a valid one (unless the dashboard is open)."""
+    ctx = context(request)
+    gate: Gate = request.app.state.gate
+    with ctx.store() as store:
+        found = gate.viewer(request_token(request), store)
+    if found is None:
+        raise HTTPException(401, "a valid token is required: Authorization: Bearer TOKEN",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def staff(who: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+    """Admin and read-only viewers: everything. A client link sees only its own summary, budgets and invoices."""
+    if who.scoped:
+        raise HTTPException(403, "this token is limited to one client's summary, budgets and invoices")
+    return who
+
+
+@dataclass
+class FilterArgs:
+    tag: list[str]
+    dims: dict[str, list[str]]
+    project: list[str]
+    since: str | None
+    until: str | None
+    period: str | None
+    range: str | None
+    tz: str | None
+
+    def has_time(self) -> bool:
+        return bool(self.since or self.until or self.period or self.range)
+
+    def selection(self, ctx: Context, who: Viewer, *, default_range: str | None = None,
+                  now: datetime | None = None) -> Selection:
+        named = [self.range] if self.range else ([default_range] if default_range and not self.has_time() else [])
+        return select(ctx.tz, tags=self.tag, dims=dict(self.dims), project=self.project, since=self.since,
+                      until=self.until, period=self.period, named=named, tz_name=self.tz,
+                      extra_tags=who.selectors(), now=now)
+
+
+Many = Annotated[list[str], Query()]
+
+
+def filter_args(
+    tag: Annotated[list[str], Query(description="Tag condition: client=acme, client!=acme, env, !env. Repeatable.")] = [],  # noqa: B006,E501
+    agent: Many = [],  # noqa: B006
+    model: Many = [],  # noqa: B006
+    provider: Many = [],  # noqa: B006
+    project: Annotated[list[str], Query(description="A project path and everything under it.")] = [],  # noqa: B006
+    session: Many = [],  # noqa: B006
+    source: Many = [],  # noqa: B006
+    since: Annotated[str | None, Query(description="Start (inclusive): 2026-03-01 or an exact time.")] = None,
+    until: Annotated[str | None, Query(description="End (exclusive).")] = None,
+    period: Annotated[str | None, Query(description="2026-03, 2026-03-14, 2026-W11 or 2026.")] = None,
+    range: Annotated[Literal[NAMED_PERIODS] | None, Query(description="A named period.")] = None,  # type: ignore[valid-type]
+    tz: Annotated[str | None, Query(description="IANA time zone for periods and labels.")] = None,
+) -> FilterArgs:
+    return FilterArgs(tag, {"agent": agent, "model": model, "provider": provider, "session": session,
+                            "source": source}, project, since, until, period, range, tz)
+
+
+Filtering = Annotated[FilterArgs, Depends(filter_args)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PerPage = Annotated[int, Query(ge=1, le=500)]
+CostBound = Annotated[str | None, Query(description="USD, inclusive: 0.50", max_length=40)]
+
+
+def usd_bound(text: str | None) -> int | None:
+    return None if text is None or not text.strip() else parse_usd(text)
+
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/me", summary="Who the token belongs to and what it may see")
+def me(who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
+    return {"role": who.role, "name": who.name,
+            "scope": None if who.scope is None else {"key": who.scope[0], "value": who.scope[1]}}
+
+
+@router.get("/overview", summary="The overview page: this period vs last, forecast, chart, breakdowns")
+def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
+             stack: Annotated[str | None, Query(max_length=200, description="Tag key (or dimension) the chart stacks by.")] = None,  # noqa: E501
+             ) -> dict[str, Any]:
+    ctx = context(request)
+    now = datetime.now(UTC)
+    sel = f.selection(ctx, who, default_range="this-month", now=now)
+    with ctx.store() as store:
+        return views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now)
+
+
+@router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`")
+def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
+           by: Annotated[str, Query(max_length=200, description="One or two keys: client or client,model.")] = "client",
+           order: Literal["cost", "time"] = "cost",
+           limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> dict[str, Any]:
+    ctx = context(request)
+    sel = f.selection(ctx, who)
+    with ctx.store() as store:
+        return reports.to_dict(reports.build(store, reports.parse_by(by), sel.filters, sel.tz, order=order,
+                                             limit=limit))
+
+
+@router.get("/summary", summary="One client's own summary (what a client link shows)")
+def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
+            key: Annotated[str | None, Query(max_length=200)] = None,
+            value: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
+    ctx = context(request)
+    if who.scope is not None:
+        key, value = who.scope
+    elif not key or value is None:
+        key, value = key or ctx.client_key, value
+        if value is None:
+            raise HTTPException(400, "give value= (and key=, default the client key) for a summary")
+    now = datetime.now(UTC)
+    sel = f.selection(ctx, who, default_range="this-month", now=now)
+    with ctx.store() as store:
+        return views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
+                               with_calls=not who.scoped)
+
+
+@router.get("/tags", summary="Tag keys used by the selected events")
+def tag_keys(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering) -> list[str]:
+    ctx = context(request)
+    with ctx.store() as store:
+        return store.tag_keys(f.selection(ctx, who).filters)
+
+
+@router.get("/tags/{key}", summary="Every value of one tag key, with its totals")
+def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)],
+               f: Filtering) -> list[dict[str, Any]]:
+    ctx = context(request)
+    with ctx.store() as store:
+        return views.tag_values(store, f.selection(ctx, who), key)
+
+
+@router.get("/events", summary="Events, sorted and paginated on the server")
+def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
+           order: Literal[EVENT_ORDERS] = "-ts", page: Page = 1, per_page: PerPage = 50,  # type: ignore[valid-type]
+           min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
+    ctx = context(request)
+    with ctx.store() as store:
+        return views.events_table(store, f.selection(ctx, who), order=order, page=page, per_page=per_page,
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+
+
+@router.get("/events/{event_id}", summary="One event with its price")
+def event(request: Request, event_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
+    with context(request).store() as store:
+        found = store.get_event(event_id)
+    if found is None:
+        raise HTTPException(404, f"no event {event_id!r}")
+    return views.event_dict(found)
+
+
+@router.get("/sessions", summary="Sessions, sorted and paginated on the server")
+def sessions(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
+             sort: Literal["recent", "cost"] = "recent", page: Page = 1, per_page: PerPage = 50,
+             min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
+    ctx = context(request)
+    with ctx.store() as store:
+        return views.sessions_table(store, f.selection(ctx, who), sort=sort, page=page, per_page=per_page,
+                                    min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+
+
+@router.get("/sessions/{session_id}", summary="One session: totals, models and its calls")
+def session(request: Request, session_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
+    with context(request).store() as store:
+        found = views.session_detail(store, session_id)
+    if found is None:
+        raise HTTPException(404, f"no session {session_id!r}")
+    return found
+
+
+@router.get("/budgets", summary="Every budget's spend, projection and state (a client: its own)")
+def budgets(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> list[dict[str, Any]]:
+    ctx = context(request)
+    with ctx.store() as store:
+        chosen = ctx.budgets(store)
+        if who.scope is not None:
+            chosen = views.scoped_budgets(chosen, *who.scope)
+        return views.budgets_list(store, chosen, datetime.now(UTC), ctx.tz)
+
+
+@router.get("/alerts", summary="Alert history, newest first")
+def alerts(request: Request, who: Annotated[Viewer, Depends(staff)],
+           limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> list[dict[str, Any]]:
+    with context(request).store() as store:
+        return views.alerts_list(store, limit=limit)
+
+
+def _own_client(ctx: Context, who: Viewer) -> str | None:
+    """A client viewer's invoice client, or None for staff; 403 for a link scoped to another key."""
+    if who.scope is None:
+        return None
+    if who.scope[0] != ctx.client_key:
+        raise HTTPException(403, "this token's scope is not a client, so it has no invoices")
+    return who.scope[1]
+
+
+@router.get("/invoices", summary="Issued invoices (a client: its own)")
+def invoices(request: Request, who: Annotated[Viewer, Depends(viewer)],
+             client: Annotated[str | None, Query(max_length=500)] = None) -> list[dict[str, Any]]:
+    ctx = context(request)
+    own = _own_client(ctx, who)
+    with ctx.store() as store:
+        return [views.invoice_dict(i) for i in store.issued_invoices(own if own is not None else client)]
+
+
+@router.get("/invoices/{number}", summary="One issued invoice, as issued")
+def invoice(request: Request, number: str, who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
+    import json
+
+    ctx = context(request)
+    own = _own_client(ctx, who)
+    with ctx.store() as store:
+        found = store.issued_invoice(number)
+    if found is None or (own is not None and found.client != own):
+        raise HTTPException(404, f"no invoice {number!r}")
+    return {**views.invoice_dict(found), "document": json.loads(found.document)}
+
+
+@router.get("/keys", summary="Proxy virtual keys (never their secrets)")
+def keys(request: Request, who: Annotated[Viewer, Depends(staff)]) -> list[dict[str, Any]]:
+    with context(request).store() as store:
+        return views.keys_list(store)
+
+
+@router.get("/export", summary="The selected events as a file: exactly what the filters show",
+            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}, "application/json": {},
+                                                                           "application/x-ndjson": {}}}})
+def export(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
+           format: Literal["csv", "json", "jsonl"] = "csv",
+           min_cost: CostBound = None, max_cost: CostBound = None) -> StreamingResponse:
+    ctx = context(request)
+    sel = f.selection(ctx, who)
+    lo, hi = usd_bound(min_cost), usd_bound(max_cost)
+    media = {"csv": "text/csv; charset=utf-8", "json": "application/json",
+             "jsonl": "application/x-ndjson"}[format]
+
+    def body() -> Iterator[str]:
+        # A connection of its own: the response may outlive the request that started it.
+        store = open_store(ctx.store_url)
+        try:
+            events = exports.cost_bounded(store, sel.filters, lo, hi) if lo is not None or hi is not None else None
+            yield from exports.chunks(store, sel.filters, format, events=events)
+        finally:
+            store.close()
+
+    rng = sel.range
+    name = "spendtag-events" + "".join(f"-{d.astimezone(sel.tz):%Y%m%d}" for d in (rng.since, rng.until) if d)
+    return StreamingResponse(body(), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'})

@@ -1,0 +1,107 @@
+"""Charts drawn on the server as inline SVG: no JavaScript library, no CDN, works offline and in print.
+
+A stacked bar per time bucket, one colour per series, a ``<title>`` on every bar for its
+exact amount, and a marker above the buckets that had an anomaly. The amounts drawn come
+from the same exact strings the API returns; only the bar heights are rounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from spendtag.money import format_usd, parse_usd
+
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+           "#9c755f", "#bab0ac")
+WIDTH, HEIGHT = 900, 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 18, 46
+
+
+def colour(i: int, name: str) -> str:
+    if name in ("(untagged)", "(none)"):
+        return "#c9c9c9"
+    if name == "(other)":
+        return "#8c8c8c"
+    return PALETTE[i % len(PALETTE)]
+
+
+def _nice_max(value: int) -> int:
+    """A round axis maximum (1, 2 or 5 times a power of ten) at or above ``value`` pico-USD."""
+    if value <= 0:
+        return parse_usd("1")
+    step = Decimal(10) ** (len(str(value)) - 1)
+    for m in (1, 2, 5, 10):
+        if step * m >= value:
+            return int(step * m)
+    return value
+
+
+def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = ()) -> str:
+    buckets: list[str] = chart["buckets"]
+    series = chart["series"]
+    costs = [[parse_usd(c) for c in s["cost_usd"]] for s in series]
+    totals = [sum(col) for col in zip(*costs, strict=True)] if costs else [0] * len(buckets)
+    top = _nice_max(max(totals, default=0))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    n = max(1, len(buckets))
+    slot = plot_w / n
+    bar = max(1.0, slot * 0.8)
+    out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="spend over time" '
+           f'xmlns="http://www.w3.org/2000/svg" data-buckets="{len(buckets)}">']
+    for i in range(5):   # grid and axis labels
+        y = TOP + plot_h - plot_h * i / 4
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
+                   f'{escape(format_usd(top * i // 4))}</text>')
+    every = max(1, n // 12)
+    marked = {m["bucket"] for m in anomalies}
+    for b, label in enumerate(buckets):
+        x = LEFT + slot * b + (slot - bar) / 2
+        y = TOP + plot_h
+        for s_i, s in enumerate(series):
+            amount = costs[s_i][b]
+            if amount <= 0:
+                continue
+            h = plot_h * amount / top
+            y -= h
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
+                       f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
+                       f'data-bucket="{escape(label)}" '
+                       f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
+                       f'{escape(format_usd(amount))}</title></rect>')
+        if label in marked:
+            cx = x + bar / 2
+            notes = "; ".join(str(m["message"]) for m in anomalies if m["bucket"] == label)
+            out.append(f'<path class="anomaly" '
+                       f'd="M{cx - 6:.1f},{TOP - 2} L{cx + 6:.1f},{TOP - 2} L{cx:.1f},{TOP + 8}Z" '
+                       f'data-bucket="{escape(label)}"><title>anomaly: {escape(notes)}</title></path>')
+        if b % every == 0:
+            short = label[5:] if len(label) >= 10 else label
+            out.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" class="axis" text-anchor="middle">'
+                       f'{escape(short)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def legend(chart: Mapping[str, Any]) -> str:
+    items = [f'<li><span class="swatch" style="background:{colour(i, s["name"])}"></span>{escape(s["name"])} '
+             f'<span class="num">{escape(format_usd(parse_usd(s["total_usd"])))}</span></li>'
+             for i, s in enumerate(chart["series"])]
+    return f'<ul class="legend">{"".join(items)}</ul>'
+
+
+def progress(percent: str, thresholds: Sequence[Mapping[str, Any]], limit_usd: str) -> str:
+    """A budget's bar: filled to the spend, a tick at every threshold."""
+    filled = min(Decimal(100), Decimal(percent))
+    limit = parse_usd(limit_usd)
+    ticks = []
+    for t in thresholds:
+        at = min(Decimal(100), Decimal(parse_usd(t["amount_usd"])) * 100 / limit) if limit else Decimal(0)
+        ticks.append(f'<span class="tick{" stop" if t["stop"] else ""}" style="left:{at:.1f}%" '
+                     f'title="{escape(t["label"])}"></span>')
+    state = "over" if Decimal(percent) >= 100 else "warn" if any(t["crossed"] for t in thresholds) else "ok"
+    return (f'<div class="progress {state}" role="progressbar" aria-valuenow="{escape(percent)}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="fill" style="width:{filled:.1f}%"></div>{"".join(ticks)}</div>')

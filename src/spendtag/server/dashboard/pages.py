@@ -1,0 +1,313 @@
+"""The dashboard's pages: server-rendered HTML from the same data the API returns.
+
+Filters live in the URL (plain GET forms), so a view can be bookmarked and shared. No
+build step and no JavaScript framework: charts are inline SVG from :mod:`.charts`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from spendtag.ledger.store import EVENT_ORDERS
+from spendtag.money import format_usd, parse_usd
+from spendtag.selection import NAMED_PERIODS
+from spendtag.server.dashboard import charts, views
+from spendtag.server.dashboard.access import Gate, Viewer
+from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
+from spendtag.server.dashboard.context import Context
+
+DEFAULT_RANGE = "this-month"
+
+
+def _usd(value: str | None) -> str:
+    return "—" if value is None else format_usd(parse_usd(value))
+
+
+def _num(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _local(value: str | None, tz: Any = None) -> str:
+    if not value:
+        return ""
+    ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M") if tz else ts.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _cost(row: dict[str, Any]) -> Markup:
+    """A row's cost; unpriced calls are said, never shown as $0."""
+    unpriced, requests = row.get("unpriced_requests", 0), row.get("requests", 0)
+    if requests and unpriced == requests:
+        return Markup('<span class="warn">unpriced</span>')
+    shown = Markup.escape(_usd(row["cost_usd"]))
+    if unpriced:
+        return shown + Markup(f' <span class="warn" title="calls with no price, not in this total">+ {unpriced:,} '
+                              'unpriced</span>')
+    return shown
+
+
+env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
+                  autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+env.filters.update(usd=_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
+                   tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
+env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost,
+                   stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
+                   legend=lambda c: Markup(charts.legend(c)),
+                   progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])))
+
+
+def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    ctx: Context = request.app.state.context
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+    html = env.get_template(template).render(request=request, tz=ctx.tz, client_key=ctx.client_key,
+                                             query=query, qs=lambda **kw: with_query(query, **kw), **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def with_query(query: list[tuple[str, str]], **changes: Any) -> str:
+    """The current query string with some parameters replaced (None removes one)."""
+    kept = [(k, v) for k, v in query if k not in changes]
+    for k, v in changes.items():
+        if v is None:
+            continue
+        kept.extend((k, x) for x in v) if isinstance(v, list | tuple) else kept.append((k, str(v)))
+    return "?" + urlencode(kept) if kept else ""
+
+
+def page_viewer(request: Request) -> Viewer:
+    try:
+        who = viewer(request)
+    except HTTPException as exc:
+        raise PageError(exc.status_code, "Sign in", "This dashboard needs a token.") from None
+    if who.scoped:
+        raise PageError(403, "Not for this link", "This link shows one client's own page only.")
+    return who
+
+
+class PageError(Exception):
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+Staff = Annotated[Viewer, Depends(page_viewer)]
+router = APIRouter(include_in_schema=False)
+
+
+def _range_args(f: Any) -> Any:
+    """Pages default to this month; the effective range goes into every link they make."""
+    if not f.has_time():
+        f.range = DEFAULT_RANGE
+    return f
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, who: Staff, f: Filtering,
+             stack: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+    ctx = context(request)
+    now = datetime.now(UTC)
+    f = _range_args(f)
+    sel = f.selection(ctx, who, now=now)
+    with ctx.store() as store:
+        data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now)
+        keys = store.tag_keys(sel.filters)
+    return render(request, "overview.html", data=data, tag_keys=keys, f=f, page="overview",
+                  api=f"/api/v1/overview{with_query(_query(request, f), stack=stack)}")
+
+
+def _query(request: Request, f: Any) -> list[tuple[str, str]]:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("token", "range")]
+    if f.range:
+        query.append(("range", f.range))
+    return query
+
+
+@router.get("/tags/{key}", response_class=HTMLResponse)
+def tag_list(request: Request, key: str, who: Staff, f: Filtering) -> HTMLResponse:
+    ctx = context(request)
+    f = _range_args(f)
+    sel = f.selection(ctx, who)
+    with ctx.store() as store:
+        rows = views.tag_values(store, sel, key)
+    return render(request, "tags.html", key=key, rows=rows, period=views.range_dict(sel.range, sel.tz), f=f,
+                  page="tags", api=f"/api/v1/tags/{key}{with_query(_query(request, f))}")
+
+
+@router.get("/tags/{key}/{value}", response_class=HTMLResponse)
+def tag_page(request: Request, key: str, value: str, who: Staff, f: Filtering) -> HTMLResponse:
+    ctx = context(request)
+    now = datetime.now(UTC)
+    f = _range_args(f)
+    sel = f.selection(ctx, who, now=now)
+    with ctx.store() as store:
+        data = views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key)
+    query = _query(request, f)
+    return render(request, "tag.html", data=data, f=f, page="tags",
+                  api=f"/api/v1/summary{with_query(query, key=key, value=value)}",
+                  export=with_query([*query, ("tag", f"{key}={value}")]))
+
+
+@router.get("/events", response_class=HTMLResponse)
+def events(request: Request, who: Staff, f: Filtering, order: str = "-ts",
+           page: Annotated[int, Query(ge=1)] = 1, per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+           min_cost: str | None = None, max_cost: str | None = None) -> HTMLResponse:
+    ctx = context(request)
+    f = _range_args(f)
+    sel = f.selection(ctx, who)
+    with ctx.store() as store:
+        data = views.events_table(store, sel, order=order, page=page, per_page=per_page,
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+    query = _query(request, f)
+    return render(request, "events.html", data=data, f=f, page="events", min_cost=min_cost or "",
+                  max_cost=max_cost or "", api=f"/api/v1/events{with_query(query)}",
+                  export=with_query([(k, v) for k, v in query if k not in ("page", "per_page", "order")]))
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event(request: Request, event_id: str, who: Staff) -> HTMLResponse:
+    with context(request).store() as store:
+        found = store.get_event(event_id)
+    if found is None:
+        raise PageError(404, "Not found", f"No event {event_id!r}.")
+    return render(request, "event.html", e=views.event_dict(found), page="events")
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+def sessions(request: Request, who: Staff, f: Filtering, sort: str = "recent",
+             page: Annotated[int, Query(ge=1)] = 1, per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+             min_cost: str | None = None, max_cost: str | None = None) -> HTMLResponse:
+    ctx = context(request)
+    f = _range_args(f)
+    sel = f.selection(ctx, who)
+    with ctx.store() as store:
+        data = views.sessions_table(store, sel, sort="cost" if sort == "cost" else "recent", page=page,
+                                    per_page=per_page, min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+    return render(request, "sessions.html", data=data, f=f, page="sessions", min_cost=min_cost or "",
+                  max_cost=max_cost or "", api=f"/api/v1/sessions{with_query(_query(request, f))}")
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+def session(request: Request, session_id: str, who: Staff) -> HTMLResponse:
+    with context(request).store() as store:
+        found = views.session_detail(store, session_id)
+    if found is None:
+        raise PageError(404, "Not found", f"No session {session_id!r}.")
+    return render(request, "session.html", s=found, page="sessions")
+
+
+@router.get("/budgets", response_class=HTMLResponse)
+def budgets(request: Request, who: Staff) -> HTMLResponse:
+    ctx = context(request)
+    with ctx.store() as store:
+        rows = views.budgets_list(store, ctx.budgets(store), datetime.now(UTC), ctx.tz)
+        history = views.alerts_list(store, limit=100)
+    return render(request, "budgets.html", budgets=rows, alerts=history, page="budgets")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request, who: Staff) -> HTMLResponse:
+    with context(request).store() as store:
+        history = views.alerts_list(store, limit=1000)
+    return render(request, "alerts.html", alerts=history, page="budgets")
+
+
+@router.get("/invoices", response_class=HTMLResponse)
+def invoices(request: Request, who: Staff) -> HTMLResponse:
+    with context(request).store() as store:
+        rows = [views.invoice_dict(i) for i in store.issued_invoices()]
+    return render(request, "invoices.html", invoices=rows, page="invoices")
+
+
+@router.get("/invoices/{number}", response_class=HTMLResponse)
+def invoice(request: Request, number: str, who: Staff) -> HTMLResponse:
+    return _invoice_html(request, number, None)
+
+
+def _invoice_html(request: Request, number: str, client: str | None) -> HTMLResponse:
+    from spendtag.invoices.model import from_json
+    from spendtag.invoices.render import as_html
+
+    with context(request).store() as store:
+        found = store.issued_invoice(number)
+    if found is None or (client is not None and found.client != client):
+        raise PageError(404, "Not found", f"No invoice {number!r}.")
+    return HTMLResponse(as_html(from_json(found.document)))
+
+
+@router.get("/keys", response_class=HTMLResponse)
+def keys(request: Request, who: Staff) -> HTMLResponse:
+    with context(request).store() as store:
+        rows = views.keys_list(store)
+    return render(request, "keys.html", keys=rows, page="keys")
+
+
+# -- a client's shared link -------------------------------------------------------------------
+
+def _share_viewer(request: Request, token: str) -> Viewer:
+    ctx = context(request)
+    gate: Gate = request.app.state.gate
+    with ctx.store() as store:
+        who = gate.viewer(token, store)
+    if who is None or who.scope is None:
+        raise PageError(404, "Link not valid", "This link is not valid (it may have been revoked).")
+    return who
+
+
+@router.get("/share/{token}", response_class=HTMLResponse)
+def share(request: Request, token: str, f: Filtering) -> HTMLResponse:
+    who = _share_viewer(request, token)
+    assert who.scope is not None
+    ctx = context(request)
+    now = datetime.now(UTC)
+    f = _range_args(f)
+    sel = f.selection(ctx, who, now=now)
+    with ctx.store() as store:
+        data = views.tag_value(store, sel, *who.scope, ctx.budgets(store), now=now, client_key=ctx.client_key,
+                               with_calls=False)
+    return render(request, "share.html", data=data, f=f, token=token, who=who)
+
+
+@router.get("/share/{token}/invoices/{number}", response_class=HTMLResponse)
+def share_invoice(request: Request, token: str, number: str) -> HTMLResponse:
+    who = _share_viewer(request, token)
+    assert who.scope is not None
+    if who.scope[0] != context(request).client_key:
+        raise PageError(404, "Not found", f"No invoice {number!r}.")
+    return _invoice_html(request, number, who.scope[1])
+
+
+# -- signing in --------------------------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login(request: Request, token: str | None = None, next: str = "/") -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    if not token:
+        return render(request, "login.html", next=target, failed=False)
+    ctx = context(request)
+    gate: Gate = request.app.state.gate
+    with ctx.store() as store:
+        who = gate.viewer(token, store)
+    if who is None:
+        return render(request, "login.html", status=401, next=target, failed=True)
+    if who.scope is not None:
+        return RedirectResponse(f"/share/{token}", status_code=303)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+def error_page(request: Request, exc: PageError) -> HTMLResponse:
+    if exc.status == 401 or (exc.status == 403 and request_token(request) is None):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return render(request, "login.html", status=401, next=target, failed=False)
+    return render(request, "error.html", status=exc.status, title=exc.title, message=exc.message)
+

@@ -1,0 +1,374 @@
+"""What the dashboard shows, as plain data: the pages render it and ``/api/v1`` returns it.
+
+Money is an exact decimal string of USD (``"12.345678"``), never a float; counts are ints.
+Every function takes the viewer's selection already narrowed to its scope (a client viewer's
+tag value is one of the filters), so no function here can leak another client's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from spendtag import reports
+from spendtag.budgets import Budget, Status, status
+from spendtag.forecasts import forecast
+from spendtag.ledger.query import Filters, Totals
+from spendtag.ledger.store import Store
+from spendtag.money import exact_str
+from spendtag.periods import Range
+from spendtag.reports import totals_dict
+from spendtag.selection import Selection
+from spendtag.sessions import SessionView, view
+from spendtag.tags import Selector
+from spendtag.usage import PricedEvent
+
+STACK_LIMIT = 8          # series a chart stacks; the rest are summed as "(other)"
+UNTAGGED = "(untagged)"
+OTHER = "(other)"
+NONE = "(none)"
+
+
+def iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def change_percent(now: int, before: int) -> str | None:
+    if before <= 0:
+        return None
+    return str((Decimal(now - before) * 100 / Decimal(before)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN))
+
+
+def range_dict(rng: Range, tz: ZoneInfo) -> dict[str, Any]:
+    return {"since": iso(rng.since), "until": iso(rng.until), "tz": tz.key, "label": rng.label(tz)}
+
+
+def previous_range(rng: Range, tz: ZoneInfo) -> Range | None:
+    """The period before: the previous calendar month for a month, else the same length just before."""
+    if rng.since is None or rng.until is None:
+        return None
+    start, end = rng.since.astimezone(tz), rng.until.astimezone(tz)
+    midnight = (start.hour, start.minute, end.hour, end.minute) == (0, 0, 0, 0)
+    if midnight and start.day == 1 and end.day == 1:
+        months = (end.year - start.year) * 12 + end.month - start.month
+        year, month = divmod(start.year * 12 + start.month - 1 - months, 12)
+        return Range(start.replace(year=year, month=month + 1).astimezone(UTC), rng.since)
+    return Range(rng.since - (rng.until - rng.since), rng.since)
+
+
+def bucket_group(rng: Range, span: tuple[datetime, datetime] | None) -> str:
+    since = rng.since or (span[0] if span else None)
+    until = rng.until or (span[1] if span else None)
+    if since is None or until is None:
+        return "day"
+    length = until - since
+    if length <= timedelta(days=2):
+        return "hour"
+    return "day" if length <= timedelta(days=120) else "month"
+
+
+# -- breakdowns and series ----------------------------------------------------------------
+
+def breakdown(store: Store, filters: Filters, key: str, tz: ZoneInfo, *,
+              limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows of one grouping, costliest first, with shares; the untagged row is kept for tag keys."""
+    report = reports.build(store, [key], filters, tz, limit=limit)
+    return [{"value": row.key[0], "label": report.labels(row)[0], **totals_dict(row.totals),
+             "share_percent": str(row.share)} for row in report.rows]
+
+
+@dataclass
+class Series:
+    """A stacked chart: buckets (time labels) x series (tag values), cost in pico-USD."""
+
+    group: str
+    buckets: list[str]
+    names: list[str]
+    cost: dict[str, list[int]]            # series name -> cost per bucket
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "buckets": self.buckets,
+                "series": [{"name": n, "cost_usd": [exact_str(c) for c in self.cost[n]],
+                            "total_usd": exact_str(sum(self.cost[n]))} for n in self.names]}
+
+
+def bucket_labels(rng: Range, group: str, tz: ZoneInfo, seen: Iterable[str]) -> list[str]:
+    """Every bucket of the range (empty ones too, so a chart's gaps show), or those seen if open."""
+    labels = set(seen)
+    if rng.since is not None and rng.until is not None and group in ("hour", "day"):
+        step = timedelta(hours=1) if group == "hour" else timedelta(days=1)
+        fmt = "%Y-%m-%d %H:00" if group == "hour" else "%Y-%m-%d"
+        at = rng.since.astimezone(tz)
+        if group == "day":
+            at = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        while at < rng.until and len(labels) < 2000:
+            labels.add(at.strftime(fmt))
+            at = (at.astimezone(UTC) + step).astimezone(tz) if group == "hour" else \
+                datetime.combine(at.date() + step, at.timetz()).astimezone(tz)
+    return sorted(labels)
+
+
+def series(store: Store, filters: Filters, rng: Range, stack: str, tz: ZoneInfo, *, group: str | None = None,
+           limit: int = STACK_LIMIT) -> Series:
+    """Spend over time stacked by ``stack`` (a tag key or a dimension); the biggest ``limit`` kept apart."""
+    group = group or bucket_group(rng, store.time_span())
+    key = reports.group_key(stack)
+    rows = store.aggregate(filters, [group, key], tz)
+    per_value: dict[str | None, int] = {}
+    for a in rows:
+        per_value[a.key[1]] = per_value.get(a.key[1], 0) + a.totals.cost
+    ranked = sorted((v for v in per_value if v is not None), key=lambda v: (-per_value[v], v))
+    kept = set(ranked[:limit])
+    names = ranked[:limit]
+    if len(ranked) > limit:
+        names.append(OTHER)
+    if None in per_value:
+        names.append(UNTAGGED if key.startswith("tag:") else NONE)
+    buckets = bucket_labels(rng, group, tz, (a.key[0] or "" for a in rows))
+    index = {b: i for i, b in enumerate(buckets)}
+    cost = {n: [0] * len(buckets) for n in names}
+    for a in rows:
+        value = a.key[1]
+        name = value if value in kept else (UNTAGGED if key.startswith("tag:") else NONE) if value is None else OTHER
+        cost[name][index[a.key[0] or ""]] += a.totals.cost
+    return Series(group, buckets, names, cost)
+
+
+# -- overview -------------------------------------------------------------------------------
+
+def project(store: Store, filters: Filters, rng: Range, tz: ZoneInfo, now: datetime) -> dict[str, Any] | None:
+    """The forecast to the end of a period that contains now (weekday-aware, 28 days of history)."""
+    if rng.since is None or rng.until is None or not rng.since <= now < rng.until:
+        return None
+    start = rng.since.astimezone(tz).date()
+    last = (rng.until - timedelta(microseconds=1)).astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    history_start = datetime.combine(start - timedelta(days=28), datetime.min.time(), tz)
+    daily: dict[date, int] = {}
+    history: dict[date, int] = {}
+    for a in store.aggregate(replace(filters, since=history_start, until=rng.until), ["day"], tz):
+        day = date.fromisoformat(a.key[0] or "")
+        (history if day < start else daily)[day] = a.totals.cost
+    f = forecast(daily, period_start=start, period_end=last, today=today, history=history,
+                 now=now.astimezone(tz).replace(tzinfo=None))
+    return {"projected_usd": exact_str(f.projected), "low_usd": exact_str(f.low), "high_usd": exact_str(f.high),
+            "method": f.method, "period_end": last.isoformat()}
+
+
+def anomaly_marks(store: Store, rng: Range, group: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Anomaly alerts in the range, with the chart bucket each falls in."""
+    fmt = {"hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d", "month": "%Y-%m"}.get(group, "%Y-%m-%d")
+    marks = []
+    for alert in store.alerts(since=rng.since - timedelta(days=2) if rng.since else None):
+        if alert.kind != "anomaly":
+            continue
+        hour = _anomaly_hour(alert.period)
+        if hour is None or (rng.since and hour < rng.since) or (rng.until and hour >= rng.until):
+            continue
+        payload = dict(alert.payload)
+        marks.append({"hour": iso(hour), "bucket": hour.astimezone(tz).strftime(fmt), "kind": alert.threshold,
+                      "scope": payload.get("scope"), "message": payload.get("message", "")})
+    return sorted(marks, key=lambda m: (m["hour"], m["kind"]))
+
+
+def _anomaly_hour(period: str) -> datetime | None:
+    try:   # "2026-03-14 10:00 UTC", as the anomaly alert records it
+        return datetime.strptime(period.removesuffix(" UTC"), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: str, now: datetime,
+             with_anomalies: bool = True) -> dict[str, Any]:
+    f, rng, tz = sel.filters, sel.range, sel.tz
+    chart = series(store, f, rng, stack, tz)
+    total = Totals()
+    by_provider_model = store.aggregate(f, ["provider", "model"], tz)
+    models: dict[str, Totals] = {}
+    providers: dict[str, Totals] = {}
+    unpriced = []
+    for a in by_provider_model:
+        total.merge(a.totals)
+        models.setdefault(a.key[1] or NONE, Totals()).merge(a.totals)
+        providers.setdefault(a.key[0] or NONE, Totals()).merge(a.totals)
+        if a.totals["unpriced_requests"]:
+            unpriced.append({"provider": a.key[0], "model": a.key[1], "requests": a.totals["unpriced_requests"]})
+    before = previous_range(rng, tz)
+    previous, change = None, None
+    if before is not None:
+        prev_total = Totals()
+        for a in store.aggregate(replace(f, since=before.since, until=before.until)):
+            prev_total.merge(a.totals)
+        previous = {**range_dict(before, tz), "cost_usd": exact_str(prev_total.cost),
+                    "requests": prev_total.requests}
+        change = change_percent(total.cost, prev_total.cost)
+    untagged = sum(chart.cost.get(UNTAGGED, ()))
+    return {
+        "period": range_dict(rng, tz),
+        "stack": stack,
+        "total": totals_dict(total),
+        "previous": previous,
+        "change_percent": change,
+        "forecast": project(store, f, rng, tz, now),
+        "untagged": {"key": stack, "cost_usd": exact_str(untagged),
+                     "share_percent": str(reports.share(untagged, total.cost))},
+        "unpriced": {"requests": total["unpriced_requests"],
+                     "models": sorted(unpriced, key=lambda u: (-u["requests"], u["provider"], u["model"]))},
+        "chart": chart.as_dict(),
+        "by_model": _rows(models, total.cost),
+        "by_provider": _rows(providers, total.cost),
+        "by_agent": breakdown(store, f, "agent", tz),
+        "anomalies": anomaly_marks(store, rng, chart.group, tz) if with_anomalies else [],
+        "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets),
+                                                   key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
+    }
+
+
+def _rows(groups: dict[str, Totals], whole: int) -> list[dict[str, Any]]:
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].cost, -kv[1].requests, kv[0]))
+    return [{"value": k, "label": k, **totals_dict(t), "share_percent": str(reports.share(t.cost, whole))}
+            for k, t in ordered]
+
+
+# -- one tag value (a client's page) ----------------------------------------------------------
+
+def scoped_budgets(budgets: Iterable[Budget], key: str, value: str) -> list[Budget]:
+    """Budgets limited to exactly this tag value (a budget over everyone would show others' spend)."""
+    want = Selector(key, "eq", value)
+    return [b for b in budgets if want in b.scope]
+
+
+def tag_value(store: Store, sel: Selection, key: str, value: str, budgets: Sequence[Budget], *, now: datetime,
+              client_key: str, with_calls: bool = True) -> dict[str, Any]:
+    want = Selector(key, "eq", value)
+    f = sel.filters if want in sel.filters.tags else replace(sel.filters, tags=(*sel.filters.tags, want))
+    scoped = Selection(f, sel.tz, sel.range)
+    summary = overview(store, scoped, scoped_budgets(budgets, key, value), stack="model", now=now,
+                       with_anomalies=False)
+    out: dict[str, Any] = {
+        "key": key, "value": value,
+        "period": summary["period"], "total": summary["total"], "previous": summary["previous"],
+        "change_percent": summary["change_percent"], "forecast": summary["forecast"],
+        "unpriced": summary["unpriced"], "chart": summary["chart"], "by_model": summary["by_model"],
+        "budgets": [budget_dict(status(store, b, now, sel.tz)) for b in scoped_budgets(budgets, key, value)],
+        "invoices": [invoice_dict(i) for i in store.issued_invoices(value)] if key == client_key else [],
+    }
+    if with_calls:
+        out["by_agent"] = summary["by_agent"]
+        out["sessions"] = [session_dict(view(s)) for s in store.sessions(f, limit=10)]
+        out["top_calls"] = [event_dict(e) for e in store.event_page(f, order="-cost", limit=10).events]
+    return out
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+def event_dict(priced: PricedEvent) -> dict[str, Any]:
+    e, c = priced.event, priced.cost
+    u = e.usage
+    return {
+        "event_id": e.event_id, "time": iso(e.ts), "provider": e.provider, "model": e.model,
+        "project": e.project, "session": e.session, "agent": e.agent, "key": e.key, "user": e.user,
+        "source": e.source, "status": e.status, "tags": dict(sorted(e.tags.items())),
+        "tokens": {"input": u.input_tokens + u.input_audio_tokens, "cache_read": u.cache_read_tokens,
+                   "cache_write": u.cache_write_5m_tokens + u.cache_write_1h_tokens,
+                   "output": u.output_tokens + u.output_audio_tokens, "reasoning": u.reasoning_tokens},
+        "priced": c.priced, "estimated": u.estimated,
+        "cost_usd": exact_str(c.total) if c.priced else None,
+        "cost_components_usd": {k: exact_str(v) for k, v in sorted(c.components.items())},
+        "price": None if c.price is None else {"provider": c.price.provider, "model": c.price.model,
+                                               "date": c.price.price_date, "source": c.price.source,
+                                               "rates": dict(sorted(c.price.rates.items()))},
+    }
+
+
+def page_numbers(total: int, page: int, per_page: int) -> dict[str, int]:
+    pages = max(1, -(-total // per_page))
+    return {"page": page, "per_page": per_page, "total": total, "pages": pages}
+
+
+def events_table(store: Store, sel: Selection, *, order: str, page: int, per_page: int, min_cost: int | None,
+                 max_cost: int | None) -> dict[str, Any]:
+    found = store.event_page(sel.filters, order=order, offset=(page - 1) * per_page, limit=per_page,
+                             min_cost=min_cost, max_cost=max_cost)
+    return {"period": range_dict(sel.range, sel.tz), "order": order, **page_numbers(found.total, page, per_page),
+            "events": [event_dict(e) for e in found.events]}
+
+
+def session_dict(v: SessionView) -> dict[str, Any]:
+    return {"session": v.session, "start": iso(v.start), "end": iso(v.end),
+            "duration_seconds": int(v.duration.total_seconds()), "projects": v.projects, "agents": v.agents,
+            "models": v.models, "tags": v.tags, **totals_dict(v.totals)}
+
+
+def sessions_table(store: Store, sel: Selection, *, sort: str, page: int, per_page: int, min_cost: int | None,
+                   max_cost: int | None) -> dict[str, Any]:
+    lo = min_cost or 0
+    total = sum(1 for a in store.aggregate(sel.filters, ["session"])
+                if a.key[0] and lo <= a.totals.cost and (max_cost is None or a.totals.cost <= max_cost))
+    found = store.sessions(sel.filters, limit=per_page, offset=(page - 1) * per_page, min_cost=lo,
+                           max_cost=max_cost, by_cost=sort == "cost")
+    return {"period": range_dict(sel.range, sel.tz), "sort": sort, **page_numbers(total, page, per_page),
+            "sessions": [session_dict(view(s)) for s in found]}
+
+
+def session_detail(store: Store, session: str, scope: tuple[Selector, ...] = ()) -> dict[str, Any] | None:
+    f = Filters(tags=scope, dims={"session": (session,)})
+    found = store.sessions(f)
+    if not found:
+        return None
+    v = view(found[0])
+    calls = store.event_page(f, order="ts", limit=1000)
+    return {**session_dict(v), "by_model": breakdown(store, f, "model", ZoneInfo("UTC")),
+            "calls": [event_dict(e) for e in calls.events], "calls_total": calls.total}
+
+
+# -- budgets, alerts, invoices, keys ------------------------------------------------------------
+
+def budget_dict(st: Status) -> dict[str, Any]:
+    b = st.budget
+    return {
+        "name": b.name, "scope": b.describe_scope(), "period": st.period, "period_kind": b.period,
+        "limit_usd": exact_str(b.limit), "spent_usd": exact_str(st.spent), "percent": str(st.percent),
+        "state": st.state, "enforce": b.enforce,
+        "projected_usd": None if st.projected is None else exact_str(st.projected),
+        "low_usd": None if st.low is None else exact_str(st.low),
+        "high_usd": None if st.high is None else exact_str(st.high),
+        "run_out": None if st.run_out is None else st.run_out.isoformat(),
+        "days_left": None if st.days_left is None else str(st.days_left),
+        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop,
+                        "crossed": st.spent >= t.amount} for t in b.thresholds()],
+    }
+
+
+def budgets_list(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    return [budget_dict(status(store, b, now, tz)) for b in budgets]
+
+
+def alerts_list(store: Store, *, limit: int = 200) -> list[dict[str, Any]]:
+    out = []
+    for a in store.alerts(limit=limit):
+        payload = dict(a.payload)
+        out.append({"alert_id": a.alert_id, "kind": a.kind, "budget": a.budget, "period": a.period,
+                    "threshold": a.threshold, "spent_usd": exact_str(a.spent),
+                    "limit_usd": None if a.limit is None else exact_str(a.limit), "fired_at": iso(a.fired_at),
+                    "message": payload.get("message", ""), "scope": payload.get("scope")})
+    return out
+
+
+def invoice_dict(inv: Any) -> dict[str, Any]:
+    return {"number": inv.number, "client": inv.client, "period": inv.period, "issued_at": inv.issued_at,
+            "total_due": inv.total_due}
+
+
+def keys_list(store: Store) -> list[dict[str, Any]]:
+    return [{"key_id": k.key_id, "name": k.name, "prefix": k.prefix, "tags": dict(k.tags), "budget": k.budget,
+             "created_at": iso(k.created_at), "revoked_at": iso(k.revoked_at), "active": k.active}
+            for k in store.keys(include_revoked=True)]
+
+
+def tag_values(store: Store, sel: Selection, key: str) -> list[dict[str, Any]]:
+    return breakdown(store, sel.filters, key, sel.tz)

@@ -1,0 +1,54 @@
+"""``spendtag serve``: the dashboard, the OTLP intake and (optionally) the proxy on one port."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from spendtag.errors import SpendtagError
+from spendtag.server.dashboard.access import check_binding, is_loopback
+
+if TYPE_CHECKING:
+    from spendtag.cli.app import App
+    from spendtag.server.dashboard.app import Combined
+
+
+def build(app: App, host: str, *, token: str | None, dashboard: bool = True, intake: bool = True,
+          proxy: bool = False) -> Combined:
+    from spendtag.server.dashboard.app import Combined, create_app
+
+    if not (dashboard or intake or proxy):
+        raise SpendtagError("nothing to serve: keep the dashboard, the intake or --proxy")
+    if intake and token is None and not is_loopback(host):
+        raise SpendtagError(f"refusing to listen on {host} without a token: anyone who can reach it could write "
+                            "to the ledger; pass --token (or SPENDTAG_SERVER_TOKEN), or use --host 127.0.0.1")
+    if dashboard:
+        check_binding(host, token, app.store)
+    dash = create_app(app.settings.db, app.settings, token=token, host=host) if dashboard else None
+    intake_app: Any = None
+    if intake:
+        from spendtag.server.intake.app import create_app as create_intake
+
+        intake_app = create_intake(app.settings.db, token=token, pricer=app.pricer)
+    proxy_app: Any = None
+    if proxy:
+        from spendtag.server.proxy.serve import build as build_proxy
+        from spendtag.server.proxy.serve import config_for
+
+        proxy_app = build_proxy(app, config_for(app))
+    return Combined(dash, intake_app, proxy_app)
+
+
+def run(app: App, host: str, port: int, *, token: str | None, dashboard: bool = True, intake: bool = True,
+        proxy: bool = False) -> None:
+    import uvicorn
+
+    asgi = build(app, host, token=token, dashboard=dashboard, intake=intake, proxy=proxy)
+    config = uvicorn.Config(asgi, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
+                            server_header=False)
+    parts = [name for name, on in ((f"dashboard http://{host}:{port}/", dashboard),
+                                   ("API /api/v1", dashboard),
+                                   ("OTLP/HTTP /v1/traces /v1/logs /v1/metrics, /v1/events", intake),
+                                   ("proxy /openai /anthropic /gemini", proxy)) if on]
+    print(f"spendtag serve listening on http://{host}:{port}: {'; '.join(parts)}", file=sys.stderr, flush=True)
+    uvicorn.Server(config).run()
