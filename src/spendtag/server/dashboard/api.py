@@ -17,8 +17,9 @@ from fastapi.responses import StreamingResponse
 
 from spendtag import exports, reports
 from spendtag.ledger import open_store
+from spendtag.ledger.query import QueryError
 from spendtag.ledger.store import EVENT_ORDERS
-from spendtag.money import parse_usd
+from spendtag.money import MoneyError, parse_usd
 from spendtag.selection import NAMED_PERIODS, Selection, select
 from spendtag.server.dashboard import views
 from spendtag.server.dashboard.access import Gate, Viewer
@@ -108,7 +109,12 @@ CostBound = Annotated[str | None, Query(description="USD, inclusive: 0.50", max_
 
 
 def usd_bound(text: str | None) -> int | None:
-    return None if text is None or not text.strip() else parse_usd(text)
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_usd(text)
+    except MoneyError as exc:
+        raise QueryError(f"cost bound: {exc}") from None
 
 
 router = APIRouter(prefix="/api/v1")
