@@ -115,7 +115,8 @@ def bucket_labels(rng: Range, group: str, tz: ZoneInfo, seen: Iterable[str]) -> 
 def series(store: Store, filters: Filters, rng: Range, stack: str, tz: ZoneInfo, *, group: str | None = None,
            limit: int = STACK_LIMIT) -> Series:
     """Spend over time stacked by ``stack`` (a tag key or a dimension); the biggest ``limit`` kept apart."""
-    group = group or bucket_group(rng, store.time_span())
+    if group is None:
+        group = bucket_group(rng, None if rng.since and rng.until else store.time_span())
     key = reports.group_key(stack)
     rows = store.aggregate(filters, [group, key], tz)
     per_value: dict[str | None, int] = {}
@@ -186,17 +187,20 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
              with_anomalies: bool = True) -> dict[str, Any]:
     f, rng, tz = sel.filters, sel.range, sel.tz
     chart = series(store, f, rng, stack, tz)
+    # One grouping read gives the model, provider and agent breakdowns and the unpriced models.
     total = Totals()
-    by_provider_model = store.aggregate(f, ["provider", "model"], tz)
     models: dict[str, Totals] = {}
     providers: dict[str, Totals] = {}
-    unpriced = []
-    for a in by_provider_model:
+    agents: dict[str, Totals] = {}
+    unpriced: dict[tuple[str, str], int] = {}
+    for a in store.aggregate(f, ["provider", "model", "agent"], tz):
+        provider, model, agent = (v or NONE for v in a.key)
         total.merge(a.totals)
-        models.setdefault(a.key[1] or NONE, Totals()).merge(a.totals)
-        providers.setdefault(a.key[0] or NONE, Totals()).merge(a.totals)
+        models.setdefault(model, Totals()).merge(a.totals)
+        providers.setdefault(provider, Totals()).merge(a.totals)
+        agents.setdefault(agent, Totals()).merge(a.totals)
         if a.totals["unpriced_requests"]:
-            unpriced.append({"provider": a.key[0], "model": a.key[1], "requests": a.totals["unpriced_requests"]})
+            unpriced[provider, model] = unpriced.get((provider, model), 0) + a.totals["unpriced_requests"]
     before = previous_range(rng, tz)
     previous, change = None, None
     if before is not None:
@@ -217,11 +221,12 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "untagged": {"key": stack, "cost_usd": exact_str(untagged),
                      "share_percent": str(reports.share(untagged, total.cost))},
         "unpriced": {"requests": total["unpriced_requests"],
-                     "models": sorted(unpriced, key=lambda u: (-u["requests"], u["provider"], u["model"]))},
+                     "models": [{"provider": p, "model": m, "requests": n}
+                                for (p, m), n in sorted(unpriced.items(), key=lambda kv: (-kv[1], kv[0]))]},
         "chart": chart.as_dict(),
         "by_model": _rows(models, total.cost),
         "by_provider": _rows(providers, total.cost),
-        "by_agent": breakdown(store, f, "agent", tz),
+        "by_agent": _rows(agents, total.cost),
         "anomalies": anomaly_marks(store, rng, chart.group, tz) if with_anomalies else [],
         "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets),
                                                    key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
