@@ -23,8 +23,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-_SERVER_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                    "-c max_connections=200 -c shared_buffers=128MB")
+_SERVER_SETTINGS = "-c max_connections=200 -c shared_buffers=128MB"
+_NOT_DURABLE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 class Unavailable(Exception):
@@ -74,14 +74,15 @@ class Cluster:
         self._prefix = f"spendtag_t{os.getpid()}_"
 
     @classmethod
-    def start(cls) -> Cluster:
-        url = os.environ.get("SPENDTAG_TEST_PG")
-        cluster = cls(url) if url else cls._initdb()
+    def start(cls, *, durable: bool = False, url: str | None = None) -> Cluster:
+        """A cluster for the run; ``durable`` keeps PostgreSQL's default fsync (benchmarks), tests do without."""
+        url = url or os.environ.get("SPENDTAG_TEST_PG")
+        cluster = cls(url) if url else cls._initdb(durable)
         cluster._make_template()
         return cluster
 
     @classmethod
-    def _initdb(cls) -> Cluster:
+    def _initdb(cls, durable: bool) -> Cluster:
         bindir = _bindir()
         workdir = Path(tempfile.mkdtemp(prefix="spendtag-pg-"))
         data, log = workdir / "data", workdir / "server.log"
@@ -105,6 +106,8 @@ class Cluster:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
             "--no-sync", "--locale=C")
         options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 {_SERVER_SETTINGS}"
+        if not durable:
+            options += f" {_NOT_DURABLE}"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
         stop = [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
         return cls(f"postgresql://postgres@127.0.0.1:{port}/postgres", stop=stop, workdir=workdir)

@@ -9,8 +9,8 @@
   without one (deliveries, provider report rows, the retag log, price overrides) by
   adding the rows the target lacks, compared as whole rows. Earlier costs
   (``cost_revisions``) get their price row found or made on the target.
-* Budget holds are not copied: they are the in-flight reservations of running proxies,
-  stale within minutes.
+* Budget holds and reservations are not copied: they are the in-flight estimates of
+  running proxies, stale within minutes.
 
 Re-running a copy changes nothing. At the end both sides are compared: event counts,
 exact totals of every summed field (from the rollups and straight from the events) and
@@ -49,10 +49,10 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("cost_revisions", "key"),
 )
 # Tables not copied row by row: events and what record() rebuilds from them, the migration
-# log each store keeps for itself, and proxies' in-flight holds.
+# log each store keeps for itself, and proxies' in-flight holds and reservations (they expire).
 NOT_COPIED: frozenset[str] = frozenset({
     "events", "dims", "tagsets", "prices", "rollup_hour", "rollup_day", "rollup_session",
-    "schema_migrations", "budget_holds",
+    "schema_migrations", "budget_holds", "budget_reservations",
 })
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)

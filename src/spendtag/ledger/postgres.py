@@ -4,11 +4,13 @@ Same schema and the same answers as the SQLite store (``sqlite.py`` is the refer
 schema and why it suits the report queries are in ``postgres_schema.py``). What differs is
 how concurrency is made safe, since writers here really do run at the same time:
 
-* ``record`` copies the batch into a temporary table (COPY, PostgreSQL's bulk path), then
-  one statement inserts the events with ``ON CONFLICT DO NOTHING`` and adds exactly the
-  rows it inserted to the rollups. Two writers recording the same event: the second waits
-  on the first's unique-key entry and counts it as a duplicate. Rollup rows are locked in
-  key order; a deadlock between batches is retried (recording is idempotent).
+* ``record`` drops the ids already in the ledger, streams the rest into ``events`` with
+  binary COPY (PostgreSQL's bulk path) and upserts the rollup sums, in one transaction.
+  Two writers recording the same event at once: the second one's COPY waits on the first's
+  unique-key entry, then fails on it; the whole batch is rolled back and tried again, and
+  now counts that event as a duplicate. Rollup rows are written in key order, so batches
+  lock shared rows in one order (a deadlock all the same is retried too: recording is
+  idempotent).
 * ``dims``, ``tagsets`` and ``prices`` rows are made with ``INSERT ... ON CONFLICT DO
   NOTHING`` and read back, so concurrent writers agree on one id per distinct row.
 * Invoice numbers, active key names and migrations are serialised by table or advisory
@@ -21,6 +23,7 @@ import gc
 import json
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -86,22 +89,25 @@ def _upsert(table: str, keys: str, select: str) -> str:
 
 _HOUR = _floor("ts", HOUR_US)
 _DAY = _floor("ts", DAY_US)
-_INS_SUMS = "COUNT(*), " + ", ".join(f"SUM({f})" for f in _EVENT_SUMS)
-# One statement: insert the staged events that are new, and add exactly those to the rollups.
-# Each rollup's rows are written in key order, so concurrent batches lock them in one order.
-_RECORD_SQL = (
-    f"WITH ins AS (INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
-    f"SELECT {', '.join(_INSERT_COLUMNS)} FROM stage_events ON CONFLICT DO NOTHING "
-    f"RETURNING ts, dim_id, session, {', '.join(_EVENT_SUMS)}), "
-    "h AS (" + _upsert("rollup_hour", "bucket, dim_id",
-                       f"SELECT {_HOUR}, dim_id, {_INS_SUMS} FROM ins GROUP BY 1, 2 ORDER BY 1, 2") + "), "
-    "d AS (" + _upsert("rollup_day", "bucket, dim_id",
-                       f"SELECT {_DAY}, dim_id, {_INS_SUMS} FROM ins GROUP BY 1, 2 ORDER BY 1, 2") + "), "
-    "s AS (" + _upsert("rollup_session", "session, bucket, dim_id",
-                       f"SELECT session, {_HOUR}, dim_id, {_INS_SUMS} FROM ins GROUP BY 1, 2, 3 "
-                       "ORDER BY 1, 2, 3") + ") "
-    "SELECT COUNT(*) FROM ins"
-)
+# Binary COPY needs each column's exact type: events' columns in _INSERT_COLUMNS order.
+_COPY_TYPES = ["text", "int8", "int8", "text", "text", "int8", "text", "text", "text", "int8", "int8",
+               *["int8"] * len(_EVENT_SUMS)]
+_COPY_SQL = f"COPY events ({', '.join(_INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+# A batch's rollup rows go in as one statement per table: one array per column, unnested.
+_UNNEST = ", ".join(["%s::int8[]"] * (2 + len(TOTAL_FIELDS)))
+_UPSERT_HOUR = _upsert("rollup_hour", "bucket, dim_id", f"SELECT * FROM unnest({_UNNEST})")
+_UPSERT_DAY = _upsert("rollup_day", "bucket, dim_id", f"SELECT * FROM unnest({_UNNEST})")
+_UPSERT_SESSION = _upsert("rollup_session", "session, bucket, dim_id", f"SELECT * FROM unnest(%s::text[], {_UNNEST})")
+
+
+def _sum_rows(rows: list[tuple[int, ...]]) -> list[int]:
+    """Totals (TOTAL_FIELDS order) of event rows in _EVENT_SUMS order: the count, then column sums."""
+    return [len(rows), *map(sum, zip(*rows, strict=True))]
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column (the arrays an unnest upsert reads; rows stay in the given order)."""
+    return [list(c) for c in zip(*rows, strict=True)]
 
 
 def _ints(row: Sequence[Any]) -> list[int]:
@@ -129,7 +135,6 @@ class PostgresStore(PostgresTables):
         self._price_objects: dict[int, tuple[PriceRef, int]] = {}
         self._dims_loaded_to = 0
         self._tagsets_loaded_to = 0
-        self._staged = False
         if migrate:
             self.migrate()
 
@@ -269,9 +274,11 @@ class PostgresStore(PostgresTables):
         try:
             for attempt in range(_RETRIES):
                 try:
-                    inserted = self._record(batch, now)
+                    inserted = self._record(dict(batch), now)
                     break
-                except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
+                except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
+                    # Another writer committed some of these events after we looked (or locked rollup
+                    # rows in another order): the batch was rolled back whole; look again.
                     if attempt == _RETRIES - 1:
                         raise
             return RecordResult(inserted, total - inserted)
@@ -280,13 +287,15 @@ class PostgresStore(PostgresTables):
                 gc.enable()
 
     def _record(self, batch: dict[str, PricedEvent], now: int) -> int:
-        with self._transaction() as conn:
-            if not self._staged:
-                conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_events AS "
-                             f"SELECT {', '.join(_INSERT_COLUMNS)} FROM events WITH NO DATA")
-            conn.execute("TRUNCATE stage_events")
+        with self._transaction() as conn, conn.cursor() as cur:
+            for (found,) in cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(batch),)):
+                del batch[found]
+            if not batch:
+                return 0
             buckets, dims, dim_id_of = _BUCKETS, self._dims, self._dim_id
             price_objects, price_id_of = self._price_objects, self._price_id
+            hours: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
+            sessions: dict[tuple[str, int, int], list[tuple[int, ...]]] = defaultdict(list)
             rows = []
             for priced in batch.values():
                 event, cost = priced.event, priced.cost
@@ -298,20 +307,34 @@ class PostgresStore(PostgresTables):
                 price = cost.price
                 hit = price_objects.get(id(price))
                 price_id = hit[1] if hit is not None and hit[0] is price else price_id_of(price)
-                rows.append((
-                    event.event_id, (event.ts - _EPOCH) // _ONE_US, dim_id, event.session or "", event.response_id,
-                    price_id, usage.service_tier, usage.inference_geo, usage.speed, usage.reported_cost, now,
+                ts = (event.ts - _EPOCH) // _ONE_US
+                session = event.session or ""
+                sums = (
                     0 if cost.priced else 1, 1 if usage.estimated else 0, 0 if event.status == "ok" else 1,
                     *buckets(usage), *map(cost.components.get, COST_COMPONENTS, _ZEROS), cost.total,
-                ))
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY stage_events ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy:
-                    write = copy.write_row
-                    for row in rows:
-                        write(row)
-                inserted = int(cur.execute(_RECORD_SQL).fetchone()[0])  # type: ignore[index]
-        self._staged = True
-        return inserted
+                )
+                rows.append((event.event_id, ts, dim_id, session, event.response_id, price_id, usage.service_tier,
+                             usage.inference_geo, usage.speed, usage.reported_cost, now, *sums))
+                hour = ts - ts % HOUR_US
+                hours[(hour, dim_id)].append(sums)
+                sessions[(session, hour, dim_id)].append(sums)
+            # Written after the loop: making a dims or prices row needs the connection, which a COPY holds.
+            with cur.copy(_COPY_SQL) as copy:
+                copy.set_types(_COPY_TYPES)
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+            # Rollup rows in key order, so concurrent batches lock shared rows in one order.
+            hour_sums = {key: _sum_rows(group) for key, group in sorted(hours.items())}
+            days: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
+            for (hour, dim_id), acc in hour_sums.items():
+                days[(hour - hour % DAY_US, dim_id)].append(acc)
+            cur.execute(_UPSERT_HOUR, _columns([(b, d, *acc) for (b, d), acc in hour_sums.items()]))
+            cur.execute(_UPSERT_DAY, _columns([(b, d, *map(sum, zip(*group, strict=True)))
+                                               for (b, d), group in sorted(days.items())]))
+            cur.execute(_UPSERT_SESSION, _columns([(s, b, d, *_sum_rows(group))
+                                                   for (s, b, d), group in sorted(sessions.items())]))
+        return len(batch)
 
     # -- reading: dimensions --------------------------------------------------------------
 
