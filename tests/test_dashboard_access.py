@@ -82,14 +82,17 @@ def test_with_an_admin_token_every_call_needs_it(ledger: Path) -> None:
 
 def test_signing_in_sets_a_cookie_the_pages_accept(ledger: Path) -> None:
     c = make(ledger, token=ADMIN, host="0.0.0.0")
-    failed = c.get("/login", params={"token": "wrong", "next": "/budgets"})
+    form = c.get("/login?next=/budgets")
+    assert 'method="post"' in form.text and 'value="/budgets"' in form.text
+    failed = c.post("/login", data={"token": "wrong", "next": "/budgets"})
     assert failed.status_code == 401 and "not valid" in failed.text
-    signed = c.get("/login", params={"token": ADMIN, "next": "/budgets"}, follow_redirects=False)
+    assert c.get("/budgets?token=" + ADMIN).status_code == 401             # a token in a URL is not accepted
+    signed = c.post("/login", data={"token": ADMIN, "next": "/budgets"}, follow_redirects=False)
     assert signed.status_code == 303 and signed.headers["location"] == "/budgets"
     cookie = signed.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert c.get("/budgets").status_code == 200                      # the client keeps the cookie
-    away = c.get("/login", params={"token": ADMIN, "next": "//evil.example/x"}, follow_redirects=False)
+    away = c.post("/login", data={"token": ADMIN, "next": "//evil.example/x"}, follow_redirects=False)
     assert away.headers["location"] == "/"                           # never redirected off the site
 
 

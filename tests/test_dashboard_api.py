@@ -88,12 +88,19 @@ def test_report_two_keys_and_filters(client: TestClient) -> None:
     ("period=2026-13", "2026-13"),
     ("tag==acme", "tag"),
     ("since=2026-03-10&until=2026-03-01", "after its start"),
-    ("period=2026-03&range=this-month", "one time range"),
+    ("range=next-year", "unknown period 'next-year'"),
 ])
 def test_bad_filters_get_a_400_saying_what_is_wrong(client: TestClient, query: str, message: str) -> None:
     response = client.get(f"/api/v1/report?{query}")
     assert response.status_code == 400
     assert message in response.json()["detail"]
+
+
+def test_empty_form_fields_mean_no_condition_and_explicit_dates_win(client: TestClient) -> None:
+    doc = get(client, "/api/v1/report?by=client&period=2026-03&range=this-month&tag=&agent=&model=&since=&tz=")
+    assert isinstance(doc, dict)
+    assert doc["total"]["cost_usd"] == "5.15" and doc["period"]["since"] == "2026-03-01T00:00:00+00:00"
+    assert get(client, "/api/v1/events?range=&period=2026-03&agent=")["total"] == 8  # type: ignore[index]
 
 
 def test_out_of_range_parameters_are_refused_by_the_schema(client: TestClient) -> None:

@@ -119,8 +119,6 @@ def test_no_server_errors_and_answers_match_the_document(open_api: Any, path: st
     fuzz()
 
 
-@pytest.mark.xfail(strict=True, reason="src: the API answers 400 (bad filter), 401, 403 and 404 but the OpenAPI "
-                   "document declares only 200 and 422 (add responses= to the routes)")
 def test_the_document_declares_the_errors_the_api_gives(apps: Apps) -> None:
     client = TestClient(apps.open)
     document = client.get(OPENAPI).json()["paths"]

@@ -3,6 +3,8 @@
 Filters are query parameters named like the CLI's flags (``tag`` repeatable, ``agent``,
 ``model``, ``provider``, ``project``, ``session``, ``source``, ``since``, ``until``,
 ``period``, ``range`` for a named period, ``tz``). Money is an exact decimal string.
+Empty parameters mean "no condition" (an HTML form sends every field), and an explicit
+``period``/``since``/``until`` wins over ``range`` (a form's period menu always has a value).
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ def context(request: Request) -> Context:
 
 
 def request_token(request: Request) -> str | None:
+    """From ``Authorization: Bearer``, or the sign-in cookie (never the URL, which ends up in logs)."""
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
-    return request.cookies.get(TOKEN_COOKIE) or request.query_params.get("token") or None
+    return request.cookies.get(TOKEN_COOKIE) or None
 
 
 def viewer(request: Request) -> Viewer:
@@ -95,11 +98,17 @@ def filter_args(
     since: Annotated[str | None, Query(description="Start (inclusive): 2026-03-01 or an exact time.")] = None,
     until: Annotated[str | None, Query(description="End (exclusive).")] = None,
     period: Annotated[str | None, Query(description="2026-03, 2026-03-14, 2026-W11 or 2026.")] = None,
-    range: Annotated[Literal[NAMED_PERIODS] | None, Query(description="A named period.")] = None,  # type: ignore[valid-type]
+    range: Annotated[str | None, Query(max_length=40, description="A named period: " + ", ".join(NAMED_PERIODS))] = None,
     tz: Annotated[str | None, Query(description="IANA time zone for periods and labels.")] = None,
 ) -> FilterArgs:
-    return FilterArgs(tag, {"agent": agent, "model": model, "provider": provider, "session": session,
-                            "source": source}, project, since, until, period, range, tz)
+    def kept(values: list[str]) -> list[str]:
+        return [v for v in values if v.strip()]
+
+    since, until, period, tz = (v if v and v.strip() else None for v in (since, until, period, tz))
+    named = range.strip() if range and range.strip() and not (since or until or period) else None
+    return FilterArgs(kept(tag), {"agent": kept(agent), "model": kept(model), "provider": kept(provider),
+                                  "session": kept(session), "source": kept(source)},
+                      kept(project), since, until, period, named, tz)
 
 
 Filtering = Annotated[FilterArgs, Depends(filter_args)]
@@ -117,7 +126,13 @@ def usd_bound(text: str | None) -> int | None:
         raise QueryError(f"cost bound: {exc}") from None
 
 
-router = APIRouter(prefix="/api/v1")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A filter or parameter is wrong; `detail` says what and how to fix it."},
+    401: {"description": "A valid token is required (Authorization: Bearer TOKEN)."},
+    403: {"description": "This token may not see this (a client link sees only its own data)."},
+    404: {"description": "No such event, session or invoice."},
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 @router.get("/me", summary="Who the token belongs to and what it may see")

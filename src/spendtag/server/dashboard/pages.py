@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -287,14 +287,20 @@ def share_invoice(request: Request, token: str, number: str) -> HTMLResponse:
 # -- signing in --------------------------------------------------------------------------------
 
 @router.get("/login", response_class=HTMLResponse)
-def login(request: Request, token: str | None = None, next: str = "/") -> Response:
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    if not token:
-        return render(request, "login.html", next=target, failed=False)
+def login_form(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", next=_local_path(next), failed=False)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    """The sign-in form posts the token (never in a URL); a valid one is kept in an HttpOnly cookie."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = _local_path((form.get("next") or ["/"])[0])
     ctx = context(request)
     gate: Gate = request.app.state.gate
     with ctx.store() as store:
-        who = gate.viewer(token, store)
+        who = gate.viewer(token, store) if token else None
     if who is None:
         return render(request, "login.html", status=401, next=target, failed=True)
     if who.scope is not None:
@@ -303,6 +309,10 @@ def login(request: Request, token: str | None = None, next: str = "/") -> Respon
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return response
+
+
+def _local_path(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
 def error_page(request: Request, exc: PageError) -> HTMLResponse:
