@@ -98,7 +98,8 @@ def filter_args(
     since: Annotated[str | None, Query(description="Start (inclusive): 2026-03-01 or an exact time.")] = None,
     until: Annotated[str | None, Query(description="End (exclusive).")] = None,
     period: Annotated[str | None, Query(description="2026-03, 2026-03-14, 2026-W11 or 2026.")] = None,
-    range: Annotated[str | None, Query(max_length=40, description="A named period: " + ", ".join(NAMED_PERIODS))] = None,
+    range: Annotated[str | None, Query(max_length=40,
+                                       description="A named period: " + ", ".join(NAMED_PERIODS))] = None,
     tz: Annotated[str | None, Query(description="IANA time zone for periods and labels.")] = None,
 ) -> FilterArgs:
     def kept(values: list[str]) -> list[str]:
