@@ -224,5 +224,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 from spendtag.ledger.access_tables import MIGRATIONS as _ACCESS_MIGRATIONS  # noqa: E402
 from spendtag.ledger.invoice_tables import MIGRATIONS as _INVOICE_MIGRATIONS  # noqa: E402
 from spendtag.ledger.provider_tables import MIGRATIONS as _PROVIDER_MIGRATIONS  # noqa: E402
+from spendtag.ledger.reservation_tables import MIGRATIONS as _RESERVATION_MIGRATIONS  # noqa: E402
 
-MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS)
+MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS, *_RESERVATION_MIGRATIONS)

@@ -39,6 +39,7 @@ from spendtag.ledger.query import (
     Totals,
     check_group,
 )
+from spendtag.ledger.reservation_tables import SQLiteReservations
 from spendtag.ledger.store import (
     EVENT_ORDERS,
     AlertRecord,
@@ -117,7 +118,7 @@ def path_from_url(url: str) -> Path:
     return Path(url).expanduser()
 
 
-class SQLiteStore(ProviderTables, InvoiceTables, AccessTables):
+class SQLiteStore(ProviderTables, InvoiceTables, AccessTables, SQLiteReservations):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     def __init__(self, url: str | Path, *, migrate: bool = True) -> None:

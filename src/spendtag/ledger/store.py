@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from spendtag.ledger.access_tables import AccessToken
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
+from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.pricing import PriceOverride
 from spendtag.usage import PricedEvent
 
@@ -220,6 +221,17 @@ class Store(Protocol):
     def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]: ...
 
     def issued_numbers(self, client: str, period: str) -> list[str]: ...
+
+    # Budget reservations shared by proxy replicas (reservation_tables.py): check and insert
+    # atomically; release once the call's event is committed; extend a holder's while it lives.
+    def reserve(self, hold_id: str, holder: str, amount: int, checks: Sequence[BudgetCheck], now: datetime,
+                expires_at: datetime) -> ReserveOutcome: ...
+
+    def release_reservations(self, hold_ids: Sequence[str]) -> None: ...
+
+    def extend_reservations(self, holder: str, expires_at: datetime) -> None: ...
+
+    def reservations(self, now: datetime) -> dict[str, int]: ...
 
     # Dashboard access tokens (stored hashed); add_access_token refuses a second active one with the same name.
     def add_access_token(self, token: AccessToken) -> None: ...

@@ -228,6 +228,8 @@ class ProxyApp:
         call = Call(self, target, b, tags, project, session, agent, vk.key_id if vk else None, t0)
         hold = self.p.caps.reserve(up.provider, call.model, tags, key=call.key, project=project, agent=agent,
                                    input_tokens=b.input_tokens, max_output=b.max_output, now=call.ts)
+        if isinstance(hold, Hold) and self.p.caps.shared is not None:
+            hold = await self.p.caps.admit(hold, call.event_id) or hold
         if isinstance(hold, Refusal):
             extra = [(b"retry-after", str(hold.retry_after).encode())] if hold.retry_after is not None else []
             await self.error(send, up, hold.status, hold.message, extra)
@@ -429,7 +431,8 @@ class Call:
         p.metrics.call(event.provider, event.model, status, self.tags, usage, cost.total)
         journal = p.journal
         journal.end(event)
-        p.writer.put(Done(priced, http_status, up.name, self.target.url, (time.perf_counter() - self.t0) * 1000))
+        p.writer.put(Done(priced, http_status, up.name, self.target.url, (time.perf_counter() - self.t0) * 1000,
+                          self.hold.hold_id if self.hold is not None else None))
         if journal.should_rotate():
             old, fd = journal.rotate()
             p.writer.retire(old, fd)

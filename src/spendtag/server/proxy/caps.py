@@ -5,17 +5,24 @@ calls see each other's reservations: a budget with room for one call admits one,
 spend recorded can pass the stop threshold by at most one call's settled cost over its
 estimate. Reservations ride on :class:`~spendtag.budgets.BudgetTracker`'s running sums
 (added with ``observe`` and replaced by the actual cost at settlement).
+
+Replicas sharing one ledger (PostgreSQL) also reserve in the ledger (:class:`SharedReservations`),
+atomically across all of them, so the same bound holds however many proxies serve the budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from spendtag.budgets import Budget, BudgetTracker, Decision
+from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd
 from spendtag.pricing.pricer import Pricer
@@ -32,6 +39,59 @@ class Hold:
     project: str | None
     agent: str | None
     ts: datetime
+    hold_id: str | None = None      # its reservation in a shared ledger, if any
+
+
+class SharedReservations:
+    """Reservations made in the ledger, so proxy replicas sharing it enforce one budget together.
+
+    Each reservation is one ledger transaction (see ``ledger/reservation_tables.py``), run on a
+    small pool of threads with a connection each, so the event loop never waits on the database.
+    Reservations live ``ttl``; the proxy extends its own while it runs (:meth:`extend`).
+    """
+
+    def __init__(self, open_store: Callable[[], Store], holder: str, tz: ZoneInfo, *,
+                 ttl: timedelta = timedelta(seconds=30), threads: int = 4) -> None:
+        self.holder = holder
+        self.tz = tz
+        self.ttl = ttl
+        self._open = open_store
+        self._local = threading.local()
+        self._stores: list[Store] = []
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="spendtag-reserve")
+
+    def _store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self._open()
+            with self._lock:
+                self._stores.append(store)
+        return store
+
+    def checks(self, budgets: Sequence[Budget], now: datetime) -> list[BudgetCheck]:
+        out = []
+        for b in budgets:
+            rng, label = b.period_at(now, self.tz)
+            if b.stop_amount is not None:
+                out.append(BudgetCheck(b.name, label, b.filters(rng), b.stop_amount))
+        return out
+
+    async def reserve(self, hold_id: str, amount: int, budgets: Sequence[Budget], now: datetime) -> ReserveOutcome:
+        checks = self.checks(budgets, now)
+        expires = now + self.ttl
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self._store().reserve(hold_id, self.holder, amount, checks, now, expires))
+
+    def extend(self, store: Store, now: datetime) -> None:
+        store.extend_reservations(self.holder, now + self.ttl)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for store in self._stores:
+                store.close()
+            self._stores.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +112,7 @@ class Caps:
         self._load = load_budgets
         self.alerts_due = False      # a threshold may have been crossed: evaluate alerts after the next write
         self.external: dict[str, int] = {}   # other proxies' holds per budget (shared ledgers)
+        self.shared: SharedReservations | None = None   # set when replicas share the ledger
         self._priced: dict[tuple[str, str], bool] = {}
         self._warned: set[tuple[str, str]] = set()
         self.reload()
@@ -120,6 +181,28 @@ class Caps:
                                 f"budget {b.name} ({b.describe_scope()}) has no room for this call: "
                                 f"spent and reserved {format_usd(spent)} of {format_usd(b.limit)}")
         return None
+
+    async def admit(self, hold: Hold, hold_id: str) -> Refusal | None:
+        """With a shared ledger: reserve there too (atomically across replicas), or undo the local hold."""
+        if self.shared is None:
+            return None
+        blocking = self._blocking_for(hold.tags, hold.key, hold.project, hold.agent)
+        outcome = await self.shared.reserve(hold_id, hold.amount, blocking, hold.ts)
+        if outcome.ok:
+            hold.hold_id = hold_id
+            return None
+        self._undo(hold)
+        budget = next((b for b in blocking if b.name == outcome.budget), blocking[0])
+        rng, label = budget.period_at(hold.ts, self.tz)
+        decision = Decision(budget, False, outcome.spent, budget.limit, rng.until,
+                            f"budget {budget.name} ({budget.describe_scope()}, {label}) has no room for this call: "
+                            f"spent and reserved {format_usd(outcome.spent)} of {format_usd(budget.limit)}")
+        return Refusal(429, decision.message, _seconds_until(decision, hold.ts))
+
+    def _undo(self, hold: Hold) -> None:
+        self.tracker.observe(hold.ts, -hold.amount, hold.tags, agent=hold.agent, key=hold.key, project=hold.project)
+        for b in self._blocking_for(hold.tags, hold.key, hold.project, hold.agent):
+            self.outstanding[b.name] = self.outstanding.get(b.name, 0) - hold.amount
 
     def settle(self, hold: Hold | None, cost: int, tags: Mapping[str, str], *, key: str | None,
                project: str | None, agent: str | None, ts: datetime) -> None:

@@ -62,6 +62,9 @@ class ProxyConfig:
     key_cache_seconds: float = 5.0
     access_log: bool = True
     read_timeout: float = 600.0
+    shared_budgets: str = "auto"     # "auto" (on for PostgreSQL), "on" or "off": reserve in the ledger
+    reservation_ttl: float = 30.0    # seconds a shared reservation lives unless its proxy extends it
+    recover_every: float = 30.0      # seconds between picking up journals a stopped replica left
 
 
 def _str(table: Mapping[str, Any], key: str, default: str, where: str, path: str) -> str:
@@ -69,6 +72,15 @@ def _str(table: Mapping[str, Any], key: str, default: str, where: str, path: str
     if not isinstance(value, str):
         raise ConfigError(f"{where}.{key} must be a string", path=path, fix=f'write {key} = "..."')
     return value
+
+
+def _shared(value: Any, path: str) -> str:
+    if value is True or value is False:
+        return "on" if value else "off"
+    if value not in ("auto", "on", "off"):
+        raise ConfigError(f"proxy.shared_budgets must be auto, on or off, not {value!r}", path=path,
+                          fix='shared_budgets = "auto"   # on for a PostgreSQL ledger shared by replicas')
+    return str(value)
 
 
 def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | None] | None = None,
@@ -111,6 +123,9 @@ def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | No
             key_cache_seconds=float(table.get("key_cache_seconds", 5)),
             access_log=bool(table.get("access_log", True)),
             read_timeout=float(table.get("read_timeout", 600)),
+            shared_budgets=_shared(table.get("shared_budgets", "auto"), path),
+            reservation_ttl=float(table.get("reservation_ttl", 30)),
+            recover_every=float(table.get("recover_every", 30)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[proxy]: {exc}", path=path) from None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from spendtag.ledger.store import Store, VirtualKey
 from spendtag.server.proxy.app import Proxy, ProxyApp
-from spendtag.server.proxy.caps import Caps
+from spendtag.server.proxy.caps import Caps, SharedReservations
 from spendtag.server.proxy.config import ProxyConfig
 from spendtag.server.proxy.config import load as load_config
 from spendtag.server.proxy.keys import KeyCache
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 HOLDS_EVERY = 1.0          # seconds between publishing this proxy's reservations
 HOLDS_STALE = timedelta(seconds=10)
+EXTEND_EVERY = 5.0         # at most this many seconds between extending this proxy's ledger reservations
 
 
 def config_for(app: App, base_urls: Mapping[str, str | None] | None = None) -> ProxyConfig:
@@ -45,15 +46,34 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
     caps = Caps(store, lambda: _budgets(app), app.tz, app.pricer, unpriced_policy=app.settings["unpriced_policy"],
                 default_max_output_tokens=config.default_max_output_tokens)
     holder = f"proxy-{os.getpid()}-{os.urandom(3).hex()}"
+    if config.shared_budgets == "on" or (config.shared_budgets == "auto" and not url.startswith("sqlite:")):
+        caps.shared = SharedReservations(lambda: open_store(url), holder, app.tz,
+                                         ttl=timedelta(seconds=config.reservation_ttl))
     last = [0.0]
+    ticks = {"extend": 0.0, "recover": time.monotonic()}
     lock = threading.Lock()
+
+    def on_tick(wstore: Store) -> None:
+        """Keep this proxy's reservations alive; record what a replica that died on this machine left."""
+        shared = caps.shared
+        if shared is None:
+            return
+        now = time.monotonic()
+        if now - ticks["extend"] >= min(EXTEND_EVERY, config.reservation_ttl / 3):
+            ticks["extend"] = now
+            shared.extend(wstore, datetime.now(UTC))
+        if now - ticks["recover"] >= config.recover_every:
+            ticks["recover"] = now
+            found = recover(journal_dir(url), wstore, app.pricer)
+            if found:
+                print(f"spendtag proxy: recorded {found} call(s) left by a proxy that stopped", file=sys.stderr)
 
     def after_write(wstore: Store) -> None:
         if caps.alerts_due and caps.budgets:
             caps.alerts_due = False
             alerting.run(wstore, caps.budgets, app.channels, tz=app.tz)
         now = time.monotonic()
-        if caps.budgets and now - last[0] >= HOLDS_EVERY:
+        if caps.budgets and caps.shared is None and now - last[0] >= HOLDS_EVERY:
             last[0] = now
             with lock:
                 at = datetime.now(UTC)
@@ -61,7 +81,7 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
                 caps.external = wstore.holds(at - HOLDS_STALE, exclude=holder)
 
     writer = LedgerWriter(lambda: open_store(url), access_log=config.access_log if access_log is None else access_log,
-                          after_write=after_write)
+                          after_write=after_write, on_tick=on_tick)
     journal = Journal(journal_dir(url))
     metrics = Metrics(config.metric_tags, caps)
     keys = KeyCache(store, config.key_cache_seconds)
@@ -76,6 +96,8 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
     def stop() -> None:
         writer.close()
         journal.close(remove=True)
+        if caps.shared is not None:
+            caps.shared.close()
         if caps.budgets:
             with contextlib.suppress(Exception):   # best effort: stale holds expire anyway
                 store.save_holds(holder, {}, datetime.now(UTC))

@@ -42,6 +42,17 @@ def _us(ts: datetime) -> int:
 
 
 def journal_dir(db_url: str) -> Path:
+    """Beside a SQLite ledger; for a server ledger, in this machine's data directory (one per ledger).
+
+    Replicas on one machine share the directory, so one that outlives another records what
+    the other left (its journal is no longer locked)."""
+    if "://" in db_url and not db_url.startswith("sqlite:"):
+        import hashlib
+
+        import platformdirs
+
+        digest = hashlib.sha256(db_url.encode()).hexdigest()[:16]   # the URL may hold a password: never in clear
+        return Path(platformdirs.user_data_dir("spendtag", appauthor=False)) / f"proxy-journal-{digest}"
     from spendtag.ledger.sqlite import path_from_url
 
     path = path_from_url(db_url)
@@ -151,7 +162,10 @@ def recover(directory: Path, store: Store, pricer: Pricer) -> int:
     events += [_event_from(obj, False) for eid, obj in begins.items() if eid not in ends]
     inserted = 0
     for i in range(0, len(events), 5000):
-        inserted += store.record(pricer.price_many(events[i:i + 5000])).inserted
+        part = events[i:i + 5000]
+        inserted += store.record(pricer.price_many(part)).inserted
+        # A dead proxy's budget reservations (held under the calls' event ids) now stand in the ledger.
+        store.release_reservations([e.event_id for e in part])
     for path, fd in taken:
         path.unlink(missing_ok=True)
         os.close(fd)
@@ -167,6 +181,7 @@ class Done:
     upstream: str
     path: str
     ms: float
+    hold_id: str | None = None      # a reservation in the ledger, released once the event is committed
 
 
 @dataclass(slots=True)
@@ -184,11 +199,13 @@ class LedgerWriter:
     """
 
     def __init__(self, open_store: Callable[[], Store], *, interval: float = 0.05,
-                 access_log: bool = True, after_write: Callable[[Store], None] | None = None) -> None:
+                 access_log: bool = True, after_write: Callable[[Store], None] | None = None,
+                 on_tick: Callable[[Store], None] | None = None) -> None:
         self._open_store = open_store
         self.interval = interval
         self.access_log = access_log
         self.after_write = after_write
+        self.on_tick = on_tick
         self.written = 0
         self._buf: list[Done | _Retire] = []
         self._stop = threading.Event()
@@ -218,6 +235,11 @@ class LedgerWriter:
                 items, self._buf = self._buf, []
                 if items:
                     self._write(store, items)
+                if self.on_tick is not None:
+                    try:
+                        self.on_tick(store)
+                    except Exception as exc:  # noqa: BLE001 - housekeeping; the next tick tries again
+                        print(f"spendtag proxy: {exc}", file=sys.stderr, flush=True)
                 if stopping:
                     items, self._buf = self._buf, []
                     if items:
@@ -237,6 +259,15 @@ class LedgerWriter:
                     print(f"spendtag proxy: ledger write failed, retrying: {exc}", file=sys.stderr, flush=True)
                     time.sleep(0.5)
             self.written += len(done)
+            held = [d.hold_id for d in done if d.hold_id is not None]
+            while held:
+                try:   # only now: until the events are committed, their reservations stand for them
+                    store.release_reservations(held)
+                    break
+                except Exception as exc:  # noqa: BLE001 - they would expire anyway; try again first
+                    print(f"spendtag proxy: releasing reservations failed, retrying: {exc}", file=sys.stderr,
+                          flush=True)
+                    time.sleep(0.5)
             if self.access_log:
                 sys.stderr.write("".join(access_line(d) for d in done))
                 sys.stderr.flush()
