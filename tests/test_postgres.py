@@ -292,12 +292,14 @@ def test_compare_names_what_differs(pg_url: str, tmp_path: Path) -> None:
     pg.close()
 
 
+# Up to $100,000 an event: 40 of them still sum inside SQLite's 64-bit integers (its limit, not the copy's).
 _events = st.lists(
     st.builds(
         lambda i, minutes, cost, client, priced: make_event(
             f"h{i}", T0 + timedelta(minutes=minutes), cost=cost, priced=priced,
             tags={"client": client} if client else {}, session=f"s{minutes % 5}"),
-        st.integers(0, 10_000), st.integers(0, 60 * 24 * 62), st.integers(0, 2**62), st.sampled_from(["", "acme", "b"]),
+        st.integers(0, 10_000), st.integers(0, 60 * 24 * 62), st.integers(0, 10**17),
+        st.sampled_from(["", "acme", "b"]),
         st.booleans()),
     max_size=40)
 
