@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from spendtag.errors import StoreError
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
+from spendtag.ledger.postgres_reservations import PostgresReservations
 from spendtag.ledger.postgres_schema import postgres_migrations
 from spendtag.ledger.postgres_tables import PostgresTables
 from spendtag.ledger.query import DIMENSIONS, TOTAL_FIELDS, Aggregate, Filters, QueryError, Totals, check_group
@@ -115,7 +116,7 @@ def _ints(row: Sequence[Any]) -> list[int]:
     return [int(v) if v is not None else 0 for v in row]
 
 
-class PostgresStore(PostgresTables):
+class PostgresStore(PostgresTables, PostgresReservations):
     """A :class:`~spendtag.ledger.store.Store` on one PostgreSQL database (``postgresql://`` URL)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
