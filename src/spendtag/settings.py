@@ -46,7 +46,7 @@ def default_config_path() -> Path:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("db", "SPENDTAG_DB", "", "Ledger location: a SQLite file path or sqlite:/// URL "
+    Setting("db", "SPENDTAG_DB", "", "Ledger location: a SQLite file path, sqlite:/// URL or postgresql:// URL "
             "(default: ledger.db in the user data directory)."),
     Setting("tz", "SPENDTAG_TZ", "UTC", "Time zone for days, weeks and months in reports (IANA name or 'local')."),
     Setting("unpriced_policy", "SPENDTAG_UNPRICED_POLICY", "warn",

@@ -83,7 +83,8 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="SPENDTAG_DB", show_envvar=True,
-              help="Ledger: a SQLite file path or sqlite:/// URL [default: ledger.db in the user data directory].")
+              help="Ledger: a SQLite file path or sqlite:/// URL, or postgresql://... [default: ledger.db in the user "
+                   "data directory].")
 @click.version_option(package_name="spendtag")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
