@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import machine, synthetic  # noqa: E402
+from common import machine, median_ms, synthetic  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from spendtag import settings  # noqa: E402
@@ -61,16 +59,6 @@ def build(db: Path, n: int) -> None:
     print(f"built {n:,} events in {time.perf_counter() - t:.0f} s")
 
 
-def median_ms(fn: Callable[[], object], runs: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -88,14 +76,14 @@ def main() -> None:
     for label, path in PAGES:
         response = client.get(path)
         assert response.status_code == 200, (path, response.text[:200])
-        ms = median_ms(lambda path=path: client.get(path))
+        ms = median_ms(lambda path=path: client.get(path), runs=7, warm_up=True)
         print(f"{label}: {ms:.0f} ms")
     conn = sqlite3.connect(db)
     lo, hi = (int(datetime(2026, m, 1, tzinfo=UTC).timestamp() * 1_000_000) for m in (3, 4))
-    raw = median_ms(lambda: conn.execute(
+    raw = median_ms(warm_up=True, runs=7, fn=lambda: conn.execute(
         "SELECT d.tagset_id, COUNT(*), SUM(e.cost), SUM(e.input_tokens), SUM(e.output_tokens) FROM events e "
         "JOIN dims d ON d.id = e.dim_id WHERE e.ts >= ? AND e.ts < ? GROUP BY d.tagset_id", (lo, hi)).fetchall())
-    api = median_ms(lambda: client.get("/api/v1/report?by=client&period=2026-03"))
+    api = median_ms(lambda: client.get("/api/v1/report?by=client&period=2026-03"), runs=7, warm_up=True)
     print(f"baseline: by-client grouping straight from the events table: {raw:.0f} ms "
           f"(the API's report is {raw / api:.1f}x faster)")
 

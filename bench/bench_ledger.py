@@ -24,19 +24,17 @@ import json
 import resource
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import machine, synthetic  # noqa: E402
+from common import machine, median_ms, synthetic  # noqa: E402
 
 from spendtag.ledger.query import Filters  # noqa: E402
 from spendtag.ledger.sqlite import SQLiteStore  # noqa: E402
@@ -92,15 +90,6 @@ def baseline(db: Path, n: int) -> float:
         conn.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?,?,?,?)", rows[i:i + BATCH])
         conn.execute("COMMIT")
     return n / (time.perf_counter() - t)
-
-
-def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

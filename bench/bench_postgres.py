@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))   # the throw-away cluster helper
 
-from common import machine, synthetic  # noqa: E402
+from common import machine, median_ms, synthetic  # noqa: E402
 from pg import Cluster  # noqa: E402
 
 from spendtag.ledger.postgres import PostgresStore  # noqa: E402
@@ -81,16 +80,6 @@ def ingest(store: Store, n: int, *, mark: int = 0, label: str = "") -> tuple[flo
     return spent, at_mark
 
 
-def median_ms(fn: Callable[[], object], runs: int = 5) -> float:
-    fn()   # warm-up: caches filled, plans made
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000_000, help="events recorded into PostgreSQL")
@@ -134,11 +123,11 @@ def main() -> None:
         f = Filters(since=month.since, until=month.until)
         lo, hi = (int(t.timestamp() * 1_000_000) for t in (month.since, month.until))  # type: ignore[union-attr]
         for by, extra in ((["client"], ""), (["client", "model"], ", d.model")):
-            ms = median_ms(lambda by=by: build(pg, by, f, tz))
+            ms = median_ms(lambda by=by: build(pg, by, f, tz), warm_up=True)
             sql = (f"SELECT d.tagset_id{extra}, COUNT(*), SUM(e.cost), SUM(e.input_tokens), "
                    f"SUM(e.cache_read_tokens), SUM(e.cache_write_5m_tokens), SUM(e.output_tokens) FROM events e "
                    f"JOIN dims d ON d.id = e.dim_id WHERE e.ts >= %s AND e.ts < %s GROUP BY d.tagset_id{extra}")
-            raw = median_ms(lambda sql=sql: pg._conn.execute(sql, (lo, hi)).fetchall(), runs=3)
+            raw = median_ms(lambda sql=sql: pg._conn.execute(sql, (lo, hi)).fetchall(), runs=3, warm_up=True)
             print(f"report --by {','.join(by)} --period 2026-03 on {n:,} events: {ms:.1f} ms (median of 5); "
                   f"same grouping straight from the events: {raw:.0f} ms ({raw / ms:.0f}x slower)")
         pg.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 import random
-from collections.abc import Iterator
+import statistics
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from spendtag.usage import Usage, UsageEvent
@@ -69,3 +71,15 @@ def synthetic(n: int, *, start: datetime | None = None, days: int = 30, seed: in
                 source="bench",
             )
             i += 1
+
+
+def median_ms(fn: Callable[[], object], runs: int = 5, *, warm_up: bool = False) -> float:
+    """Median wall time of ``runs`` calls, in milliseconds (after one uncounted call with ``warm_up``)."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000

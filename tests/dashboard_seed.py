@@ -8,10 +8,13 @@ everybody, an alert, an issued invoice for acme and one for globex, and a virtua
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import make_event
 
@@ -27,6 +30,17 @@ MARCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 def usd(text: str) -> int:
     return parse_usd(text)
+
+
+@contextmanager
+def seeded(root: Path) -> Iterator[Path]:
+    """The seeded ledger under ``root``, with the config and home kept there while it is in use."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPENDTAG_CONFIG", str(root / "config.toml"))
+        mp.setenv("HOME", str(root / "home"))
+        mp.delenv("SPENDTAG_TZ", raising=False)
+        seed(root / "ledger.db")
+        yield root / "ledger.db"
 
 
 def seed(db: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from dashboard_seed import seed
+from dashboard_seed import seeded
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,12 +25,9 @@ STAFF_ONLY = ("/api/v1/overview", "/api/v1/events", "/api/v1/events/a1", "/api/v
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("access")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPENDTAG_CONFIG", str(root / "config.toml"))
-        mp.setenv("HOME", str(root / "home"))
-        seed(root / "ledger.db")
-        store = open_store(str(root / "ledger.db"))
+    with seeded(tmp_path_factory.mktemp("access")) as db:
+        root = db.parent
+        store = open_store(str(db))
         tokens = {name: create_token(store, name, role, scope)[0] for name, role, scope in (
             ("acme-link", "client", ("client", "acme")), ("ops", "read", None),
             ("apollo-link", "client", ("project", "apollo")))}
@@ -39,7 +36,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         store.revoke_access_token("old", datetime.now(UTC))
         store.close()
         (root / "tokens").write_text("\n".join(f"{k}={v}" for k, v in {**tokens, "old": revoked}.items()))
-        yield root / "ledger.db"
+        yield db
 
 
 def tokens(ledger: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from dashboard_seed import seed
+from dashboard_seed import seed, seeded
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,13 +25,8 @@ MARCH = "period=2026-03"
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("dashboard")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPENDTAG_CONFIG", str(root / "config.toml"))
-        mp.setenv("HOME", str(root / "home"))
-        mp.delenv("SPENDTAG_TZ", raising=False)
-        seed(root / "ledger.db")
-        yield root / "ledger.db"
+    with seeded(tmp_path_factory.mktemp("dashboard")) as db:
+        yield db
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,16 @@ with ``SPENDTAG_DURABILITY_CALLS=10000``).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
-from test_proxy_helpers import free_port
+from test_proxy_helpers import free_port, get_json, wait_until_up
 
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
@@ -28,23 +25,6 @@ from spendtag.ledger.query import Filters
 MOCK = Path(__file__).resolve().parents[2] / "shared" / "peers" / "proxy-bench" / "mock_upstream.py"
 CALLS = int(os.environ.get("SPENDTAG_DURABILITY_CALLS", "2000"))
 CONCURRENCY = 32
-
-
-def _get(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())  # type: ignore[no-any-return]
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "process exited during start-up"
-        try:
-            _get(url)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer")
 
 
 @pytest.mark.slow
@@ -62,12 +42,12 @@ def test_burst_with_disconnects_and_a_sigkill(tmp_path: Path) -> None:
     log = open(tmp_path / "proxy.log", "ab")  # noqa: SIM115
     procs = [subprocess.Popen(cmd, env=env, stdout=log, stderr=log)]
     try:
-        _wait(f"http://127.0.0.1:{mock_port}/health", mock)
-        _wait(f"http://127.0.0.1:{proxy_port}/healthz", procs[0])
+        wait_until_up(f"http://127.0.0.1:{mock_port}/health", mock)
+        wait_until_up(f"http://127.0.0.1:{proxy_port}/healthz", procs[0])
         outcome = asyncio.run(_burst(proxy_port, procs, cmd, env, log))
         procs[-1].send_signal(signal.SIGTERM)
         assert procs[-1].wait(30) in (0, -signal.SIGTERM)   # uvicorn re-raises SIGTERM after a clean stop
-        stats = _get(f"http://127.0.0.1:{mock_port}/_stats")
+        stats = get_json(f"http://127.0.0.1:{mock_port}/_stats")
     finally:
         for p in [*procs, mock]:
             if p.poll() is None:
@@ -98,7 +78,7 @@ def test_burst_with_disconnects_and_a_sigkill(tmp_path: Path) -> None:
     before = store.count()
     again = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(f"http://127.0.0.1:{proxy_port}/healthz", again)
+        wait_until_up(f"http://127.0.0.1:{proxy_port}/healthz", again)
     finally:
         again.send_signal(signal.SIGTERM)
         again.wait(30)
@@ -149,7 +129,7 @@ async def _burst(port: int, procs: list[subprocess.Popen[bytes]], cmd: list[str]
                 procs[-1].wait()
                 restarting.clear()
                 procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))  # type: ignore[arg-type]
-                await asyncio.to_thread(_wait, f"{base}/healthz", procs[-1])
+                await asyncio.to_thread(wait_until_up, f"{base}/healthz", procs[-1])
                 restarting.set()
             await restarting.wait()
             await one(s, i)

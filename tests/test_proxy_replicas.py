@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from test_proxy_helpers import free_port
+from test_proxy_helpers import free_port, get_json, wait_until_up
 
 from spendtag.budgets import Budget
 from spendtag.ledger import open_store
@@ -33,23 +32,6 @@ from spendtag.usage import Usage, UsageEvent
 MOCK = Path(__file__).resolve().parents[2] / "shared" / "peers" / "proxy-bench" / "mock_upstream.py"
 CHAT = {"model": "gpt-4o", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}
 SETTLED = 182_500_000       # the mock's usage on gpt-4o: 25 * $2.50/M + 12 * $10/M = $0.0001825, in pico-USD
-
-
-def _get(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())  # type: ignore[no-any-return]
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "process exited during start-up"
-        try:
-            _get(url)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer")
 
 
 class Replicas:
@@ -65,7 +47,7 @@ class Replicas:
         self.log = open(tmp / "proxies.log", "ab")  # noqa: SIM115
         self.mock = subprocess.Popen([sys.executable, str(MOCK), "--port", str(self.mock_port), "--delay-ms",
                                       str(delay_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(f"http://127.0.0.1:{self.mock_port}/health", self.mock)
+        wait_until_up(f"http://127.0.0.1:{self.mock_port}/health", self.mock)
         self.ports = [free_port(), free_port()]
         self.procs = [self.start(port) for port in self.ports]
 
@@ -73,11 +55,11 @@ class Replicas:
         cmd = [sys.executable, "-m", "spendtag.server.proxy", "--db", self.db, "proxy", "--port", str(port),
                "--openai-base-url", f"http://127.0.0.1:{self.mock_port}/v1", "--no-access-log"]
         proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=self.log)
-        _wait(f"http://127.0.0.1:{port}/healthz", proc)
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
         return proc
 
     def answered(self) -> int:
-        return int(_get(f"http://127.0.0.1:{self.mock_port}/_stats")["answered_total"])  # type: ignore[arg-type]
+        return int(get_json(f"http://127.0.0.1:{self.mock_port}/_stats")["answered_total"])  # type: ignore[arg-type]
 
     def close(self) -> None:
         for p in [*self.procs, self.mock]:
