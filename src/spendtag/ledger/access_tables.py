@@ -7,14 +7,13 @@ admin token is never stored (it comes from ``--token`` or the environment); virt
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from spendtag.errors import StoreError
+from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.migration import Migration
 from spendtag.periods import from_us, to_us
 
@@ -63,40 +62,36 @@ def duplicate_name(name: str) -> StoreError:
                       f"(`spendtag tokens revoke {name}`) or pick another name")
 
 
-class AccessTables:
-    """Mixin for the SQLite store: needs ``_conn`` and ``_transaction()``."""
-
-    _conn: sqlite3.Connection
-
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+class AccessTables(Dialect):
+    """Mixin for both stores (through the hooks of :class:`~spendtag.ledger.dialect.Dialect`)."""
 
     def add_access_token(self, token: AccessToken) -> None:
-        with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM access_tokens WHERE name = ? AND revoked_at IS NULL",
-                            (token.name,)).fetchone():
+        with self._transaction():
+            self._lock_table("access_tokens")
+            if self._run("SELECT 1 FROM access_tokens WHERE name = ? AND revoked_at IS NULL",
+                         (token.name,)).fetchone():
                 raise duplicate_name(token.name)
-            conn.execute(f"INSERT INTO access_tokens ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                         (token.token_id, token.name, token.token_hash, token.prefix, token.role, token.scope_key,
-                          token.scope_value, to_us(token.created_at or datetime.now().astimezone()),
-                          None if token.revoked_at is None else to_us(token.revoked_at)))
+            self._run(f"INSERT INTO access_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (token.token_id, token.name, token.token_hash, token.prefix, token.role, token.scope_key,
+                       token.scope_value, to_us(token.created_at or datetime.now().astimezone()),
+                       None if token.revoked_at is None else to_us(token.revoked_at)))
 
     def access_token_by_hash(self, token_hash: str) -> AccessToken | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM access_tokens WHERE token_hash = ?",
-                                 (token_hash,)).fetchone()
+        row = self._run(f"SELECT {_COLUMNS} FROM access_tokens WHERE token_hash = ?", (token_hash,)).fetchone()
         return None if row is None else token_from_row(row)
 
     def access_tokens(self, *, include_revoked: bool = False) -> list[AccessToken]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        return [token_from_row(r) for r in self._conn.execute(
+        return [token_from_row(r) for r in self._run(
             f"SELECT {_COLUMNS} FROM access_tokens{where} ORDER BY created_at, token_id")]
 
     def revoke_access_token(self, id_or_name: str, at: datetime) -> AccessToken | None:
-        with self._transaction() as conn:
-            row = conn.execute(
+        with self._transaction():
+            row = self._run(
                 f"SELECT {_COLUMNS} FROM access_tokens WHERE (token_id = ? OR name = ?) AND revoked_at IS NULL "
-                "ORDER BY token_id = ? DESC LIMIT 1", (id_or_name, id_or_name, id_or_name)).fetchone()
+                f"ORDER BY token_id = ? DESC LIMIT 1{self._FOR_UPDATE}",
+                (id_or_name, id_or_name, id_or_name)).fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE access_tokens SET revoked_at = ? WHERE token_id = ?", (to_us(at), row[0]))
+            self._run("UPDATE access_tokens SET revoked_at = ? WHERE token_id = ?", (to_us(at), row[0]))
         return token_from_row((*row[:-1], to_us(at)))

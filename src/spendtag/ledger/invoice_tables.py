@@ -7,12 +7,11 @@ processes never issue the same number.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.migration import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -41,36 +40,31 @@ class IssuedInvoice:
 Render = Callable[[str], tuple[str, str, str]]
 
 
-class InvoiceTables:
-    """Mixin for the SQLite store: needs ``_conn`` and ``_transaction()``."""
-
-    _conn: sqlite3.Connection
-
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+class InvoiceTables(Dialect):
+    """Mixin for both stores (through the hooks of :class:`~spendtag.ledger.dialect.Dialect`)."""
 
     def issue_invoice(self, prefix: str, year: int, client: str, period: str, issued_at: str,
                       render: Render) -> IssuedInvoice:
         """Take the next number for ``year``, render the invoice with it, and store it, in one transaction."""
-        with self._transaction() as conn:
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM issued_invoices WHERE year = ?",
-                               (year,)).fetchone()[0]
+        with self._transaction():
+            self._lock_table("issued_invoices")
+            seq = int(self._one("SELECT COALESCE(MAX(seq), 0) + 1 FROM issued_invoices WHERE year = ?", (year,))[0])
             number = f"{prefix}-{year}-{seq:04d}"
             document, text, total = render(number)
-            conn.execute("INSERT INTO issued_invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (number, client, period, issued_at, year, seq, total, document, text, int(time.time())))
+            self._run("INSERT INTO issued_invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (number, client, period, issued_at, year, seq, total, document, text, int(time.time())))
         return IssuedInvoice(number, client, period, issued_at, total, document, text)
 
     def issued_invoice(self, number: str) -> IssuedInvoice | None:
-        row = self._conn.execute("SELECT number, client, period, issued_at, total_due, document, rendered_text "
-                                 "FROM issued_invoices WHERE number = ?", (number.strip(),)).fetchone()
+        row = self._run("SELECT number, client, period, issued_at, total_due, document, rendered_text "
+                        "FROM issued_invoices WHERE number = ?", (number.strip(),)).fetchone()
         return None if row is None else IssuedInvoice(*row)
 
     def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]:
         sql = ("SELECT number, client, period, issued_at, total_due, '', '' FROM issued_invoices "
                + ("WHERE client = ? " if client is not None else "") + "ORDER BY year, seq")
-        return [IssuedInvoice(*r) for r in self._conn.execute(sql, (client,) if client is not None else ())]
+        return [IssuedInvoice(*r) for r in self._run(sql, (client,) if client is not None else ())]
 
     def issued_numbers(self, client: str, period: str) -> list[str]:
-        return [r[0] for r in self._conn.execute(
+        return [r[0] for r in self._run(
             "SELECT number FROM issued_invoices WHERE client = ? AND period = ? ORDER BY year, seq", (client, period))]

@@ -27,10 +27,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import StoreError
+from spendtag.ledger.access_tables import AccessTables
 from spendtag.ledger.dialect import Cursor
+from spendtag.ledger.invoice_tables import InvoiceTables
+from spendtag.ledger.ledger_tables import LedgerTables
 from spendtag.ledger.postgres_reservations import PostgresReservations
 from spendtag.ledger.postgres_schema import postgres_migrations
 from spendtag.ledger.postgres_tables import PostgresTables
+from spendtag.ledger.provider_tables import ProviderReports
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
 from spendtag.ledger.rollup_store import EVENT_SELECT, EVENT_SUMS, INSERT_COLUMNS, ROLLUP_COLS, RollupStore
 from spendtag.usage import PricedEvent
@@ -81,7 +85,8 @@ def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(c) for c in zip(*rows, strict=True)]
 
 
-class PostgresStore(RollupStore, PostgresTables, PostgresReservations):
+class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, InvoiceTables, AccessTables,
+                    PostgresReservations):
     """A :class:`~spendtag.ledger.store.Store` on one PostgreSQL database (``postgresql://`` URL)."""
 
     _NUMERIC_SUMS = True

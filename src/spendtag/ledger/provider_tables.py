@@ -6,18 +6,17 @@ provider's own report for each UTC day, and the provider may revise a recent day
 report and pull. Days a pull could not read keep what an earlier pull stored, and are not
 marked pulled. Nothing here becomes an event, so no report counts a call twice.
 
-``ProviderTables`` is a mixin for :class:`~spendtag.ledger.sqlite.SQLiteStore`: it uses the
-store's connection (``self._conn``) and ``self._transaction()``.
+``ProviderReports`` is a mixin for both stores, written through the hooks of
+:class:`~spendtag.ledger.dialect.Dialect`; ``ProviderTables`` is the SQLite store's.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.migration import Migration
 from spendtag.ledger.store import Store
 from spendtag.periods import from_us, to_us
@@ -106,12 +105,8 @@ def _range_sql(since: date | None, until: date | None) -> tuple[str, list[Any]]:
     return sql, args
 
 
-class ProviderTables:
-    """Storage for pulled provider reports (a mixin for the SQLite store)."""
-
-    _conn: sqlite3.Connection
-    if TYPE_CHECKING:
-        def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+class ProviderReports(Dialect):
+    """Storage for pulled provider reports (a mixin for both stores)."""
 
     def save_provider_pull(self, provider: str, since: date, until: date, fetched: Fetched, at: datetime) -> None:
         """Replace the complete days of one report with ``fetched.rows``, log the pull; one transaction."""
@@ -121,23 +116,24 @@ class ProviderTables:
         stamp = to_us(at)
         rows = [(*(_value(r, c) for c in columns), stamp) for r in fetched.rows]
         insert = f"INSERT INTO {table} ({', '.join(columns)}, pulled_at) VALUES ({', '.join('?' * (len(columns) + 1))})"
-        with self._transaction() as conn:
-            for i in range(0, len(days), 500):
-                chunk = days[i:i + 500]
-                conn.execute(f"DELETE FROM {table} WHERE provider = ? AND day IN ({', '.join('?' * len(chunk))})",
-                             (provider, *chunk))
-            conn.executemany(insert, rows)
-            conn.executemany(
+        with self._transaction():
+            # Pulls of one provider take turns, so a replaced day is never half of two pulls.
+            self._lock_name(f"spendtag.pull.{provider}")
+            for chunk in self._chunks(days):
+                day_sql, day_args = self._in("day", chunk)
+                self._run(f"DELETE FROM {table} WHERE provider = ? AND {day_sql}", (provider, *day_args))
+            self._run_many(insert, rows)
+            self._run_many(
                 "INSERT INTO provider_pull_days (provider, report, day, complete, pulled_at, error) "
                 "VALUES (?, ?, ?, 1, ?, '') ON CONFLICT (provider, report, day) DO UPDATE SET "
                 "complete = 1, pulled_at = excluded.pulled_at, error = ''",
                 [(provider, fetched.report, d, stamp) for d in days])
             # A day that failed keeps its earlier rows and status; only the error is noted.
-            conn.executemany(
+            self._run_many(
                 "INSERT INTO provider_pull_days (provider, report, day, complete, pulled_at, error) "
                 "VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (provider, report, day) DO UPDATE SET error = excluded.error",
                 [(provider, fetched.report, d.isoformat(), stamp, fetched.error) for d in fetched.missing])
-            conn.execute(
+            self._run(
                 "INSERT INTO provider_pulls (pull_id, provider, report, since, until, at, pages, days_complete, "
                 "days_missing, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (new_event_id(), provider, fetched.report, since.isoformat(), until.isoformat(), stamp,
@@ -145,21 +141,21 @@ class ProviderTables:
 
     def provider_usage(self, provider: str, since: date | None = None, until: date | None = None) -> list[UsageRow]:
         where, args = _range_sql(since, until)
-        cursor = self._conn.execute(
+        cursor = self._run(
             f"SELECT {', '.join(_USAGE_COLUMNS)} FROM provider_usage WHERE provider = ?{where} "
             f"ORDER BY day, {', '.join(_USAGE_DIMS)}", (provider, *args))
         return [UsageRow(**_row(_USAGE_COLUMNS, r)) for r in cursor]
 
     def provider_costs(self, provider: str, since: date | None = None, until: date | None = None) -> list[CostRow]:
         where, args = _range_sql(since, until)
-        cursor = self._conn.execute(
+        cursor = self._run(
             f"SELECT {', '.join(_COST_COLUMNS)} FROM provider_costs WHERE provider = ?{where} "
             "ORDER BY day, workspace, model, description, amount", (provider, *args))
         return [CostRow(**_row(_COST_COLUMNS, r)) for r in cursor]
 
     def provider_days(self, provider: str, since: date | None = None, until: date | None = None) -> list[DayStatus]:
         where, args = _range_sql(since, until)
-        cursor = self._conn.execute(
+        cursor = self._run(
             f"SELECT provider, report, day, complete, pulled_at, error FROM provider_pull_days "
             f"WHERE provider = ?{where} ORDER BY day, report", (provider, *args))
         return [DayStatus(p, rep, date.fromisoformat(d), bool(c), from_us(at), err) for p, rep, d, c, at, err in cursor]
@@ -171,9 +167,13 @@ class ProviderTables:
         if provider:
             sql += " WHERE provider = ?"
             args.append(provider)
-        cursor = self._conn.execute(sql + " ORDER BY at DESC, pull_id DESC LIMIT ?", (*args, limit))
+        cursor = self._run(sql + " ORDER BY at DESC, pull_id DESC LIMIT ?", (*args, limit))
         return [PullLog(pid, p, rep, date.fromisoformat(s), date.fromisoformat(u), from_us(at), pages, ok, missing, err)
                 for pid, p, rep, s, u, at, pages, ok, missing, err in cursor]
+
+
+class ProviderTables(ProviderReports):
+    """Provider reports on the SQLite store: the class ``spendtag pull`` looks for on a ledger."""
 
 
 def _value(row: UsageRow | CostRow, column: str) -> Any:
