@@ -16,13 +16,12 @@ a replica that died stop counting after the time to live and nothing stays stuck
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.migration import Migration
 from spendtag.periods import to_us
 
@@ -65,47 +64,59 @@ def refused(check: BudgetCheck, spent: int, amount: int) -> bool:
     return spent >= check.stop or (amount > 0 and spent + amount > check.stop)
 
 
-class SQLiteReservations:
-    """Mixin for the SQLite store: needs ``_conn``, ``_transaction()`` and ``aggregate``."""
+class Reservations(Dialect):
+    """The check and insert both stores run; each adds how it excludes other reservers.
 
-    _conn: sqlite3.Connection
+    Needs ``aggregate``, and of the store: ``_begin_reserve`` (run first in the transaction)
+    and ``_RESERVE_SQL`` (the insert of one row, replacing a row with the same key).
+    """
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    _RESERVE_SQL = ""
 
     if TYPE_CHECKING:
         def aggregate(self, filters: Filters, by: Sequence[str] = ...,
                       tz: ZoneInfo | None = ...) -> list[Aggregate]: ...
 
+    def _begin_reserve(self, checks: Sequence[BudgetCheck], now: datetime) -> None:
+        raise NotImplementedError
+
     def reserve(self, hold_id: str, holder: str, amount: int, checks: Sequence[BudgetCheck], now: datetime,
                 expires_at: datetime) -> ReserveOutcome:
-        with self._transaction() as conn:   # BEGIN IMMEDIATE: one writer at a time, across processes
-            conn.execute("DELETE FROM budget_reservations WHERE expires_at < ?", (to_us(now - PURGE_AFTER),))
+        with self._transaction():
+            self._begin_reserve(checks, now)
             for check in checks:
-                (held,) = conn.execute(
+                (held,) = self._one(
                     "SELECT COALESCE(SUM(amount), 0) FROM budget_reservations WHERE budget = ? AND period = ? "
-                    "AND expires_at > ?", (check.budget, check.period, to_us(now))).fetchone()
+                    "AND expires_at > ?", (check.budget, check.period, to_us(now)))
                 spent = int(held) + sum(a.totals.cost for a in self.aggregate(check.filters))
                 if refused(check, spent, amount):
                     return ReserveOutcome(False, check.budget, spent)
-            conn.executemany(
-                "INSERT OR REPLACE INTO budget_reservations (hold_id, budget, period, amount, holder, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(hold_id, c.budget, c.period, amount, holder, to_us(expires_at)) for c in checks])
+            self._run_many(self._RESERVE_SQL,
+                           [(hold_id, c.budget, c.period, amount, holder, to_us(expires_at)) for c in checks])
         return ReserveOutcome(True)
+
+    def reservations(self, now: datetime) -> dict[str, int]:
+        return {b: int(a) for b, a in self._run(
+            "SELECT budget, SUM(amount) FROM budget_reservations WHERE expires_at > ? GROUP BY budget",
+            (to_us(now),))}
+
+
+class SQLiteReservations(Reservations):
+    """Reservations on the SQLite store: its write transaction (BEGIN IMMEDIATE) is the lock."""
+
+    _RESERVE_SQL = ("INSERT OR REPLACE INTO budget_reservations (hold_id, budget, period, amount, holder, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)")
+
+    def _begin_reserve(self, checks: Sequence[BudgetCheck], now: datetime) -> None:
+        self._run("DELETE FROM budget_reservations WHERE expires_at < ?", (to_us(now - PURGE_AFTER),))
 
     def release_reservations(self, hold_ids: Sequence[str]) -> None:
         if not hold_ids:
             return
-        with self._transaction() as conn:
-            conn.executemany("DELETE FROM budget_reservations WHERE hold_id = ?", [(h,) for h in hold_ids])
+        with self._transaction():
+            self._run_many("DELETE FROM budget_reservations WHERE hold_id = ?", [(h,) for h in hold_ids])
 
     def extend_reservations(self, holder: str, expires_at: datetime) -> None:
-        with self._transaction() as conn:
-            conn.execute("UPDATE budget_reservations SET expires_at = ? WHERE holder = ? AND expires_at < ?",
-                         (to_us(expires_at), holder, to_us(expires_at)))
-
-    def reservations(self, now: datetime) -> dict[str, int]:
-        return {b: int(a) for b, a in self._conn.execute(
-            "SELECT budget, SUM(amount) FROM budget_reservations WHERE expires_at > ? GROUP BY budget",
-            (to_us(now),))}
+        with self._transaction():
+            self._run("UPDATE budget_reservations SET expires_at = ? WHERE holder = ? AND expires_at < ?",
+                      (to_us(expires_at), holder, to_us(expires_at)))
