@@ -1,8 +1,9 @@
 """The shared ledger: PostgreSQL through psycopg 3, for several writers (people, proxy replicas).
 
-Same schema and the same answers as the SQLite store (``sqlite.py`` is the reference; the
-schema and why it suits the report queries are in ``postgres_schema.py``). What differs is
-how concurrency is made safe, since writers here really do run at the same time:
+Same schema and the same answers as the SQLite store: the logic both run is written once in
+``rollup_store.py`` and the table mixins; the schema and why it suits the report queries
+are in ``postgres_schema.py``. What differs is how concurrency is made safe, since writers
+here really do run at the same time:
 
 * ``record`` drops the ids already in the ledger, streams the rest into ``events`` with
   binary COPY (PostgreSQL's bulk path) and upserts the rollup sums, in one transaction.
