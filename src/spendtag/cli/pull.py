@@ -22,10 +22,10 @@ _PROVIDERS = ("anthropic", "openai")
 
 def provider_store(app: App) -> ProviderStore:
     from spendtag.errors import StoreError
-    from spendtag.ledger.provider_tables import ProviderTables
+    from spendtag.ledger.provider_tables import ProviderReports
 
     store = app.store
-    if not isinstance(store, ProviderTables):
+    if not isinstance(store, ProviderReports):   # both ledgers (SQLite and PostgreSQL) keep provider reports
         raise StoreError("this ledger cannot keep provider reports yet (no provider tables); upgrade spendtag")
     return store
 
