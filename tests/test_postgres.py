@@ -400,3 +400,26 @@ def test_without_the_extra_the_error_says_what_to_install(monkeypatch: pytest.Mo
     with pytest.raises(StoreError) as caught:
         open_store("postgresql://localhost/spendtag")
     assert str(caught.value) == "PostgreSQL ledgers need the postgres extra: pip install 'spendtag[postgres]'"
+
+
+def test_batches_with_and_without_known_ids_are_counted_exactly(pg_url: str) -> None:
+    """New batches go straight to COPY; one that meets a recorded id is rolled back and looked up."""
+    store = PostgresStore(pg_url)
+    t0 = datetime(2026, 3, 14, tzinfo=UTC)
+    first = [make_event(f"e{i}", t0 + timedelta(minutes=i), cost=10, tags={"client": f"c{i % 3}"}) for i in range(50)]
+    assert store.record(first).inserted == 50
+    mixed = first[40:] + [make_event(f"n{i}", t0 + timedelta(hours=2, minutes=i), cost=7) for i in range(30)]
+    result = store.record(mixed)
+    assert (result.inserted, result.duplicates) == (30, 10)
+    fresh = [make_event(f"f{i}", t0 + timedelta(hours=3, minutes=i), cost=1) for i in range(20)]
+    assert (store.record(fresh).inserted, store.record(fresh).duplicates) == (20, 20)
+    assert store.count() == 100
+    assert sum(a.totals.cost for a in store.aggregate(Filters())) == 50 * 10 + 30 * 7 + 20
+    # events keep no foreign keys on PostgreSQL (a per-row trigger): every reference holds anyway
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'events'::regclass "
+                            "AND contype = 'f'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM events e LEFT JOIN dims d ON d.id = e.dim_id "
+                            "LEFT JOIN prices p ON p.id = e.price_id WHERE d.id IS NULL "
+                            "OR (e.price_id IS NOT NULL AND p.id IS NULL)").fetchone() == (0,)
+    store.close()

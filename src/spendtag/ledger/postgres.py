@@ -101,6 +101,7 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
             raise StoreError(f"cannot open the PostgreSQL ledger: {reason}") from None
         self._lock = threading.RLock()
         self._init_caches()
+        self._expect_duplicates = False   # the last batch met ids already recorded: look them up first
         if migrate:
             self.migrate()
 
@@ -185,22 +186,31 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
     # -- writing --------------------------------------------------------------------------
 
     def _record_batch(self, batch: dict[str, PricedEvent], now: int) -> int:
+        # New events are the rule (an import resumes where it stopped): try the COPY straight
+        # away, and look up which ids the ledger already has only when the last batch met one
+        # or this one does (its COPY then fails on the unique key and the batch is rolled back).
+        look = self._expect_duplicates
         for attempt in range(_RETRIES):
             try:
-                return self._record(dict(batch), now)
+                inserted = self._record(dict(batch), now, look_first=look)
+                self._expect_duplicates = inserted < len(batch)
+                return inserted
             except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
-                # Another writer committed some of these events after we looked (or locked rollup
-                # rows in another order): the batch was rolled back whole; look again.
+                # Some of these events are in the ledger already (or another writer committed
+                # them after we looked, or locked rollup rows in another order): the batch was
+                # rolled back whole; look again.
+                look = self._expect_duplicates = True
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")   # pragma: no cover
 
-    def _record(self, batch: dict[str, PricedEvent], now: int) -> int:
+    def _record(self, batch: dict[str, PricedEvent], now: int, *, look_first: bool = True) -> int:
         with self._transaction() as conn, conn.cursor() as cur:
-            for (found,) in cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(batch),)):
-                del batch[found]
-            if not batch:
-                return 0
+            if look_first:
+                for (found,) in cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(batch),)):
+                    del batch[found]
+                if not batch:
+                    return 0
             # Made before the COPY: making a dims or prices row needs the connection, which a COPY holds.
             rows, hours, sessions = self._event_rows(batch, now)
             with cur.copy(_COPY_SQL) as copy:
