@@ -377,3 +377,22 @@ def test_one_port_serves_the_dashboard_and_the_intake(tmp_path: Path) -> None:
         doc = c.get("/api/v1/report?by=client").json()
         assert doc["rows"][0]["client"] == "acme" and doc["total"]["cost_usd"] == "0.0045"
         assert c.get("/").status_code == 200
+
+
+def test_the_dashboard_on_postgresql_shows_the_same_numbers(client: TestClient, ledger: Path, pg_url: str) -> None:
+    from spendtag.ledger import open_store
+    from spendtag.ledger.copy import copy_ledger
+
+    source, target = open_store(str(ledger)), open_store(pg_url)
+    copied = copy_ledger(source, target)
+    assert copied.ok and copied.inserted == 9, copied.differences
+    source.close()
+    target.close()
+    on_pg = TestClient(create_app(pg_url, settings.load({"db": pg_url})))
+    for path in (f"/api/v1/report?by=client,model&{MARCH}", f"/api/v1/overview?{MARCH}",
+                 f"/api/v1/summary?value=acme&{MARCH}", f"/api/v1/events?{MARCH}&order=-cost&per_page=3&page=2",
+                 f"/api/v1/sessions?{MARCH}&sort=cost", "/api/v1/sessions/s-acme-1", "/api/v1/events/a4",
+                 "/api/v1/invoices", "/api/v1/alerts", "/api/v1/keys", f"/api/v1/tags/client?{MARCH}"):
+        assert on_pg.get(path).json() == client.get(path).json(), path
+    export = f"/api/v1/export?{MARCH}&format=csv"
+    assert on_pg.get(export).text == client.get(export).text
