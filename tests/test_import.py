@@ -59,6 +59,16 @@ def test_claude_code_tree_totals_are_exact_and_reimport_changes_nothing(claude_t
     assert ledger_totals("model") == expected(claude_tree, "model")
 
 
+def test_claude_code_import_on_postgresql(claude_tree: Tree, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPENDTAG_DB", pg_url)
+    out = run("import", "claude-code", str(claude_tree.root))
+    assert f"{len(claude_tree.calls):,} new calls" in out
+    assert ledger_totals("model") == expected(claude_tree, "model")
+    assert ledger_totals("session") == expected(claude_tree, "session")
+    again = run("import", "claude-code", str(claude_tree.root))
+    assert again.startswith(f"{len(claude_tree.files):,} files ({len(claude_tree.files):,} unchanged): 0 new calls")
+
+
 def test_appended_and_rewritten_files_are_read_correctly(claude_tree: Tree) -> None:
     run("import", "claude-code", str(claude_tree.root))
     before = ledger_totals("model")
