@@ -40,6 +40,7 @@ PAGES = (
     ("events page 1  /events?period=2026-03", "/events?period=2026-03"),
     ("events by cost /api/v1/events?period=2026-03&order=-cost", "/api/v1/events?period=2026-03&order=-cost"),
     ("sessions page  /sessions?period=2026-03", "/sessions?period=2026-03"),
+    ("sessions page  /sessions?period=2026-03&sort=cost", "/sessions?period=2026-03&sort=cost"),
 )
 
 

@@ -467,13 +467,15 @@ class RollupStore(Dialect):
         chosen = [s for s, t in totals.items() if t.cost >= min_cost and (max_cost is None or t.cost <= max_cost)]
         if not chosen:
             return []
-        spans, dims = self._session_spans(chosen)
+        start = max(0, offset)
         if by_cost:
             chosen.sort(key=lambda s: (-totals[s].cost, s))
+            chosen = chosen[start:None if limit is None else start + limit]
+            spans, dims = self._session_spans(chosen)       # only the page's: the order needs none
         else:
+            spans, dims = self._session_spans(chosen)
             chosen.sort(key=lambda s: (-spans[s][1], s))
-        start = max(0, offset)
-        chosen = chosen[start:None if limit is None else start + limit]
+            chosen = chosen[start:None if limit is None else start + limit]
         where, args = self._event_conditions(filters)
         out = []
         for session in chosen:
