@@ -150,7 +150,8 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
     now = datetime.now(UTC)
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
-        return views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now)
+        return views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
+                              parallel=ctx.parallel)
 
 
 @router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`")
@@ -180,6 +181,7 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
         return views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
+                               parallel=ctx.parallel,
                                with_calls=not who.scoped)
 
 

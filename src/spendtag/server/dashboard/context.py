@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from spendtag.budgets import Budget
@@ -13,6 +15,8 @@ from spendtag.budgets import load as load_budgets
 from spendtag.ledger import Store, open_store
 from spendtag.periods import zone
 from spendtag.settings import Settings
+
+T = TypeVar("T")
 
 
 class Context:
@@ -27,6 +31,10 @@ class Context:
         self._slots = threading.BoundedSemaphore(pool_size)
         self._all: list[Store] = []
         self._lock = threading.Lock()
+        # Reads of one request that can run side by side (the overview's two groupings), each
+        # on a connection of its own: SQLite and PostgreSQL both answer them at the same time.
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="spendtag-dashboard-read")
+        self._reader = threading.local()
         with self.store():   # open (and migrate) now: a bad ledger URL fails at start, not at the first request
             pass
 
@@ -44,10 +52,26 @@ class Context:
             finally:
                 self._idle.put(store)
 
+    def _reader_store(self) -> Store:
+        store: Store | None = getattr(self._reader, "store", None)
+        if store is None:
+            store = self._reader.store = open_store(self.store_url)
+            with self._lock:
+                self._all.append(store)
+        return store
+
+    def parallel(self, reads: Sequence[Callable[[Store], T]]) -> list[T]:
+        futures = [self._readers.submit(self._read, read) for read in reads]
+        return [f.result() for f in futures]
+
+    def _read(self, read: Callable[[Store], T]) -> T:
+        return read(self._reader_store())
+
     def budgets(self, store: Store) -> list[Budget]:
         return load_budgets(store, self.settings.sections.get("budgets"), config_path=str(self.settings.config_path))
 
     def close(self) -> None:
+        self._readers.shutdown(wait=True)
         with self._lock:
             for store in self._all:
                 store.close()

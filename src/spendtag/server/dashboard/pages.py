@@ -117,7 +117,8 @@ def overview(request: Request, who: Staff, f: Filtering,
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
-        data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now)
+        data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
+                              parallel=ctx.parallel)
         keys = store.tag_keys(sel.filters)
     return render(request, "overview.html", data=data, tag_keys=keys, f=f, page="overview",
                   api=f"/api/v1/overview{with_query(_query(request, f), stack=stack)}")
@@ -148,7 +149,8 @@ def tag_page(request: Request, key: str, value: str, who: Staff, f: Filtering) -
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
-        data = views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key)
+        data = views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
+                               parallel=ctx.parallel)
     query = _query(request, f)
     return render(request, "tag.html", data=data, f=f, page="tags",
                   api=f"/api/v1/summary{with_query(query, key=key, value=value)}",
@@ -271,6 +273,7 @@ def share(request: Request, token: str, f: Filtering) -> HTMLResponse:
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
         data = views.tag_value(store, sel, *who.scope, ctx.budgets(store), now=now, client_key=ctx.client_key,
+                               parallel=ctx.parallel,
                                with_calls=False)
     return render(request, "share.html", data=data, f=f, token=token, who=who)
 

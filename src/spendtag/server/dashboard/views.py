@@ -7,7 +7,7 @@ tag value is one of the filters), so no function here can leak another client's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -183,17 +183,24 @@ def _anomaly_hour(period: str) -> datetime | None:
         return None
 
 
+# Runs reads of the ledger, each given a connection of its own, possibly at the same time.
+Parallel = Callable[[Sequence[Callable[[Store], Any]]], list[Any]]
+
+
 def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: str, now: datetime,
-             with_anomalies: bool = True) -> dict[str, Any]:
+             with_anomalies: bool = True, parallel: Parallel | None = None) -> dict[str, Any]:
     f, rng, tz = sel.filters, sel.range, sel.tz
-    chart = series(store, f, rng, stack, tz)
-    # One grouping read gives the model, provider and agent breakdowns and the unpriced models.
+    run = parallel or (lambda reads: [read(store) for read in reads])
+    # The two groupings a page needs, read side by side when the server allows it: the chart,
+    # and one grouping that gives the model, provider and agent breakdowns and the unpriced models.
+    chart, grouped = run([lambda s: series(s, f, rng, stack, tz),
+                          lambda s: s.aggregate(f, ["provider", "model", "agent"], tz)])
     total = Totals()
     models: dict[str, Totals] = {}
     providers: dict[str, Totals] = {}
     agents: dict[str, Totals] = {}
     unpriced: dict[tuple[str, str], int] = {}
-    for a in store.aggregate(f, ["provider", "model", "agent"], tz):
+    for a in grouped:
         provider, model, agent = (v or NONE for v in a.key)
         total.merge(a.totals)
         models.setdefault(model, Totals()).merge(a.totals)
@@ -248,12 +255,12 @@ def scoped_budgets(budgets: Iterable[Budget], key: str, value: str) -> list[Budg
 
 
 def tag_value(store: Store, sel: Selection, key: str, value: str, budgets: Sequence[Budget], *, now: datetime,
-              client_key: str, with_calls: bool = True) -> dict[str, Any]:
+              client_key: str, with_calls: bool = True, parallel: Parallel | None = None) -> dict[str, Any]:
     want = Selector(key, "eq", value)
     f = sel.filters if want in sel.filters.tags else replace(sel.filters, tags=(*sel.filters.tags, want))
     scoped = Selection(f, sel.tz, sel.range)
     summary = overview(store, scoped, scoped_budgets(budgets, key, value), stack="model", now=now,
-                       with_anomalies=False)
+                       with_anomalies=False, parallel=parallel)
     out: dict[str, Any] = {
         "key": key, "value": value,
         "period": summary["period"], "total": summary["total"], "previous": summary["previous"],
