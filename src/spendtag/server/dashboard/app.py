@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -12,14 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from spendtag.errors import SpendtagError
+from spendtag.server.asgi import Lifecycle, Receive, Scope, Send, lifespan
 from spendtag.server.dashboard import api, pages
 from spendtag.server.dashboard.access import Gate, is_loopback
 from spendtag.server.dashboard.context import Context
 from spendtag.settings import Settings
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # Pages run no inline script and load nothing from elsewhere; inline styles only set bar widths.
 SECURITY_HEADERS = {
@@ -73,12 +70,8 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
     return app
 
 
-class Lifecycle(Protocol):
+class Part(Lifecycle, Protocol):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
-
-    async def startup(self) -> None: ...
-
-    async def shutdown(self) -> None: ...
 
 
 INTAKE_PATHS = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/events", "/healthz")
@@ -89,8 +82,8 @@ DASHBOARD_PREFIXES = ("/api/", "/static/", "/tags", "/events", "/sessions", "/bu
 class Combined:
     """One port: the OTLP intake's paths, the dashboard's, and (optionally) the proxy for the rest."""
 
-    def __init__(self, dashboard: FastAPI | None, intake: Lifecycle | None = None,
-                 proxy: Lifecycle | None = None) -> None:
+    def __init__(self, dashboard: FastAPI | None, intake: Part | None = None,
+                 proxy: Part | None = None) -> None:
         self.dashboard = dashboard
         self.intake = intake
         self.proxy = proxy
@@ -110,17 +103,16 @@ class Combined:
             await self.route(scope.get("path", "/"))(scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        parts = [p for p in (self.intake, self.proxy) if p is not None]
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                for part in parts:
-                    await part.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                for part in reversed(parts):
-                    await part.shutdown()
-                if self.dashboard is not None:
-                    self.dashboard.state.context.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(self, receive, send)
+
+    async def startup(self) -> None:
+        for part in (self.intake, self.proxy):
+            if part is not None:
+                await part.startup()
+
+    async def shutdown(self) -> None:
+        for part in (self.proxy, self.intake):
+            if part is not None:
+                await part.shutdown()
+        if self.dashboard is not None:
+            self.dashboard.state.context.close()

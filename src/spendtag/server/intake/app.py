@@ -18,11 +18,12 @@ import json
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import SpendtagError
+from spendtag.server.asgi import Receive, Scope, Send, lifespan
 from spendtag.server.intake import otlp
 from spendtag.server.intake.events import parse_batch
 from spendtag.usage import UsageEvent
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
     from spendtag.recording import Recorder
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 32 * 1024 * 1024
 METRICS_GRACE = 180.0      # seconds a Claude Code metric interval waits for its session's events
@@ -153,15 +150,7 @@ class IntakeApp:
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(self, receive, send)
 
     async def _tick(self) -> None:
         while True:

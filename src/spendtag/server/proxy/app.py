@@ -15,10 +15,9 @@ import contextlib
 import gc
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -29,6 +28,7 @@ from spendtag.capture.stream import StreamReader
 from spendtag.errors import TagError, UsageFormatError
 from spendtag.ledger.store import VirtualKey
 from spendtag.pricing.pricer import Pricer
+from spendtag.server.asgi import Receive, Scope, Send, lifespan
 from spendtag.server.proxy.caps import Caps, Hold, Refusal
 from spendtag.server.proxy.config import ProxyConfig, Upstream
 from spendtag.server.proxy.errors import error_body
@@ -39,11 +39,6 @@ from spendtag.server.proxy.streaming import UsageChunkStripper
 from spendtag.server.proxy.writer import Done, Journal, LedgerWriter
 from spendtag.tags import merge, parse_header
 from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 # Request headers never forwarded: hop-by-hop ones, and the encoding (the proxy must read
 # the response, so it asks for identity).
@@ -111,15 +106,7 @@ class ProxyApp:
             fn()
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(self, receive, send)
 
     # -- requests -------------------------------------------------------------------------
 
