@@ -9,8 +9,11 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(url: str) -> Store:
-    """Open (and migrate) the ledger at ``url``: ``sqlite:///path``, a plain path, or ``postgresql://...``."""
+def open_store(url: str, *, cache_mb: int | None = None) -> Store:
+    """Open (and migrate) the ledger at ``url``: ``sqlite:///path``, a plain path, or ``postgresql://...``.
+
+    ``cache_mb`` caps a SQLite connection's page cache (a writer that only appends needs little;
+    the server keeps its own cache for PostgreSQL)."""
     if is_postgres_url(url):
         # Imported here: the driver is an optional extra, and SQLite users never load it.
         from spendtag.ledger.postgres import PostgresStore
@@ -18,7 +21,7 @@ def open_store(url: str) -> Store:
         return PostgresStore(url)
     from spendtag.ledger.sqlite import SQLiteStore
 
-    return SQLiteStore(url)
+    return SQLiteStore(url) if cache_mb is None else SQLiteStore(url, cache_mb=cache_mb)
 
 
 def migrate(url: str) -> list[str]:

@@ -63,7 +63,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
 
     _IN_CHUNK = _IN_CHUNK
 
-    def __init__(self, url: str | Path, *, migrate: bool = True) -> None:
+    def __init__(self, url: str | Path, *, migrate: bool = True, cache_mb: int = 64) -> None:
         self.path = path_from_url(str(url))
         self.url = f"sqlite:///{self.path}"
         try:
@@ -72,7 +72,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA cache_size=-65536")
+            self._conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")   # in KiB; readers want it large
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from None
         self._init_caches()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 HOLDS_EVERY = 1.0          # seconds between publishing this proxy's reservations
 HOLDS_STALE = timedelta(seconds=10)
+WRITER_CACHE_MB = 8
 EXTEND_EVERY = 5.0         # at most this many seconds between extending this proxy's ledger reservations
 
 
@@ -80,7 +81,9 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
                 wstore.save_holds(holder, _snapshot(caps.outstanding), at)
                 caps.external = wstore.holds(at - HOLDS_STALE, exclude=holder)
 
-    writer = LedgerWriter(lambda: open_store(url), access_log=config.access_log if access_log is None else access_log,
+    # The writer only appends: a small page cache keeps the proxy's memory flat as the ledger grows.
+    writer = LedgerWriter(lambda: open_store(url, cache_mb=WRITER_CACHE_MB),
+                          access_log=config.access_log if access_log is None else access_log,
                           after_write=after_write, on_tick=on_tick)
     journal = Journal(journal_dir(url))
     metrics = Metrics(config.metric_tags, caps)
