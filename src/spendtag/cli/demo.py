@@ -29,6 +29,7 @@ def demo(app: App, days: int, seed: int, by_text: str) -> None:
     render.show(app.console, report, "table", title=f"Sample month by {by_text} (source=demo)")
     app.console.out("Next: spendtag report --by client,model · spendtag top --by session · "
                     "spendtag trends · spendtag export --tag client=acme --format csv")
+    app.console.out("Dashboard: spendtag serve, then open http://127.0.0.1:8787/ (needs pip install '.[server]')")
 
 
 COMMANDS = [demo]
