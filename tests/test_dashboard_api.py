@@ -396,3 +396,32 @@ def test_the_dashboard_on_postgresql_shows_the_same_numbers(client: TestClient, 
         assert on_pg.get(path).json() == client.get(path).json(), path
     export = f"/api/v1/export?{MARCH}&format=csv"
     assert on_pg.get(export).text == client.get(export).text
+
+
+def test_one_port_routes_provider_paths_to_the_proxy(tmp_path: Path) -> None:
+    """With --proxy, whatever is neither the dashboard's nor the intake's goes to the proxy."""
+    from fastapi.responses import PlainTextResponse
+
+    seen: list[str] = []
+
+    class FakeProxy:
+        async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
+            seen.append(str(scope["path"]))
+            await PlainTextResponse("proxied")(scope, receive, send)  # type: ignore[arg-type]
+
+        async def startup(self) -> None:
+            seen.append("startup")
+
+        async def shutdown(self) -> None:
+            seen.append("shutdown")
+
+    db = tmp_path / "one.db"
+    combined = Combined(create_app(str(db), settings.load({"db": str(db)})), create_intake(str(db)), FakeProxy())
+    with TestClient(combined) as c:
+        assert c.post("/openai/v1/chat/completions", json={}).text == "proxied"
+        assert c.get("/anthropic/v1/models").text == "proxied"
+        assert c.get("/metrics").text == "proxied"
+        assert c.get("/api/v1/me").json()["role"] == "admin"
+        assert c.get("/healthz").json()["status"] == "ok"               # the intake's
+        assert c.get("/events").status_code == 200                      # the dashboard's page
+    assert seen == ["startup", "/openai/v1/chat/completions", "/anthropic/v1/models", "/metrics", "shutdown"]
