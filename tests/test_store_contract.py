@@ -376,3 +376,12 @@ def test_sessions_page_with_offset_and_cost_range(store: Store) -> None:
     assert [s.session for s in store.sessions(Filters(), limit=2, offset=1)] == ["S3", "S2"]
     assert [s.session for s in store.sessions(Filters(), by_cost=True, offset=3)] == ["S1", "S0"]
     assert [s.session for s in store.sessions(Filters(), min_cost=20, max_cost=40)] == ["S3", "S2", "S1"]
+
+
+def test_sessions_take_totals_the_caller_already_has(store: Store) -> None:
+    store.record([make_event(f"s{i}", BASE + timedelta(hours=i), session=f"S{i % 3}", cost=(i + 1) * 10)
+                  for i in range(7)])
+    f = Filters(since=BASE + timedelta(hours=1))
+    grouped = {a.key[0]: a.totals for a in store.aggregate(f, ["session"]) if a.key[0]}
+    for kwargs in ({}, {"by_cost": True}, {"min_cost": 60, "limit": 1, "offset": 1}):
+        assert store.sessions(f, totals=grouped, **kwargs) == store.sessions(f, **kwargs)  # type: ignore[arg-type]

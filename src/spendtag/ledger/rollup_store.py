@@ -462,8 +462,10 @@ class RollupStore(Dialect):
         return EventPage([self._event_from_row(r) for r in rows], total)
 
     def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
-                 max_cost: int | None = None, by_cost: bool = False) -> list[SessionSummary]:
-        totals = {a.key[0]: a.totals for a in self.aggregate(filters, ["session"]) if a.key[0]}
+                 max_cost: int | None = None, by_cost: bool = False,
+                 totals: Mapping[str, Totals] | None = None) -> list[SessionSummary]:
+        if totals is None:
+            totals = {a.key[0]: a.totals for a in self.aggregate(filters, ["session"]) if a.key[0]}
         chosen = [s for s, t in totals.items() if t.cost >= min_cost and (max_cost is None or t.cost <= max_cost)]
         if not chosen:
             return []

@@ -147,8 +147,11 @@ class Store(Protocol):
 
     # Sessions passing the filters, most recently active first (or the costliest with by_cost);
     # cost bounds (inclusive) apply to the session's filtered total, ``offset`` skips that many.
+    # ``totals``: the filters' per-session totals when the caller already has them (its
+    # ``aggregate(filters, ["session"])``), so they are not summed twice.
     def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
-                 max_cost: int | None = None, by_cost: bool = False) -> list[SessionSummary]: ...
+                 max_cost: int | None = None, by_cost: bool = False,
+                 totals: Mapping[str, Totals] | None = None) -> list[SessionSummary]: ...
 
     def tag_keys(self, filters: Filters) -> list[str]: ...
 

@@ -319,10 +319,12 @@ def session_dict(v: SessionView) -> dict[str, Any]:
 def sessions_table(store: Store, sel: Selection, *, sort: str, page: int, per_page: int, min_cost: int | None,
                    max_cost: int | None) -> dict[str, Any]:
     lo = min_cost or 0
-    totals = {a.key[0]: a.totals.cost for a in store.aggregate(sel.filters, ["session"]) if a.key[0]}
+    # One grouping by session counts them, orders them by cost, and spares the ledger summing again.
+    grouped = {a.key[0]: a.totals for a in store.aggregate(sel.filters, ["session"]) if a.key[0]}
+    totals = {s: t.cost for s, t in grouped.items()}
     chosen = [s for s, c in totals.items() if lo <= c and (max_cost is None or c <= max_cost)]
     if sort == "cost":
-        # The grouping that counted them also orders them: ask the ledger about this page only.
+        # Ask the ledger about this page's sessions only.
         chosen.sort(key=lambda s: (-totals[s], s))
         ids = tuple(chosen[(page - 1) * per_page:page * per_page])
         wanted = sel.filters.dims.get("session")
@@ -330,7 +332,7 @@ def sessions_table(store: Store, sel: Selection, *, sort: str, page: int, per_pa
         found = store.sessions(replace(sel.filters, dims=dims), by_cost=True) if ids else []
     else:
         found = store.sessions(sel.filters, limit=per_page, offset=(page - 1) * per_page, min_cost=lo,
-                               max_cost=max_cost)
+                               max_cost=max_cost, totals=grouped)
     return {"period": range_dict(sel.range, sel.tz), "sort": sort, **page_numbers(len(chosen), page, per_page),
             "sessions": [session_dict(view(s)) for s in found]}
 
