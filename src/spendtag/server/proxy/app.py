@@ -367,6 +367,10 @@ class Call:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             tail = stripper.close() if stripper is not None else b""
             watcher.remove_done_callback(on_gone)
+            # Journaled before the client's last byte: a proxy killed now still records the call
+            # it served in full, not an estimate.
+            whole = reader.finish()
+            self.finish(whole, resp.status, "error" if resp.status >= 400 else whole.status)
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         except asyncio.CancelledError:
             if not gone or task is None:
