@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))   # the throw-away cluster helper
 
-from common import machine  # noqa: E402
+from common import cpu_seconds, free_port, machine, wait  # noqa: E402
 from pg import Cluster  # noqa: E402
 
 from spendtag.ledger import open_store  # noqa: E402
@@ -38,28 +36,6 @@ from spendtag.ledger import open_store  # noqa: E402
 PEERS = HERE.parents[1] / "shared" / "peers" / "proxy-bench"
 BODY = {"model": "gpt-4o", "max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
 CONNECTIONS = 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} did not answer")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_case(db: str, mock_port: int, replicas: int, seconds: int, work: Path, env: dict[str, str]) -> dict[str, float]:

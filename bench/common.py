@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
+import socket
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from spendtag.usage import Usage, UsageEvent
 
@@ -83,3 +87,29 @@ def median_ms(fn: Callable[[], object], runs: int = 5, *, warm_up: bool = False)
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
+
+
+# -- servers started by a benchmark ---------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(url: str) -> None:
+    """Until ``url`` answers (a server the benchmark started), at most 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not answer")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
