@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from spendtag.server.proxy.config import load
 from spendtag.server.proxy.errors import error_body
 from spendtag.server.proxy.routes import inspect, resolve
 from spendtag.server.proxy.streaming import UsageChunkStripper
-from spendtag.server.proxy.writer import Journal, recover
+from spendtag.server.proxy.writer import Journal, journal_lines, recover
 from spendtag.usage import Usage, UsageEvent
 
 STREAM = fixture_path("openai", "02_chat_completion_stream_include_usage.sse").read_bytes()
@@ -81,4 +85,29 @@ def test_journal_recovery_records_ended_calls_exactly_and_open_ones_as_estimates
     assert (a.status, a.model, a.usage.output_tokens, a.usage.estimated, a.key) == ("ok", "gpt-4o-2024-08-06", 12,
                                                                                     False, "vk_1")
     assert (b.status, b.usage.input_tokens, b.usage.estimated, b.tags) == ("aborted", 40, True, {"client": "acme"})
+    store.close()
+
+
+def test_journal_lines_survive_a_killed_process_and_a_full_mapping(tmp_path: Path) -> None:
+    """The journal is a shared mapping: lines copied into it are in the file even if the process dies."""
+    directory = tmp_path / "j"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from datetime import UTC, datetime
+        from pathlib import Path
+        from spendtag.server.proxy.writer import Journal
+        j = Journal(Path({str(directory)!r}), capacity=300)     # small: the mapping must grow
+        for i in range(20):
+            j.begin(f"call-{{i}}", datetime(2026, 3, 14, tzinfo=UTC), "openai", "gpt-4o", {{"client": "acme"}},
+                    None, None, None, None, 10 + i)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    (path,) = directory.iterdir()
+    lines = journal_lines(path.read_bytes())
+    assert [json.loads(line)["b"] for line in lines] == [f"call-{i}" for i in range(20)]
+    store = open_store(str(tmp_path / "l.db"))
+    assert recover(directory, store, Pricer()) == 20
+    assert sorted(p.event.usage.input_tokens for p in store.events(Filters())) == list(range(10, 30))
     store.close()

@@ -78,4 +78,8 @@ def format_usd(pico: int, *, places: int = 2) -> str:
 
 def exact_str(pico: int) -> str:
     """The exact decimal USD string used in CSV and JSON (no exponent, no float)."""
-    return format(to_decimal(pico), "f")
+    whole, frac = divmod(abs(pico), PICO_PER_USD)
+    digits = f"{frac:012d}".rstrip("0")
+    if len(digits) < 2:
+        digits = digits.ljust(2, "0")      # at least the cents, as to_decimal keeps them
+    return f"{'-' if pico < 0 else ''}{whole}.{digits}"

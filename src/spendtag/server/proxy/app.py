@@ -91,8 +91,10 @@ class ProxyApp:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.p.config.read_timeout)
         for name in self.upstreams:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+            # No cookie jar: the proxy relays headers, it keeps no state between calls.
             self.sessions[name] = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                                        skip_auto_headers=("User-Agent",))
+                                                        skip_auto_headers=("User-Agent",),
+                                                        cookie_jar=aiohttp.DummyCookieJar())
         # Everything loaded so far (price data, budgets, modules) lives as long as the process:
         # keep the cyclic collector from walking it again on every full collection.
         gc.collect()

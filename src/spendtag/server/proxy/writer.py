@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import mmap
 import os
 import secrets
 import sys
@@ -33,6 +34,7 @@ from spendtag.pricing.pricer import Pricer
 from spendtag.usage import PricedEvent, Usage, UsageEvent
 
 ROTATE_BYTES = 64 * 1024 * 1024
+JOURNAL_BYTES = ROTATE_BYTES + (1 << 20)   # room for the line that crosses ROTATE_BYTES
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
@@ -70,18 +72,28 @@ def event_line(event: UsageEvent) -> bytes:
 
 
 class Journal:
-    """This process's journal file, locked while it lives."""
+    """This process's journal file, locked while it lives.
 
-    def __init__(self, directory: Path) -> None:
+    The file is mapped into memory (``MAP_SHARED``) and lines are copied into the mapping:
+    the pages belong to the kernel's page cache, so a killed process loses nothing it
+    copied, exactly as with ``write(2)``, without a system call per line (two per call
+    were a twentieth of the proxy's CPU). The unwritten rest of the file is zeros, which
+    no JSON line contains; a reader stops at the first.
+    """
+
+    def __init__(self, directory: Path, capacity: int = JOURNAL_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        self.capacity = capacity
         self._in_flight: dict[str, bytes] = {}
         self._open()
 
     def _open(self) -> None:
         self.path = self.directory / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(self._fd, self.capacity)       # sparse: disk is used only as lines are written
+        self._map = mmap.mmap(self._fd, self.capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._size = 0
 
     def begin(self, event_id: str, ts: datetime, provider: str, model: str, tags: Mapping[str, str],
@@ -97,8 +109,12 @@ class Journal:
         self._write(event_line(event))
 
     def _write(self, line: bytes) -> None:
-        os.write(self._fd, line)
-        self._size += len(line)
+        start = self._size
+        end = start + len(line)
+        if end > len(self._map):
+            self._map.resize(max(end, 2 * len(self._map)))   # a rotation is due; until then, grow
+        self._map[start:end] = line
+        self._size = end
 
     def should_rotate(self) -> bool:
         return self._size > ROTATE_BYTES
@@ -106,15 +122,25 @@ class Journal:
     def rotate(self) -> tuple[Path, int]:
         """Start a new file (carrying the calls still in flight); the old one is returned to retire."""
         old_path, old_fd = self.path, self._fd
+        self._map.close()       # its pages stay in the file
         self._open()
         for line in self._in_flight.values():
             self._write(line)
         return old_path, old_fd
 
     def close(self, *, remove: bool) -> None:
+        self._map.close()
         if remove and not self._in_flight:
             self.path.unlink(missing_ok=True)
+        else:
+            os.ftruncate(self._fd, self._size)     # what is left for the next start: the lines only
         os.close(self._fd)
+
+
+def journal_lines(data: bytes) -> list[bytes]:
+    """The lines of a journal file: up to the mapped file's unwritten zeros."""
+    end = data.find(b"\0")
+    return (data if end < 0 else data[:end]).splitlines()
 
 
 def _event_from(obj: Mapping[str, Any], ended: bool) -> UsageEvent:
@@ -149,7 +175,7 @@ def recover(directory: Path, store: Store, pricer: Pricer) -> int:
             os.close(fd)    # a live proxy's journal
             continue
         taken.append((path, fd))
-        for raw in path.read_bytes().splitlines():
+        for raw in journal_lines(path.read_bytes()):
             try:
                 obj = json.loads(raw)
             except ValueError:
