@@ -43,9 +43,11 @@ def run(app: App, host: str, port: int, *, token: str | None, dashboard: bool = 
         proxy: bool = False) -> None:
     import uvicorn
 
+    from spendtag.server.protocol import http_protocol
+
     asgi = build(app, host, token=token, dashboard=dashboard, intake=intake, proxy=proxy)
     config = uvicorn.Config(asgi, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
-                            server_header=False)
+                            server_header=False, http=http_protocol())
     parts = [name for name, on in ((f"dashboard http://{host}:{port}/", dashboard),
                                    ("API /api/v1", dashboard),
                                    ("OTLP/HTTP /v1/traces /v1/logs /v1/metrics, /v1/events", intake),

@@ -27,6 +27,7 @@ from spendtag.capture.parsers import parse_response
 from spendtag.capture.stream import StreamReader
 from spendtag.errors import TagError, UsageFormatError
 from spendtag.ledger.store import VirtualKey
+from spendtag.money import exact_str
 from spendtag.pricing.pricer import Pricer
 from spendtag.server.asgi import Receive, Scope, Send, lifespan
 from spendtag.server.proxy.caps import Caps, Hold, Refusal
@@ -339,7 +340,7 @@ class Call:
         headers.append((b"content-length", b"%d" % len(data)))
         headers.append((b"x-spendtag-event-id", self.event_id.encode()))
         if priced.cost.priced:
-            headers.append((b"x-spendtag-cost-usd", _exact(priced.cost.total).encode()))
+            headers.append((b"x-spendtag-cost-usd", exact_str(priced.cost.total).encode()))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         await send({"type": "http.response.body", "body": data, "more_body": False})
 
@@ -493,8 +494,3 @@ async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], bo
                 "headers": [*headers, (b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
-
-def _exact(pico: int) -> str:
-    from spendtag.money import exact_str
-
-    return exact_str(pico)

@@ -129,10 +129,12 @@ def serve(asgi: ProxyApp, host: str, port: int) -> None:
     """Run on uvicorn (uvloop + httptools when installed) until SIGINT/SIGTERM; flushes the ledger on the way out."""
     import uvicorn
 
+    from spendtag.server.protocol import http_protocol
+
     loop = "uvloop" if _has("uvloop") else "asyncio"
-    http = "httptools" if _has("httptools") else "h11"
-    config = uvicorn.Config(asgi, host=host, port=port, loop=loop, http=http, lifespan="on", access_log=False,
-                            log_level="warning", server_header=False, proxy_headers=False, timeout_keep_alive=30, backlog=4096)
+    config = uvicorn.Config(asgi, host=host, port=port, loop=loop, http=http_protocol(), lifespan="on",
+                            access_log=False, log_level="warning", server_header=False, proxy_headers=False,
+                            timeout_keep_alive=30, backlog=4096)
     server = uvicorn.Server(config)
     print(f"spendtag proxy listening on http://{host}:{port} (routes: "
           f"{', '.join('/' + n + '/' for n in asgi.upstreams)}; /metrics, /healthz)", file=sys.stderr, flush=True)
