@@ -32,13 +32,90 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, checked_start, feed_lines, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import UsageEvent
+from spendtag.usage import Usage, UsageEvent
 
 SOURCE = "claude-code"
 _MAIN = "m"                        # the thread of the file's own conversation
+
+
+class _Message(msgspec.Struct):
+    """The fields of ``message`` the reader uses; the rest (content: most of the bytes) is skipped unread."""
+
+    id: Any = None
+    model: Any = None
+    stop_reason: Any = None
+    usage: Any = None
+
+
+class _Line(msgspec.Struct):
+    """The fields of a transcript line the reader uses."""
+
+    type: Any = None
+    message: _Message | None = None
+    requestId: Any = None            # (the transcript's own names)
+    sessionId: Any = None
+    timestamp: Any = None
+    cwd: Any = None
+    costUSD: Any = None
+    isSidechain: Any = None
+    agentId: Any = None
+    isApiErrorMessage: Any = None
+
+
+# Decodes only the fields above, at C speed. A line it cannot take as such (bad JSON, a
+# ``message`` that is not an object...) goes through ``json.loads`` and the checks below,
+# which say what is wrong with it; so both ways give the same outcome for every line.
+_DECODE_LINE = msgspec.json.Decoder(_Line).decode
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+
+
+class _Rec:
+    """One assistant record, from either way of decoding: what deciding and emitting a call needs."""
+
+    __slots__ = ("msg_id", "model", "usage", "stop_reason", "request_id", "session_id", "timestamp", "cwd",
+                 "cost", "sidechain", "agent_id", "api_error", "has_message")
+
+    def __init__(self, msg_id: Any, model: Any, usage: Any, stop_reason: Any, request_id: Any, session_id: Any,
+                 timestamp: Any, cwd: Any, cost: Any, sidechain: Any, agent_id: Any, api_error: Any,
+                 has_message: bool) -> None:
+        self.msg_id = msg_id
+        self.model = model
+        self.usage = usage
+        self.stop_reason = stop_reason
+        self.request_id = request_id
+        self.session_id = session_id
+        self.timestamp = timestamp
+        self.cwd = cwd
+        self.cost = cost
+        self.sidechain = sidechain
+        self.agent_id = agent_id
+        self.api_error = api_error
+        self.has_message = has_message
+
+    @classmethod
+    def of_line(cls, line: _Line) -> _Rec:
+        m = line.message
+        if m is None:
+            return cls(None, None, None, None, line.requestId, line.sessionId, line.timestamp, line.cwd,
+                       line.costUSD, line.isSidechain, line.agentId, line.isApiErrorMessage, False)
+        return cls(m.id, m.model, m.usage, m.stop_reason, line.requestId, line.sessionId, line.timestamp, line.cwd,
+                   line.costUSD, line.isSidechain, line.agentId, line.isApiErrorMessage, True)
+
+    @classmethod
+    def of_mapping(cls, rec: Mapping[str, Any]) -> _Rec:
+        m = rec.get("message")
+        get = rec.get
+        if not isinstance(m, Mapping):
+            return cls(None, None, None, None, get("requestId"), get("sessionId"), get("timestamp"), get("cwd"),
+                       get("costUSD"), get("isSidechain"), get("agentId"), get("isApiErrorMessage"), False)
+        return cls(m.get("id"), m.get("model"), m.get("usage"), m.get("stop_reason"), get("requestId"),
+                   get("sessionId"), get("timestamp"), get("cwd"), get("costUSD"), get("isSidechain"),
+                   get("agentId"), get("isApiErrorMessage"), True)
 
 
 @dataclass(slots=True)
@@ -49,7 +126,7 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: Mapping[str, Any]      # the copy with the largest total (the later one on ties)
+    record: _Rec                   # the copy with the largest total (the later one on ties)
     record_line: int
     agent: str
 
@@ -122,12 +199,19 @@ class _Reader:
         return obj
 
     def _assistant_line(self, start: int, line: bytes) -> None:
+        try:
+            fast = _DECODE_LINE(line)
+        except _DECODE_ERRORS:
+            fast = None
+        if fast is not None and fast.type == "assistant" and (line.isascii() or _utf8(line)):
+            self._record(start, _Rec.of_line(fast), self.ctx.agent)
+            return
         rec = self._decode(start, line)
         if rec is None:
             return
         kind = rec.get("type")
         if kind == "assistant":
-            self._record(start, rec, self.ctx.agent)
+            self._record(start, _Rec.of_mapping(rec), self.ctx.agent)
         elif kind == "progress":
             self._progress(start, rec)
         elif kind == "user":
@@ -183,19 +267,19 @@ class _Reader:
         for name in ("sessionId", "cwd", "timestamp", "requestId"):
             if merged.get(name) is None and rec.get(name) is not None:
                 merged[name] = rec[name]
-        self._record(start, merged, agent, thread)
+        self._record(start, _Rec.of_mapping(merged), agent, thread)
 
-    def _record(self, start: int, rec: Mapping[str, Any], agent: str, thread: str | None = None) -> None:
-        message = rec.get("message")
-        if not isinstance(message, Mapping):
+    def _record(self, start: int, rec: _Rec, agent: str, thread: str | None = None) -> None:
+        if not rec.has_message:
             self.tally.bad(start, self.line_no, "assistant line without a message object")
             return
-        if rec.get("isApiErrorMessage") or message.get("model") == "<synthetic>":
+        if rec.api_error or rec.model == "<synthetic>":
             self.tally.skip(start)
             return
-        thread = thread or _thread(rec)
-        msg_id = message.get("id")
-        raw_usage = message.get("usage")
+        if thread is None:
+            thread = f"s:{rec.agent_id or ''}" if rec.sidechain is True else _MAIN
+        msg_id = rec.msg_id
+        raw_usage = rec.usage
         if not isinstance(msg_id, str) or not msg_id:
             # Without an id the copies of one call cannot be told apart from separate calls.
             self.tally.bad(start, self.line_no, "assistant line without message.id: cannot de-duplicate it")
@@ -203,20 +287,20 @@ class _Reader:
         if not isinstance(raw_usage, Mapping):
             self.tally.bad(start, self.line_no, f"message {msg_id} has no usage object")
             return
-        model = message.get("model")
+        model = rec.model
         if not isinstance(model, str) or not model:
             self.tally.bad(start, self.line_no, f"message {msg_id} has no model")
             return
-        request_id = rec.get("requestId")
+        request_id = rec.request_id
         if isinstance(request_id, str) and request_id:
             key = f"{msg_id} {request_id}"
         else:
-            session = self.ctx.session or rec.get("sessionId") or ""
+            session = self.ctx.session or rec.session_id or ""
             key = f"{msg_id}  {session}"     # an empty request id, then the session
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
-        if rec.get("isSidechain") is True and self._known_under_other_key(msg_id, key):
+        if rec.sidechain is True and self._known_under_other_key(msg_id, key):
             self.tally.skip(start)        # a sidechain replay of a call counted under its own request id
             return
         total = _raw_total(raw_usage)
@@ -233,7 +317,7 @@ class _Reader:
             self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no, agent)
         elif total >= call.total:
             call.total, call.record, call.record_line = total, rec, self.line_no
-        if message.get("stop_reason") is not None:
+        if rec.stop_reason is not None:
             self._emit(self.pending.pop(key))
 
     # -- calls ----------------------------------------------------------------------------
@@ -259,31 +343,30 @@ class _Reader:
 
     def _emit(self, call: _Call) -> None:
         rec = call.record
-        message = rec["message"]
         msg_id, _, request = call.key.partition(" ")
         self.emitted.add(call.key)
         self.emitted_msgs.add(msg_id)
         self.new_keys.append(call.key)
         # Parsed once per call, on the chosen copy (the copies differ only in their counts).
         # Each call is emitted once, so a problem here is counted once whichever read finds it.
-        ts = parse_time(rec.get("timestamp"))
+        ts = parse_time(rec.timestamp)
         if ts is None:
             self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
             return
         try:
-            usage = parse_usage("anthropic", message["usage"])
+            usage = fast_usage(rec.usage) or parse_usage("anthropic", rec.usage)
         except UsageFormatError as exc:
             self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
             return
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
-        session = self.ctx.session or _text(rec, "sessionId")
+        session = self.ctx.session or _str(rec.session_id)
         self.events.append(UsageEvent(
-            event_id=event_id, ts=ts, provider="anthropic", model=message["model"], usage=usage,
-            project=_text(rec, "cwd") or self.ctx.project, session=session, agent=call.agent,
+            event_id=event_id, ts=ts, provider="anthropic", model=rec.model, usage=usage,
+            project=_str(rec.cwd) or self.ctx.project, session=session, agent=call.agent,
             source=SOURCE, response_id=msg_id,
         ))
-        cost = rec.get("costUSD")
+        cost = rec.cost
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             with suppress(InvalidOperation):   # nan/inf: nothing to compare against
                 self.logged += Decimal(str(cost))
@@ -311,9 +394,62 @@ def _thread(rec: Mapping[str, Any]) -> str:
     return _MAIN
 
 
-def _text(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get(key)
+def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _utf8(line: bytes) -> bool:
+    """Whether the whole line is UTF-8 (the fast decoder does not look inside the fields it skips)."""
+    try:
+        line.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_PLAIN_KEYS = frozenset({"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
+                         "cache_creation", "service_tier"})
+
+
+_PLAIN_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_COUNT_KEYS = frozenset(_PLAIN_KEYS - {"service_tier"})
+_SPLIT_KEYS = frozenset({"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"})
+
+
+def _plain(value: Any) -> int:
+    """A count that is a plain int (missing or null: 0); -1 for anything the full parser must judge."""
+    if value is None:
+        return 0
+    return value if type(value) is int else -1
+
+
+def fast_usage(u: Any) -> Usage | None:
+    """``parse_usage("anthropic", u)`` for the usual shape (plain counts, the TTL split, a tier), else None.
+
+    Claude Code writes this shape on nearly every line; anything else (numeric strings,
+    server tools, iterations...) returns None and goes through the full parser.
+    """
+    if type(u) is not dict or not _PLAIN_KEYS.issuperset(u) or not _COUNT_KEYS.intersection(u):
+        return None   # (with no count at all, the full parser says it is not a Messages usage)
+    inp, out, read, flat = (_plain(u.get(k)) for k in _PLAIN_COUNTS)
+    if inp < 0 or out < 0 or read < 0 or flat < 0:
+        return None
+    split = u.get("cache_creation")
+    if split is None:
+        w5, w1 = flat, 0
+    elif type(split) is dict and _SPLIT_KEYS.issuperset(split):
+        w5 = _plain(split.get("ephemeral_5m_input_tokens"))
+        w1 = _plain(split.get("ephemeral_1h_input_tokens"))
+        if w5 < 0 or w1 < 0:
+            return None
+        w5 += max(0, flat - w5 - w1)
+    else:
+        return None
+    tier = u.get("service_tier")
+    if tier is not None and type(tier) is not str:
+        return None
+    return Usage(input_tokens=inp, cache_read_tokens=read, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
+                 output_tokens=out, service_tier=tier or None)
 
 
 def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False) -> ReadResult:
