@@ -6,12 +6,15 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import fixture_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spendtag.capture.parsers import parse_stream
 from spendtag.ledger import open_store
@@ -96,8 +99,8 @@ def test_journal_lines_survive_a_killed_process_and_a_full_mapping(tmp_path: Pat
         from datetime import UTC, datetime
         from pathlib import Path
         from spendtag.server.proxy.writer import Journal
-        j = Journal(Path({str(directory)!r}), capacity=300)     # small: the mapping must grow
-        for i in range(20):
+        j = Journal(Path({str(directory)!r}), window=4096)     # small: lines cross windows
+        for i in range(60):
             j.begin(f"call-{{i}}", datetime(2026, 3, 14, tzinfo=UTC), "openai", "gpt-4o", {{"client": "acme"}},
                     None, None, None, None, 10 + i)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -106,8 +109,23 @@ def test_journal_lines_survive_a_killed_process_and_a_full_mapping(tmp_path: Pat
     assert proc.returncode == -signal.SIGKILL
     (path,) = directory.iterdir()
     lines = journal_lines(path.read_bytes())
-    assert [json.loads(line)["b"] for line in lines] == [f"call-{i}" for i in range(20)]
+    assert [json.loads(line)["b"] for line in lines] == [f"call-{i}" for i in range(60)]
     store = open_store(str(tmp_path / "l.db"))
-    assert recover(directory, store, Pricer()) == 20
-    assert sorted(p.event.usage.input_tokens for p in store.events(Filters())) == list(range(10, 30))
+    assert recover(directory, store, Pricer()) == 60
+    assert sorted(p.event.usage.input_tokens for p in store.events(Filters())) == list(range(10, 70))
     store.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=1, max_size=40))
+def test_journal_lines_cross_windows_intact(sizes: list[int]) -> None:
+    """Whatever the line lengths (longer than a window too), the file holds exactly the lines written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp), window=4096)
+        lines = [b'{"x":"' + b"a" * size + b'"}\n' for size in sizes]
+        for line in lines:
+            journal._write(line)
+        path = journal.path
+        assert journal_lines(path.read_bytes()) == [line.rstrip(b"\n") for line in lines]   # as if killed now
+        journal.close(remove=False)
+        assert path.read_bytes() == b"".join(lines)

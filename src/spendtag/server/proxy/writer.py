@@ -34,7 +34,7 @@ from spendtag.pricing.pricer import Pricer
 from spendtag.usage import PricedEvent, Usage, UsageEvent
 
 ROTATE_BYTES = 64 * 1024 * 1024
-JOURNAL_BYTES = ROTATE_BYTES + (1 << 20)   # room for the line that crosses ROTATE_BYTES
+WINDOW_BYTES = 1 << 20    # how much of the journal is mapped at a time
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
@@ -74,17 +74,19 @@ def event_line(event: UsageEvent) -> bytes:
 class Journal:
     """This process's journal file, locked while it lives.
 
-    The file is mapped into memory (``MAP_SHARED``) and lines are copied into the mapping:
-    the pages belong to the kernel's page cache, so a killed process loses nothing it
-    copied, exactly as with ``write(2)``, without a system call per line (two per call
-    were a twentieth of the proxy's CPU). The unwritten rest of the file is zeros, which
-    no JSON line contains; a reader stops at the first.
+    Lines are copied into a shared memory mapping of the file (``MAP_SHARED``): the pages
+    belong to the kernel's page cache, so a killed process loses nothing it copied, exactly
+    as with ``write(2)``, without a system call per line (two per call were a twentieth of
+    the proxy's CPU). Only a window of the file is mapped at a time, so the process's memory
+    does not grow with the file; a line that crosses a window's end continues in the next,
+    so the file's lines stay contiguous. The unwritten rest is zeros, which no JSON line
+    contains: a reader stops at the first.
     """
 
-    def __init__(self, directory: Path, capacity: int = JOURNAL_BYTES) -> None:
+    def __init__(self, directory: Path, window: int = WINDOW_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.capacity = capacity
+        self.window = window
         self._in_flight: dict[str, bytes] = {}
         self._open()
 
@@ -92,9 +94,21 @@ class Journal:
         self.path = self.directory / f"journal-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.ftruncate(self._fd, self.capacity)       # sparse: disk is used only as lines are written
-        self._map = mmap.mmap(self._fd, self.capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self._size = 0
+        self._size = 0           # bytes written to the file
+        self._base = 0           # where the mapped window starts
+        self._pos = 0            # where the next byte goes in the window
+        self._map = self._mapping()
+
+    def _mapping(self) -> mmap.mmap:
+        os.ftruncate(self._fd, self._base + self.window)      # sparse: disk is used as lines are written
+        return mmap.mmap(self._fd, self.window, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
+                         offset=self._base)
+
+    def _map_next(self) -> None:
+        self._map.close()        # its pages stay in the file
+        self._base += self.window
+        self._pos = 0
+        self._map = self._mapping()
 
     def begin(self, event_id: str, ts: datetime, provider: str, model: str, tags: Mapping[str, str],
               project: str | None, session: str | None, agent: str | None, key: str | None,
@@ -109,12 +123,20 @@ class Journal:
         self._write(event_line(event))
 
     def _write(self, line: bytes) -> None:
-        start = self._size
-        end = start + len(line)
-        if end > len(self._map):
-            self._map.resize(max(end, 2 * len(self._map)))   # a rotation is due; until then, grow
-        self._map[start:end] = line
-        self._size = end
+        pos, n = self._pos, len(line)
+        self._size += n
+        if pos + n <= self.window:
+            self._map[pos:pos + n] = line
+            self._pos = pos + n
+            return
+        view = memoryview(line)
+        while view:
+            if self._pos == self.window:
+                self._map_next()
+            part = min(self.window - self._pos, len(view))
+            self._map[self._pos:self._pos + part] = view[:part]
+            self._pos += part
+            view = view[part:]
 
     def should_rotate(self) -> bool:
         return self._size > ROTATE_BYTES
@@ -122,7 +144,7 @@ class Journal:
     def rotate(self) -> tuple[Path, int]:
         """Start a new file (carrying the calls still in flight); the old one is returned to retire."""
         old_path, old_fd = self.path, self._fd
-        self._map.close()       # its pages stay in the file
+        self._map.close()
         self._open()
         for line in self._in_flight.values():
             self._write(line)
