@@ -13,9 +13,8 @@ carries the price it used so that an invoice can be reproduced after prices chan
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -102,10 +101,10 @@ class Usage:
     def as_dict(self) -> dict[str, Any]:
         """Non-default fields only, for compact JSON."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value != f.default:
-                out[f.name] = value
+        for name, default in _USAGE_DEFAULTS:
+            value = getattr(self, name)
+            if value != default:
+                out[name] = value
         return out
 
     @classmethod
@@ -121,6 +120,9 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in TOKEN_BUCKETS})
+
+
+_USAGE_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in dataclasses.fields(Usage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +162,24 @@ def new_event_id() -> str:
     (random ids scatter inserts across it).
     """
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big") >> 6
+    rand = _random_bits()
     value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & 0x3FFFFFFFFFFFFFFF)
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _random_bits() -> int:
+    """74 random bits from the process's generator (reseeded after a fork; ids must be unique,
+    not secret), without a system call per id."""
+    global _getrandbits
+    if _getrandbits is None:
+        from random import getrandbits  # not at module level: start-up time the status line cannot spare
+
+        _getrandbits = getrandbits
+    return _getrandbits(74)
+
+
+_getrandbits: Callable[[int], int] | None = None
 
 
 def utc(ts: datetime) -> datetime:

@@ -21,7 +21,7 @@ EMPTY: JSON = MappingProxyType({})
 def sub(obj: JSON, key: str) -> JSON:
     """A nested object, or an empty one when it is missing or null."""
     value = obj.get(key)
-    return value if isinstance(value, Mapping) else EMPTY
+    return value if type(value) is dict or isinstance(value, Mapping) else EMPTY
 
 
 def count(obj: JSON, key: str, where: str = "") -> int:
@@ -30,6 +30,8 @@ def count(obj: JSON, key: str, where: str = "") -> int:
 
 
 def to_count(value: object, name: str) -> int:
+    if type(value) is int and value >= 0:
+        return value
     if value is None:
         return 0
     if isinstance(value, bool):

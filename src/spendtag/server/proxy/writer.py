@@ -61,8 +61,11 @@ def journal_dir(db_url: str) -> Path:
     return path.with_name(path.name + ".proxy-journal")
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(obj: Mapping[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return (_encode(obj) + "\n").encode()
 
 
 def event_line(event: UsageEvent) -> bytes:
