@@ -103,7 +103,9 @@ class Journal:
         self._map = self._mapping()
 
     def _mapping(self) -> mmap.mmap:
-        os.ftruncate(self._fd, self._base + self.window)      # sparse: disk is used as lines are written
+        # The window's blocks are reserved first: a full disk is then an OSError here, as a
+        # write(2) would give, never a SIGBUS when a line is copied into the mapping.
+        os.posix_fallocate(self._fd, self._base, self.window)
         return mmap.mmap(self._fd, self.window, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
                          offset=self._base)
 
