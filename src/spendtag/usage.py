@@ -96,7 +96,13 @@ class Usage:
         return self.total_input_tokens + self.output_tokens + self.output_audio_tokens
 
     def replace(self, **changes: Any) -> Usage:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, validated as a new Usage (``dataclasses.replace``, a third of the cost)."""
+        values = {name: getattr(self, name) for name, _ in _USAGE_DEFAULTS}
+        for name in changes:
+            if name not in values:
+                raise TypeError(f"Usage has no field {name!r}")
+        values.update(changes)
+        return Usage(**values)
 
     def as_dict(self) -> dict[str, Any]:
         """Non-default fields only, for compact JSON."""

@@ -21,8 +21,10 @@ _PTD = "usage.prompt_tokens_details."
 _CTD = "usage.completion_tokens_details."
 
 
-def chat_usage(u: JSON, provider: str = "openai") -> Usage:
-    """A Chat Completions ``usage`` object, including the compatible providers' extras."""
+def chat_usage(u: JSON, provider: str = "openai", service_tier: str | None = None) -> Usage:
+    """A Chat Completions ``usage`` object, including the compatible providers' extras.
+
+    ``service_tier`` is the response's (it sits beside ``usage``, not in it)."""
     prompt = count(u, "prompt_tokens", "usage.")
     completion = count(u, "completion_tokens", "usage.")
     pd, cd = sub(u, "prompt_tokens_details"), sub(u, "completion_tokens_details")
@@ -63,6 +65,7 @@ def chat_usage(u: JSON, provider: str = "openai") -> Usage:
         input_audio_tokens=audio_in,
         output_audio_tokens=audio_out,
         reported_cost=_reported_cost(u),
+        service_tier=service_tier or None,
     )
 
 
@@ -141,7 +144,7 @@ def parse_chat(body: JSON, provider: str) -> Parsed:
         raw = sub(body, "x_groq").get("usage")
     usage = None
     if isinstance(raw, Mapping):
-        usage = _with_tier(chat_usage(raw, provider), text(body, "service_tier"))
+        usage = chat_usage(raw, provider, text(body, "service_tier"))
     return Parsed(provider, text(body, "model"), usage, text(body, "id"), "ok")
 
 
@@ -167,10 +170,6 @@ def web_searches(body: JSON) -> int:
     # Only "search" actions are billed; open_page and find_in_page are not (FORMATS.md 1.5).
     return sum(1 for item in output if isinstance(item, Mapping)
                and item.get("type") == "web_search_call" and sub(item, "action").get("type") == "search")
-
-
-def _with_tier(usage: Usage, tier: str | None) -> Usage:
-    return usage.replace(service_tier=tier) if tier else usage
 
 
 # --- streaming -------------------------------------------------------------------------
@@ -232,7 +231,7 @@ class ChatStream:
 
     def finish(self, provider: str) -> Parsed:
         if self._usage is not None:
-            usage = _with_tier(chat_usage(self._usage, provider), self._tier)
+            usage = chat_usage(self._usage, provider, self._tier)
             status: Status = "error" if self._error else "ok"
         else:
             # No usage chunk: either include_usage was off ([DONE] arrived) or the stream was
