@@ -3,7 +3,8 @@
 The upstream speaks the providers' exact formats by replaying ../shared/formats/fixtures and
 records every request it gets (path, headers, body). A request header ``x-test-mode``
 selects a behaviour: ``error429`` (a rate-limit error body), ``slow`` (50 ms between SSE
-events), ``hang`` (half the stream, then wait until the client leaves).
+events), ``hang`` (half the stream, then wait until the client leaves), ``redirect`` (a 307
+to another path of the upstream).
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class Upstream:
         mode = request.headers.get("x-test-mode", "")
         path = request.path
         req: dict[str, Any] = json.loads(body) if body.startswith(b"{") else {}
+        if mode == "redirect":
+            self.answered += 1
+            return web.json_response({"moved": True}, status=307, headers={"location": "/elsewhere"})
         if mode == "error429":
             if path.endswith("/messages"):
                 err = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import openai
 import pytest
@@ -109,6 +111,25 @@ def test_upstream_error_is_passed_through_and_recorded(proxy: Proxy) -> None:
     events = proxy.events()
     assert [(p.event.status, p.event.usage.total_tokens, p.cost.total) for p in events] == [("error", 0, 0)] * 2
     assert {p.event.model for p in events} == {"gpt-4o", "claude-sonnet-4-5"}
+
+
+def test_upstream_redirect_goes_back_to_the_client_not_followed(proxy: Proxy, upstream: Upstream) -> None:
+    """A proxy relays a redirect; following it itself would send the call (and its key) elsewhere."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    for path in ("/openai/v1/chat/completions", "/openai/v1/models"):   # metered, and passed through
+        conn = http.client.HTTPConnection(urlsplit(proxy.url).netloc, timeout=10)
+        conn.request("POST" if "chat" in path else "GET", path,
+                     body=json.dumps({"model": "gpt-4o", "messages": MSG}) if "chat" in path else None,
+                     headers={"content-type": "application/json", "x-test-mode": "redirect"})
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("location"), json.loads(resp.read())) == (307, "/elsewhere",
+                                                                                      {"moved": True})
+        conn.close()
+    assert [s.path for s in upstream.seen] == ["/v1/chat/completions", "/v1/models"]   # /elsewhere never asked
+    [p] = proxy.events()
+    assert (p.event.status, p.event.usage.total_tokens, p.cost.total) == ("error", 0, 0)   # not a served call
 
 
 def test_upstream_unreachable_is_502_in_provider_shape(proxy: Proxy, upstream: Upstream) -> None:

@@ -253,7 +253,8 @@ class ProxyApp:
                           send: Send) -> None:
         """An unmetered request (model lists, count_tokens, files...): relayed as is."""
         try:
-            resp = await self.sessions[up.name].request(method, url, data=body or None, headers=headers)
+            resp = await self.sessions[up.name].request(method, url, data=body or None, headers=headers,
+                                                        allow_redirects=False)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             await self.error(send, up, 502, f"spendtag: upstream {up.name} unreachable: {type(exc).__name__}")
             return
@@ -300,7 +301,9 @@ class Call:
     async def run(self, method: str, url: URL, headers: list[tuple[str, str]], receive: Receive, send: Send) -> None:
         app, up = self.app, self.target.upstream
         try:
-            resp = await app.sessions[up.name].request(method, url, data=self.body.data, headers=headers)
+            # A redirect goes back to the client: following it here would send the call elsewhere.
+            resp = await app.sessions[up.name].request(method, url, data=self.body.data, headers=headers,
+                                                       allow_redirects=False)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             timeout = isinstance(exc, asyncio.TimeoutError)
             status = 504 if timeout else 502
@@ -334,7 +337,7 @@ class Call:
             parsed = parse_response(self.target.upstream.provider, data)
         except (UsageFormatError, ValueError, TypeError):
             parsed = None
-        status = "ok" if resp.status < 400 else "error"
+        status = "ok" if resp.status < 300 else "error"    # a redirect or an error served no call
         priced = self.finish(parsed, resp.status, status)
         headers = _response_headers(resp)
         headers.append((b"content-length", b"%d" % len(data)))
