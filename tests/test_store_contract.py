@@ -385,3 +385,45 @@ def test_sessions_take_totals_the_caller_already_has(store: Store) -> None:
     grouped = {a.key[0]: a.totals for a in store.aggregate(f, ["session"]) if a.key[0]}
     for kwargs in ({}, {"by_cost": True}, {"min_cost": 60, "limit": 1, "offset": 1}):
         assert store.sessions(f, totals=grouped, **kwargs) == store.sessions(f, **kwargs)  # type: ignore[arg-type]
+
+
+# -- bulk import ----------------------------------------------------------------------------
+
+def _import_parts(events: list[PricedEvent], cuts: list[int]) -> list[Any]:
+    from spendtag.ledger.rollup_store import ImportPartBuilder
+    from spendtag.ledger.store import ImportState
+
+    bounds = sorted({0, len(events), *(c for c in cuts if c <= len(events))})
+    files = []
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        builder = ImportPartBuilder()
+        for p in events[a:b]:
+            builder.add(p)
+        files.append((builder.part(), ImportState(f"/log{n}.jsonl", "claude-code", b - a, b - a, n, "h", {"n": n})))
+    return files
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(event_st, max_size=30), cuts=st.lists(st.integers(0, 30), max_size=4),
+       before=st.integers(0, 6))
+def test_record_import_is_record_with_the_files_states(store: Store, events: list[PricedEvent], cuts: list[int],
+                                                       before: int) -> None:
+    """Compact parts (some ids already recorded, some repeated across parts) sum like record does."""
+    store.record(events[:before])
+    known = {p.event.event_id: p.cost.total for p in store.events(Filters())}
+    first: dict[str, int] = {}
+    for p in events:
+        first.setdefault(p.event.event_id, p.cost.total)
+    files = _import_parts(events, cuts)
+    result = store.record_import(iter(files))
+    new = set(first) - set(known)
+    assert (result.inserted, result.duplicates) == (len(new), len(events) - len(new))
+    everything = list(store.events(Filters()))
+    costs = {p.event.event_id: p.cost.total for p in everything}
+    assert costs == {**first, **known}                   # the first copy wins; what was there stays
+    for by in (["day", "session"], ["model", "tag:client"], ["hour"]):
+        assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
+    for (_part, state) in files:
+        assert store.import_state(state.path) == state
+    again = store.record_import(iter(files))
+    assert (again.inserted, again.duplicates) == (0, len(events))

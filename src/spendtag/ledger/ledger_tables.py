@@ -96,15 +96,19 @@ class LedgerTables(Dialect):
 
     def save_import_states(self, states: Sequence[ImportState]) -> None:
         """Several files' states in one transaction (one commit for a whole batch of files)."""
-        now = int(time.time())
         with self._transaction():
-            self._run_many(
-                "INSERT INTO import_files (path, agent, offset_bytes, size, mtime_ns, head_hash, state, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET agent = excluded.agent, "
-                "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
-                [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
-                  json.dumps(dict(st.state), sort_keys=True), now) for st in states])
+            self._put_import_states(states)
+
+    def _put_import_states(self, states: Sequence[ImportState]) -> None:
+        """Save files' states inside the caller's transaction."""
+        now = int(time.time())
+        self._run_many(
+            "INSERT INTO import_files (path, agent, offset_bytes, size, mtime_ns, head_hash, state, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET agent = excluded.agent, "
+            "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
+            [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
+              json.dumps(dict(st.state), sort_keys=True), now) for st in states])
 
     # -- virtual keys and budget holds (proxy) --------------------------------------------
 

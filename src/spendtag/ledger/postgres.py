@@ -37,7 +37,15 @@ from spendtag.ledger.postgres_schema import postgres_migrations
 from spendtag.ledger.postgres_tables import PostgresTables
 from spendtag.ledger.provider_tables import ProviderReports
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
-from spendtag.ledger.rollup_store import EVENT_SELECT, EVENT_SUMS, INSERT_COLUMNS, ROLLUP_COLS, RollupStore
+from spendtag.ledger.rollup_store import (
+    EVENT_SELECT,
+    EVENT_SUMS,
+    INSERT_COLUMNS,
+    ROLLUP_COLS,
+    RollupStore,
+    RowMaker,
+)
+from spendtag.ledger.store import ImportState
 from spendtag.usage import PricedEvent
 
 try:
@@ -185,14 +193,15 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
 
     # -- writing --------------------------------------------------------------------------
 
-    def _record_batch(self, batch: dict[str, PricedEvent], now: int) -> int:
+    def _record_batch(self, batch: dict[str, Any], now: int, make_rows: RowMaker,
+                      states: Sequence[ImportState] = ()) -> int:
         # New events are the rule (an import resumes where it stopped): try the COPY straight
         # away, and look up which ids the ledger already has only when the last batch met one
         # or this one does (its COPY then fails on the unique key and the batch is rolled back).
         look = self._expect_duplicates
         for attempt in range(_RETRIES):
             try:
-                inserted = self._record(dict(batch), now, look_first=look)
+                inserted = self._record(dict(batch), now, make_rows, states, look_first=look)
                 self._expect_duplicates = inserted < len(batch)
                 return inserted
             except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
@@ -204,25 +213,27 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
                     raise
         raise AssertionError("unreachable")   # pragma: no cover
 
-    def _record(self, batch: dict[str, PricedEvent], now: int, *, look_first: bool = True) -> int:
+    def _record(self, batch: dict[str, Any], now: int, make_rows: RowMaker, states: Sequence[ImportState],
+                *, look_first: bool = True) -> int:
         with self._transaction() as conn, conn.cursor() as cur:
             if look_first:
                 for (found,) in cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(batch),)):
                     del batch[found]
-                if not batch:
-                    return 0
-            # Made before the COPY: making a dims or prices row needs the connection, which a COPY holds.
-            rows, hours, sessions = self._event_rows(batch, now)
-            with cur.copy(_COPY_SQL) as copy:
-                copy.set_types(_COPY_TYPES)
-                write = copy.write_row
-                for row in rows:
-                    write(row)
-            # Rollup rows in key order, so concurrent batches lock shared rows in one order.
-            hour_rows, day_rows, session_rows = self._rollup_rows(hours, sessions, ordered=True)
-            cur.execute(_UPSERT_HOUR, _columns(hour_rows))
-            cur.execute(_UPSERT_DAY, _columns(day_rows))
-            cur.execute(_UPSERT_SESSION, _columns(session_rows))
+            if batch:
+                # Made before the COPY: making a dims or prices row needs the connection, which a COPY holds.
+                rows, hours, sessions = make_rows(batch, now)
+                with cur.copy(_COPY_SQL) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    write = copy.write_row
+                    for row in rows:
+                        write(row)
+                # Rollup rows in key order, so concurrent batches lock shared rows in one order.
+                hour_rows, day_rows, session_rows = self._rollup_rows(hours, sessions, ordered=True)
+                cur.execute(_UPSERT_HOUR, _columns(hour_rows))
+                cur.execute(_UPSERT_DAY, _columns(day_rows))
+                cur.execute(_UPSERT_SESSION, _columns(session_rows))
+            if states:
+                self._put_import_states(states)
         return len(batch)
 
     # -- reading --------------------------------------------------------------------------

@@ -21,7 +21,18 @@ from zoneinfo import ZoneInfo
 from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
 from spendtag.ledger.query import DIMENSIONS, TOTAL_FIELDS, Aggregate, Filters, QueryError, Totals, check_group
-from spendtag.ledger.store import EVENT_ORDERS, EventPage, ModelUse, RecordResult, SessionSummary, TagChange
+from spendtag.ledger.store import (
+    EVENT_ORDERS,
+    CompactEvent,
+    EventPage,
+    ImportHead,
+    ImportPart,
+    ImportState,
+    ModelUse,
+    RecordResult,
+    SessionSummary,
+    TagChange,
+)
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector, check_tags
@@ -53,6 +64,41 @@ _ONE_US = timedelta(microseconds=1)
 Rows = list[tuple[Any, ...]]
 HourGroups = dict[tuple[int, int], list[tuple[int, ...]]]
 SessionGroups = dict[tuple[str, int, int], list[tuple[int, ...]]]
+# Builds a batch's rows and rollup groups (the stores' write path takes either kind of batch).
+RowMaker = Callable[[dict[str, Any], int], tuple[Rows, HourGroups, SessionGroups]]
+# The columns of an import row: a head's (recorded_at, dim_id, price_id), then an event's body.
+IMPORT_COLUMNS = ("recorded_at", "dim_id", "price_id", "event_id", "ts", "session", "response_id", "service_tier",
+                  "inference_geo", "speed", "reported_cost", *EVENT_SUMS)
+
+
+class ImportPartBuilder:
+    """Turns priced events into an :data:`~spendtag.ledger.store.ImportPart` (in an import worker)."""
+
+    def __init__(self) -> None:
+        self.heads: list[ImportHead] = []
+        self.events: list[CompactEvent] = []
+        self._index: dict[tuple[Any, ...], int] = {}
+
+    def add(self, priced: PricedEvent) -> None:
+        event, cost = priced.event, priced.cost
+        usage = event.usage
+        tags = event.tags
+        dims = (event.provider, event.model, event.project, event.agent, event.key, event.user, event.source,
+                event.status, tuple(tags.items()) if tags else ())
+        # Pricers hand out one PriceRef object per resolved rate set: its id tells prices apart.
+        key = (dims, id(cost.price))
+        head = self._index.get(key)
+        if head is None:
+            head = self._index[key] = len(self.heads)
+            self.heads.append((dims, cost.price))
+        self.events.append((head, (
+            event.event_id, (event.ts - _EPOCH) // _ONE_US, event.session or "", event.response_id,
+            usage.service_tier, usage.inference_geo, usage.speed, usage.reported_cost,
+            0 if cost.priced else 1, 1 if usage.estimated else 0, 0 if event.status == "ok" else 1, *_BUCKETS(usage),
+            *map(cost.components.get, COST_COMPONENTS, _ZEROS), cost.total)))
+
+    def part(self) -> ImportPart:
+        return self.heads, self.events
 
 
 def _sum_rows(rows: Sequence[Sequence[int]]) -> list[int]:
@@ -108,8 +154,10 @@ class RollupStore(Dialect):
         """The id of the row of ``table`` with these values, inserted if new (``key``: its unique columns)."""
         raise NotImplementedError
 
-    def _record_batch(self, batch: dict[str, PricedEvent], now: int) -> int:
-        """Record the events of ``batch`` not yet in the ledger, in one transaction; how many were new."""
+    def _record_batch(self, batch: dict[str, Any], now: int, rows: RowMaker,
+                      states: Sequence[ImportState] = ()) -> int:
+        """Record the events of ``batch`` (keyed by event id; ``rows`` makes their rows) not yet in
+        the ledger, and save ``states``, in one transaction; how many events were new."""
         raise NotImplementedError
 
     def _bucket_sql(self, width: int) -> tuple[str, str]:
@@ -150,6 +198,15 @@ class RollupStore(Dialect):
             values = (event.provider, event.model, event.project or "", event.agent or "", event.key or "",
                       event.user or "", event.source, event.status)
             found = self._dims[cache_key] = self._dim_row(values, event.tags)
+        return found
+
+    def _dim_id_of_key(self, key: tuple[Any, ...]) -> int:
+        """The dims row of a compact event's dims key (``_event_rows``' cache key), created if new."""
+        found = self._dims.get(key)
+        if found is None:
+            provider, model, project, agent, vkey, user, source, status, tags = key
+            values = (provider, model, project or "", agent or "", vkey or "", user or "", source, status)
+            found = self._dims[key] = self._dim_row(values, dict(tags))
         return found
 
     def _dim_row(self, values: tuple[str, ...], tags: Mapping[str, str]) -> int:
@@ -194,11 +251,66 @@ class RollupStore(Dialect):
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            inserted = self._record_batch(batch, now)
+            inserted = self._record_batch(batch, now, self._event_rows)
             return RecordResult(inserted, total - inserted)
         finally:
             if gc_was_enabled:
                 gc.enable()
+
+    def record_import(self, files: Iterable[tuple[ImportPart, ImportState]]) -> RecordResult:
+        """Record files' compact events and save their import states, in one transaction.
+
+        The same contract as ``record`` (idempotent on event_id, the first copy in the batch
+        wins), for events priced elsewhere (import workers); committing the files' offsets
+        with their events means a killed import leaves neither without the other. ``files``
+        is consumed as it comes, so a large batch need not be held in memory.
+        """
+        now = int(time.time() * 1_000_000)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            inserted, total = self._record_import(files, now)
+            return RecordResult(inserted, total - inserted)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]], now: int) -> tuple[int, int]:
+        """(events inserted, events given), through ``_record_batch``; SQLite streams instead."""
+        parts: list[ImportPart] = []
+        states: list[ImportState] = []
+        for part, state in files:
+            parts.append(part)
+            states.append(state)
+        batch: dict[str, tuple[int, int, tuple[Any, ...]]] = {}
+        total = 0
+        for n, (_heads, events) in enumerate(parts):
+            total += len(events)
+            for head, body in events:
+                if body[0] not in batch:
+                    batch[body[0]] = (n, head, body)
+
+        def rows(found: dict[str, tuple[int, int, tuple[Any, ...]]], now: int) -> tuple[Rows, HourGroups,
+                                                                                     SessionGroups]:
+            prefixes = [[self._import_head(now, dims, price) for dims, price in part[0]] for part in parts]
+            hours: HourGroups = defaultdict(list)
+            sessions: SessionGroups = defaultdict(list)
+            rows: Rows = []
+            for n, head, body in found.values():
+                row = prefixes[n][head] + body
+                ts, dim_id, session, sums = row[4], row[1], row[5], row[11:]
+                hour = ts - ts % HOUR_US
+                hours[(hour, dim_id)].append(sums)
+                sessions[(session, hour, dim_id)].append(sums)
+                rows.append((row[3], row[4], row[1], row[5], row[6], row[2], row[7], row[8], row[9], row[10], row[0],
+                             *row[11:]))
+            return rows, hours, sessions
+
+        return self._record_batch(batch, now, rows, states), total
+
+    def _import_head(self, now: int, dims: tuple[Any, ...], price: PriceRef | None) -> tuple[int, int, int | None]:
+        """The first columns of an import row (IMPORT_COLUMNS): recorded_at, dim_id, price_id."""
+        return now, self._dim_id_of_key(dims), self._price_id(price)
 
     def _event_rows(self, batch: dict[str, PricedEvent], now: int) -> tuple[Rows, HourGroups, SessionGroups]:
         """The events' rows (INSERT_COLUMNS order), and their sums per (hour, dims) and (session, hour, dims)."""

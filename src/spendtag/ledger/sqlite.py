@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,25 @@ from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.ledger_tables import LedgerTables
 from spendtag.ledger.migrations import MIGRATIONS
+from spendtag.ledger.plan import DAY_US, HOUR_US
 from spendtag.ledger.provider_tables import ProviderTables
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
 from spendtag.ledger.reservation_tables import SQLiteReservations
-from spendtag.ledger.rollup_store import EVENT_SELECT, INSERT_COLUMNS, ROLLUP_COLS, RollupStore
+from spendtag.ledger.rollup_store import (
+    EVENT_SELECT,
+    IMPORT_COLUMNS,
+    INSERT_COLUMNS,
+    ROLLUP_COLS,
+    RollupStore,
+    RowMaker,
+)
+from spendtag.ledger.store import ImportPart, ImportState
 from spendtag.periods import to_us
 from spendtag.usage import PricedEvent
 
 _INSERT_SQL = f"INSERT INTO events ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+_IMPORT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(IMPORT_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})")
 _IN_CHUNK = 900
 
 
@@ -58,6 +71,27 @@ def path_from_url(url: str) -> Path:
     return Path(url).expanduser()
 
 
+def _add_sums(rows: list[tuple[Any, ...]], hours: dict[tuple[int, int], list[int]],
+              sessions: dict[tuple[str, int, int], list[int]]) -> None:
+    """Add import rows (IMPORT_COLUMNS order) to running totals (TOTAL_FIELDS order) per hour and per session."""
+    by_hour: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
+    by_session: dict[tuple[str, int, int], list[tuple[int, ...]]] = defaultdict(list)
+    for row in rows:
+        ts, dim_id, session, sums = row[4], row[1], row[5], row[11:]
+        hour = ts - ts % HOUR_US
+        by_hour[(hour, dim_id)].append(sums)
+        by_session[(session, hour, dim_id)].append(sums)
+    for key, group in by_hour.items():
+        _add_to(hours, key, [len(group), *map(sum, zip(*group, strict=True))])
+    for skey, group in by_session.items():
+        _add_to(sessions, skey, [len(group), *map(sum, zip(*group, strict=True))])
+
+
+def _add_to(totals: dict[Any, list[int]], key: Any, sums: list[int]) -> None:
+    found = totals.get(key)
+    totals[key] = sums if found is None else list(map(add, found, sums))
+
+
 class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, AccessTables, SQLiteReservations):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
@@ -76,6 +110,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from None
         self._init_caches()
+        self._last_stamp = 0   # the last recorded_at record_import used (each part its own)
         if migrate:
             self.migrate()
 
@@ -150,7 +185,8 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
 
     # -- writing --------------------------------------------------------------------------
 
-    def _record_batch(self, batch: dict[str, PricedEvent], now: int) -> int:
+    def _record_batch(self, batch: dict[str, Any], now: int, make_rows: RowMaker,
+                      states: Sequence[ImportState] = ()) -> int:
         with self._transaction() as conn:
             ids = list(batch)
             for i in range(0, len(ids), _IN_CHUNK):
@@ -158,13 +194,85 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
                 marks = ",".join("?" * len(chunk))
                 for (found,) in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk):
                     del batch[found]
-            rows, hours, sessions = self._event_rows(batch, now)
+            rows, hours, sessions = make_rows(batch, now)
             conn.executemany(_INSERT_SQL, rows)
             hour_rows, day_rows, session_rows = self._rollup_rows(hours, sessions, ordered=False)
             conn.executemany(_UPSERT_HOUR, hour_rows)
             conn.executemany(_UPSERT_DAY, day_rows)
             conn.executemany(_UPSERT_SESSION, session_rows)
+            if states:
+                self._put_import_states(states)
         return len(batch)
+
+    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]], now: int) -> tuple[int, int]:
+        """Each part (a file's events) is inserted as is, and looked at again only when some were in the ledger.
+
+        ``INSERT OR IGNORE`` skips an id the ledger (or an earlier part) has; the change count
+        says whether it did. Copies are the exception (resumed sessions, sub-agent calls also
+        written in the parent), so most parts go in at once. For the others, the rows it did
+        insert are told apart by their ``recorded_at``: each part gets its own value, later
+        than any this ledger had when the write lock was taken (savepoints would say it too,
+        but they double the cost of the whole import). Parts are written as they come and only
+        their sums are kept, so a large transaction costs little memory. Foreign keys are not
+        checked here: every dims and prices id comes from rows this store read or made
+        (checking costs a third of the insert time).
+        """
+        conn = self._conn
+        hours: dict[tuple[int, int], list[int]] = {}
+        sessions: dict[tuple[str, int, int], list[int]] = {}
+        inserted = total = 0
+        conn.execute("PRAGMA foreign_keys=OFF")   # a no-op inside a transaction: set before it
+        try:
+            with self._transaction():
+                # Taken with the write lock held: every row committed before has an earlier time
+                # (an earlier transaction's stamps end before it committed, each part taking
+                # more than a microsecond), unless the clock went back, which _inserted_rows sees.
+                stamp = max(int(time.time() * 1_000_000), self._last_stamp + 1)
+                for (heads, events), state in files:
+                    if events:
+                        total += len(events)
+                        head_rows = [self._import_head(stamp, dims, price) for dims, price in heads]
+                        rows = [head_rows[head] + body for head, body in events]
+                        before = conn.total_changes
+                        conn.executemany(_IMPORT_SQL, rows)
+                        added = conn.total_changes - before
+                        if added != len(rows):
+                            rows = self._inserted_rows(rows, stamp, added)
+                        inserted += len(rows)
+                        _add_sums(rows, hours, sessions)
+                        stamp += 1
+                    self._put_import_states([state])
+                self._last_stamp = stamp - 1
+                days: dict[tuple[int, int], list[int]] = {}
+                for (hour, dim_id), acc in hours.items():
+                    _add_to(days, (hour - hour % DAY_US, dim_id), acc)
+                conn.executemany(_UPSERT_HOUR, [(*key, *acc) for key, acc in hours.items()])
+                conn.executemany(_UPSERT_DAY, [(*key, *acc) for key, acc in days.items()])
+                conn.executemany(_UPSERT_SESSION, [(*key, *acc) for key, acc in sessions.items()])
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
+        return inserted, total
+
+    def _inserted_rows(self, rows: list[tuple[Any, ...]], stamp: int, added: int) -> list[tuple[Any, ...]]:
+        """The import rows that ``INSERT OR IGNORE`` with this ``recorded_at`` stamp did insert (``added`` of them)."""
+        ids = [row[3] for row in rows]
+        mine: set[str] = set()
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i:i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            mine.update(found for (found,) in self._conn.execute(
+                f"SELECT event_id FROM events WHERE recorded_at = ? AND event_id IN ({marks})", [stamp, *chunk]))
+        if len(mine) != added:
+            # An event recorded earlier has this very stamp (the clock went back): which rows
+            # are new cannot be told, so nothing of this batch is kept.
+            raise StoreError("the system clock went back during an import; nothing of the last batch was "
+                             "recorded: run the import again")
+        new = []
+        for row in rows:
+            if row[3] in mine:
+                mine.discard(row[3])      # a repeated id: only its first row went in
+                new.append(row)
+        return new
 
     # -- reading --------------------------------------------------------------------------
 

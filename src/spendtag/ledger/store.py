@@ -28,7 +28,16 @@ from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.pricing import PriceOverride
-from spendtag.usage import PricedEvent
+from spendtag.usage import PricedEvent, PriceRef
+
+# Bulk import, as plain tuples (import workers build them: what crosses between processes
+# must pickle fast). A part is one file's events: its heads, (dims key, price) pairs, the dims
+# key being (provider, model, project, agent, key, user, source, status, tag items); and its
+# events, (head index, body) with body = (event_id, ts in µs, session, response_id,
+# service_tier, inference_geo, speed, reported_cost, *the summed columns).
+ImportHead = tuple[tuple[Any, ...], PriceRef | None]
+CompactEvent = tuple[int, tuple[Any, ...]]
+ImportPart = tuple[Sequence[ImportHead], Sequence[CompactEvent]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +143,11 @@ class Store(Protocol):
     url: str
 
     def record(self, events: Iterable[PricedEvent]) -> RecordResult: ...
+
+    # Bulk import: files' compact events (ImportPart) each with the file's import state, all in
+    # one transaction, taken from ``files`` as they come; the same idempotency as record (the
+    # first copy wins).
+    def record_import(self, files: Iterable[tuple[ImportPart, ImportState]]) -> RecordResult: ...
 
     def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]: ...
 
