@@ -37,8 +37,10 @@ def _tokens(n: int) -> str:
 @click.argument("path", required=False, type=click.Path(exists=True))
 @click.option("--compare-logged-cost", is_flag=True, help="Show where costs written in the logs (costUSD) differ "
               "from spendtag's own prices.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Processes that read the logs (default: one per core when there is much to read; 0: none).")
 @click.pass_obj
-def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool) -> None:
+def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool, workers: int | None) -> None:
     """Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH].
 
     Incremental: only what was appended since the last import is read; a rewritten or
@@ -52,17 +54,18 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
         app.console.out("no agent logs found" + (f" for {agent}" if agent else "")
                         + " (Claude Code: $CLAUDE_CONFIG_DIR or ~/.claude; Codex: $CODEX_HOME or ~/.codex)")
         return
-    total = sum(log.path.stat().st_size for log in logs if log.path.exists())
-    if sys.stderr.isatty() and total > 5_000_000:
+    total = sum(log.path.stat().st_size for log in logs if log.path.exists()) if sys.stderr.isatty() else 0
+    if total > 5_000_000:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), console=app.err,
                       transient=True) as progress:
             task = progress.add_task("import", total=total)
             report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
-                                  progress=lambda n: progress.advance(task, n))
+                                  progress=lambda n: progress.advance(task, n), workers=workers)
     else:
-        report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost)
+        report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
+                              workers=workers)
     # click.echo, not the rich console: an unchanged import should not pay for importing rich.
     click.echo(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
                f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "

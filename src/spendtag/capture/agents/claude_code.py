@@ -30,11 +30,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, checked_start, feed_lines, parse_time
+from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, blocks, checked_start, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage, UsageEvent
@@ -74,48 +74,15 @@ _DECODE_LINE = msgspec.json.Decoder(_Line).decode
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
 
-class _Rec:
-    """One assistant record, from either way of decoding: what deciding and emitting a call needs."""
-
-    __slots__ = ("msg_id", "model", "usage", "stop_reason", "request_id", "session_id", "timestamp", "cwd",
-                 "cost", "sidechain", "agent_id", "api_error", "has_message")
-
-    def __init__(self, msg_id: Any, model: Any, usage: Any, stop_reason: Any, request_id: Any, session_id: Any,
-                 timestamp: Any, cwd: Any, cost: Any, sidechain: Any, agent_id: Any, api_error: Any,
-                 has_message: bool) -> None:
-        self.msg_id = msg_id
-        self.model = model
-        self.usage = usage
-        self.stop_reason = stop_reason
-        self.request_id = request_id
-        self.session_id = session_id
-        self.timestamp = timestamp
-        self.cwd = cwd
-        self.cost = cost
-        self.sidechain = sidechain
-        self.agent_id = agent_id
-        self.api_error = api_error
-        self.has_message = has_message
-
-    @classmethod
-    def of_line(cls, line: _Line) -> _Rec:
-        m = line.message
-        if m is None:
-            return cls(None, None, None, None, line.requestId, line.sessionId, line.timestamp, line.cwd,
-                       line.costUSD, line.isSidechain, line.agentId, line.isApiErrorMessage, False)
-        return cls(m.id, m.model, m.usage, m.stop_reason, line.requestId, line.sessionId, line.timestamp, line.cwd,
-                   line.costUSD, line.isSidechain, line.agentId, line.isApiErrorMessage, True)
-
-    @classmethod
-    def of_mapping(cls, rec: Mapping[str, Any]) -> _Rec:
-        m = rec.get("message")
-        get = rec.get
-        if not isinstance(m, Mapping):
-            return cls(None, None, None, None, get("requestId"), get("sessionId"), get("timestamp"), get("cwd"),
-                       get("costUSD"), get("isSidechain"), get("agentId"), get("isApiErrorMessage"), False)
-        return cls(m.get("id"), m.get("model"), m.get("usage"), m.get("stop_reason"), get("requestId"),
-                   get("sessionId"), get("timestamp"), get("cwd"), get("costUSD"), get("isSidechain"),
-                   get("agentId"), get("isApiErrorMessage"), True)
+def _line_of(rec: Mapping[str, Any]) -> _Line:
+    """A line decoded by ``json.loads`` (an odd one, or a sub-agent record), as the fast decoder gives it."""
+    m = rec.get("message")
+    get = rec.get
+    message = (_Message(id=m.get("id"), model=m.get("model"), stop_reason=m.get("stop_reason"), usage=m.get("usage"))
+               if isinstance(m, Mapping) else None)
+    return _Line(type=get("type"), message=message, requestId=get("requestId"), sessionId=get("sessionId"),
+                 timestamp=get("timestamp"), cwd=get("cwd"), costUSD=get("costUSD"), isSidechain=get("isSidechain"),
+                 agentId=get("agentId"), isApiErrorMessage=get("isApiErrorMessage"))
 
 
 @dataclass(slots=True)
@@ -126,7 +93,7 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: _Rec                   # the copy with the largest total (the later one on ties)
+    record: _Line                  # the copy with the largest total (the later one on ties)
     record_line: int
     agent: str
 
@@ -172,20 +139,30 @@ class _Reader:
 
     # -- per line -------------------------------------------------------------------------
 
-    def feed(self, start: int, line: bytes) -> None:
-        self.line_no += 1
+    def feed(self, f: BinaryIO, offset: int) -> int:
+        """Every complete line from ``offset`` (see ``jsonl.blocks``); the offset after the last."""
         tally = self.tally
-        counted = start >= tally.seen_to   # Tally.line(), inlined: this runs for every line
-        if counted:
-            tally.lines += 1
-        if b'"assistant"' in line:
-            self._assistant_line(start, line)
-        elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
-            self._progress_line(start, line)
-        elif b'"user"' in line and self.pending:
-            self._user_line(start, line)
-        elif counted:
-            tally.skipped += 1
+        seen_to = tally.seen_to
+        assistant, progress, user = self._assistant_line, self._progress_line, self._user_line
+        end = offset
+        for pos, lines in blocks(f, offset):
+            for line in lines:
+                # Tally.line(), inlined: this runs for every line.
+                self.line_no += 1
+                counted = pos >= seen_to
+                if counted:
+                    tally.lines += 1
+                if b'"assistant"' in line:
+                    assistant(pos, line)
+                elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
+                    progress(pos, line)
+                elif b'"user"' in line and self.pending:
+                    user(pos, line)
+                elif counted:
+                    tally.skipped += 1
+                pos += len(line) + 1
+            end = pos
+        return end
 
     def _decode(self, start: int, line: bytes) -> dict[str, Any] | None:
         try:
@@ -204,14 +181,14 @@ class _Reader:
         except _DECODE_ERRORS:
             fast = None
         if fast is not None and fast.type == "assistant" and (line.isascii() or _utf8(line)):
-            self._record(start, _Rec.of_line(fast), self.ctx.agent)
+            self._record(start, fast, self.ctx.agent)
             return
         rec = self._decode(start, line)
         if rec is None:
             return
         kind = rec.get("type")
         if kind == "assistant":
-            self._record(start, _Rec.of_mapping(rec), self.ctx.agent)
+            self._record(start, _line_of(rec), self.ctx.agent)
         elif kind == "progress":
             self._progress(start, rec)
         elif kind == "user":
@@ -267,19 +244,20 @@ class _Reader:
         for name in ("sessionId", "cwd", "timestamp", "requestId"):
             if merged.get(name) is None and rec.get(name) is not None:
                 merged[name] = rec[name]
-        self._record(start, _Rec.of_mapping(merged), agent, thread)
+        self._record(start, _line_of(merged), agent, thread)
 
-    def _record(self, start: int, rec: _Rec, agent: str, thread: str | None = None) -> None:
-        if not rec.has_message:
+    def _record(self, start: int, rec: _Line, agent: str, thread: str | None = None) -> None:
+        message = rec.message
+        if message is None:
             self.tally.bad(start, self.line_no, "assistant line without a message object")
             return
-        if rec.api_error or rec.model == "<synthetic>":
+        if rec.isApiErrorMessage or message.model == "<synthetic>":
             self.tally.skip(start)
             return
         if thread is None:
-            thread = f"s:{rec.agent_id or ''}" if rec.sidechain is True else _MAIN
-        msg_id = rec.msg_id
-        raw_usage = rec.usage
+            thread = f"s:{rec.agentId or ''}" if rec.isSidechain is True else _MAIN
+        msg_id = message.id
+        raw_usage = message.usage
         if not isinstance(msg_id, str) or not msg_id:
             # Without an id the copies of one call cannot be told apart from separate calls.
             self.tally.bad(start, self.line_no, "assistant line without message.id: cannot de-duplicate it")
@@ -287,20 +265,20 @@ class _Reader:
         if not isinstance(raw_usage, Mapping):
             self.tally.bad(start, self.line_no, f"message {msg_id} has no usage object")
             return
-        model = rec.model
+        model = message.model
         if not isinstance(model, str) or not model:
             self.tally.bad(start, self.line_no, f"message {msg_id} has no model")
             return
-        request_id = rec.request_id
+        request_id = rec.requestId
         if isinstance(request_id, str) and request_id:
             key = f"{msg_id} {request_id}"
         else:
-            session = self.ctx.session or rec.session_id or ""
+            session = self.ctx.session or rec.sessionId or ""
             key = f"{msg_id}  {session}"     # an empty request id, then the session
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
-        if rec.sidechain is True and self._known_under_other_key(msg_id, key):
+        if rec.isSidechain is True and self._known_under_other_key(msg_id, key):
             self.tally.skip(start)        # a sidechain replay of a call counted under its own request id
             return
         total = _raw_total(raw_usage)
@@ -317,7 +295,7 @@ class _Reader:
             self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no, agent)
         elif total >= call.total:
             call.total, call.record, call.record_line = total, rec, self.line_no
-        if rec.stop_reason is not None:
+        if message.stop_reason is not None:
             self._emit(self.pending.pop(key))
 
     # -- calls ----------------------------------------------------------------------------
@@ -343,6 +321,8 @@ class _Reader:
 
     def _emit(self, call: _Call) -> None:
         rec = call.record
+        message = rec.message
+        assert message is not None
         msg_id, _, request = call.key.partition(" ")
         self.emitted.add(call.key)
         self.emitted_msgs.add(msg_id)
@@ -354,19 +334,19 @@ class _Reader:
             self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
             return
         try:
-            usage = fast_usage(rec.usage) or parse_usage("anthropic", rec.usage)
+            usage = fast_usage(message.usage) or parse_usage("anthropic", message.usage)
         except UsageFormatError as exc:
             self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
             return
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
-        session = self.ctx.session or _str(rec.session_id)
+        session = self.ctx.session or _str(rec.sessionId)
         self.events.append(UsageEvent(
-            event_id=event_id, ts=ts, provider="anthropic", model=rec.model, usage=usage,
+            event_id=event_id, ts=ts, provider="anthropic", model=message.model, usage=usage,
             project=_str(rec.cwd) or self.ctx.project, session=session, agent=call.agent,
             source=SOURCE, response_id=msg_id,
         ))
-        cost = rec.cost
+        cost = rec.costUSD
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             with suppress(InvalidOperation):   # nan/inf: nothing to compare against
                 self.logged += Decimal(str(cost))
@@ -411,16 +391,8 @@ _PLAIN_KEYS = frozenset({"input_tokens", "cache_creation_input_tokens", "cache_r
                          "cache_creation", "service_tier"})
 
 
-_PLAIN_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _COUNT_KEYS = frozenset(_PLAIN_KEYS - {"service_tier"})
 _SPLIT_KEYS = frozenset({"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"})
-
-
-def _plain(value: Any) -> int:
-    """A count that is a plain int (missing or null: 0); -1 for anything the full parser must judge."""
-    if value is None:
-        return 0
-    return value if type(value) is int else -1
 
 
 def fast_usage(u: Any) -> Usage | None:
@@ -429,23 +401,32 @@ def fast_usage(u: Any) -> Usage | None:
     Claude Code writes this shape on nearly every line; anything else (numeric strings,
     server tools, iterations...) returns None and goes through the full parser.
     """
-    if type(u) is not dict or not _PLAIN_KEYS.issuperset(u) or not _COUNT_KEYS.intersection(u):
+    if type(u) is not dict or not _PLAIN_KEYS.issuperset(u) or _COUNT_KEYS.isdisjoint(u):
         return None   # (with no count at all, the full parser says it is not a Messages usage)
-    inp, out, read, flat = (_plain(u.get(k)) for k in _PLAIN_COUNTS)
+    get = u.get
+    inp, out, read, flat = (get("input_tokens", 0), get("output_tokens", 0), get("cache_read_input_tokens", 0),
+                            get("cache_creation_input_tokens", 0))
+    # Plain non-negative ints (a null is 0); anything else is for the full parser to judge.
+    if type(inp) is not int or type(out) is not int or type(read) is not int or type(flat) is not int:
+        inp, out, read, flat = (0 if v is None else v for v in (inp, out, read, flat))
+        if type(inp) is not int or type(out) is not int or type(read) is not int or type(flat) is not int:
+            return None
     if inp < 0 or out < 0 or read < 0 or flat < 0:
         return None
-    split = u.get("cache_creation")
+    split = get("cache_creation")
     if split is None:
         w5, w1 = flat, 0
     elif type(split) is dict and _SPLIT_KEYS.issuperset(split):
-        w5 = _plain(split.get("ephemeral_5m_input_tokens"))
-        w1 = _plain(split.get("ephemeral_1h_input_tokens"))
-        if w5 < 0 or w1 < 0:
+        w5 = split.get("ephemeral_5m_input_tokens", 0)
+        w1 = split.get("ephemeral_1h_input_tokens", 0)
+        w5 = 0 if w5 is None else w5
+        w1 = 0 if w1 is None else w1
+        if type(w5) is not int or type(w1) is not int or w5 < 0 or w1 < 0:
             return None
         w5 += max(0, flat - w5 - w1)
     else:
         return None
-    tier = u.get("service_tier")
+    tier = get("service_tier")
     if tier is not None and type(tier) is not str:
         return None
     return Usage(input_tokens=inp, cache_read_tokens=read, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
@@ -465,7 +446,7 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
         reader = _Reader(log, tally, state, int(state.get("line", 0)))
         if restart:
             tally.problems.append(restart)
-        end = feed_lines(f, offset, reader.feed)
+        end = reader.feed(f, offset)
     if final:
         reader.close_all()
     if reader.pending:
