@@ -27,7 +27,17 @@ def report(app: App, /, by_text: str, limit: int | None, fmt: str, **kwargs: Any
     """Spend grouped by a tag or dimension, with shares, tokens and request counts."""
     sel = selection(app.tz, kwargs)
     result = build(app.store, parse_by(by_text), sel.filters, sel.tz, limit=limit)
-    render.show(app.console, result, fmt)
+    _show(app, result, fmt)
+
+
+def _show(app: App, result: Any, fmt: str, title: str | None = None) -> None:
+    # JSON and CSV go out as they are: no need to load rich (a fifth of the command's time).
+    if fmt == "json":
+        click.echo(render.as_json(result))
+    elif fmt == "csv":
+        click.echo(render.as_csv(result), nl=False)
+    else:
+        render.show(app.console, result, fmt, title)
 
 
 @click.command()
@@ -41,7 +51,7 @@ def top(app: App, /, by_text: str, limit: int, fmt: str, **kwargs: Any) -> None:
     """The most expensive sessions (or agents, models, clients...)."""
     sel = selection(app.tz, kwargs)
     result = build(app.store, parse_by(by_text), sel.filters, sel.tz, limit=limit)
-    render.show(app.console, result, fmt, title=f"Top {limit} by {by_text}")
+    _show(app, result, fmt, title=f"Top {limit} by {by_text}")
 
 
 @click.command()

@@ -14,7 +14,9 @@ The same file reached through two roots (a symlinked config directory) is listed
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -44,6 +46,10 @@ def discover(agent: str | None = None, path: Path | None = None, env: Mapping[st
 
 def _unique(files: Iterable[LogFile]) -> list[LogFile]:
     """Sorted, each real file once: the path from the first root (in search order) wins."""
+    files = list(files)
+    if len({log.root for log in files}) <= 1:
+        # One root: its files are distinct already (thousands of them on an unchanged import).
+        return sorted(files, key=lambda f: (f.agent, str(f.path)))
     seen: set[Path] = set()
     out: list[LogFile] = []
     roots: dict[Path, Path] = {}
@@ -143,13 +149,35 @@ def _under_path(agent: str, path: Path, *, sniff: bool) -> list[LogFile]:
             path = path / "projects"
         elif agent == "codex" and (path / "sessions").is_dir():
             return _codex_files(path)
-        files = sorted({f for pattern in _PATTERNS[agent] for f in path.rglob(pattern) if f.is_file()})
+        files = sorted(_files_under(path, _PATTERNS[agent]))
         root = path
     else:
         return []
     if sniff:
         files = [f for f in files if sniff_agent(f) == agent]
     return [LogFile(agent, f, root) for f in files]
+
+
+def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Regular files under ``top`` whose names match a pattern (``rglob`` without a stat per file).
+
+    Like ``rglob``, symlinked directories are not followed; a symlink to a file counts.
+    """
+    match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+    found: list[Path] = []
+    folders = [str(top)]
+    while folders:
+        try:
+            entries = os.scandir(folders.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif match(entry.name) and entry.is_file():
+                    found.append(Path(entry.path))
+    return found
 
 
 def sniff_agent(path: Path) -> str | None:
