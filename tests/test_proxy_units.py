@@ -129,3 +129,25 @@ def test_journal_lines_cross_windows_intact(sizes: list[int]) -> None:
         assert journal_lines(path.read_bytes()) == [line.rstrip(b"\n") for line in lines]   # as if killed now
         journal.close(remove=False)
         assert path.read_bytes() == b"".join(lines)
+
+
+def test_recovery_joins_an_end_line_to_its_begin_across_files_and_reads_older_full_end_lines(tmp_path: Path) -> None:
+    directory = tmp_path / "j"
+    directory.mkdir()
+    ts_us = 1_773_482_400_000_000     # 2026-03-14 10:00 UTC
+    begin = {"b": "new", "ts": ts_us, "in": 40, "p": "openai", "m": "gpt-4o", "t": {"client": "acme"},
+             "pr": "p1", "s": "s1", "a": "bot", "k": "vk_1"}
+    end = {"e": "new", "ts": ts_us, "p": "openai", "m": "gpt-4o-2024-08-06", "u": {"input_tokens": 25,
+           "output_tokens": 12}, "st": "ok", "r": "chatcmpl-1"}
+    older = {"e": "old", "ts": ts_us, "p": "openai", "m": "gpt-4o", "u": {"input_tokens": 5}, "t": {"client": "globex"},
+             "pr": None, "s": None, "a": None, "k": None, "st": "ok", "r": None}
+    (directory / "journal-1-a.jsonl").write_text(json.dumps(begin) + "\n")             # rotated away
+    (directory / "journal-1-b.jsonl").write_text(json.dumps(end) + "\n" + json.dumps(older) + "\n")
+    store = open_store(str(tmp_path / "l.db"))
+    assert recover(directory, store, Pricer()) == 2
+    got = {p.event.event_id: p.event for p in store.events(Filters())}
+    new, old = got["new"], got["old"]
+    assert (new.tags, new.project, new.session, new.agent, new.key, new.model, new.usage.output_tokens,
+            new.status) == ({"client": "acme"}, "p1", "s1", "bot", "vk_1", "gpt-4o-2024-08-06", 12, "ok")
+    assert (old.tags, old.usage.input_tokens, old.usage.estimated) == ({"client": "globex"}, 5, False)
+    store.close()

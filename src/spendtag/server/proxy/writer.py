@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ def journal_dir(db_url: str) -> Path:
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_text = encode_basestring        # one JSON string, quoted
 
 
 def _dumps(obj: Mapping[str, Any]) -> bytes:
@@ -69,9 +71,11 @@ def _dumps(obj: Mapping[str, Any]) -> bytes:
 
 
 def event_line(event: UsageEvent) -> bytes:
-    return _dumps({"e": event.event_id, "ts": _us(event.ts), "p": event.provider, "m": event.model,
-                   "u": event.usage.as_dict(), "t": event.tags, "pr": event.project, "s": event.session,
-                   "a": event.agent, "k": event.key, "st": event.status, "r": event.response_id})
+    """The end of a call: what the response said. Who the call was for is on its begin line."""
+    r = event.response_id
+    return (f'{{"e":{_text(event.event_id)},"ts":{_us(event.ts)},"p":{_text(event.provider)},'
+            f'"m":{_text(event.model)},"u":{_encode(event.usage.as_dict())},"st":{_text(event.status)},'
+            f'"r":{_text(r) if r is not None else "null"}}}\n').encode()
 
 
 class Journal:
@@ -91,6 +95,9 @@ class Journal:
         self.directory = directory
         self.window = window
         self._in_flight: dict[str, bytes] = {}
+        # (provider, model, id(tags), project, session, agent, key) -> (tags, their JSON members):
+        # a begin line encodes only what changes from call to call.
+        self._who: dict[tuple[Any, ...], tuple[Mapping[str, str], str]] = {}
         self._open()
 
     def _open(self) -> None:
@@ -118,8 +125,15 @@ class Journal:
     def begin(self, event_id: str, ts: datetime, provider: str, model: str, tags: Mapping[str, str],
               project: str | None, session: str | None, agent: str | None, key: str | None,
               input_tokens: int) -> None:
-        line = _dumps({"b": event_id, "ts": _us(ts), "p": provider, "m": model, "t": tags, "pr": project,
-                       "s": session, "a": agent, "k": key, "in": input_tokens})
+        ck = (provider, model, id(tags), project, session, agent, key)
+        who = self._who.get(ck)
+        if who is None or who[0] is not tags:
+            members = _encode({"p": provider, "m": model, "t": tags, "pr": project, "s": session, "a": agent,
+                               "k": key})[1:-1]
+            if len(self._who) > 10_000:
+                self._who.clear()
+            who = self._who[ck] = (tags, members)
+        line = f'{{"b":{_text(event_id)},"ts":{_us(ts)},"in":{int(input_tokens)},{who[1]}}}\n'.encode()
         self._in_flight[event_id] = line
         self._write(line)
 
@@ -170,18 +184,19 @@ def journal_lines(data: bytes) -> list[bytes]:
     return (data if end < 0 else data[:end]).splitlines()
 
 
-def _event_from(obj: Mapping[str, Any], ended: bool) -> UsageEvent:
-    ts = _EPOCH + obj["ts"] * _ONE_US
-    if ended:
-        usage = Usage.from_dict(obj["u"])
-        status = obj["st"]
-    else:
-        usage = Usage(input_tokens=int(obj.get("in") or 0), estimated=True)
-        status = "aborted"
-    return UsageEvent(event_id=obj["e"] if ended else obj["b"], ts=ts, provider=obj["p"], model=obj["m"],
-                      usage=usage, tags=dict(obj.get("t") or {}), project=obj.get("pr"), session=obj.get("s"),
-                      agent=obj.get("a"), key=obj.get("k"), source="proxy", status=status,
-                      response_id=obj.get("r"))
+def _event_from(obj: Mapping[str, Any], begin: Mapping[str, Any] | None) -> UsageEvent:
+    """The event of an ended call (``obj`` its end line, ``begin`` its begin line), or of a call
+    that never ended (``obj`` its begin line, ``begin`` None): an estimate, marked aborted."""
+    if "e" not in obj:
+        return UsageEvent(event_id=obj["b"], ts=_EPOCH + obj["ts"] * _ONE_US, provider=obj["p"], model=obj["m"],
+                          usage=Usage(input_tokens=int(obj.get("in") or 0), estimated=True),
+                          tags=dict(obj.get("t") or {}), project=obj.get("pr"), session=obj.get("s"),
+                          agent=obj.get("a"), key=obj.get("k"), source="proxy", status="aborted")
+    who = obj if "t" in obj else (begin or {})     # end lines of earlier versions carried everything
+    return UsageEvent(event_id=obj["e"], ts=_EPOCH + obj["ts"] * _ONE_US, provider=obj["p"], model=obj["m"],
+                      usage=Usage.from_dict(obj["u"]), tags=dict(who.get("t") or {}), project=who.get("pr"),
+                      session=who.get("s"), agent=who.get("a"), key=who.get("k"), source="proxy",
+                      status=obj["st"], response_id=obj.get("r"))
 
 
 def recover(directory: Path, store: Store, pricer: Pricer) -> int:
@@ -211,8 +226,8 @@ def recover(directory: Path, store: Store, pricer: Pricer) -> int:
                 ends[obj["e"]] = obj
             elif "b" in obj:
                 begins.setdefault(obj["b"], obj)
-    events = [_event_from(obj, True) for obj in ends.values()]
-    events += [_event_from(obj, False) for eid, obj in begins.items() if eid not in ends]
+    events = [_event_from(obj, begins.get(eid)) for eid, obj in ends.items()]
+    events += [_event_from(obj, None) for eid, obj in begins.items() if eid not in ends]
     inserted = 0
     for i in range(0, len(events), 5000):
         part = events[i:i + 5000]
