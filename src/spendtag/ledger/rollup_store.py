@@ -408,7 +408,9 @@ class RollupStore(Dialect):
     def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]:
         by = [check_group(k) for k in by]
         tz = tz or ZoneInfo("UTC")
-        if "session" not in filters.dims:
+        # Grouped by time and session only, no row's dims are looked at (a report by day).
+        by_dims = any(k not in TIME_GROUPS and k != "session" for k in by)
+        if "session" not in filters.dims and by_dims:
             self._load_dims()     # most dims rows will be met: read them in one go
         allowed = self._allowed_dims(filters)
         if allowed is not None and not allowed:
@@ -429,7 +431,11 @@ class RollupStore(Dialect):
         # Per dims row: the part of the group key that does not depend on time or session.
         static_parts: dict[int, list[str | None]] = {}
 
+        no_dims: list[str | None] = [None] * len(by)
+
         def static_part(dim_id: int) -> list[str | None]:
+            if not by_dims:
+                return no_dims
             found = static_parts.get(dim_id)
             if found is None:
                 dims = self._dim_dict(dim_id)
