@@ -113,32 +113,36 @@ def test_attribution_rules_retag_and_tag_session(claude_tree: Tree, tmp_path: Pa
     assert [s["session"] for s in sessions] == [other.session]
 
 
-def test_a_killed_import_is_completed_by_the_next_one(tmp_path: Path) -> None:
+def test_a_killed_import_is_completed_by_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = ClaudeTreeGenerator(seed=9).write(tmp_path / "big" / "projects", sessions_per_project=40,
                                              calls_per_session=60)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     killed_midway = False
-    for delay in (0.6, 0.3, 1.2):
+    # Each try on a fresh ledger, until a kill lands before the import has written everything
+    # (it may finish, or be killed only while closing, on a fast machine).
+    for attempt, delay in enumerate((0.6, 0.3, 0.15, 0.45, 0.08, 0.9)):
+        monkeypatch.setenv("SPENDTAG_DB", str(tmp_path / f"ledger{attempt}.db"))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen([sys.executable, "-c", "from spendtag.cli.main import main; main()", "import",
                                  "claude-code", str(tree.root)], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = sum(c["calls"] for c in ledger_totals("model").values()) if Path(env["SPENDTAG_DB"]).exists() else 0
+        store = open_store(os.environ["SPENDTAG_DB"])
+        files_done = sum(store.import_state(str(p)) is not None for p in tree.files)
+        store.close()
+        # The import must really have been cut short (calls or offsets not yet written) for
+        # this test to mean anything.
+        if partial < len(tree.calls) or files_done < len(tree.files):
             killed_midway = True
             break
-        proc.wait()
-    partial = sum(c["calls"] for c in ledger_totals("model").values()) if Path(env["SPENDTAG_DB"]).exists() else 0
-    store = open_store(os.environ["SPENDTAG_DB"])
-    files_done = sum(store.import_state(str(p)) is not None for p in tree.files)
-    store.close()
+    assert killed_midway
     run("import", "claude-code", str(tree.root))
     assert ledger_totals("model") == expected(tree, "model")
     assert ledger_totals("session") == expected(tree, "session")
-    # The import must really have been cut short (calls or offsets not yet written) for this
-    # test to mean anything.
-    assert killed_midway and (partial < len(tree.calls) or files_done < len(tree.files))
 
 
 def test_statusline_imports_the_transcript_and_prints_one_line(claude_tree: Tree, tmp_path: Path,
