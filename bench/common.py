@@ -97,9 +97,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait(url: str) -> None:
-    """Until ``url`` answers (a server the benchmark started), at most 30 s."""
-    deadline = time.monotonic() + 30
+def wait(url: str, seconds: float = 30) -> None:
+    """Until ``url`` answers (a server the benchmark started), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url, timeout=2).read()
