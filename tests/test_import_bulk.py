@@ -62,7 +62,7 @@ def test_a_killed_parallel_import_is_completed_by_the_next_one(tmp_path: Path) -
     for attempt, delay in enumerate((0.7, 0.5, 0.9, 0.4, 1.2)):
         db = tmp_path / f"killed{attempt}.db"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SPENDTAG_DB": str(db)}
-        # The recording process is killed; its workers, left without it, end on their own.
+        # The recording process is killed; its workers, left without it, must end on their own.
         proc = subprocess.Popen([sys.executable, "-c", "from spendtag.cli.main import main; main()", "import",
                                  "claude-code", str(tree.root), "--workers", "2"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -70,6 +70,7 @@ def test_a_killed_parallel_import_is_completed_by_the_next_one(tmp_path: Path) -
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            assert _gone(str(tree.root), seconds=10), "worker processes outlived the killed import"
             _totals, files_done, partial = ledger(db) if db.exists() else ({}, {}, 0)
             # Cut short for real: calls or offsets not yet written.
             if partial < len(tree.calls) or len(files_done) < len(tree.files):
@@ -81,6 +82,27 @@ def test_a_killed_parallel_import_is_completed_by_the_next_one(tmp_path: Path) -
     reference = tmp_path / "reference.db"
     run(reference, "import", "claude-code", str(tree.root), "--workers", "0")
     assert ledger(db) == ledger(reference)
+
+
+def _gone(marker: str, seconds: float) -> bool:
+    """No process whose command line holds ``marker`` is left within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if marker.encode() in cmdline and state != "Z":
+                    alive.append(entry.name)
+        if not alive:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def test_a_clock_gone_back_fails_the_batch_instead_of_miscounting(tmp_path: Path,

@@ -19,6 +19,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -140,14 +141,23 @@ class _FileReader:
 _WORKER: _FileReader | None = None   # set in each worker process (inherited when forked)
 
 
-def _start_worker(reader: _FileReader) -> None:
+def _start_worker(reader: _FileReader, parent: int) -> None:
     global _WORKER
     _WORKER = reader
+    # A worker waits on a pipe it also holds open, so it would outlive a killed import: leave
+    # as soon as the importing process is gone.
+    threading.Thread(target=_exit_with, args=(parent,), name="spendtag-import-parent", daemon=True).start()
     # Short-lived and free of reference cycles: the collector would only rescan what is read.
     gc.disable()
     # The recording process is the one everything waits for: when cores are short, it goes first.
     with contextlib.suppress(OSError):
         os.nice(5)
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _work(jobs: list[_Job]) -> list[_Read]:
@@ -284,7 +294,7 @@ def _read_in_workers(reader: _FileReader, chunks: Iterator[tuple[list[_Job], int
     # Forked: the workers inherit the loaded price data and rules instead of loading them again.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(reader,)) as pool:
+                             initargs=(reader, os.getpid())) as pool:
         in_flight: deque[tuple[Future[list[_Read]], int]] = deque()
         ahead = 0
         for chunk, size in chunks:
