@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,22 @@ RowMaker = Callable[[dict[str, Any], int], tuple[Rows, HourGroups, SessionGroups
 # The columns of an import row: a head's (recorded_at, dim_id, price_id), then an event's body.
 IMPORT_COLUMNS = ("recorded_at", "dim_id", "price_id", "event_id", "ts", "session", "response_id", "service_tier",
                   "inference_geo", "speed", "reported_cost", *EVENT_SUMS)
+_IMPORT_TS, _IMPORT_DIM, _IMPORT_SESSION, _IMPORT_SUMS = (IMPORT_COLUMNS.index(c)
+                                                          for c in ("ts", "dim_id", "session", EVENT_SUMS[0]))
+# An import row in INSERT_COLUMNS order.
+import_to_insert = itemgetter(*(IMPORT_COLUMNS.index(c) for c in INSERT_COLUMNS))
+
+
+def group_import_rows(rows: Iterable[Sequence[Any]]) -> tuple[HourGroups, SessionGroups]:
+    """Import rows' (IMPORT_COLUMNS order) summed columns per (hour, dims) and per (session, hour, dims)."""
+    hours: HourGroups = defaultdict(list)
+    sessions: SessionGroups = defaultdict(list)
+    for row in rows:
+        ts, dim_id, sums = row[_IMPORT_TS], row[_IMPORT_DIM], tuple(row[_IMPORT_SUMS:])
+        hour = ts - ts % HOUR_US
+        hours[(hour, dim_id)].append(sums)
+        sessions[(row[_IMPORT_SESSION], hour, dim_id)].append(sums)
+    return hours, sessions
 
 
 class ImportPartBuilder:
@@ -293,18 +309,9 @@ class RollupStore(Dialect):
         def rows(found: dict[str, tuple[int, int, tuple[Any, ...]]], now: int) -> tuple[Rows, HourGroups,
                                                                                      SessionGroups]:
             prefixes = [[self._import_head(now, dims, price) for dims, price in part[0]] for part in parts]
-            hours: HourGroups = defaultdict(list)
-            sessions: SessionGroups = defaultdict(list)
-            rows: Rows = []
-            for n, head, body in found.values():
-                row = prefixes[n][head] + body
-                ts, dim_id, session, sums = row[4], row[1], row[5], row[11:]
-                hour = ts - ts % HOUR_US
-                hours[(hour, dim_id)].append(sums)
-                sessions[(session, hour, dim_id)].append(sums)
-                rows.append((row[3], row[4], row[1], row[5], row[6], row[2], row[7], row[8], row[9], row[10], row[0],
-                             *row[11:]))
-            return rows, hours, sessions
+            imported = [prefixes[n][head] + body for n, head, body in found.values()]
+            hours, sessions = group_import_rows(imported)
+            return [import_to_insert(row) for row in imported], hours, sessions
 
         return self._record_batch(batch, now, rows, states), total
 

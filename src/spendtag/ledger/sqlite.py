@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,7 +25,7 @@ from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.ledger_tables import LedgerTables
 from spendtag.ledger.migrations import MIGRATIONS
-from spendtag.ledger.plan import DAY_US, HOUR_US
+from spendtag.ledger.plan import DAY_US
 from spendtag.ledger.provider_tables import ProviderTables
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
 from spendtag.ledger.reservation_tables import SQLiteReservations
@@ -37,6 +36,7 @@ from spendtag.ledger.rollup_store import (
     ROLLUP_COLS,
     RollupStore,
     RowMaker,
+    group_import_rows,
 )
 from spendtag.ledger.store import ImportPart, ImportState
 from spendtag.periods import to_us
@@ -74,13 +74,7 @@ def path_from_url(url: str) -> Path:
 def _add_sums(rows: list[tuple[Any, ...]], hours: dict[tuple[int, int], list[int]],
               sessions: dict[tuple[str, int, int], list[int]]) -> None:
     """Add import rows (IMPORT_COLUMNS order) to running totals (TOTAL_FIELDS order) per hour and per session."""
-    by_hour: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
-    by_session: dict[tuple[str, int, int], list[tuple[int, ...]]] = defaultdict(list)
-    for row in rows:
-        ts, dim_id, session, sums = row[4], row[1], row[5], row[11:]
-        hour = ts - ts % HOUR_US
-        by_hour[(hour, dim_id)].append(sums)
-        by_session[(session, hour, dim_id)].append(sums)
+    by_hour, by_session = group_import_rows(rows)
     for key, group in by_hour.items():
         _add_to(hours, key, [len(group), *map(sum, zip(*group, strict=True))])
     for skey, group in by_session.items():
