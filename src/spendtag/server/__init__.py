@@ -7,7 +7,7 @@ from spendtag.errors import SpendtagError
 
 def require_server_extra(*, dashboard: bool = False) -> None:
     """A one-line error naming the extra when the servers' dependencies are missing."""
-    modules = ["uvicorn", "aiohttp", "prometheus_client", *(["fastapi", "jinja2"] if dashboard else [])]
+    modules = ["uvicorn", "httptools", "prometheus_client", *(["fastapi", "jinja2"] if dashboard else [])]
     missing = []
     for module in modules:
         try:

@@ -3,7 +3,7 @@
 Per metered call: route (cached per path), read the body, split the headers (spendtag's
 own are consumed, never forwarded), resolve a virtual key, parse tags (cached per header
 value), reserve against blocking budgets, journal the call, forward with the upstream's
-keep-alive aiohttp session, pass the response through while reading its usage, then price,
+keep-alive connections (:mod:`.upstream`), pass the response through while reading its usage, then price,
 settle, count and hand the event to the batched ledger writer.
 """
 
@@ -18,9 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import aiohttp
-from yarl import URL
 
 from spendtag.capture.parsed import Parsed
 from spendtag.capture.parsers import parse_response
@@ -37,6 +34,7 @@ from spendtag.server.proxy.keys import PREFIX, KeyCache
 from spendtag.server.proxy.metrics import CONTENT_TYPE, Metrics
 from spendtag.server.proxy.routes import Body, Target, inspect, resolve
 from spendtag.server.proxy.streaming import UsageChunkStripper
+from spendtag.server.proxy.upstream import Response, UpstreamClient, UpstreamError
 from spendtag.server.proxy.writer import Done, Journal, LedgerWriter
 from spendtag.tags import merge, parse_header
 from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
@@ -50,6 +48,8 @@ _DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", 
 _AUTH = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key"})
 _SECRET = PREFIX.encode()
 _STREAM_APIS = frozenset({"chat", "responses", "messages", "gemini"})
+_UPSTREAM_ERRORS = (TimeoutError, UpstreamError, OSError)
+_IDENTITY = (b"accept-encoding", b"identity")
 _JSON = [(b"content-type", b"application/json")]
 GC_THRESHOLD = 20_000
 
@@ -72,7 +72,8 @@ class ProxyApp:
     def __init__(self, proxy: Proxy) -> None:
         self.p = proxy
         self.upstreams = proxy.config.upstreams
-        self.sessions: dict[str, aiohttp.ClientSession] = {}
+        self.clients: dict[str, UpstreamClient] = {}
+        self._auth: dict[str, tuple[bytes, bytes] | None] = {}
         self._routes: dict[tuple[str, str], Target | None] = {}
         self._tags: dict[tuple[bytes | None, bytes | None, str | None], dict[str, str]] = {}
         self._on_shutdown: list[Callable[[], None]] = []
@@ -90,12 +91,10 @@ class ProxyApp:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.p.config.read_timeout)
-        for name in self.upstreams:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
-            # No cookie jar: the proxy relays headers, it keeps no state between calls.
-            self.sessions[name] = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                                        cookie_jar=aiohttp.DummyCookieJar())
+        for name, up in self.upstreams.items():
+            self.clients[name] = UpstreamClient(up.base_url, connect_timeout=10,
+                                                read_timeout=self.p.config.read_timeout)
+            self._auth[name] = _auth_header(up)
         # Everything loaded so far (price data, budgets, modules) lives as long as the process:
         # keep the cyclic collector from walking it again on every full collection.
         gc.collect()
@@ -105,9 +104,9 @@ class ProxyApp:
         gc.set_threshold(GC_THRESHOLD, 20, 20)
 
     async def shutdown(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
-        self.sessions.clear()
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
         for fn in self._on_shutdown:
             fn()
 
@@ -156,7 +155,7 @@ class ProxyApp:
                     break
             body = b"".join(parts)
 
-        headers: list[tuple[str, str]] = []
+        headers: list[tuple[bytes, bytes]] = []
         raw_tags = raw_meter = None
         project = session = agent = secret = None
         for name, value in scope["headers"]:
@@ -177,8 +176,8 @@ class ProxyApp:
             if name in _AUTH and _SECRET in value:
                 secret = value.decode("latin-1").split()[-1]
                 continue
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        headers.append(("accept-encoding", "identity"))
+            headers.append((name, value))
+        headers.append(_IDENTITY)
         if carried:
             raw_tags = raw_tags or carried[0] or None
             session = session or carried[1].decode() or None
@@ -202,20 +201,24 @@ class ProxyApp:
                 return
             if self.p.on_key is not None:
                 self.p.on_key(vk)
-            if not up.api_key:
-                await self.error(send, up, 500, f"spendtag: the proxy has no provider key for upstream {up.name!r} "
-                                                f"(set {up.api_key_env} where the proxy runs)")
+            auth = self._auth.get(up.name)
+            if auth is None:
+                await self.error(send, up, 500, f"spendtag: the proxy has no usable provider key for upstream "
+                                                f"{up.name!r} (set {up.api_key_env} where the proxy runs)")
                 return
-            headers.append(_auth_header(up))
+            headers.append(auth)
         try:
             tags = self.tags(raw_tags, raw_meter, vk)
         except TagError as exc:
             await self.error(send, up, 400, f"spendtag: {exc}")
             return
 
-        url = URL(target.url + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        client = self.clients[up.name]
+        request_target = client.target(target.url)
+        if query:
+            request_target += b"?" + query
         if target.api is None:
-            await self.passthrough(up, method, url, body, headers, send)
+            await self.passthrough(up, client, method.encode(), request_target, body, headers, send)
             return
         b = inspect(target, body)
         call = Call(self, target, b, tags, project, session, agent, vk.key_id if vk else None, t0)
@@ -230,7 +233,7 @@ class ProxyApp:
         call.hold = hold
         self.p.journal.begin(call.event_id, call.ts, up.provider, call.model, tags, project, session, agent,
                              call.key, b.input_tokens)
-        await call.run(method, url, headers, receive, send)
+        await call.run(client, method.encode(), request_target, headers, receive, send)
 
     def tags(self, raw_tags: bytes | None, raw_meter: bytes | None, vk: VirtualKey | None) -> dict[str, str]:
         ck = (raw_tags, raw_meter, vk.key_id if vk else None)
@@ -249,21 +252,22 @@ class ProxyApp:
             self._tags[ck] = found
         return found
 
-    async def passthrough(self, up: Upstream, method: str, url: URL, body: bytes, headers: list[tuple[str, str]],
-                          send: Send) -> None:
+    async def passthrough(self, up: Upstream, client: UpstreamClient, method: bytes, request_target: bytes,
+                          body: bytes, headers: list[tuple[bytes, bytes]], send: Send) -> None:
         """An unmetered request (model lists, count_tokens, files...): relayed as is."""
         try:
-            resp = await self.sessions[up.name].request(method, url, data=body or None, headers=headers,
-                                                        allow_redirects=False)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            resp = await client.request(method, request_target, headers, body)
+        except _UPSTREAM_ERRORS as exc:
             await self.error(send, up, 502, f"spendtag: upstream {up.name} unreachable: {type(exc).__name__}")
             return
-        async with resp:
+        try:
             self.p.metrics.response(up.name, resp.status)
             await send({"type": "http.response.start", "status": resp.status, "headers": _response_headers(resp)})
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            resp.close()
 
     async def local(self, path: str, send: Send) -> None:
         if path == "/healthz":
@@ -298,13 +302,14 @@ class Call:
         self.hold: Hold | None = None
         self.done = False
 
-    async def run(self, method: str, url: URL, headers: list[tuple[str, str]], receive: Receive, send: Send) -> None:
+    async def run(self, client: UpstreamClient, method: bytes, request_target: bytes,
+                  headers: list[tuple[bytes, bytes]], receive: Receive, send: Send) -> None:
         app, up = self.app, self.target.upstream
         try:
-            # A redirect goes back to the client: following it here would send the call elsewhere.
-            resp = await app.sessions[up.name].request(method, url, data=self.body.data, headers=headers,
-                                                       allow_redirects=False)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # A redirect goes back to the client (the client never follows one): following it
+            # here would send the call elsewhere.
+            resp = await client.request(method, request_target, headers, self.body.data)
+        except _UPSTREAM_ERRORS as exc:
             timeout = isinstance(exc, asyncio.TimeoutError)
             status = 504 if timeout else 502
             self.finish(None, status, "error")
@@ -314,17 +319,19 @@ class Call:
         except BaseException:
             self.finish(None, 499, "aborted")
             raise
-        async with resp:
+        try:
             app.p.metrics.response(up.name, resp.status)
-            if "text/event-stream" in resp.headers.get("Content-Type", ""):
+            if b"text/event-stream" in (resp.header(b"content-type") or b""):
                 await self.stream(resp, receive, send)
             else:
                 await self.whole(resp, send)
+        finally:
+            resp.close()
 
-    async def whole(self, resp: aiohttp.ClientResponse, send: Send) -> None:
+    async def whole(self, resp: Response, send: Send) -> None:
         try:
             data = await resp.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except _UPSTREAM_ERRORS as exc:
             self.finish(None, 502, "error")
             await self.app.error(send, self.target.upstream, 502, f"spendtag: upstream response cut: "
                                                                   f"{type(exc).__name__}")
@@ -347,7 +354,7 @@ class Call:
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         await send({"type": "http.response.body", "body": data, "more_body": False})
 
-    async def stream(self, resp: aiohttp.ClientResponse, receive: Receive, send: Send) -> None:
+    async def stream(self, resp: Response, receive: Receive, send: Send) -> None:
         api = self.target.api
         reader = StreamReader(self.target.upstream.provider, api if api in _STREAM_APIS else None)
         stripper = UsageChunkStripper() if self.body.strip_usage and resp.status < 400 else None
@@ -367,7 +374,7 @@ class Call:
         cut = False
         try:
             await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 reader.feed(chunk)
                 if stripper is not None:
                     chunk = stripper.feed(chunk)
@@ -387,7 +394,7 @@ class Call:
                 raise
             task.uncancel()
             cut = True
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except _UPSTREAM_ERRORS:
             cut = True     # the upstream broke off: what arrived is all there is
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -474,16 +481,24 @@ def _parse(header: str, raw: bytes, *, json_only: bool) -> dict[str, str]:
         raise TagError(f"{header}: {exc}") from None
 
 
-def _auth_header(up: Upstream) -> tuple[str, str]:
-    assert up.api_key is not None
+def _auth_header(up: Upstream) -> tuple[bytes, bytes] | None:
+    """The provider key's header, or None without a key (or with one no header can carry)."""
+    if not up.api_key:
+        return None
+    try:
+        key = up.api_key.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if b"\r" in key or b"\n" in key:
+        return None
     if up.kind == "anthropic":
-        return ("x-api-key", up.api_key)
+        return (b"x-api-key", key)
     if up.kind == "gemini":
-        return ("x-goog-api-key", up.api_key)
-    return ("authorization", "Bearer " + up.api_key)
+        return (b"x-goog-api-key", key)
+    return (b"authorization", b"Bearer " + key)
 
 
-def _response_headers(resp: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+def _response_headers(resp: Response) -> list[tuple[bytes, bytes]]:
     out = []
     for name, value in resp.raw_headers:
         lower = name.lower()
