@@ -8,12 +8,11 @@ tier modifiers are kept; errors and cut streams get a status instead of a silent
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from spendtag.capture import anthropic, gemini, openai
-from spendtag.capture._fields import JSON, require_mapping, sub, text
+from spendtag.capture._fields import JSON, loads, require_mapping, sub, text
 from spendtag.capture.parsed import Parsed, normalise_provider
 from spendtag.capture.stream import StreamReader, api_name, parse_stream
 from spendtag.errors import UsageFormatError
@@ -197,7 +196,7 @@ def _load(value: Mapping[str, Any] | bytes | str, what: str) -> JSON | list[Any]
         return value
     if isinstance(value, bytes | bytearray | str):
         try:
-            obj = json.loads(value)
+            obj = loads(value)
         except ValueError as exc:
             raise UsageFormatError(f"{what} is not JSON: {exc}") from None
         if isinstance(obj, Mapping | list):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from spendtag.capture._fields import loads
 from spendtag.server.proxy.config import Upstream
 
 
@@ -75,7 +76,7 @@ def inspect(target: Target, data: bytes) -> Body:
     obj: Any = None
     if data[:1] == b"{" or data.lstrip()[:1] == b"{":
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             obj = None
     estimate = len(data) // 4
