@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -213,5 +217,37 @@ def test_a_slow_stream_consumer_pauses_reading_and_gets_every_byte() -> None:
                 paused = paused or resp._conn is not None and resp._conn.paused
             assert paused and bytes(got) == b"".join(bytes([i % 256]) * 4096 for i in range(size // 4096))
             client.close()
+
+    run(main())
+
+
+def test_https_upstream_verifies_its_certificate(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        await s.request(r)
+        w.write(_json(b'{"tls":true}'))
+        await w.drain()
+
+    async def main() -> None:
+        server = Server(script)
+        server.server = await asyncio.start_server(server._serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.server.sockets[0].getsockname()[1]
+        client = UpstreamClient(f"https://127.0.0.1:{port}/v1", ssl_context=trusting)
+        resp = await client.request(b"POST", client.target(f"https://127.0.0.1:{port}/v1/messages"), [], b"{}")
+        assert await resp.read() == b'{"tls":true}'
+        assert server.requests[0].startswith(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:%d\r\n" % port)
+        client.close()
+        with pytest.raises(ssl.SSLCertVerificationError):     # the system's CAs do not know this one
+            await UpstreamClient(f"https://127.0.0.1:{port}").request(b"GET", b"/", [], b"")
+        server.server.close()
 
     run(main())
