@@ -169,6 +169,17 @@ def test_bad_lines_are_counted_with_their_place(tmp_path: Path) -> None:
     assert "must not be negative" in result.problems[1]
 
 
+def test_unreadable_times_are_malformed_not_a_hang(tmp_path: Path) -> None:
+    # json reads Infinity and huge numbers; a time made of them used to loop forever or crash.
+    lines = [_line(f"msg_{n}", f"req_{n}", 5, stop="end_turn").replace('"2026-03-01T10:00:00.000Z"', value)
+             for n, value in enumerate(["Infinity", "1e400", "9" * 400, "-Infinity", "NaN"])]
+    log = _write(tmp_path, *lines, _line("msg_ok", "req_ok", 7, stop="end_turn"))
+    result = read(log)
+    assert [e.event_id for e in result.events] == ["claude-code:msg_ok:req_ok"]
+    assert result.malformed == 5
+    assert all(p.endswith("no readable timestamp") for p in result.problems)
+
+
 def test_bad_split_on_the_chosen_copy_is_malformed_once(tmp_path: Path) -> None:
     bad = json.loads(_line("msg_x", "req_x", 40))
     bad["message"]["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": -2}

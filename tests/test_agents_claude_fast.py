@@ -13,6 +13,7 @@ from spendtag.capture.agents import LogFile, read
 from spendtag.capture.agents.claude_code import fast_usage
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
+from spendtag.usage import Usage
 
 COUNT = st.one_of(st.none(), st.integers(-3, 10**7), st.booleans(), st.just(2.0), st.just(1.5), st.just("12"),
                   st.just(""), st.just([]))
@@ -51,6 +52,9 @@ RECORDS = st.lists(st.one_of(
                                                             "usage": {"input_tokens": 3, "output_tokens": out}},
                                                requestId=req),
               st.integers(0, 5), COUNT, st.sampled_from([None, "end_turn"]), st.sampled_from(["r1", "r2", "", None])),
+    st.builds(lambda i, u, stop: _line("assistant", {"id": f"u{i}", "model": "claude-sonnet-4-5", "stop_reason": stop,
+                                                     "usage": u}, requestId="r1"),
+              st.integers(0, 3), USAGE, st.sampled_from([None, "end_turn"])),
     st.builds(lambda: _line("assistant", "not an object")),
     st.builds(lambda: _line("assistant", ..., requestId="r1")),
     st.builds(lambda: _line("assistant", {"id": "m9", "model": "<synthetic>", "usage": {}})),
@@ -89,3 +93,41 @@ def test_both_decoders_give_the_same_events_and_counts(tmp_path_factory: Any, li
         [(e.event_id, e.usage, e.ts, e.project, e.session) for e in slow.events]
     assert (fast.offset, fast.lines, fast.malformed, fast.skipped, fast.problems) == \
         (slow.offset, slow.lines, slow.malformed, slow.skipped, slow.problems)
+
+
+N = st.one_of(st.none(), st.integers(0, 10**7))
+CLAUDE_USAGE = st.fixed_dictionaries({}, optional={
+    "input_tokens": N, "output_tokens": N, "cache_read_input_tokens": N, "cache_creation_input_tokens": N,
+    "cache_creation": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+        "ephemeral_5m_input_tokens": N, "ephemeral_1h_input_tokens": N})),
+    "service_tier": st.one_of(st.none(), st.sampled_from(["", "standard", "priority", "batch"])),
+})
+
+
+@given(st.one_of(CLAUDE_USAGE, USAGE))
+@settings(max_examples=800)
+def test_decoded_counts_are_what_fast_usage_reads(u: dict[str, Any]) -> None:
+    """The usage decoded as ``_Counts`` gives fast_usage's Usage, or the full parser's verdict."""
+    from spendtag.capture.agents import claude_code
+
+    line = json.dumps({"type": "assistant", "message": {"id": "m", "usage": u}}).encode()
+    try:
+        counts = claude_code._DECODE_LINE(line).message.usage  # type: ignore[union-attr]
+    except claude_code._DECODE_ERRORS:
+        return   # another shape: the full path reads it
+    expected: Usage | str
+    try:
+        expected = fast_usage(u) or parse_usage("anthropic", u)
+    except UsageFormatError as exc:
+        expected = str(exc)
+    found = claude_code._text_counts(counts)
+    if found is None:
+        try:
+            got: Usage | str = parse_usage("anthropic", claude_code._usage_dict(counts))
+        except UsageFormatError as exc:
+            got = str(exc)
+    else:
+        (i, r, w5, w1, o), tier = found
+        got = Usage(input_tokens=i, cache_read_tokens=r, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
+                    output_tokens=o, service_tier=tier)
+    assert got == expected

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spendtag.attribution import Rules
-from spendtag.capture.agents import LogFile, read
+from spendtag.capture.agents import AgentCall, LogFile, read
 from spendtag.ledger.rollup_store import ImportPartBuilder
 from spendtag.ledger.store import ImportPart, ImportState, Store
 from spendtag.recording import Recorder
-from spendtag.usage import UsageEvent
+from spendtag.usage import PricedEvent, UsageEvent
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
@@ -117,22 +117,56 @@ class _FileReader:
         self.pricer = pricer
         self.rules = rules
         self.compare = compare
+        self._tags_of: dict[str | None, tuple[tuple[str, str], ...]] = {}   # project -> the rules' tags
 
     def __call__(self, job: _Job) -> _Read:
         log = job.log
-        result = read(log, job.offset, state=job.state, final=job.final)
+        result = read(log, job.offset, state=job.state, final=job.final, compact=True)
         events = _attributed(result.events, self.rules)
         priced = self.pricer.price_many(events)
         builder = ImportPartBuilder()
         for p in priced:
             builder.add(p)
+        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls)
         key = str(log.path)
-        report = FileReport(key, log.agent, len(events), result.malformed, result.skipped, list(result.problems),
-                            result.logged_cost_usd, sum(p.cost.total for p in priced) if self.compare else 0,
+        report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
+                            list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
                             job.restarted)
         state = ImportState(key, log.agent, result.offset, job.size, job.mtime_ns,
                             head_hash(log.path, result.offset), job.state)
         return report, state, builder.part()
+
+    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall]) -> int:
+        """Attribute, price and compact a reader's calls into ``builder``; their total cost (pico-USD).
+
+        Text-only calls whose price is already resolved go straight to rows
+        (``Pricer.text_cost``); the others, and the first of each model, day and tier, go
+        through a UsageEvent and ``Pricer.price``: the same row either way.
+        """
+        pricer, text_cost, tags_of = self.pricer, self.pricer.text_cost, self._tags_of
+        total = 0
+        for call in calls:
+            tags = tags_of.get(call.project)
+            if tags is None:
+                found = self.rules.apply(call.project, {}) if self.rules else {}
+                tags = tags_of[call.project] = tuple(found.items())
+            counts = call.counts
+            priced = None if counts is None else text_cost(call.provider, call.model, call.ts_us, call.service_tier,
+                                                           counts)
+            if priced is not None:
+                assert counts is not None
+                ref, row = priced
+                dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
+                builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
+                                 call.service_tier, counts, row)
+                total += row[-1]
+            else:
+                event = call.event()
+                event.tags = dict(tags)
+                cost = pricer.price(event)
+                builder.add(PricedEvent(event, cost))
+                total += cost.total
+        return total
 
     def many(self, jobs: list[_Job]) -> list[_Read]:
         return [self(job) for job in jobs]

@@ -57,6 +57,7 @@ _ROLLUP_SUM_SQL_R = ", ".join(f"SUM(r.{f})" for f in TOTAL_FIELDS)
 _GROUP_COLUMN = {"tag": "tagset_id", **{d: c for d, c in zip(DIMENSIONS, DIM_COLUMNS, strict=True)}}
 _BUCKETS = attrgetter(*TOKEN_BUCKETS)
 _ZEROS = (0,) * len(COST_COMPONENTS)
+_NO_TOKENS = (0,) * (len(TOKEN_BUCKETS) - 5)   # the token buckets after the five text ones
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
@@ -112,6 +113,22 @@ class ImportPartBuilder:
             usage.service_tier, usage.inference_geo, usage.speed, usage.reported_cost,
             0 if cost.priced else 1, 1 if usage.estimated else 0, 0 if event.status == "ok" else 1, *_BUCKETS(usage),
             *map(cost.components.get, COST_COMPONENTS, _ZEROS), cost.total)))
+
+    def add_text(self, dims: tuple[Any, ...], price: PriceRef, event_id: str, ts_us: int, session: str | None,
+                 response_id: str | None, service_tier: str | None, counts: tuple[int, int, int, int, int],
+                 cost: tuple[int, ...]) -> None:
+        """What ``add`` makes of a priced, status-ok event with only text tokens, from plain values.
+
+        ``dims`` as in ``add`` (tags already applied); ``counts`` in ``Pricer.text_cost``'s
+        order (the first five token buckets); ``cost`` the components then the total.
+        """
+        key = (dims, id(price))
+        head = self._index.get(key)
+        if head is None:
+            head = self._index[key] = len(self.heads)
+            self.heads.append((dims, price))
+        self.events.append((head, (event_id, ts_us, session or "", response_id, service_tier, None, None, None,
+                                   0, 0, 0, *counts, *_NO_TOKENS, *cost)))
 
     def part(self) -> ImportPart:
         return self.heads, self.events

@@ -25,7 +25,7 @@ from __future__ import annotations
 import gc
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from types import CodeType
 from typing import Any
@@ -46,6 +46,11 @@ _ORDER: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "reasoning_tokens", "web_searc
 _PRICED: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
 _CODE: dict[str, CodeType] = {}   # compiled cost functions by source: one per distinct rate card
 _MAX_PLANS = 100_000   # per model; a guard for long-running processes, far above real use
+# The text buckets ``Pricer.text_cost`` takes, in its argument order.
+TEXT_BUCKETS: tuple[str, ...] = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                                 "cache_write_1h_tokens", "output_tokens")
+_DAY_US = 86_400_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _mul_round(n: int, rate: Decimal) -> int:
@@ -63,9 +68,10 @@ def _unpriced(provider: str, model: str, day: str, source: str, reason: str) -> 
 class _Tier:
     """Compiled rates for one tier: pico-USD per unit as int (exact) or Decimal (rounded per component)."""
 
-    __slots__ = ("rates", "missing", "fee", "ref", "fallbacks", "_refs", "reported_ref", "cost")
+    __slots__ = ("rates", "missing", "fee", "ref", "fallbacks", "_refs", "reported_ref", "cost", "text_row")
     reported_ref: PriceRef | None
     cost: Callable[[Usage], Cost]
+    text_row: Callable[[int, int, int, int, int], tuple[int, ...] | None]
 
     def __init__(self, table: Mapping[str, Decimal], fallbacks: Mapping[str, str], ref: PriceRef,
                  multiplier: Decimal | None) -> None:
@@ -87,6 +93,7 @@ class _Tier:
         self._refs: dict[tuple[str, ...], PriceRef] = {}
         self.reported_ref = None
         self.cost = self._compile()
+        self.text_row = self._compile_text_row()
 
     def _compile(self) -> Callable[[Usage], Cost]:
         """This tier's cost function, with its rates as constants.
@@ -126,6 +133,45 @@ class _Tier:
             code = _CODE[source] = compile(source, "<spendtag.pricing rates>", "exec")
         exec(code, env)  # noqa: S102 - our own constants only, see docstring
         function: Callable[[Usage], Cost] = env["cost"]
+        return function
+
+    def _compile_text_row(self) -> Callable[[int, int, int, int, int], tuple[int, ...] | None]:
+        """``cost`` for usage with only the text buckets (TEXT_BUCKETS, as ints), as a row.
+
+        The row is the cost's components in COST_COMPONENTS order, then the total: what
+        ``cost`` gives, without building a Usage and a Cost per call (bulk import). None when
+        ``cost`` would not use this tier's own price: a used bucket without a rate (unpriced)
+        or priced at a fallback rate (the note names it).
+        """
+        rates = dict(self.rates)
+        special = {bucket for bucket, _ in self.fallbacks} | set(self.missing)
+        env: dict[str, Any] = {"mul_round": _mul_round}
+        args = ("i", "r", "w5", "w1", "o")
+        lines = [f"def text_row({', '.join(args)}):"]
+        lines += [f"    if {arg}: return None" for arg, bucket in zip(args, TEXT_BUCKETS, strict=True)
+                  if bucket in special]
+        parts = []
+        for n, (arg, bucket) in enumerate(zip(args, TEXT_BUCKETS, strict=True)):
+            rate = rates.get(bucket)
+            if rate is None:
+                parts.append("0")    # unused here (a used one returned None above)
+                continue
+            if isinstance(rate, int):
+                lines.append(f"    c{n} = {arg} * {rate}")
+            else:
+                env[f"R{n}"] = rate
+                lines.append(f"    c{n} = mul_round({arg}, R{n}) if {arg} else 0")
+            parts.append(f"c{n}")
+        fee = self.fee or 0
+        # COST_COMPONENTS: the 7 billed buckets (audio unused here), web searches, the request fee, reported.
+        row = [*parts, "0", "0", "0", str(fee), "0", " + ".join([*parts, str(fee)])]
+        lines.append(f"    return ({', '.join(row)})")
+        source = "\n".join(lines)
+        code = _CODE.get(source)
+        if code is None:
+            code = _CODE[source] = compile(source, "<spendtag.pricing text rates>", "exec")
+        exec(code, env)  # noqa: S102 - our own constants only, see _compile
+        function: Callable[[int, int, int, int, int], tuple[int, ...] | None] = env["text_row"]
         return function
 
     def ref_for(self, u: Usage) -> PriceRef:
@@ -182,6 +228,7 @@ class Pricer:
         self._has_book = len(self.book) > 0
         self._list = ListPrices()
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._days: dict[int, date] = {}
 
     def price(self, event: UsageEvent) -> Cost:
         """The cost of one event; an unknown model is unpriced, never an exception or $0."""
@@ -213,6 +260,34 @@ class Pricer:
         if plan.unpriced is not None:
             return plan.unpriced
         return plan.tier(event.usage).cost(event.usage)
+
+    def text_cost(self, provider: str, model: str, ts_us: int, service_tier: str | None,
+                  counts: tuple[int, int, int, int, int]) -> tuple[PriceRef, tuple[int, ...]] | None:
+        """``price`` for text-only usage given as counts (TEXT_BUCKETS) at ``ts_us`` (µs since the epoch, UTC).
+
+        The bulk-import path: the price used and the cost as a row (components in
+        COST_COMPONENTS order, then the total), with no event, Usage or Cost made. None
+        whenever ``price`` would do more than apply a list price it has already resolved:
+        an override book, time-of-day windows, a model or day not priced yet, an unpriced
+        model or bucket, a fallback rate. The caller then uses ``price``, which resolves the
+        plan, so the next call with the same model, day and tier takes this path.
+        """
+        if self._has_book:
+            return None
+        entry = self._entries.get((provider, model))
+        if entry is None or entry.windows:
+            return None
+        day = self._days.get(ts_us // _DAY_US)
+        if day is None:
+            day = self._days[ts_us // _DAY_US] = date.fromordinal(_EPOCH_ORDINAL + ts_us // _DAY_US)
+        plan = entry.plans.get((day, service_tier, None, None))
+        if plan is None or plan.unpriced is not None:
+            return None
+        tiers = plan.tiers
+        i, r, w5, w1, o = counts
+        tier = tiers[0] if len(tiers) == 1 else tiers[bisect_left(plan.starts, i + r + w5 + w1)]
+        row = tier.text_row(i, r, w5, w1, o)
+        return None if row is None else (tier.ref, row)
 
     def price_many(self, events: Iterable[UsageEvent]) -> list[PricedEvent]:
         price = self.price

@@ -13,20 +13,23 @@ from typing import Any
 
 from spendtag.capture.agents import claude_code, codex, gemini_cli
 from spendtag.capture.agents.discovery import discover, sniff_agent
-from spendtag.capture.agents.jsonl import AGENTS, LogFile, ReadResult
+from spendtag.capture.agents.jsonl import AGENTS, AgentCall, LogFile, ReadResult
 
-__all__ = ["AGENTS", "LogFile", "ReadResult", "discover", "read", "sniff_agent"]
+__all__ = ["AGENTS", "AgentCall", "LogFile", "ReadResult", "discover", "read", "sniff_agent"]
 
 
-def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False) -> ReadResult:
+def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False,
+         compact: bool = False) -> ReadResult:
     """The events in ``log`` after ``offset``, by the reader of ``log.agent``.
 
     ``final=True`` says the file is no longer being written (the caller decides, e.g. from
     its modification time): Claude Code calls still open at its end are then closed with the
     copy they have instead of waiting for a later line. The other readers have no open calls.
+    ``compact=True`` lets a reader give its calls as ``AgentCall`` in ``calls`` instead of
+    events (Claude Code does; the others fill ``events`` either way).
     """
     if log.agent == "claude-code":
-        return claude_code.read(log, offset, state=state, final=final)
+        return claude_code.read(log, offset, state=state, final=final, compact=compact)
     if log.agent == "codex":
         return codex.read(log, offset, state=state)
     if log.agent == "gemini-cli":

@@ -30,14 +30,15 @@ from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, blocks, checked_start, parse_time
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, blocks, checked_start, time_us
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import Usage, UsageEvent
+from spendtag.usage import Usage
 
 SOURCE = "claude-code"
 _MAIN = "m"                        # the thread of the file's own conversation
@@ -67,10 +68,57 @@ class _Line(msgspec.Struct):
     isApiErrorMessage: Any = None
 
 
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Split(msgspec.Struct, forbid_unknown_fields=True):
+    ephemeral_5m_input_tokens: _Count | None = None
+    ephemeral_1h_input_tokens: _Count | None = None
+
+
+class _Counts(msgspec.Struct, forbid_unknown_fields=True):
+    """The usage shape Claude Code writes on nearly every line, checked while decoding.
+
+    Plain non-negative counts (null is 0), the cache TTL split and a tier: what
+    ``fast_usage`` takes. Absent fields stay UNSET, so a usage without any count is told
+    from one with null counts, as the full parser tells them. Any other shape (numeric
+    strings, server tools, iterations...) fails the fast decode and takes the full path.
+    """
+
+    input_tokens: _Count | None | UnsetType = UNSET
+    cache_creation_input_tokens: _Count | None | UnsetType = UNSET
+    cache_read_input_tokens: _Count | None | UnsetType = UNSET
+    output_tokens: _Count | None | UnsetType = UNSET
+    cache_creation: _Split | None | UnsetType = UNSET
+    service_tier: str | None | UnsetType = UNSET
+
+
+class _FastMessage(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    stop_reason: Any = None
+    usage: _Counts | None = None
+
+
+class _FastLine(msgspec.Struct):
+    """``_Line`` with the usage decoded as ``_Counts``."""
+
+    type: Any = None
+    message: _FastMessage | None = None
+    requestId: Any = None
+    sessionId: Any = None
+    timestamp: Any = None
+    cwd: Any = None
+    costUSD: Any = None
+    isSidechain: Any = None
+    agentId: Any = None
+    isApiErrorMessage: Any = None
+
+
 # Decodes only the fields above, at C speed. A line it cannot take as such (bad JSON, a
 # ``message`` that is not an object...) goes through ``json.loads`` and the checks below,
 # which say what is wrong with it; so both ways give the same outcome for every line.
-_DECODE_LINE = msgspec.json.Decoder(_Line).decode
+_DECODE_LINE = msgspec.json.Decoder(_FastLine).decode
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 
 
@@ -93,7 +141,7 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: _Line                  # the copy with the largest total (the later one on ties)
+    record: _Line | _FastLine      # the copy with the largest total (the later one on ties)
     record_line: int
     agent: str
 
@@ -130,10 +178,14 @@ class _Reader:
         self.tally = tally
         self.ctx = _Context(log.path)
         self.line_no = line_no
+        # Calls whose final copy is not known yet, by key; and the one open call of each
+        # conversation thread (a record of one call closes the others of its thread, so a
+        # thread never has two).
         self.pending: dict[str, _Call] = {}
+        self.open: dict[str, _Call] = {}
         self.emitted: set[str] = set(state.get("emitted", ()))
         self.emitted_msgs = {key.split(" ", 1)[0] for key in self.emitted}
-        self.events: list[UsageEvent] = []
+        self.calls: list[AgentCall] = []
         self.logged = Decimal(0)
         self.new_keys: list[str] = []
 
@@ -144,6 +196,7 @@ class _Reader:
         tally = self.tally
         seen_to = tally.seen_to
         assistant, progress, user = self._assistant_line, self._progress_line, self._user_line
+        open_calls = self.open
         end = offset
         for pos, lines in blocks(f, offset):
             for line in lines:
@@ -156,7 +209,7 @@ class _Reader:
                     assistant(pos, line)
                 elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
                     progress(pos, line)
-                elif b'"user"' in line and self.pending:
+                elif open_calls and b'"user"' in line:
                     user(pos, line)
                 elif counted:
                     tally.skipped += 1
@@ -192,7 +245,7 @@ class _Reader:
         elif kind == "progress":
             self._progress(start, rec)
         elif kind == "user":
-            self._close_thread(_thread(rec), None)
+            self._close_thread(_thread(rec))
             self.tally.skip(start)
         else:
             self.tally.skip(start)
@@ -206,14 +259,14 @@ class _Reader:
         if b'"type":"user"' in line and b'"isSidechain":true' not in line and not self._pending_outside_main():
             # The usual case, decided from the bytes alone: a main-thread user line (a tool
             # result or a prompt) closes the main thread's open call.
-            self._close_thread(_MAIN, None)
+            self._close_thread(_MAIN)
             self.tally.skip(start)
             return
         rec = self._decode(start, line)
         if rec is None:
             return
         if rec.get("type") == "user":
-            self._close_thread(_thread(rec), None)
+            self._close_thread(_thread(rec))
         elif rec.get("type") == "progress":
             self._progress(start, rec)
             return
@@ -234,7 +287,7 @@ class _Reader:
             inner = {"type": "assistant", "message": inner}   # the bare API message, wrapped
         kind = inner.get("type")
         if kind == "user":
-            self._close_thread(thread, None)
+            self._close_thread(thread)
             self.tally.skip(start)
             return
         if kind != "assistant":
@@ -246,7 +299,7 @@ class _Reader:
                 merged[name] = rec[name]
         self._record(start, _line_of(merged), agent, thread)
 
-    def _record(self, start: int, rec: _Line, agent: str, thread: str | None = None) -> None:
+    def _record(self, start: int, rec: _Line | _FastLine, agent: str, thread: str | None = None) -> None:
         message = rec.message
         if message is None:
             self.tally.bad(start, self.line_no, "assistant line without a message object")
@@ -262,7 +315,7 @@ class _Reader:
             # Without an id the copies of one call cannot be told apart from separate calls.
             self.tally.bad(start, self.line_no, "assistant line without message.id: cannot de-duplicate it")
             return
-        if not isinstance(raw_usage, Mapping):
+        if type(raw_usage) is not _Counts and not isinstance(raw_usage, Mapping):
             self.tally.bad(start, self.line_no, f"message {msg_id} has no usage object")
             return
         model = message.model
@@ -281,22 +334,32 @@ class _Reader:
         if rec.isSidechain is True and self._known_under_other_key(msg_id, key):
             self.tally.skip(start)        # a sidechain replay of a call counted under its own request id
             return
-        total = _raw_total(raw_usage)
-        if total is None:
-            # Not plain counts: the full parser reads what it can (numeric strings) or says why not.
-            try:
-                total = parse_usage("anthropic", raw_usage).total_tokens
-            except UsageFormatError as exc:
-                self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
-                return
-        self._close_thread(thread, key)
+        if type(raw_usage) is _Counts:
+            total = ((raw_usage.input_tokens or 0) + (raw_usage.cache_creation_input_tokens or 0)
+                     + (raw_usage.cache_read_input_tokens or 0) + (raw_usage.output_tokens or 0))
+        else:
+            assert isinstance(raw_usage, Mapping)
+            plain = _raw_total(raw_usage)
+            if plain is None:
+                # Not plain counts: the full parser reads what it can (numeric strings) or says why not.
+                try:
+                    plain = parse_usage("anthropic", raw_usage).total_tokens
+                except UsageFormatError as exc:
+                    self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+                    return
+            total = plain
+        other = self.open.get(thread)
+        if other is not None and other.key != key:
+            self._close(other)
         call = self.pending.get(key)
         if call is None:
-            self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no, agent)
+            call = self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no,
+                                             agent)
+            self.open[thread] = call
         elif total >= call.total:
             call.total, call.record, call.record_line = total, rec, self.line_no
         if message.stop_reason is not None:
-            self._emit(self.pending.pop(key))
+            self._close(call)
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -306,18 +369,23 @@ class _Reader:
         return any(c.msg_id == msg_id and c.key != key for c in self.pending.values())
 
     def _pending_outside_main(self) -> bool:
-        return any(c.thread != _MAIN for c in self.pending.values())
+        return len(self.open) > (_MAIN in self.open)
 
-    def _close_thread(self, thread: str, keep: str | None) -> None:
-        if not self.pending:
-            return
-        done = [c for c in self.pending.values() if c.thread == thread and c.key != keep]
-        for call in done:
-            self._emit(self.pending.pop(call.key))
+    def _close_thread(self, thread: str) -> None:
+        call = self.open.get(thread)
+        if call is not None:
+            self._close(call)
+
+    def _close(self, call: _Call) -> None:
+        """The call's final copy is known: emit it."""
+        del self.pending[call.key]
+        if self.open.get(call.thread) is call:
+            del self.open[call.thread]
+        self._emit(call)
 
     def close_all(self) -> None:
         for call in list(self.pending.values()):
-            self._emit(self.pending.pop(call.key))
+            self._close(call)
 
     def _emit(self, call: _Call) -> None:
         rec = call.record
@@ -329,27 +397,60 @@ class _Reader:
         self.new_keys.append(call.key)
         # Parsed once per call, on the chosen copy (the copies differ only in their counts).
         # Each call is emitted once, so a problem here is counted once whichever read finds it.
-        ts = parse_time(rec.timestamp)
+        ts = time_us(rec.timestamp)
         if ts is None:
             self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
             return
+        u = message.usage
+        counts: tuple[int, int, int, int, int] | None = None
+        usage: Usage | None = None
+        tier: str | None = None
         try:
-            usage = fast_usage(message.usage) or parse_usage("anthropic", message.usage)
+            if type(u) is _Counts and (found := _text_counts(u)) is not None:
+                counts, tier = found
+            else:
+                usage = fast_usage(u) or parse_usage("anthropic", _usage_dict(u))
+                tier = usage.service_tier
         except UsageFormatError as exc:
             self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
             return
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
         session = self.ctx.session or _str(rec.sessionId)
-        self.events.append(UsageEvent(
-            event_id=event_id, ts=ts, provider="anthropic", model=message.model, usage=usage,
-            project=_str(rec.cwd) or self.ctx.project, session=session, agent=call.agent,
-            source=SOURCE, response_id=msg_id,
-        ))
+        self.calls.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
+                                    _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
         cost = rec.costUSD
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             with suppress(InvalidOperation):   # nan/inf: nothing to compare against
                 self.logged += Decimal(str(cost))
+
+
+def _text_counts(u: _Counts) -> tuple[tuple[int, int, int, int, int], str | None] | None:
+    """``fast_usage`` of a decoded ``_Counts``, as text counts and a tier; None without any count."""
+    flat = u.cache_creation_input_tokens
+    split = u.cache_creation
+    if (u.input_tokens is UNSET and u.output_tokens is UNSET and u.cache_read_input_tokens is UNSET
+            and flat is UNSET and split is UNSET):
+        return None   # the full parser says what is wrong with it
+    flat = flat or 0
+    if split is None or split is UNSET:
+        w5, w1 = flat, 0
+    else:
+        w5 = split.ephemeral_5m_input_tokens or 0
+        w1 = split.ephemeral_1h_input_tokens or 0
+        w5 += max(0, flat - w5 - w1)
+    return (u.input_tokens or 0, u.cache_read_input_tokens or 0, w5, w1, u.output_tokens or 0), u.service_tier or None
+
+
+def _usage_dict(u: Any) -> Any:
+    """The usage as the full parser takes it (a decoded ``_Counts`` back as the fields it had)."""
+    if type(u) is not _Counts:
+        return u
+    out = {}
+    for name, value in msgspec.structs.asdict(u).items():
+        if value is not UNSET:
+            out[name] = msgspec.structs.asdict(value) if isinstance(value, _Split) else value
+    return out
 
 
 _RAW_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
@@ -433,11 +534,13 @@ def fast_usage(u: Any) -> Usage | None:
                  output_tokens=out, service_tier=tier or None)
 
 
-def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False) -> ReadResult:
+def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False,
+         compact: bool = False) -> ReadResult:
     """Complete lines of a transcript from ``offset``; see the module docstring for the contract.
 
     ``state`` keeps the keys of the calls emitted so far (a copy or a sidechain replay of one
     is not emitted again), the line number at ``offset`` and how far lines were counted.
+    ``compact=True`` gives the calls as :class:`AgentCall` in ``calls`` instead of ``events``.
     """
     caller_state = state
     with open(log.path, "rb") as f:
@@ -462,4 +565,6 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(new_state)
-    return tally.result(reader.events, new_offset, reader.logged)
+    if compact:
+        return tally.result([], new_offset, reader.logged, reader.calls)
+    return tally.result([call.event() for call in reader.calls], new_offset, reader.logged)

@@ -8,14 +8,15 @@ line's bytes and decode only the few that can carry usage.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
-from spendtag.usage import UsageEvent
+from spendtag.usage import Usage, UsageEvent
 
 AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
 BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
@@ -29,6 +30,44 @@ class LogFile:
     root: Path            # the root it was found under (e.g. ~/.claude/projects)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_ONE_US = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+
+
+class AgentCall(NamedTuple):
+    """One call as a reader found it, before pricing: a :class:`UsageEvent` in plain values.
+
+    Bulk import works on these (making a UsageEvent and a Usage per call costs more than
+    reading it); :meth:`event` is the UsageEvent they stand for.
+    """
+
+    event_id: str
+    ts_us: int                    # µs since the epoch, UTC
+    provider: str
+    model: str
+    counts: tuple[int, int, int, int, int] | None   # text tokens (Pricer.text_cost's order), or None: see usage
+    service_tier: str | None
+    usage: Usage | None           # the usage, when it is more than text counts (else None)
+    project: str | None
+    session: str | None
+    agent: str
+    source: str
+    response_id: str | None
+
+    def event(self) -> UsageEvent:
+        usage = self.usage
+        if usage is None:
+            assert self.counts is not None
+            i, r, w5, w1, o = self.counts
+            usage = Usage(input_tokens=i, cache_read_tokens=r, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
+                          output_tokens=o, service_tier=self.service_tier)
+        return UsageEvent(event_id=self.event_id, ts=_EPOCH + self.ts_us * _ONE_US, provider=self.provider,
+                          model=self.model, usage=usage, project=self.project, session=self.session,
+                          agent=self.agent, source=self.source, response_id=self.response_id)
+
+
 @dataclass
 class ReadResult:
     events: list[UsageEvent]
@@ -38,6 +77,7 @@ class ReadResult:
     skipped: int          # without billable usage: user lines, summaries, <synthetic>, info:null...
     problems: list[str]   # the first few "path:line: what" messages
     logged_cost_usd: Decimal = field(default_factory=Decimal)  # costUSD in the logs: compared, never billed
+    calls: list[AgentCall] = field(default_factory=list)      # instead of events, when read with compact=True
 
 
 class Tally:
@@ -84,9 +124,10 @@ class Tally:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(f"{self.path}:{line_no}: {reason}")
 
-    def result(self, events: list[UsageEvent], offset: int, logged: Decimal | None = None) -> ReadResult:
+    def result(self, events: list[UsageEvent], offset: int, logged: Decimal | None = None,
+               calls: list[AgentCall] | None = None) -> ReadResult:
         return ReadResult(events, offset, self.lines, self.malformed, self.skipped, self.problems,
-                          logged if logged is not None else Decimal(0))
+                          logged if logged is not None else Decimal(0), calls if calls is not None else [])
 
 
 def feed_lines(f: BinaryIO, offset: int, feed: Callable[[int, bytes], None]) -> int:
@@ -152,6 +193,19 @@ def checked_start(f: BinaryIO, path: Path, offset: int,
     return offset, dict(state or {}), None
 
 
+def time_us(value: object) -> int | None:
+    """``parse_time`` as µs since the epoch (UTC): the usual ``...Z`` text without a datetime subtraction."""
+    if type(value) is str and value.endswith("Z") and "Z" not in value[:-1]:
+        try:
+            t = datetime.fromisoformat(value[:-1] + "+00:00")   # what parse_time reads, in UTC fields
+        except ValueError:
+            return None
+        return ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
+                + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+    ts = parse_time(value)
+    return None if ts is None else (ts - _EPOCH) // _ONE_US
+
+
 def parse_time(value: object) -> datetime | None:
     """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing or unreadable."""
     if isinstance(value, str) and value:
@@ -161,8 +215,13 @@ def parse_time(value: object) -> datetime | None:
             return None
         return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        seconds = float(value)
-        while seconds > 1e11:            # ms, us or ns since the epoch
-            seconds /= 1000
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            seconds = float(value)
+            if not math.isfinite(seconds):
+                return None              # Infinity (json accepts it) would never shrink below
+            while seconds > 1e11:        # ms, us or ns since the epoch
+                seconds /= 1000
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
     return None
