@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from spendtag.errors import UsageFormatError
@@ -75,10 +76,12 @@ class Usage:
     reported_cost: int | None = None  # pico-USD the provider itself billed (OpenRouter's `cost`), if any
 
     def __post_init__(self) -> None:
-        for name in TOKEN_BUCKETS:
-            value = getattr(self, name)
+        for value in _bucket_values(self):
             if type(value) is not int or value < 0:
-                raise UsageFormatError(f"{name} must be a non-negative integer, got {value!r}")
+                for name in TOKEN_BUCKETS:
+                    value = getattr(self, name)
+                    if type(value) is not int or value < 0:
+                        raise UsageFormatError(f"{name} must be a non-negative integer, got {value!r}")
         if self.reasoning_tokens > self.output_tokens:
             raise UsageFormatError(
                 f"reasoning_tokens ({self.reasoning_tokens}) cannot exceed output_tokens "
@@ -129,6 +132,7 @@ class Usage:
 
 
 _USAGE_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in dataclasses.fields(Usage))
+_bucket_values = attrgetter(*TOKEN_BUCKETS)     # every bucket's value at once (validating each call's Usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +194,10 @@ _getrandbits: Callable[[int], int] | None = None
 
 def utc(ts: datetime) -> datetime:
     """An aware UTC datetime; naive datetimes are taken as UTC."""
-    if ts.tzinfo is None:
+    tz = ts.tzinfo
+    if tz is UTC:
+        return ts
+    if tz is None:
         return ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC)
 

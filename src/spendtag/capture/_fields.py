@@ -28,7 +28,12 @@ def sub(obj: JSON, key: str) -> JSON:
 
 def count(obj: JSON, key: str, where: str = "") -> int:
     """A token count; missing or null is 0. ``where`` prefixes the key in error messages."""
-    return to_count(obj.get(key), f"{where}{key}")
+    value = obj.get(key)
+    if type(value) is int and value >= 0:     # the usual case, without building the error's name
+        return value
+    if value is None:
+        return 0
+    return to_count(value, f"{where}{key}")
 
 
 def to_count(value: object, name: str) -> int:

@@ -30,6 +30,8 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from spendtag.ledger.store import Store
 from spendtag.pricing.pricer import Pricer
 from spendtag.usage import PricedEvent, Usage, UsageEvent
@@ -63,6 +65,7 @@ def journal_dir(db_url: str) -> Path:
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode_line = msgspec.json.Encoder().encode     # compact JSON as UTF-8 bytes, as _encode(...).encode() gives
 _text = encode_basestring        # one JSON string, quoted
 
 
@@ -72,10 +75,8 @@ def _dumps(obj: Mapping[str, Any]) -> bytes:
 
 def event_line(event: UsageEvent) -> bytes:
     """The end of a call: what the response said. Who the call was for is on its begin line."""
-    r = event.response_id
-    return (f'{{"e":{_text(event.event_id)},"ts":{_us(event.ts)},"p":{_text(event.provider)},'
-            f'"m":{_text(event.model)},"u":{_encode(event.usage.as_dict())},"st":{_text(event.status)},'
-            f'"r":{_text(r) if r is not None else "null"}}}\n').encode()
+    return _encode_line({"e": event.event_id, "ts": _us(event.ts), "p": event.provider, "m": event.model,
+                         "u": event.usage.as_dict(), "st": event.status, "r": event.response_id}) + b"\n"
 
 
 class Journal:
