@@ -76,15 +76,25 @@ _IMPORT_TS, _IMPORT_DIM, _IMPORT_SESSION, _IMPORT_SUMS = (IMPORT_COLUMNS.index(c
 import_to_insert = itemgetter(*(IMPORT_COLUMNS.index(c) for c in INSERT_COLUMNS))
 
 
-def group_import_rows(rows: Iterable[Sequence[Any]]) -> tuple[HourGroups, SessionGroups]:
-    """Import rows' (IMPORT_COLUMNS order) summed columns per (hour, dims) and per (session, hour, dims)."""
+def group_import_rows(rows: Sequence[Sequence[Any]]) -> tuple[HourGroups, SessionGroups]:
+    """Import rows' (IMPORT_COLUMNS order) summed columns per (hour, dims) and per (session, hour, dims).
+
+    When every row has the same session (a log file's part, usually), each session group is
+    the very list of its hour group.
+    """
     hours: HourGroups = defaultdict(list)
+    for row in rows:
+        ts = row[_IMPORT_TS]
+        hours[(ts - ts % HOUR_US, row[_IMPORT_DIM])].append(tuple(row[_IMPORT_SUMS:]))
+    if not rows:
+        return hours, {}
+    session = rows[0][_IMPORT_SESSION]
+    if all(row[_IMPORT_SESSION] == session for row in rows):
+        return hours, {(session, *key): group for key, group in hours.items()}
     sessions: SessionGroups = defaultdict(list)
     for row in rows:
-        ts, dim_id, sums = row[_IMPORT_TS], row[_IMPORT_DIM], tuple(row[_IMPORT_SUMS:])
-        hour = ts - ts % HOUR_US
-        hours[(hour, dim_id)].append(sums)
-        sessions[(row[_IMPORT_SESSION], hour, dim_id)].append(sums)
+        ts = row[_IMPORT_TS]
+        sessions[(row[_IMPORT_SESSION], ts - ts % HOUR_US, row[_IMPORT_DIM])].append(tuple(row[_IMPORT_SUMS:]))
     return hours, sessions
 
 

@@ -76,10 +76,13 @@ def _add_sums(rows: list[tuple[Any, ...]], hours: dict[tuple[int, int], list[int
               sessions: dict[tuple[str, int, int], list[int]]) -> None:
     """Add import rows (IMPORT_COLUMNS order) to running totals (TOTAL_FIELDS order) per hour and per session."""
     by_hour, by_session = group_import_rows(rows)
+    summed: dict[int, list[int]] = {}     # a session group that is an hour group is summed once
     for key, group in by_hour.items():
-        _add_to(hours, key, [len(group), *map(sum, zip(*group, strict=True))])
+        sums = summed[id(group)] = [len(group), *map(sum, zip(*group, strict=True))]
+        _add_to(hours, key, sums)
     for skey, group in by_session.items():
-        _add_to(sessions, skey, [len(group), *map(sum, zip(*group, strict=True))])
+        found = summed.get(id(group))
+        _add_to(sessions, skey, found if found is not None else [len(group), *map(sum, zip(*group, strict=True))])
 
 
 def _add_to(totals: dict[Any, list[int]], key: Any, sums: list[int]) -> None:
