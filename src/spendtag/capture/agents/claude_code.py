@@ -186,6 +186,7 @@ class _Reader:
         self.emitted: set[str] = set(state.get("emitted", ()))
         self.emitted_msgs = {key.split(" ", 1)[0] for key in self.emitted}
         self.calls: list[AgentCall] = []
+        self.same: dict[str, str] = {}
         self.logged = Decimal(0)
         self.new_keys: list[str] = []
 
@@ -416,7 +417,12 @@ class _Reader:
             return
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
+        # One object per distinct value: every line decodes its own copy, and the calls are
+        # pickled from import workers, where a repeated object is written once.
+        same = self.same
         session = self.ctx.session or _str(rec.sessionId)
+        session = same.setdefault(session, session) if session else session
+        tier = same.setdefault(tier, tier) if tier else tier
         self.calls.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
                                     _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
         cost = rec.costUSD
