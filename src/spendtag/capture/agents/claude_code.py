@@ -93,26 +93,14 @@ class _Counts(msgspec.Struct, forbid_unknown_fields=True):
     service_tier: str | None | UnsetType = UNSET
 
 
-class _FastMessage(msgspec.Struct):
-    id: Any = None
-    model: Any = None
-    stop_reason: Any = None
+class _FastMessage(_Message):
     usage: _Counts | None = None
 
 
-class _FastLine(msgspec.Struct):
+class _FastLine(_Line):
     """``_Line`` with the usage decoded as ``_Counts``."""
 
-    type: Any = None
     message: _FastMessage | None = None
-    requestId: Any = None
-    sessionId: Any = None
-    timestamp: Any = None
-    cwd: Any = None
-    costUSD: Any = None
-    isSidechain: Any = None
-    agentId: Any = None
-    isApiErrorMessage: Any = None
 
 
 # Decodes only the fields above, at C speed. A line it cannot take as such (bad JSON, a
@@ -141,7 +129,7 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: _Line | _FastLine      # the copy with the largest total (the later one on ties)
+    record: _Line                  # the copy with the largest total (the later one on ties)
     record_line: int
     agent: str
 
@@ -300,7 +288,7 @@ class _Reader:
                 merged[name] = rec[name]
         self._record(start, _line_of(merged), agent, thread)
 
-    def _record(self, start: int, rec: _Line | _FastLine, agent: str, thread: str | None = None) -> None:
+    def _record(self, start: int, rec: _Line, agent: str, thread: str | None = None) -> None:
         message = rec.message
         if message is None:
             self.tally.bad(start, self.line_no, "assistant line without a message object")
