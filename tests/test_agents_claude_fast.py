@@ -101,6 +101,10 @@ CLAUDE_USAGE = st.fixed_dictionaries({}, optional={
     "cache_creation": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
         "ephemeral_5m_input_tokens": N, "ephemeral_1h_input_tokens": N})),
     "service_tier": st.one_of(st.none(), st.sampled_from(["", "standard", "priority", "batch"])),
+    "server_tool_use": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+        "web_search_requests": N, "web_fetch_requests": N})),
+    "inference_geo": st.one_of(st.none(), st.sampled_from(["global", "us", "not_available"])),
+    "speed": st.one_of(st.none(), st.sampled_from(["fast", "standard"])),
 })
 
 

@@ -72,17 +72,24 @@ _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class _Split(msgspec.Struct, forbid_unknown_fields=True):
-    ephemeral_5m_input_tokens: _Count | None = None
-    ephemeral_1h_input_tokens: _Count | None = None
+    ephemeral_5m_input_tokens: _Count | None | UnsetType = UNSET
+    ephemeral_1h_input_tokens: _Count | None | UnsetType = UNSET
+
+
+class _ServerTools(msgspec.Struct, forbid_unknown_fields=True):
+    web_search_requests: _Count | None | UnsetType = UNSET
+    web_fetch_requests: _Count | None | UnsetType = UNSET
 
 
 class _Counts(msgspec.Struct, forbid_unknown_fields=True):
     """The usage shape Claude Code writes on nearly every line, checked while decoding.
 
-    Plain non-negative counts (null is 0), the cache TTL split and a tier: what
-    ``fast_usage`` takes. Absent fields stay UNSET, so a usage without any count is told
-    from one with null counts, as the full parser tells them. Any other shape (numeric
-    strings, server tools, iterations...) fails the fast decode and takes the full path.
+    Plain non-negative counts (null is 0), the cache TTL split, a tier, and the server-tool
+    counts, modifiers and so on that current versions add (zero or absent on most lines).
+    Absent fields stay UNSET, so the usage can be given back to the full parser exactly as
+    it was written (``_usage_dict``), and a usage without any count is told from one with
+    null counts as the full parser tells them. Other shapes (numeric strings, iterations...)
+    fail the fast decode and take the full path.
     """
 
     input_tokens: _Count | None | UnsetType = UNSET
@@ -91,6 +98,9 @@ class _Counts(msgspec.Struct, forbid_unknown_fields=True):
     output_tokens: _Count | None | UnsetType = UNSET
     cache_creation: _Split | None | UnsetType = UNSET
     service_tier: str | None | UnsetType = UNSET
+    server_tool_use: _ServerTools | None | UnsetType = UNSET
+    inference_geo: str | None | UnsetType = UNSET
+    speed: str | None | UnsetType = UNSET
 
 
 class _FastMessage(_Message):
@@ -420,12 +430,22 @@ class _Reader:
 
 
 def _text_counts(u: _Counts) -> tuple[tuple[int, int, int, int, int], str | None] | None:
-    """``fast_usage`` of a decoded ``_Counts``, as text counts and a tier; None without any count."""
+    """``fast_usage`` of a decoded ``_Counts``, as text counts and a tier.
+
+    None when the full parser must judge it: no count at all, server-tool counts that are
+    not plainly 0, a geography or a speed (they change the price).
+    """
     flat = u.cache_creation_input_tokens
     split = u.cache_creation
     if (u.input_tokens is UNSET and u.output_tokens is UNSET and u.cache_read_input_tokens is UNSET
             and flat is UNSET and split is UNSET):
         return None   # the full parser says what is wrong with it
+    tools = u.server_tool_use
+    if tools is not UNSET and (tools is None or tools.web_search_requests not in (0, UNSET)
+                               or tools.web_fetch_requests not in (0, UNSET)):
+        return None
+    if u.inference_geo is not UNSET or u.speed is not UNSET:
+        return None
     flat = flat or 0
     if split is None or split is UNSET:
         w5, w1 = flat, 0
@@ -440,10 +460,15 @@ def _usage_dict(u: Any) -> Any:
     """The usage as the full parser takes it (a decoded ``_Counts`` back as the fields it had)."""
     if type(u) is not _Counts:
         return u
+    return _fields(u)
+
+
+def _fields(struct: Any) -> dict[str, Any]:
+    """A decoded Struct as the dict it was decoded from (absent fields left out)."""
     out = {}
-    for name, value in msgspec.structs.asdict(u).items():
+    for name, value in msgspec.structs.asdict(struct).items():
         if value is not UNSET:
-            out[name] = msgspec.structs.asdict(value) if isinstance(value, _Split) else value
+            out[name] = _fields(value) if isinstance(value, msgspec.Struct) else value
     return out
 
 
