@@ -172,3 +172,24 @@ def test_an_open_call_is_closed_once_its_file_goes_quiet(claude_tree: Tree) -> N
     with_open = {k: +v for k, v in claude_tree.totals("model", with_open=True).items()}
     assert ledger_totals("model") == with_open
     assert "0 new calls" in run("import", "claude-code", str(claude_tree.root))
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_compare_logged_cost_shows_each_file_against_spendtags_price(tmp_path: Path, workers: str) -> None:
+    """`import --compare-logged-cost`: per file, costUSD from the log next to spendtag's own price."""
+    # 1k input x $3 + 100k cache reads x $0.30 + 3k output x $15 per MTok = $0.078 (Sonnet 4.5)
+    usage = {"input_tokens": 1_000, "cache_read_input_tokens": 100_000, "output_tokens": 3_000}
+
+    def line(msg: str, cost: str) -> str:
+        return (json.dumps({"type": "assistant", "sessionId": "s", "cwd": "/w", "requestId": f"r{msg}",
+                            "timestamp": "2026-09-01T10:00:00.000Z", "costUSD": "COST",
+                            "message": {"id": msg, "model": "claude-sonnet-4-5", "stop_reason": "end_turn",
+                                        "usage": usage}}).replace('"COST"', cost))
+
+    folder = tmp_path / "projects" / "-w"
+    folder.mkdir(parents=True)
+    (folder / "same.jsonl").write_text(line("m1", "0.078") + "\n")
+    (folder / "off.jsonl").write_text(line("m2", "0.128") + "\n" + line("m3", "0.078") + "\n")
+    out = run("import", "claude-code", str(tmp_path / "projects"), "--compare-logged-cost", "--workers", workers)
+    assert f"{folder / 'same.jsonl'}: logged $0.08, spendtag $0.08, difference $0.00" in out
+    assert f"{folder / 'off.jsonl'}: logged $0.21, spendtag $0.16, difference -$0.05" in out
