@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from spendtag.periods import from_us, to_us
 from spendtag.usage import Usage, UsageEvent
 
 AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
@@ -30,9 +31,7 @@ class LogFile:
     root: Path            # the root it was found under (e.g. ~/.claude/projects)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = _EPOCH.toordinal()
-_ONE_US = timedelta(microseconds=1)
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
 
 
@@ -63,7 +62,7 @@ class AgentCall(NamedTuple):
             i, r, w5, w1, o = self.counts
             usage = Usage(input_tokens=i, cache_read_tokens=r, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
                           output_tokens=o, service_tier=self.service_tier)
-        return UsageEvent(event_id=self.event_id, ts=_EPOCH + self.ts_us * _ONE_US, provider=self.provider,
+        return UsageEvent(event_id=self.event_id, ts=from_us(self.ts_us), provider=self.provider,
                           model=self.model, usage=usage, project=self.project, session=self.session,
                           agent=self.agent, source=self.source, response_id=self.response_id)
 
@@ -203,7 +202,7 @@ def time_us(value: object) -> int | None:
         return ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
                 + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
     ts = parse_time(value)
-    return None if ts is None else (ts - _EPOCH) // _ONE_US
+    return None if ts is None else to_us(ts)
 
 
 def parse_time(value: object) -> datetime | None:
