@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -43,6 +45,21 @@ def test_every_public_name_is_importable() -> None:
     namespace: dict[str, object] = {}
     exec("from spendtag import *", namespace)
     assert set(spendtag.__all__) <= set(namespace)
+
+
+def test_import_loads_the_public_names_on_first_use() -> None:
+    # A fresh interpreter: this one has long since loaded the SDK wrappers.
+    script = textwrap.dedent("""
+        import sys
+        import spendtag
+        assert "spendtag.capture.sdk" not in sys.modules, "import spendtag loaded the SDK wrappers"
+        import spendtag.ledger.query  # imports the module spendtag.tags by its full name
+        import spendtag.capture.sdk as sdk
+        assert spendtag.tags is sdk.tags and spendtag.instrument is sdk.instrument
+        import spendtag.usage
+        assert spendtag.Usage is spendtag.usage.Usage
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
 
 
 def test_version_is_a_string() -> None:

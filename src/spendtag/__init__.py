@@ -7,30 +7,51 @@ ledger (the same ledger the CLI uses: ``SPENDTAG_DB``, the config file, or the d
 from __future__ import annotations
 
 import atexit
+import importlib
 import threading
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-# `tags` (the context manager) is bound here on purpose: as an attribute of the package it
-# shadows the module spendtag.tags, which is always imported by its full name.
-from spendtag.capture.sdk import BudgetExceeded, tagged, tags
-from spendtag.errors import SpendtagError
-from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
-
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from spendtag.capture.sdk import BudgetExceeded, FileSink, HttpSink, LedgerSink, instrument, tagged, tags
+    from spendtag.errors import SpendtagError
     from spendtag.recording import Recorder
+    from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
+# The public names load on first use: the CLI and the status line import this package and
+# must start fast, and most of them never touch the SDK wrappers.
+_LAZY = {
+    "BudgetExceeded": "spendtag.capture.sdk",
+    "Cost": "spendtag.usage",
+    "FileSink": "spendtag.capture.sdk",
+    "HttpSink": "spendtag.capture.sdk",
+    "LedgerSink": "spendtag.capture.sdk",
+    "PriceRef": "spendtag.usage",
+    "PricedEvent": "spendtag.usage",
+    "SpendtagError": "spendtag.errors",
+    "Usage": "spendtag.usage",
+    "UsageEvent": "spendtag.usage",
+    "instrument": "spendtag.capture.sdk",
+    "tagged": "spendtag.capture.sdk",
+    "tags": "spendtag.capture.sdk",
+}
 
-
-_LAZY = {"FileSink", "HttpSink", "LedgerSink", "instrument"}
+# `tags` on the package is the context manager, not the module spendtag.tags (which is always
+# imported by its full name). Loading a submodule binds its name on the package, so the module
+# is loaded now and that binding dropped: `spendtag.tags` then reaches __getattr__ whatever is
+# imported later.
+importlib.import_module("spendtag.tags")
+del globals()["tags"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:   # the SDK wrappers and sinks load on first use (the status line must start fast)
-        import spendtag.capture.sdk as sdk
-
-        return getattr(sdk, name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
     # importlib.metadata costs ~50 ms of start-up: read the version only when asked.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -40,6 +61,7 @@ def __getattr__(name: str) -> Any:
         except PackageNotFoundError:  # a source tree that was never installed
             return "0.0.0"
     raise AttributeError(f"module 'spendtag' has no attribute {name!r}")
+
 
 __all__ = [
     "BudgetExceeded",
