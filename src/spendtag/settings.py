@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 from spendtag.errors import ConfigError
 
@@ -37,11 +34,17 @@ class Setting:
     choices: tuple[str, ...] = ()
 
 
+# platformdirs is imported only when a default location is needed (~5 ms of start-up with
+# what it loads), not when the environment or a flag names the ledger and the config file.
 def default_db_path() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_data_dir("spendtag", appauthor=False)) / "ledger.db"
 
 
 def default_config_path() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_config_dir("spendtag", appauthor=False)) / "config.toml"
 
 
@@ -99,6 +102,8 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError("not UTF-8 text", path=str(path), line=line, fix="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from None
+    import tomllib  # only when there is a file to parse: ~2 ms of start-up
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
