@@ -12,6 +12,7 @@ from conftest import make_event
 from spendtag.ledger.migrations import MIGRATIONS, Migration
 from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
+from spendtag.providers_api.model import USAGE_COUNTS
 
 NAMES = [m.name for m in MIGRATIONS]
 TABLES = {"events", "dims", "tagsets", "prices", "rollup_hour", "rollup_day", "rollup_session", "price_overrides",
@@ -63,6 +64,13 @@ def test_blank_database_gets_the_whole_schema(tmp_path: Path) -> None:
     assert _tables(path) >= TABLES
     assert {"event_id", "ts", "cost"} <= set(_columns(path, "events"))
     assert _recorded(path) == NAMES
+
+
+def test_provider_usage_has_a_column_per_usage_count(tmp_path: Path) -> None:
+    # The ledger spells the counts out rather than load the provider row types on every start.
+    path = tmp_path / "t.db"
+    SQLiteStore(path).close()
+    assert _columns(path, "provider_usage")[7:-2] == list(USAGE_COUNTS)
 
 
 def test_opening_migrates_and_reopening_applies_nothing(tmp_path: Path) -> None:

@@ -14,20 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.migration import Migration
 from spendtag.ledger.store import Store
 from spendtag.periods import from_us, to_us
-from spendtag.providers_api.model import USAGE_COUNTS, CostRow, DayStatus, Fetched, PullLog, UsageRow
-from spendtag.usage import new_event_id
+from spendtag.usage import BILLED_TOKEN_BUCKETS, new_event_id
 
+if TYPE_CHECKING:
+    from spendtag.providers_api.model import CostRow, DayStatus, Fetched, PullLog, UsageRow
+
+# providers_api.model.USAGE_COUNTS, spelled out here: every command opens the ledger, and the
+# provider row types cost ~5 ms of start-up to load (tests/test_migrations.py checks they agree).
+_USAGE_COUNTS = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
 _USAGE_DIMS = ("model", "api_key_id", "workspace", "service_tier", "context_window")
-_USAGE_COLUMNS = ("provider", "day", *_USAGE_DIMS, *USAGE_COUNTS, "requests")
+_USAGE_COLUMNS = ("provider", "day", *_USAGE_DIMS, *_USAGE_COUNTS, "requests")
 _COST_COLUMNS = ("provider", "day", "description", "model", "workspace", "service_tier", "context_window",
                  "cost_type", "token_type", "bucket", "quantity", "amount", "currency")
-_COUNT_SQL = ",\n    ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in USAGE_COUNTS)
+_COUNT_SQL = ",\n    ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in _USAGE_COUNTS)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -140,6 +145,8 @@ class ProviderReports(Dialect):
                  fetched.pages, len(fetched.days), len(fetched.missing), fetched.error))
 
     def provider_usage(self, provider: str, since: date | None = None, until: date | None = None) -> list[UsageRow]:
+        from spendtag.providers_api.model import UsageRow
+
         where, args = _range_sql(since, until)
         cursor = self._run(
             f"SELECT {', '.join(_USAGE_COLUMNS)} FROM provider_usage WHERE provider = ?{where} "
@@ -147,6 +154,8 @@ class ProviderReports(Dialect):
         return [UsageRow(**_row(_USAGE_COLUMNS, r)) for r in cursor]
 
     def provider_costs(self, provider: str, since: date | None = None, until: date | None = None) -> list[CostRow]:
+        from spendtag.providers_api.model import CostRow
+
         where, args = _range_sql(since, until)
         cursor = self._run(
             f"SELECT {', '.join(_COST_COLUMNS)} FROM provider_costs WHERE provider = ?{where} "
@@ -154,6 +163,8 @@ class ProviderReports(Dialect):
         return [CostRow(**_row(_COST_COLUMNS, r)) for r in cursor]
 
     def provider_days(self, provider: str, since: date | None = None, until: date | None = None) -> list[DayStatus]:
+        from spendtag.providers_api.model import DayStatus
+
         where, args = _range_sql(since, until)
         cursor = self._run(
             f"SELECT provider, report, day, complete, pulled_at, error FROM provider_pull_days "
@@ -161,6 +172,8 @@ class ProviderReports(Dialect):
         return [DayStatus(p, rep, date.fromisoformat(d), bool(c), from_us(at), err) for p, rep, d, c, at, err in cursor]
 
     def provider_pulls(self, provider: str | None = None, *, limit: int = 20) -> list[PullLog]:
+        from spendtag.providers_api.model import PullLog
+
         sql = ("SELECT pull_id, provider, report, since, until, at, pages, days_complete, days_missing, error "
                "FROM provider_pulls")
         args: list[Any] = []
