@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import TYPE_CHECKING
 
-from spendtag.exports import neutralise
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_usd
 from spendtag.reports import Comparison, Report, share, to_dict
@@ -81,6 +79,10 @@ CSV_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "ca
 
 
 def as_csv(report: Report) -> str:
+    import csv
+
+    from spendtag.exports import neutralise
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([*report.by, "requests", "unpriced_requests", *CSV_BUCKETS, "cost_usd", "share_percent"])
@@ -140,6 +142,10 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
         }, indent=2))
         return
     if fmt == "csv":
+        import csv
+
+        from spendtag.exports import neutralise
+
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["selector", "requests", "tokens", "cost_usd"])
