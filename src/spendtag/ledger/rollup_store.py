@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter, itemgetter
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.dialect import Dialect
@@ -34,10 +34,12 @@ from spendtag.ledger.store import (
     TagChange,
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
-from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector, check_tags
 from spendtag.tags import canonical as canonical_tags
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
+
+if TYPE_CHECKING:
+    from spendtag.pricing import PriceOverride
 
 DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "source", "status")
 EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
@@ -723,6 +725,8 @@ class RollupStore(Dialect):
                  json.dumps([str(s) for s in override.scope]), override.note, int(time.time())))
 
     def price_overrides(self) -> list[PriceOverride]:
+        from spendtag.pricing import PriceOverride  # the price book is for recording, not reports
+
         rows = self._run(
             "SELECT id, model, provider, rates, multiplier, valid_from, valid_until, scope, note "
             "FROM price_overrides WHERE removed_at IS NULL ORDER BY id")

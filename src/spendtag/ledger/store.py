@@ -20,15 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.access_tables import AccessToken
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
-from spendtag.pricing import PriceOverride
 from spendtag.usage import PricedEvent, PriceRef
+
+if TYPE_CHECKING:
+    from spendtag.pricing import PriceOverride
 
 # Bulk import, as plain tuples (import workers build them: what crosses between processes
 # must pickle fast). A part is one file's events: its heads, (dims key, price) pairs, the dims
