@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from agent_trees import BUCKETS, ClaudeTreeGenerator, CodexTreeGenerator, Tree
 from click.testing import CliRunner
+from conftest import make_event
 
 from spendtag.cli.main import cli
 from spendtag.ledger import open_store
@@ -111,6 +113,33 @@ def test_attribution_rules_retag_and_tag_session(claude_tree: Tree, tmp_path: Pa
     assert rows["globex"] == n and rows["acme"] == acme
     sessions = json.loads(run("sessions", "--tag", "client=globex", "--format", "json"))
     assert [s["session"] for s in sessions] == [other.session]
+
+
+def test_tag_session_makes_dims_rows_only_for_the_calls_it_moves(tmp_path: Path) -> None:
+    """Tagging one session of a ledger with many projects and agents adds a dims row per row it moved, no more.
+
+    (It once offered every dims row of the ledger to the change, made a tagged copy of each
+    and scanned the events once per row: minutes on a 500k-call ledger.)
+    """
+    path = tmp_path / "ledger.db"
+    store = open_store(f"sqlite:///{path}")
+    store.record([make_event(f"e{i}", project=f"/p/{i}", agent=f"claude-code/agent-{i}", session="other")
+                  for i in range(40)]
+                 + [make_event("mine1", project="/p/0", session="mine"),
+                    make_event("mine2", project="/p/1", session="mine"),
+                    make_event("mine3", project="/p/1", session="mine")])
+
+    def dims_rows() -> int:
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM dims").fetchone()[0])
+
+    before = dims_rows()
+    moved = store.retag(Filters(dims={"session": ("mine",)}), lambda d, t: {**t, "client": "acme"}, "tag session")
+    assert moved == 3
+    assert dims_rows() == before + 2
+    tagged = {p.event.event_id for p in store.events(Filters()) if p.event.tags == {"client": "acme"}}
+    assert tagged == {"mine1", "mine2", "mine3"}
+    store.close()
 
 
 def test_a_killed_import_is_completed_by_the_next_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

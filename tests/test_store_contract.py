@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spendtag.ledger import rollup_store
 from spendtag.ledger.query import TOTAL_FIELDS, Filters, QueryError, Totals
 from spendtag.ledger.store import EventPage, Store
 from spendtag.periods import TIME_GROUPS, time_label, zone
@@ -267,6 +269,40 @@ def test_retag_by_rule_on_project_and_time_range(store: Store) -> None:
     assert store.retag(Filters(), rule, "rules") == 1          # the rest; "a" already has the tag
     by_client = {k: v[-1] for k, v in got(store, Filters(), ["tag:client"], zone("UTC")).items()}
     assert by_client == {("acme",): 3, (None,): 4}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(event_st, max_size=40), session=st.sampled_from([None, "s1", "s2"]),
+       since_min=st.one_of(st.none(), st.integers(-100, 60 * 24 * 41)), span_min=st.integers(1, 60 * 24 * 41),
+       only=st.sampled_from(["", "/p/acme", "/p/none"]), chunk=st.sampled_from([1, 2, 900]))
+def test_retag_moves_exactly_the_matching_events_and_keeps_rollups_true(
+        store: Store, events: list[PricedEvent], session: str | None, since_min: int | None, span_min: int,
+        only: str, chunk: int) -> None:
+    """Whatever the filter, rule and batch sizes: the right events change tags and every rollup equals its events."""
+    store.record(events)
+    before = {p.event.event_id: p for p in store.events(Filters())}
+    since = None if since_min is None else BASE + timedelta(minutes=since_min, seconds=17)
+    until = None if since is None else since + timedelta(minutes=span_min)
+    f = Filters(since=since, until=until, dims={"session": (session,)} if session else {})
+    run = "a" if not before else str(len(before))
+
+    def rule(dims: Any, tags: Any) -> dict[str, str] | None:
+        return {**tags, "team": run} if dims["project"].startswith(only) else None
+
+    # Small batches take the paths a ledger with thousands of dims rows takes (more than one
+    # UPDATE per retag, rollups rebuilt piece by piece).
+    store._IN_CHUNK = chunk  # type: ignore[attr-defined]
+    with patch.object(rollup_store, "_REMAP_CHUNK", chunk):
+        moved = store.retag(f, rule, "test")
+    expected = {i: ({**p.event.tags, "team": run} if _matches(p, f) and p.event.project.startswith(only)
+                    else p.event.tags) for i, p in before.items()}
+    after = {p.event.event_id: p for p in store.events(Filters())}
+    assert {i: p.event.tags for i, p in after.items()} == expected
+    assert moved == sum(1 for i, p in before.items() if expected[i] != p.event.tags)
+    assert {i: p.cost for i, p in after.items()} == {i: p.cost for i, p in before.items()}
+    everything = list(after.values())
+    for by in (["day", "session"], ["hour", "tag:team"], ["tag:team", "session"], ["model", "tag:client"]):
+        assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
 
 
 # -- budgets, alerts, imports ----------------------------------------------------------------

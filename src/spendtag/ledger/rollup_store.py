@@ -59,6 +59,7 @@ _ROLLUP_SUM_SQL_R = ", ".join(f"SUM(r.{f})" for f in TOTAL_FIELDS)
 _GROUP_COLUMN = {"tag": "tagset_id", **{d: c for d, c in zip(DIMENSIONS, DIM_COLUMNS, strict=True)}}
 _BUCKETS = attrgetter(*TOKEN_BUCKETS)
 _ZEROS = (0,) * len(COST_COMPONENTS)
+_REMAP_CHUNK = 400   # dims rows moved by one UPDATE of a retag (each UPDATE scans the events in range once)
 _NO_TOKENS = (0,) * (len(TOKEN_BUCKETS) - 5)   # the token buckets after the five text ones
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -748,33 +749,75 @@ class RollupStore(Dialect):
     # -- attribution after the fact -------------------------------------------------------
 
     def retag(self, filters: Filters, change: TagChange, what: str) -> int:
-        """Move the events that pass ``filters`` to the tags ``change`` gives their dims row."""
+        """Move the events that pass ``filters`` to the tags ``change`` gives their dims row.
+
+        Only dims rows that have events in the filters' sessions and time range (the rollups
+        say which) are offered to ``change``, so no dims row is made for nothing; their events
+        move in a few scans of that range rather than one scan of the ledger per dims row.
+        """
         self._load_dims()
-        allowed = self._allowed_dims(filters)
-        candidates = sorted(self._dim_rows) if allowed is None else sorted(allowed)
         where, args = self._event_conditions(filters)
         if where is None:
             return 0
+        allowed = self._allowed_dims(filters)
         moved = 0
         with self._transaction():
-            touched: set[int] = set()
-            for dim_id in candidates:
-                row = self._dim_rows[dim_id]
+            present, span = self._dims_with_events(filters)
+            remap: dict[int, int] = {}
+            for dim_id in sorted(present if allowed is None else present & allowed):
+                row = self._dim_of(dim_id)
                 tags = self._tagset_rows[int(row[-1])]
                 new_tags = change(self._dim_dict(dim_id), tags)
                 if new_tags is None or dict(new_tags) == tags:
                     continue
                 new_id = self._dim_row(row[:-1], check_tags(dict(new_tags)))
-                cursor = self._run(f"UPDATE events SET dim_id = ? WHERE dim_id = ? AND {where}",
-                                   [new_id, dim_id, *args])
-                if cursor.rowcount:
+                if new_id != dim_id:
+                    remap[dim_id] = new_id
+            if remap:
+                if span is not None:
+                    where += " AND ts >= ? AND ts < ?"
+                    args = [*args, *span]
+                pairs = sorted(remap.items())
+                for i in range(0, len(pairs), _REMAP_CHUNK):
+                    part = pairs[i:i + _REMAP_CHUNK]
+                    in_sql, in_args = self._in("dim_id", [old for old, _ in part])
+                    cursor = self._run(
+                        f"UPDATE events SET dim_id = CASE dim_id {' '.join('WHEN ? THEN ?' for _ in part)} END "
+                        f"WHERE {in_sql} AND {where}", [*(v for pair in part for v in pair), *in_args, *args])
                     moved += cursor.rowcount
-                    touched.update((dim_id, new_id))
-            if touched:
-                self._rebuild_rollups(sorted(touched), filters)
+                if moved:
+                    rebuild = filters
+                    if span is not None:   # the moved events all lie in the sessions' hours
+                        lo = max(span[0], to_us(filters.since)) if filters.since else span[0]
+                        hi = min(span[1], to_us(filters.until)) if filters.until else span[1]
+                        rebuild = Filters(since=from_us(lo), until=from_us(hi))
+                    self._rebuild_rollups(sorted({*remap, *remap.values()}), rebuild)
             self._run("INSERT INTO retag_log (at, what, events) VALUES (?, ?, ?)", (int(time.time()), what, moved))
         self._dims.clear()   # write-side cache keys may now point at rows whose events moved; ids stay valid
         return moved
+
+    def _dims_with_events(self, filters: Filters) -> tuple[set[int], tuple[int, int] | None]:
+        """The dims ids with events in the filters' time range and sessions, and the sessions' span in µs."""
+        conditions, args = [], []
+        if filters.since:
+            since = to_us(filters.since)
+            conditions.append("bucket >= ?")
+            args.append(since - since % HOUR_US)
+        if filters.until:
+            conditions.append("bucket < ?")
+            args.append(to_us(filters.until))
+        sessions = filters.dims.get("session")
+        if sessions is None:
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            return {int(d) for (d,) in self._run(f"SELECT DISTINCT dim_id FROM rollup_hour{where}", args)}, None
+        session_sql, session_args = self._in("session", sessions)
+        rows = self._run(f"SELECT dim_id, MIN(bucket), MAX(bucket) FROM rollup_session "
+                         f"WHERE {' AND '.join([session_sql, *conditions])} GROUP BY dim_id",
+                         [*session_args, *args]).fetchall()
+        if not rows:
+            return set(), None
+        return {int(d) for d, _, _ in rows}, (min(int(lo) for _, lo, _ in rows),
+                                              max(int(hi) for _, _, hi in rows) + HOUR_US)
 
     @staticmethod
     def _time_conditions(filters: Filters) -> tuple[list[str], list[Any]]:
@@ -801,24 +844,40 @@ class RollupStore(Dialect):
         return " AND ".join(where), args
 
     def _rebuild_rollups(self, dim_ids: list[int], filters: Filters) -> None:
-        """Recompute every rollup row of these dims rows over whole UTC days around the filter's range."""
-        dims_sql, dims_args = self._in("dim_id", dim_ids)
-        lo, hi = self._one(f"SELECT MIN(ts), MAX(ts) FROM events WHERE {dims_sql}", dims_args)
-        lo, hi = (0, 0) if lo is None else (int(lo), int(hi) + 1)
+        """Recompute every rollup row of these dims rows over whole UTC days around the filter's range.
+
+        The range is the span of all their events in the filter's range (those moved away from
+        some of them are now in others'), taken once for all, so that every piece of ``dim_ids``
+        is rebuilt over it: a dims row left without events must lose its old rollups too.
+        """
+        time_where, time_args = self._time_conditions(filters)
+        lo = hi = None
+        for part in self._chunks(dim_ids):
+            dims_sql, dims_args = self._in("dim_id", part)
+            first, last = self._one(f"SELECT MIN(ts), MAX(ts) FROM events WHERE {dims_sql} AND "
+                                    f"{' AND '.join(time_where)}", [*dims_args, *time_args])
+            if first is not None:
+                lo = int(first) if lo is None else min(lo, int(first))
+                hi = int(last) + 1 if hi is None else max(hi, int(last) + 1)
+        if lo is None or hi is None:
+            return   # no events in range: none moved, so no rollup changed
         if filters.since:
             lo = max(lo, to_us(filters.since))
         if filters.until:
             hi = min(hi, to_us(filters.until))
         lo -= lo % DAY_US
         hi += (-hi) % DAY_US
-        for table, width, session in (("rollup_hour", HOUR_US, ""), ("rollup_day", DAY_US, ""),
-                                      ("rollup_session", HOUR_US, "session, ")):
-            bucket, group = self._bucket_sql(width)
-            self._run(f"DELETE FROM {table} WHERE {dims_sql} AND bucket >= ? AND bucket < ?", [*dims_args, lo, hi])
-            self._run(
-                f"INSERT INTO {table} ({session}bucket, dim_id, {ROLLUP_COLS}) SELECT {session}{bucket}, dim_id, "
-                f"{RAW_SUM_SQL} FROM events WHERE {dims_sql} AND ts >= ? AND ts < ? "
-                f"GROUP BY {session}{group}, dim_id", [*dims_args, lo, hi])
+        for part in self._chunks(dim_ids):
+            dims_sql, dims_args = self._in("dim_id", part)
+            for table, width, session in (("rollup_hour", HOUR_US, ""), ("rollup_day", DAY_US, ""),
+                                          ("rollup_session", HOUR_US, "session, ")):
+                bucket, group = self._bucket_sql(width)
+                self._run(f"DELETE FROM {table} WHERE {dims_sql} AND bucket >= ? AND bucket < ?",
+                          [*dims_args, lo, hi])
+                self._run(
+                    f"INSERT INTO {table} ({session}bucket, dim_id, {ROLLUP_COLS}) SELECT {session}{bucket}, "
+                    f"dim_id, {RAW_SUM_SQL} FROM events WHERE {dims_sql} AND ts >= ? AND ts < ? "
+                    f"GROUP BY {session}{group}, dim_id", [*dims_args, lo, hi])
 
     # -- cost revisions -------------------------------------------------------------------
 
