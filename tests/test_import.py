@@ -113,6 +113,17 @@ def test_attribution_rules_retag_and_tag_session(claude_tree: Tree, tmp_path: Pa
     assert rows["globex"] == n and rows["acme"] == acme
     sessions = json.loads(run("sessions", "--tag", "client=globex", "--format", "json"))
     assert [s["session"] for s in sessions] == [other.session]
+    # An id cut short, as the sessions table shows it, names the one session it begins.
+    ids = {c.session for c in claude_tree.calls}
+    short = next(other.session[:n] for n in range(1, len(other.session) + 1)
+                 if sum(s.startswith(other.session[:n]) for s in ids) == 1)
+    assert json.loads(run("session", short, "--format", "json"))["session"] == other.session
+    assert run("tag", "session", short, "env=dev") == f"tagged {n:,} calls of session {other.session}\n"
+    shared = next(p for p in (s[:1] for s in sorted(ids)) if sum(s.startswith(p) for s in ids) > 1)
+    result = CliRunner().invoke(cli, ["session", shared])
+    assert result.exit_code == 2 and "begins more than one session" in result.output
+    result = CliRunner().invoke(cli, ["tag", "session", "no-such-session", "client=x"])
+    assert result.exit_code == 2 and "no calls recorded for session 'no-such-session'" in result.output
 
 
 def test_tag_session_makes_dims_rows_only_for_the_calls_it_moves(tmp_path: Path) -> None:

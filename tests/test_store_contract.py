@@ -305,6 +305,17 @@ def test_retag_moves_exactly_the_matching_events_and_keeps_rollups_true(
         assert got(store, Filters(), by, zone("UTC")) == naive(everything, Filters(), by, zone("UTC"))
 
 
+def test_session_ids_by_prefix(store: Store) -> None:
+    store.record([make_event("a", session="2a20090e-8953"), make_event("b", session="2a2b"),
+                  make_event("c", session="9f"), make_event("d", session="2a%_x"), make_event("e")])
+    assert set(store.session_ids("2a2")) == {"2a20090e-8953", "2a2b"}
+    assert store.session_ids("2a20") == ["2a20090e-8953"]
+    assert store.session_ids("2a%") == ["2a%_x"]          # the prefix is text, not a pattern
+    assert store.session_ids("2a20090e-8953") == ["2a20090e-8953"]
+    assert store.session_ids("x") == []
+    assert len(store.session_ids("2a", limit=2)) == 2
+
+
 # -- budgets, alerts, imports ----------------------------------------------------------------
 
 def test_budgets_are_saved_replaced_and_removed(store: Store) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from spendtag.ledger.query import Filters, Totals
+from spendtag.ledger.query import Filters, QueryError, Totals
 from spendtag.ledger.store import SessionSummary, Store
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
 
@@ -54,6 +54,19 @@ def view(summary: SessionSummary) -> SessionView:
             tags[k] = v if tags.get(k, v) == v else "(several)"
     return SessionView(summary.session, summary.first, summary.last, projects, agents, models, tags,
                        summary.totals)
+
+
+def resolve(store: Store, text: str) -> str:
+    """The session id ``text`` names: the id itself, or the only one it begins (as lists show them cut short)."""
+    if not text:
+        raise QueryError("give a session id (see `spendtag sessions`)")
+    found = store.session_ids(text, limit=6)
+    if text in found or len(found) == 1:
+        return text if text in found else found[0]
+    if not found:
+        raise QueryError(f"no calls recorded for session {text!r}; see `spendtag sessions`")
+    shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+    raise QueryError(f"{text!r} begins more than one session ({shown}): give more of the id")
 
 
 def list_sessions(store: Store, filters: Filters, *, limit: int | None = 50, min_cost: int = 0,

@@ -129,15 +129,15 @@ def tag() -> None:
 @click.argument("tags", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.pass_obj
 def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
-    """Tag every call of SESSION_ID, e.g. `spendtag tag session 4f1c… client=acme`."""
+    """Tag every call of SESSION_ID (or the one session it begins), e.g. `spendtag tag session 4f1c client=acme`."""
     from spendtag.ledger.query import Filters
+    from spendtag.sessions import resolve
     from spendtag.tags import parse_pairs
 
     extra = parse_pairs(tags)
+    session_id = resolve(app.store, session_id)
     moved = app.store.retag(Filters(dims={"session": (session_id,)}), lambda d, t: {**t, **extra},
                             f"tag session {session_id} {' '.join(tags)}")
-    if not moved and not app.store.sessions(Filters(dims={"session": (session_id,)})):
-        raise click.UsageError(f"no calls recorded for session {session_id!r}; see `spendtag sessions`")
     app.console.out(f"tagged {moved:,} calls of session {session_id}")
 
 
@@ -182,11 +182,14 @@ def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: 
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def session(app: App, session_id: str, fmt: str) -> None:
-    """One session in detail: tokens and cost per bucket and model, calls, average per call, cost per minute."""
-    from spendtag.money import exact_str
-    from spendtag.sessions import detail
+    """One session in detail: tokens and cost per bucket and model, calls, average per call, cost per minute.
 
-    d = detail(app.store, session_id)
+    SESSION_ID may be the start of an id, as `spendtag sessions` shows it, when only one session begins so.
+    """
+    from spendtag.money import exact_str
+    from spendtag.sessions import detail, resolve
+
+    d = detail(app.store, resolve(app.store, session_id))
     if d is None:
         raise click.UsageError(f"no calls recorded for session {session_id!r}")
     v = d.view

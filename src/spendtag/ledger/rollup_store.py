@@ -645,6 +645,12 @@ class RollupStore(Dialect):
                                       from_us(last if last is not None else hi), totals[session], rows))
         return out
 
+    def session_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        # substr, not LIKE (no wildcards to escape) nor a range (PostgreSQL's collation may not be bytewise).
+        rows = self._run("SELECT DISTINCT session FROM rollup_session WHERE substr(session, 1, ?) = ? "
+                         f"ORDER BY session LIMIT {int(limit)}", (len(prefix), prefix))
+        return [str(r[0]) for r in rows]
+
     def get_event(self, event_id: str) -> PricedEvent | None:
         row = self._run(f"SELECT {EVENT_SELECT} FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return None if row is None else self._event_from_row(row)
