@@ -70,8 +70,11 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
     click.echo(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
                f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
                f"lines skipped")
-    for problem in report.problems[:20]:
-        app.err.print(f"  skipped {problem}", markup=False, highlight=False)
+    shown = report.problems[:20]
+    for problem in shown:   # soft_wrap: a path stays whole, to be copied
+        app.err.print(f"  skipped {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.total("malformed") > len(shown):
+        app.err.print(f"  ... and {report.total('malformed') - len(shown):,} more", markup=False, soft_wrap=True)
     restarted = [f.path for f in report.files if f.restarted]
     if restarted:
         app.err.print(f"  {len(restarted)} rewritten files read again from the top", markup=False)

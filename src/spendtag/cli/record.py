@@ -115,7 +115,7 @@ def ingest(app: App, files: tuple[str, ...], provider: str | None, tags: tuple[s
     app.console.out(f"recorded {stats.inserted:,} new events, {stats.duplicates:,} already recorded, "
                     f"{stats.skipped:,} lines without usage, {stats.malformed:,} malformed lines skipped")
     for problem in stats.problems:
-        app.err.print(f"  skipped {problem}", markup=False)
+        app.err.print(f"  skipped {problem}", markup=False, soft_wrap=True)
     if stats.malformed > len(stats.problems):
         app.err.print(f"  ... and {stats.malformed - len(stats.problems)} more", markup=False)
     if stats.inserted:
