@@ -153,6 +153,18 @@ def _fresh(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _timed(conn: sqlite3.Connection, begin: str, sql: str, rows: list[tuple[Any, ...]] | None = None) -> float:
+    """CPU seconds of one transaction running ``sql`` (over ``rows`` when given)."""
+    t = time.process_time()
+    conn.execute(begin)
+    if rows is None:
+        conn.execute(sql)
+    else:
+        conn.executemany(sql, rows)
+    conn.execute("COMMIT")
+    return time.process_time() - t
+
+
 def floors_sqlite(ledger: Path, work: Path) -> tuple[dict[str, float], int, int]:
     """The SQLite floors on the import's real rows, given only the columns some row sets."""
     with sqlite3.connect(ledger) as src:
@@ -169,28 +181,18 @@ def floors_sqlite(ledger: Path, work: Path) -> tuple[dict[str, float], int, int]
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(f"CREATE TABLE rows ({columns})")
-    t = time.process_time()
-    conn.execute("BEGIN")
-    conn.executemany(f"INSERT INTO rows VALUES ({marks})", rows)
-    conn.execute("COMMIT")
-    figures["bind"] = time.process_time() - t
+    figures["bind"] = _timed(conn, "BEGIN", f"INSERT INTO rows VALUES ({marks})", rows)
     conn.close()
 
     target = _fresh(work / "floor-c.db")
     target.execute(f"ATTACH DATABASE '{scratch}' AS scratch")
-    t = time.process_time()
-    target.execute("BEGIN IMMEDIATE")
-    target.execute(f"INSERT OR IGNORE INTO events ({columns}) SELECT * FROM scratch.rows")
-    target.execute("COMMIT")
-    figures["insert"] = time.process_time() - t
+    figures["insert"] = _timed(target, "BEGIN IMMEDIATE",
+                               f"INSERT OR IGNORE INTO events ({columns}) SELECT * FROM scratch.rows")
     target.close()
 
     target = _fresh(work / "floor-py.db")
-    t = time.process_time()
-    target.execute("BEGIN IMMEDIATE")
-    target.executemany(f"INSERT OR IGNORE INTO events ({columns}) VALUES ({marks})", rows)
-    target.execute("COMMIT")
-    figures["executemany"] = time.process_time() - t
+    figures["executemany"] = _timed(target, "BEGIN IMMEDIATE",
+                                    f"INSERT OR IGNORE INTO events ({columns}) VALUES ({marks})", rows)
     target.close()
     return figures, len(rows), len(used)
 
