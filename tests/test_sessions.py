@@ -1,0 +1,105 @@
+"""Claude's 5-hour blocks, their burn rate and projection, quota, and the commands that show them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import make_event
+
+from spendtag.cli.main import cli
+from spendtag.ledger import open_store
+from spendtag.ledger.store import Store
+from spendtag.sessions import Quota, blocks, current_block, percent
+from spendtag.usage import Usage
+
+DAY = datetime(2026, 3, 14, tzinfo=UTC)
+
+
+def at(hh: int, mm: int = 0, day: datetime = DAY) -> datetime:
+    return day + timedelta(hours=hh, minutes=mm)
+
+
+def call(event_id: str, ts: datetime, *, cost: int = 1_000_000, tokens: int = 100, project: str = "/p/a",
+         model: str = "claude-sonnet-4-5", source: str = "claude-code") -> object:
+    return make_event(event_id, ts, cost=cost, usage=Usage(input_tokens=tokens), project=project, model=model,
+                      source=source, session="s", agent="claude-code")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def test_blocks_start_at_the_hour_of_the_first_call_and_last_five_hours(ledger: Store) -> None:
+    ledger.record([  # type: ignore[list-item]
+        call("a", at(10, 17), cost=100, tokens=10),
+        call("b", at(11, 5), cost=200, tokens=20, project="/p/b", model="claude-haiku-4-5"),
+        call("c", at(14, 59), cost=400, tokens=40),
+        call("d", at(15, 0), cost=800, tokens=80),        # the first block ends at 15:00: a new one
+        call("e", at(23, 30), cost=1_600, tokens=160),    # after a gap: starts at 23:00
+        call("x", at(12), cost=10**9, source="proxy"),   # not Claude Code: in no block
+    ])
+    found = blocks(ledger, since=DAY)
+    assert [(b.start, b.end, b.first, b.last) for b in found] == [
+        (at(10), at(15), at(10, 17), at(14, 59)),
+        (at(15), at(20), at(15), at(15)),
+        (at(23), at(28), at(23, 30), at(23, 30)),
+    ]
+    assert [(b.totals.requests, b.totals.cost, b.totals.tokens) for b in found] == [
+        (3, 700, 70), (1, 800, 80), (1, 1_600, 160)]
+    assert found[0].models == {"claude-sonnet-4-5", "claude-haiku-4-5"}
+    assert found[0].projects == {"/p/a": 50, "/p/b": 20}
+
+
+def test_burn_rate_is_cost_per_hour_of_activity_and_projection_carries_it_to_the_end(ledger: Store) -> None:
+    ledger.record([call("a", at(10, 20), cost=300_000), call("b", at(10, 50), cost=300_000),  # type: ignore[list-item]
+                   call("c", at(11, 20), cost=600_000)])
+    block = current_block(ledger, now=at(12))
+    assert block is not None and block.active(at(12)) and not block.active(at(15))
+    assert block.burn_rate == 1_200_000                       # 1.2M pico-USD over 1 hour of activity
+    assert block.projected(at(12)) == 1_200_000 + 1_200_000 * 3   # three hours left until 15:00
+    assert current_block(ledger, now=at(15, 1)) is None       # that block is over, and no call since
+    single = blocks(ledger, since=DAY, until=at(10, 30))[0]
+    assert single.first == single.last and single.burn_rate == 300_000 * 60   # a minute at least
+
+
+def test_quota_limits_and_percentages() -> None:
+    q = Quota.from_config({"tokens_per_block": "1000", "messages_per_block": 40, "plan": "max5"})
+    assert (q.tokens_per_block, q.messages_per_block, q.plan) == (1000, 40, "max5")
+    assert Quota.from_config(None) == Quota()
+    assert percent(333, 1000) == Decimal("33.3") and percent(5, None) is None and percent(5, 0) is None
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_blocks_quota_and_watch_commands_show_the_active_block(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0)
+    first = start if now - start >= timedelta(minutes=1) else start - timedelta(hours=1)
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.record([call("old", now - timedelta(days=2), cost=5_000_000),  # type: ignore[list-item]
+                  call("p1", first, cost=1_000_000, tokens=300, project="/p/acme"),
+                  call("p2", now - timedelta(seconds=30), cost=2_000_000, tokens=100, project="/p/globex")])
+    store.close()
+    shown = json.loads(run("blocks", "--days", "1", "--format", "json"))
+    assert len(shown) == 1
+    block = shown[0]
+    assert block["active"] is True and block["requests"] == 2 and block["cost_usd"] == "0.000003"
+    assert block["start"] == first.isoformat() and block["tokens"] == 400
+    assert Decimal(block["burn_rate_usd_per_hour"]) > 0 and Decimal(block["projected_usd"]) >= Decimal("0.000003")
+    assert len(json.loads(run("blocks", "--days", "3", "--format", "json"))) == 2
+    (tmp_path / "config.toml").write_text('[quota]\ntokens_per_block = 1000\nmessages_per_block = 8\n')
+    out = run("quota")
+    assert "tokens: 400 of 1,000 (40.0%)" in out and "messages: 2 of 8 (25.0%)" in out
+    assert out.index("/p/acme: 300 tokens") < out.index("/p/globex: 100 tokens")
+    out = run("watch", "--once")
+    assert "today:" in out and "5-hour block: $0.000003" in out
