@@ -6,16 +6,20 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from conftest import make_event
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spendtag.cli.main import cli
 from spendtag.ledger import open_store
+from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.sessions import Quota, blocks, current_block, percent
-from spendtag.usage import Usage
+from spendtag.usage import PricedEvent, Usage
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)
 
@@ -103,3 +107,52 @@ def test_blocks_quota_and_watch_commands_show_the_active_block(tmp_path: Path) -
     assert out.index("/p/acme: 300 tokens") < out.index("/p/globex: 100 tokens")
     out = run("watch", "--once")
     assert "today:" in out and "5-hour block: $0.000003" in out
+
+
+def naive_blocks(events: list[PricedEvent], since: datetime, until: datetime | None,
+                 sources: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """Blocks the plain way: every call in time order, in the block it falls in or starting one."""
+    out: list[dict[str, Any]] = []
+    for p in sorted(events, key=lambda p: (p.event.ts, p.event.event_id)):
+        e = p.event
+        if e.ts < since or (until is not None and e.ts >= until) or e.source not in sources:
+            continue
+        if not out or e.ts >= out[-1]["end"]:
+            start = e.ts.replace(minute=0, second=0, microsecond=0)
+            out.append({"start": start, "end": start + timedelta(hours=5), "first": e.ts, "calls": 0, "cost": 0,
+                        "tokens": 0, "models": set(), "projects": {}})
+        block = out[-1]
+        block["last"] = e.ts
+        block["calls"] += 1
+        block["cost"] += p.cost.total
+        block["tokens"] += e.usage.total_tokens
+        block["models"].add(e.model)
+        project = e.project or "(none)"
+        block["projects"][project] = block["projects"].get(project, 0) + e.usage.total_tokens
+    return [tuple(b[k] for k in ("start", "end", "first", "last", "calls", "cost", "tokens", "models", "projects"))
+            for b in out]
+
+
+call_st = st.builds(
+    lambda i, minutes, seconds, source, project, model, tokens, cost: make_event(
+        f"c{i}", DAY + timedelta(minutes=minutes, seconds=seconds), source=source, project=project, model=model,
+        usage=Usage(input_tokens=tokens, output_tokens=tokens // 3), cost=cost, session="s"),
+    # Whole hours often: a call at the very end of a block starts the next one.
+    st.integers(0, 500), st.one_of(st.integers(0, 60 * 24 * 3), st.integers(0, 72).map(lambda h: h * 60)),
+    st.sampled_from([0, 0, 13, 59]),
+    st.sampled_from(["claude-code", "claude-code", "proxy"]), st.sampled_from(["/p/a", "/p/b", None]),
+    st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-1"]), st.integers(0, 10**6), st.integers(0, 10**9))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(call_st, max_size=60), since_min=st.integers(-60, 60 * 24 * 3),
+       span_min=st.one_of(st.none(), st.integers(1, 60 * 24 * 3)))
+def test_blocks_equal_the_plain_computation_over_every_call(store: Store, events: list[PricedEvent],
+                                                          since_min: int, span_min: int | None) -> None:
+    store.record(events)
+    recorded = list(store.events(Filters()))
+    since = DAY + timedelta(minutes=since_min, seconds=13)
+    until = None if span_min is None else since + timedelta(minutes=span_min)
+    got = [(b.start, b.end, b.first, b.last, b.totals.requests, b.totals.cost, b.totals.tokens, b.models,
+            b.projects) for b in blocks(store, since=since, until=until)]
+    assert got == naive_blocks(recorded, since, until, ("claude-code",))

@@ -8,17 +8,23 @@ so far, and its projection is that rate carried to the block's end.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import Filters, QueryError, Totals
 from spendtag.ledger.store import SessionSummary, Store
+from spendtag.periods import from_us, to_us
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
 
 BLOCK = timedelta(hours=5)
+_HOUR_US = 3_600_000_000
+_BLOCK_US = 5 * _HOUR_US
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass
@@ -123,28 +129,32 @@ class Block:
         return self.totals.cost + int((self.burn_rate * left).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
-def _row(priced: Any) -> list[int]:
-    e, c = priced.event, priced.cost
-    return [1, 0 if c.priced else 1, int(e.usage.estimated), 0 if e.status == "ok" else 1,
-            *(getattr(e.usage, b) for b in TOKEN_BUCKETS), *(c.components.get(x, 0) for x in COST_COMPONENTS),
-            c.total]
-
-
 def blocks(store: Store, *, since: datetime, until: datetime | None = None,
            sources: Sequence[str] = ("claude-code",)) -> list[Block]:
-    """Claude's 5-hour windows over the events of these sources."""
-    out: list[Block] = []
-    for priced in store.events(Filters(since=since, until=until, dims={"source": tuple(sources)})):
-        ts = priced.event.ts
-        if not out or ts >= out[-1].end:
-            start = ts.replace(minute=0, second=0, microsecond=0)
-            out.append(Block(start, start + BLOCK, ts, ts))
-        block = out[-1]
-        block.last = ts
-        block.totals.add(_row(priced))
-        block.models.add(priced.event.model)
-        project = priced.event.project or "(none)"
-        block.projects[project] = block.projects.get(project, 0) + priced.event.usage.total_tokens
+    """Claude's 5-hour windows over the events of these sources.
+
+    The calls' times place the blocks; their sums come from the hourly rollups (a block starts
+    and ends on a full hour, so all the calls of an hour are in one block).
+    """
+    filters = Filters(since=since, until=until, dims={"source": tuple(sources)})
+    spans: list[list[int]] = []     # [start, first call, last call], µs
+    for ts in store.event_times(filters):
+        if not spans or ts >= spans[-1][0] + _BLOCK_US:
+            spans.append([ts - ts % _HOUR_US, ts, ts])
+        else:
+            spans[-1][2] = ts
+    out = [Block(from_us(start), from_us(start + _BLOCK_US), from_us(first), from_us(last))
+           for start, first, last in spans]
+    starts = [start for start, _, _ in spans]
+    for a in store.aggregate(filters, ["hour", "model", "project"], _UTC) if out else ():
+        label, model, project = a.key
+        assert label is not None
+        hour = to_us(datetime.strptime(label, "%Y-%m-%d %H:00").replace(tzinfo=UTC))
+        block = out[bisect_right(starts, hour) - 1]
+        block.totals.merge(a.totals)
+        block.models.add(model or "(none)")
+        name = project or "(none)"
+        block.projects[name] = block.projects.get(name, 0) + a.totals.tokens
     return out
 
 

@@ -645,6 +645,13 @@ class RollupStore(Dialect):
                                       from_us(last if last is not None else hi), totals[session], rows))
         return out
 
+    def event_times(self, filters: Filters) -> list[int]:
+        found = self._event_where(filters, dims_inline=True)
+        if found is None:
+            return []
+        where, args, _ = found
+        return [int(ts) for (ts,) in self._run(f"SELECT ts FROM events WHERE {' AND '.join(where)} ORDER BY ts", args)]
+
     def session_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         # substr, not LIKE (no wildcards to escape) nor a range (PostgreSQL's collation may not be bytewise).
         rows = self._run("SELECT DISTINCT session FROM rollup_session WHERE substr(session, 1, ?) = ? "

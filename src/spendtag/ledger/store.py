@@ -169,6 +169,10 @@ class Store(Protocol):
                  max_cost: int | None = None, by_cost: bool = False,
                  totals: Mapping[str, Totals] | None = None) -> list[SessionSummary]: ...
 
+    def event_times(self, filters: Filters) -> list[int]:
+        """The times (µs since the epoch) of the events that pass ``filters``, in order."""
+        ...
+
     def session_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         """Recorded session ids that start with ``prefix``, in order, at most ``limit``."""
         ...
