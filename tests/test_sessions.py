@@ -101,6 +101,11 @@ def test_blocks_quota_and_watch_commands_show_the_active_block(tmp_path: Path) -
     assert block["start"] == first.isoformat() and block["tokens"] == 400
     assert Decimal(block["burn_rate_usd_per_hour"]) > 0 and Decimal(block["projected_usd"]) >= Decimal("0.000003")
     assert len(json.loads(run("blocks", "--days", "3", "--format", "json"))) == 2
+    day = f"{now - timedelta(days=2):%Y-%m-%d}"
+    old = json.loads(run("blocks", "--since", day, "--until", f"{now - timedelta(days=1):%Y-%m-%dT%H:%M:%S}Z",
+                         "--format", "json"))
+    assert [(b["requests"], b["cost_usd"]) for b in old] == [(1, "0.000005")]
+    assert "not both" in CliRunner().invoke(cli, ["blocks", "--days", "2", "--since", day]).output
     (tmp_path / "config.toml").write_text('[quota]\ntokens_per_block = 1000\nmessages_per_block = 8\n')
     out = run("quota")
     assert "tokens: 400 of 1,000 (40.0%)" in out and "messages: 2 of 8 (25.0%)" in out

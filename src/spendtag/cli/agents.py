@@ -225,17 +225,25 @@ def session(app: App, session_id: str, fmt: str) -> None:
 
 
 @click.command()
-@click.option("--days", type=int, default=3, show_default=True, help="How far back.")
+@click.option("--days", type=int, help="How far back from now.  [default: 3]")
+@click.option("--since", help="The blocks from this time on instead: 2026-09-01 or 2026-09-01T10:00:00Z.")
+@click.option("--until", help="... and before this time.")
 @click.option("--active", is_flag=True, help="Only the active block.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def blocks(app: App, days: int, active: bool, fmt: str) -> None:
+def blocks(app: App, days: int | None, since: str | None, until: str | None, active: bool, fmt: str) -> None:
     """Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection."""
     from spendtag.money import exact_str
+    from spendtag.periods import parse_instant
     from spendtag.sessions import blocks as find_blocks
 
+    if days is not None and (since or until):
+        raise click.UsageError("give --days, or --since/--until, not both")
     now = datetime.now(UTC)
-    found = find_blocks(app.store, since=now - timedelta(days=days))
+    start = parse_instant(since, app.tz) if since else now - timedelta(days=3 if days is None else days)
+    end = parse_instant(until, app.tz) if until else None
+    # A block's start depends on the calls before it: begin a day early, show those that reach the range.
+    found = [b for b in find_blocks(app.store, since=start - timedelta(days=1), until=end) if b.end > start]
     if active:
         found = [b for b in found if b.active(now)]
     if fmt == "json":
