@@ -16,14 +16,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spendtag.ledger.plan import HOUR_US
 from spendtag.ledger.query import Filters, QueryError, Totals
 from spendtag.ledger.store import SessionSummary, Store
 from spendtag.periods import from_us, to_us
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS
 
 BLOCK = timedelta(hours=5)
-_HOUR_US = 3_600_000_000
-_BLOCK_US = 5 * _HOUR_US
+_BLOCK_US = 5 * HOUR_US
 _UTC = ZoneInfo("UTC")
 
 
@@ -140,7 +140,7 @@ def blocks(store: Store, *, since: datetime, until: datetime | None = None,
     spans: list[list[int]] = []     # [start, first call, last call], µs
     for ts in store.event_times(filters):
         if not spans or ts >= spans[-1][0] + _BLOCK_US:
-            spans.append([ts - ts % _HOUR_US, ts, ts])
+            spans.append([ts - ts % HOUR_US, ts, ts])
         else:
             spans[-1][2] = ts
     out = [Block(from_us(start), from_us(start + _BLOCK_US), from_us(first), from_us(last))
