@@ -30,7 +30,7 @@ from typing import Any
 
 from common import machine
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "formats" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "formats"
 
 SERVER = textwrap.dedent("""
     import sys

@@ -12,13 +12,14 @@ from spendtag.ledger import open_store
 from spendtag.ledger.store import Store
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "formats" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "formats"
 
 
 def fixture_path(*parts: str) -> Path:
+    """A provider-format fixture kept in tests/fixtures/formats (see tests/fixtures/README.md)."""
     path = FIXTURES.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"fixture missing: {path} (the repo must sit next to shared/)")
+    if not path.is_file():
+        raise FileNotFoundError(f"fixture missing: {path}")
     return path
 
 
@@ -64,7 +65,7 @@ def pg_cluster() -> Iterator[Cluster]:
     except Unavailable as exc:
         if os.environ.get("SPENDTAG_REQUIRE_PG") == "1":
             pytest.fail(f"SPENDTAG_REQUIRE_PG=1 but no PostgreSQL: {exc}")
-        pytest.skip(f"no PostgreSQL: {exc}")
+        pytest.skip(f"no PostgreSQL: {str(exc).splitlines()[0]}")
     yield cluster
     cluster.stop()
 

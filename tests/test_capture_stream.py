@@ -16,7 +16,7 @@ from spendtag.capture.sse import SSEDecoder
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "formats" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "formats"
 
 STREAM_FIXTURES = {
     "openai/02_chat_completion_stream_include_usage.sse": "openai",

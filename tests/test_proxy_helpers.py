@@ -1,6 +1,6 @@
 """Shared by the proxy tests: a fixture-replaying upstream and the proxy, both on 127.0.0.1 in threads.
 
-The upstream speaks the providers' exact formats by replaying ../shared/formats/fixtures and
+The upstream speaks the providers' exact formats by replaying tests/fixtures/formats and
 records every request it gets (path, headers, body). A request header ``x-test-mode``
 selects a behaviour: ``error429`` (a rate-limit error body), ``slow`` (50 ms between SSE
 events), ``hang`` (half the stream, then wait until the client leaves), ``redirect`` (a 307

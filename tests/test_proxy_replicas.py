@@ -1,7 +1,7 @@
 """Two proxy replicas on one PostgreSQL ledger: one budget enforced across both, and a replica killed mid-burst.
 
 Real parts: two ``spendtag proxy`` processes, a throw-away PostgreSQL (tests/pg.py), and the
-shared mock upstream that speaks OpenAI's API (the provider is the one thing mocked).
+mock upstream (tests/mock_upstream.py) that speaks OpenAI's API (the provider is the one thing mocked).
 """
 
 from __future__ import annotations
@@ -29,15 +29,13 @@ from spendtag.pricing import Pricer
 from spendtag.tags import Selector
 from spendtag.usage import Usage, UsageEvent
 
-MOCK = Path(__file__).resolve().parents[2] / "shared" / "peers" / "proxy-bench" / "mock_upstream.py"
+MOCK = Path(__file__).resolve().parent / "mock_upstream.py"
 CHAT = {"model": "gpt-4o", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}
 SETTLED = 182_500_000       # the mock's usage on gpt-4o: 25 * $2.50/M + 12 * $10/M = $0.0001825, in pico-USD
 
 
 class Replicas:
     def __init__(self, db: str, tmp: Path, delay_ms: int) -> None:
-        if not MOCK.exists():
-            pytest.fail(f"mock upstream missing: {MOCK}")
         self.db = db
         self.mock_port = free_port()
         config = tmp / "config.toml"
