@@ -1,15 +1,17 @@
-"""``spendtag db``: the ledger's schema and moving a ledger between SQLite and PostgreSQL."""
+"""``spendtag db``: the ledger's schema, moving a ledger between SQLite and PostgreSQL, removing the demo."""
 
 from __future__ import annotations
 
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
-@click.group("db")
+@click.group("db", cls=HelpGroup)
 def db() -> None:
-    """The ledger database: apply migrations, copy a whole ledger (SQLite <-> PostgreSQL)."""
+    """The ledger database: apply migrations, copy a whole ledger (SQLite <-> PostgreSQL), remove the demo's
+    sample calls."""
 
 
 @db.command("migrate")
@@ -21,9 +23,11 @@ def db_migrate(app: App, url: str | None) -> None:
     \b
       spendtag db migrate --db postgresql://spendtag@db.internal/spendtag
     """
-    from spendtag.ledger import migrate
+    from spendtag.ledger import location, migrate
 
-    applied = migrate(url or app.settings.db)
+    target = url or app.settings.db
+    applied = migrate(target)
+    click.echo(f"ledger: {location(target)}")
     if applied:
         for name in applied:
             click.echo(f"applied {name}")
@@ -82,7 +86,7 @@ def db_copy(source: str, target: str) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from spendtag.ledger import open_store
+    from spendtag.ledger import location, open_store
     from spendtag.ledger.copy import copy_ledger
 
     err = Console(stderr=True)
@@ -111,7 +115,8 @@ def db_copy(source: str, target: str) -> None:
         src.close()
         dst.close()
     rows = sum(result.rows.values())
-    click.echo(f"copied {result.inserted} new events ({result.events} in the source), {rows} other rows")
+    click.echo(f"copied {result.inserted} new events ({result.events} in the source), {rows} other rows, "
+               f"from {location(source)} to {location(target)}")
     if not result.ok:
         for line in result.differences:
             click.echo(f"differs: {line}", err=True)
