@@ -23,11 +23,9 @@ def db_migrate(app: App, url: str | None) -> None:
     \b
       spendtag db migrate --db postgresql://spendtag@db.internal/spendtag
     """
-    from spendtag.ledger import location, migrate
+    from spendtag.ledger import migrate
 
-    target = url or app.settings.db
-    applied = migrate(target)
-    click.echo(f"ledger: {location(target)}")
+    applied = migrate(url or app.settings.db)
     if applied:
         for name in applied:
             click.echo(f"applied {name}")
@@ -43,8 +41,9 @@ def db_remove_demo(app: App, url: str | None, dry_run: bool) -> None:
     """Remove the sample calls `spendtag demo` recorded (source=demo), and nothing else.
 
     Earlier versions loaded the demo into your own ledger: this takes it out again,
-    with its cost revisions and its part of the rollups, so reports, exports, budgets and
-    the dashboard add up as if it had never been there. The ledger is append-only
+    with its cost revisions and its part of the rollups, so reports, exports, budget
+    spend and the dashboard add up as if it had never been there (alerts that fired and
+    invoices issued stay, as records of what happened). The ledger is append-only
     otherwise; the sample was never anyone's usage, so removing it loses no record.
     Running it again removes nothing more.
 
@@ -86,7 +85,7 @@ def db_copy(source: str, target: str) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from spendtag.ledger import location, open_store
+    from spendtag.ledger import open_store
     from spendtag.ledger.copy import copy_ledger
 
     err = Console(stderr=True)
@@ -115,8 +114,7 @@ def db_copy(source: str, target: str) -> None:
         src.close()
         dst.close()
     rows = sum(result.rows.values())
-    click.echo(f"copied {result.inserted} new events ({result.events} in the source), {rows} other rows, "
-               f"from {location(source)} to {location(target)}")
+    click.echo(f"copied {result.inserted} new events ({result.events} in the source), {rows} other rows")
     if not result.ok:
         for line in result.differences:
             click.echo(f"differs: {line}", err=True)
