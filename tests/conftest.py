@@ -96,6 +96,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("SPENDTAG_DB", str(tmp_path / "ledger.db"))
     monkeypatch.setenv("SPENDTAG_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))   # the demo's ledger
     for name in list(os.environ):
         if name.startswith("SPENDTAG_") and name not in ("SPENDTAG_DB", "SPENDTAG_CONFIG"):
             monkeypatch.delenv(name)

@@ -179,14 +179,20 @@ def test_compare_sides() -> None:
     assert data["client=globex"]["cost_usd"] == "0.0035"
 
 
-def test_demo_loads_once_and_prints_client_report() -> None:
+def test_demo_loads_once_into_its_own_ledger_and_prints_client_report() -> None:
+    from spendtag.demo import ledger_path
+
     first = run("demo", "--days", "5")
     assert "acme" in first and "(untagged)" in first and "total" in first
-    data = json.loads(run("report", "--by", "client", "--source", "demo", "--format", "json"))
-    run("demo", "--days", "5")
-    again = json.loads(run("report", "--by", "client", "--source", "demo", "--format", "json"))
+    demo_db = str(ledger_path())
+    data = json.loads(run("--db", demo_db, "report", "--by", "client", "--source", "demo", "--format", "json"))
+    again_out = run("demo", "--days", "5")
+    assert f"Recorded 0 sample calls ({data['total']['requests']:,} already there)" in again_out
+    again = json.loads(run("--db", demo_db, "report", "--by", "client", "--source", "demo", "--format", "json"))
     assert again["total"] == data["total"]
     assert data["total"]["requests"] > 50
+    # The user's own ledger (SPENDTAG_DB) got nothing.
+    assert json.loads(run("report", "--format", "json"))["total"]["requests"] == 0
 
 
 def _commands(group: click.Group, prefix: str = "spendtag") -> list[str]:

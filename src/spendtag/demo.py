@@ -1,9 +1,14 @@
 """A realistic sample month: an agency with four clients, their projects, agents and sessions.
 
-Deterministic for a given seed and end time. Shapes follow real use: coding agents with
+The sample has fixed dates: the ``days`` days up to :data:`LAST_DAY` (31 March 2026, UTC),
+so a seed gives the same calls (ids, times, tokens, costs) whatever day it is run, and the
+README's examples (``--period 2026-03``) find them. Shapes follow real use: coding agents with
 heavy prompt caching on Anthropic models, OpenAI and Gemini calls from client apps, busy
 weekdays and quiet weekends, some internal work left untagged, and a few calls to a
 fine-tuned model nobody has priced yet (so the unpriced warning has something to show).
+
+``spendtag demo`` records it into its own ledger (:func:`ledger_path`), never the user's;
+:func:`remove` takes it out of a ledger an older version loaded it into.
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
+from spendtag.ledger.store import DEMO_ID_PREFIX, DEMO_SOURCE, Store
 from spendtag.usage import Usage, UsageEvent
 
-SOURCE = "demo"
+SOURCE = DEMO_SOURCE
+LAST_DAY = date(2026, 3, 31)      # the sample's last day (UTC); it runs back ``days`` days from here
+DAYS = 31                         # by default, the whole of March 2026
+PERIOD = "2026-03"                # the period that holds the default sample, for --period
 
 
 @dataclass(frozen=True)
@@ -71,14 +81,24 @@ def _usage(rng: random.Random, provider: str, turn: int) -> Usage:
                  reasoning_tokens=reasoning)
 
 
-def events(end: datetime | None = None, *, days: int = 30, seed: int = 7) -> Iterator[UsageEvent]:
-    """The sample month ending at ``end`` (default: now), in time order per session."""
-    end = (end or datetime.now(UTC)).astimezone(UTC)
-    start_day = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    for day_index in range(days + 1):
-        day = start_day + timedelta(days=day_index)
-        # One generator per calendar day: the same day gives the same calls in every run, so
-        # running the demo again (even on another day) never records a call twice.
+def ledger_path() -> Path:
+    """The demo's own ledger: ``demo.db`` beside the default ``ledger.db`` in the user data directory."""
+    from spendtag.settings import default_db_path
+
+    return default_db_path().with_name("demo.db")
+
+
+def first_day(days: int = DAYS) -> date:
+    return LAST_DAY - timedelta(days=days - 1)
+
+
+def events(*, days: int = DAYS, seed: int = 7) -> Iterator[UsageEvent]:
+    """The ``days`` days up to LAST_DAY, in time order per session; the same for the same seed, always."""
+    end = datetime.combine(LAST_DAY + timedelta(days=1), time(), UTC)
+    for day_index in range(days):
+        day = datetime.combine(first_day(days) + timedelta(days=day_index), time(), UTC)
+        # One generator per calendar day: the same day gives the same calls whatever ``days`` is,
+        # so a longer sample loaded over a shorter one adds only the days it did not have.
         rng = random.Random(f"{seed}:{day:%Y-%m-%d}")
         weekend = day.weekday() >= 5
         for client in CLIENTS:
@@ -97,7 +117,7 @@ def events(end: datetime | None = None, *, days: int = 30, seed: int = 7) -> Ite
                     if rng.random() < 0.5:
                         tags["env"] = "prod" if agent == "support-bot" else "dev"
                     yield UsageEvent(
-                        event_id=f"demo:{seed}:{session}:{turn}",
+                        event_id=f"{DEMO_ID_PREFIX}{seed}:{session}:{turn}",
                         ts=t,
                         provider=provider,
                         model=model,
@@ -108,3 +128,8 @@ def events(end: datetime | None = None, *, days: int = 30, seed: int = 7) -> Ite
                         agent=agent,
                         source=SOURCE,
                     )
+
+
+def remove(store: Store, *, dry_run: bool = False) -> int:
+    """Delete the demo's sample calls from ``store`` (nothing else); how many went (or would, ``dry_run``)."""
+    return store.remove_demo_events(dry_run=dry_run)

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
 
 AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
@@ -122,7 +123,7 @@ def retag(app: App, /, dry_run: bool, **kwargs: Any) -> None:
     app.console.out(f"retagged {moved:,} calls")
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def tag() -> None:
     """Tag calls after the fact."""
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
 from spendtag.invoices import build, render, repricing
 from spendtag.invoices.allocation import Allocation
@@ -77,7 +78,7 @@ def _issue(issued: IssuedInvoices, config: BillingConfig, invoices: list[Invoice
     return out
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=HelpGroup, invoke_without_command=True)
 @click.option("--client", help="The client: a value of the client tag (setting client_key, default 'client').")
 @click.option("--all", "all_clients", is_flag=True, help="Every client with spend in the period (needs --output-dir).")
 @click.option("--period", help="The period billed: 2026-03, 2026-W11, 2026-03-14 or 2026.")

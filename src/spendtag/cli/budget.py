@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
 def _percents(text: str | None) -> tuple[Decimal, ...]:
@@ -21,7 +22,7 @@ def _percents(text: str | None) -> tuple[Decimal, ...]:
         raise click.BadParameter(f"{text!r}: give percentages such as 50,80") from None
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def budget() -> None:
     """Spending limits per client, project, agent, key or everything, with alerts and hard stops."""
 
@@ -50,9 +51,10 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
          daily: str | None, weekly: str | None, monthly: str | None, total: str | None, start: str | None,
          end: str | None, notify_at: str | None, notify_at_amount: tuple[str, ...], stop_at: str | None,
          enforce: str, no_forecast_alert: bool, channels: tuple[str, ...]) -> None:
-    """Create or replace budget NAME. Examples:
+    """Create or replace budget NAME.
 
     \b
+    Examples:
       spendtag budget set team --monthly 200 --notify-at 80
       spendtag budget set daily-cap --daily 10
       spendtag budget set acme-web --project ~/clients/acme/web --monthly 50
@@ -167,7 +169,7 @@ def remove(app: App, name: str) -> None:
     app.console.out(f"budget {name} removed")
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=HelpGroup, invoke_without_command=True)
 @click.option("--limit", type=int, default=50, show_default=True, help="How many to show.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context

@@ -1,15 +1,17 @@
-"""``spendtag db``: the ledger's schema and moving a ledger between SQLite and PostgreSQL."""
+"""``spendtag db``: the ledger's schema, moving a ledger between SQLite and PostgreSQL, removing the demo."""
 
 from __future__ import annotations
 
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
-@click.group("db")
+@click.group("db", cls=HelpGroup)
 def db() -> None:
-    """The ledger database: apply migrations, copy a whole ledger (SQLite <-> PostgreSQL)."""
+    """The ledger database: apply migrations, copy a whole ledger (SQLite <-> PostgreSQL), remove the demo's
+    sample calls."""
 
 
 @db.command("migrate")
@@ -29,6 +31,42 @@ def db_migrate(app: App, url: str | None) -> None:
             click.echo(f"applied {name}")
     else:
         click.echo("up to date: no migration to apply")
+
+
+@db.command("remove-demo")
+@click.option("--db", "url", metavar="URL", help="Ledger to clean [default: the global --db / SPENDTAG_DB].")
+@click.option("--dry-run", is_flag=True, help="Only say how many sample calls there are.")
+@click.pass_obj
+def db_remove_demo(app: App, url: str | None, dry_run: bool) -> None:
+    """Remove the sample calls `spendtag demo` recorded (source=demo), and nothing else.
+
+    Earlier versions loaded the demo into your own ledger: this takes it out again,
+    with its cost revisions and its part of the rollups, so reports, exports, budget
+    spend and the dashboard add up as if it had never been there (alerts that fired and
+    invoices issued stay, as records of what happened). The ledger is append-only
+    otherwise; the sample was never anyone's usage, so removing it loses no record.
+    Running it again removes nothing more.
+
+    \b
+      spendtag db remove-demo --dry-run
+      spendtag db remove-demo --db ~/ledgers/agency.db
+    """
+    from spendtag import demo as demo_data
+    from spendtag.ledger import location, open_store
+
+    target = url or app.settings.db
+    store = open_store(target)
+    try:
+        n = demo_data.remove(store, dry_run=dry_run)
+    finally:
+        store.close()
+    where = location(target)
+    if dry_run:
+        click.echo(f"{n:,} sample calls (source=demo) in {where}; nothing removed (--dry-run)")
+    elif n:
+        click.echo(f"removed {n:,} sample calls (source=demo) from {where}")
+    else:
+        click.echo(f"no sample calls (source=demo) in {where}: nothing to remove")
 
 
 @db.command("copy")

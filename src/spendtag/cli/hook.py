@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def hook() -> None:
     """Claude Code hook: warn and ask at notify thresholds, refuse at a blocking stop threshold."""
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from spendtag.cli import catalog
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup, summary
 from spendtag.errors import SpendtagError
 
 
@@ -61,7 +63,7 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 
-class Group(click.Group):
+class Group(HelpGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
@@ -71,6 +73,16 @@ class Group(click.Group):
             module = importlib.import_module(LAZY_COMMANDS[cmd_name])
             found = next(c for c in module.COMMANDS if c.name == cmd_name)
         return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # From the catalog: listing the summaries must not import every command's module.
+        listed = {name for name, _, _ in catalog.COMMANDS}
+        others = []
+        for name in self.list_commands(ctx):
+            command = None if name in listed else self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                others.append((name, summary(command.help)))
+        catalog.write_sections(formatter, others)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -84,7 +96,7 @@ class Group(click.Group):
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="SPENDTAG_DB", show_envvar=True,
               help="Ledger: a SQLite file path or sqlite:/// URL, or postgresql://... [default: ledger.db in the user "
-                   "data directory].")
+                   "data directory; for `spendtag demo`, demo.db there].")
 @click.version_option(package_name="spendtag")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:

@@ -9,13 +9,14 @@ import click
 from rich.table import Table
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 from spendtag.errors import PricingError
 from spendtag.periods import parse_instant
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def prices() -> None:
     """List prices (genai-prices, bundled), your overrides, and unpriced models."""
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
 @click.command("proxy")
@@ -52,7 +53,7 @@ def proxy(app: App, host: str | None, port: int | None, openai_base_url: str | N
     serve(build(app, config, access_log=access_log), host or config.host, port or config.port)
 
 
-@click.group("keys")
+@click.group("keys", cls=HelpGroup)
 def keys() -> None:
     """Virtual keys for the proxy: a client gets a spendtag key, the provider key stays on the server."""
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 if TYPE_CHECKING:
     from spendtag.ledger.provider_tables import ProviderStore
@@ -147,7 +148,7 @@ def _pull_command(provider: str) -> click.Command:
     return command
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def pull() -> None:
     """Provider usage and cost reports (Anthropic, OpenAI admin APIs): pull, show, status.
 

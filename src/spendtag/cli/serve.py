@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from spendtag.cli.app import App
+from spendtag.cli.catalog import HelpGroup
 
 
 @click.command("serve")
@@ -45,7 +46,7 @@ def serve(app: App, host: str, port: int, token: str | None, dashboard: bool, in
     run(app, host, port, token=token or None, dashboard=dashboard, intake=intake, proxy=with_proxy)
 
 
-@click.group("tokens")
+@click.group("tokens", cls=HelpGroup)
 def tokens() -> None:
     """Dashboard access: read-only tokens, and links that show one client only its own spend."""
 

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from spendtag.ledger.store import ModelUse, RecordResult, Store
 
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def location(url: str) -> str:
+    """Where the ledger at ``url`` is, for people: a SQLite file's absolute path, or a PostgreSQL
+    URL with its password masked (``postgresql://user:***@host/db``)."""
+    if is_postgres_url(url):
+        parts = urlsplit(url)
+        if parts.password is not None:
+            user, _, host = parts.netloc.rpartition("@")
+            parts = parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k == "password" for k, _ in query):
+            masked = [(k, "***" if k == "password" else v) for k, v in query]
+            parts = parts._replace(query=urlencode(masked, safe="*"))
+        return urlunsplit(parts)
+    from spendtag.ledger.sqlite import path_from_url
+
+    path = str(path_from_url(url).absolute())
+    # A store's own url is sqlite:/// + its absolute path: four slashes, read back as //path.
+    return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
 def open_store(url: str, *, cache_mb: int | None = None) -> Store:
@@ -37,4 +59,4 @@ def migrate(url: str) -> list[str]:
         return lite.migrate()
 
 
-__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "migrate", "open_store"]
+__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "location", "migrate", "open_store"]

@@ -22,6 +22,8 @@ from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
 from spendtag.ledger.query import DIMENSIONS, TOTAL_FIELDS, Aggregate, Filters, QueryError, Totals, check_group
 from spendtag.ledger.store import (
+    DEMO_ID_PREFIX,
+    DEMO_SOURCE,
     EVENT_ORDERS,
     CompactEvent,
     EventPage,
@@ -699,12 +701,16 @@ class RollupStore(Dialect):
     # -- reading: facts -------------------------------------------------------------------
 
     def tag_keys(self, filters: Filters) -> list[str]:
-        """Every tag key on events whose dimensions and tags pass ``filters`` (time is not checked)."""
+        """Every tag key on events whose dimensions and tags pass ``filters`` (time is not checked).
+
+        Only dims rows that still have events count (the rollups say which): a retag or the
+        demo's removal leaves rows without any."""
         self._load_dims()
         allowed = self._allowed_dims(filters)
+        in_use = {int(d) for (d,) in self._run("SELECT DISTINCT dim_id FROM rollup_day")}
         keys: set[str] = set()
         for dim_id, row in self._dim_rows.items():
-            if allowed is None or dim_id in allowed:
+            if dim_id in in_use and (allowed is None or dim_id in allowed):
                 keys.update(self._tagset_rows[int(row[-1])])
         return sorted(keys)
 
@@ -878,6 +884,11 @@ class RollupStore(Dialect):
             lo = max(lo, to_us(filters.since))
         if filters.until:
             hi = min(hi, to_us(filters.until))
+        self._resum_rollups(dim_ids, lo, hi)
+
+    def _resum_rollups(self, dim_ids: Sequence[int], lo: int, hi: int) -> None:
+        """Replace every rollup row of these dims rows in the whole UTC days around [lo, hi) by the
+        sums of the events there now."""
         lo -= lo % DAY_US
         hi += (-hi) % DAY_US
         for part in self._chunks(dim_ids):
@@ -891,6 +902,51 @@ class RollupStore(Dialect):
                     f"INSERT INTO {table} ({session}bucket, dim_id, {ROLLUP_COLS}) SELECT {session}{bucket}, "
                     f"dim_id, {RAW_SUM_SQL} FROM events WHERE {dims_sql} AND ts >= ? AND ts < ? "
                     f"GROUP BY {session}{group}, dim_id", [*dims_args, lo, hi])
+
+    # -- removing the demo's sample calls -------------------------------------------------
+
+    def remove_demo_events(self, *, dry_run: bool = False) -> int:
+        """Delete the calls ``spendtag demo`` recorded, their cost revisions and their rollup sums.
+
+        Only events whose dims row has source ``demo`` *and* whose id starts with ``demo:``
+        (the demo's own ids) go; the rollups of those dims rows are summed again from what is
+        left over the days the removed calls spanned, so a call someone else recorded with
+        source=demo stays counted. Dims rows stay (ids are cached by running processes and must
+        never be reused). Other writers wait until it is done (PostgreSQL: a lock on events;
+        SQLite: the write transaction), so no call lands between the delete and the re-summing.
+        ``dry_run``: only count them.
+        """
+        removed = 0
+        with self._transaction():
+            if not dry_run:
+                self._lock_table("events")
+            dim_ids = [int(d) for (d,) in self._run("SELECT id FROM dims WHERE source = ? ORDER BY id",
+                                                     (DEMO_SOURCE,))]
+            lo: int | None = None
+            hi: int | None = None
+            for part in self._chunks(dim_ids):
+                dims_sql, dims_args = self._in("dim_id", part)
+                first_day, last_day = self._one(f"SELECT MIN(bucket), MAX(bucket) FROM rollup_day WHERE {dims_sql}",
+                                                dims_args)
+                if first_day is None:
+                    continue
+                # The days the rollups place these dims rows in bound the scan (events are keyed by time).
+                where = f"ts >= ? AND ts < ? AND {dims_sql} AND substr(event_id, 1, ?) = ?"
+                args = [int(first_day), int(last_day) + DAY_US, *dims_args, len(DEMO_ID_PREFIX), DEMO_ID_PREFIX]
+                n, first, last = self._one(f"SELECT COUNT(*), MIN(ts), MAX(ts) FROM events WHERE {where}", args)
+                if not n or dry_run:
+                    removed += int(n)
+                    continue
+                lo = int(first) if lo is None else min(lo, int(first))
+                hi = int(last) + 1 if hi is None else max(hi, int(last) + 1)
+                self._run(f"DELETE FROM cost_revisions WHERE event_id IN (SELECT event_id FROM events WHERE {where})",
+                          args)
+                removed += self._run(f"DELETE FROM events WHERE {where}", args).rowcount
+            if lo is not None and hi is not None:
+                self._resum_rollups(dim_ids, lo, hi)
+                self._run("INSERT INTO retag_log (at, what, events) VALUES (?, ?, ?)",
+                          (int(time.time()), f"removed the demo's sample calls (source={DEMO_SOURCE})", removed))
+        return removed
 
     # -- cost revisions -------------------------------------------------------------------
 

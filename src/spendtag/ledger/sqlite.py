@@ -97,7 +97,8 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
 
     def __init__(self, url: str | Path, *, migrate: bool = True, cache_mb: int = 64) -> None:
         self.path = path_from_url(str(url))
-        self.url = f"sqlite:///{self.path}"
+        # Absolute: others reopen the ledger from this url (the proxy's writer), maybe elsewhere.
+        self.url = f"sqlite:///{self.path.absolute()}"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0

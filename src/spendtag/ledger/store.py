@@ -11,6 +11,10 @@ The contract, in words:
 * The ledger is append-only: events are never updated or deleted by these methods.
 * ``retag`` is the one exception to append-only, and it changes attribution only (tags),
   never usage or cost; rollups are rebuilt from the events it moved, and it is logged.
+* ``remove_demo_events`` is the other exception: it deletes the sample calls ``spendtag demo``
+  made (source ``demo``, ids ``demo:...``), which were never anyone's usage, so that a ledger an
+  older version loaded the demo into can be cleaned. It deletes those events, their cost
+  revisions and their part of every rollup, in one transaction, and logs it; nothing else.
 * ``aggregate`` sums exactly (integers) and its groups partition the filtered events: the
   sum over any grouping equals the ungrouped total.
 """
@@ -31,6 +35,10 @@ from spendtag.usage import PricedEvent, PriceRef
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
+
+# The source of the sample calls ``spendtag demo`` records; their event ids start with DEMO_ID_PREFIX.
+DEMO_SOURCE = "demo"
+DEMO_ID_PREFIX = "demo:"
 
 # Bulk import, as plain tuples (import workers build them: what crosses between processes
 # must pickle fast). A part is one file's events: its heads, (dims key, price) pairs, the dims
@@ -193,6 +201,11 @@ class Store(Protocol):
 
     # Attribution after the fact: moves matching events to new tags (usage and cost unchanged).
     def retag(self, filters: Filters, change: TagChange, what: str) -> int: ...
+
+    # Delete the demo's sample calls (DEMO_SOURCE, ids DEMO_ID_PREFIX...), their revisions and their
+    # share of the rollups; returns how many were removed (0 when there are none: running it again),
+    # or with ``dry_run`` how many would be.
+    def remove_demo_events(self, *, dry_run: bool = False) -> int: ...
 
     # New costs for events already recorded (reprice): the previous cost of each is kept as a
     # revision; returns how many events changed.

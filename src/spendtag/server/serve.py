@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import SpendtagError
+from spendtag.ledger import location
 from spendtag.server.dashboard.access import check_binding, is_loopback
 
 if TYPE_CHECKING:
@@ -53,4 +54,5 @@ def run(app: App, host: str, port: int, *, token: str | None, dashboard: bool = 
                                    ("OTLP/HTTP /v1/traces /v1/logs /v1/metrics, /v1/events", intake),
                                    ("proxy /openai /anthropic /gemini", proxy)) if on]
     print(f"spendtag serve listening on http://{host}:{port}: {'; '.join(parts)}", file=sys.stderr, flush=True)
+    print(f"ledger: {location(app.settings.db)}", file=sys.stderr, flush=True)
     uvicorn.Server(config).run()
