@@ -27,7 +27,7 @@ from spendtag.ledger.access_tables import AccessToken
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
-from spendtag.usage import PricedEvent, PriceRef
+from spendtag.usage import Cost, PricedEvent, PriceRef
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
@@ -58,6 +58,16 @@ class EventPage:
 
 # Orders event_page accepts: by time or by cost, "-" for descending; ties by event_id the same way.
 EVENT_ORDERS = ("ts", "-ts", "cost", "-cost")
+
+
+@dataclass(frozen=True, slots=True)
+class CostRevision:
+    """A cost an event had before ``spendtag reprice`` replaced it (numbered from 1, oldest first)."""
+
+    revision: int
+    cost: Cost
+    reason: str                     # as given to reprice
+    replaced_at: datetime           # when the next cost replaced this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +209,9 @@ class Store(Protocol):
     def revise(self, priced: Iterable[PricedEvent], reason: str) -> int: ...
 
     def revisions(self, event_id: str) -> list[PricedEvent]: ...
+
+    # The same earlier costs with their number, reason and when each was replaced.
+    def cost_revisions(self, event_id: str) -> list[CostRevision]: ...
 
     def save_budget(self, name: str, definition: Mapping[str, Any]) -> None: ...
 
