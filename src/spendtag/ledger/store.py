@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.access_tables import AccessToken
+from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
@@ -261,6 +262,13 @@ class Store(Protocol):
     def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]: ...
 
     def issued_numbers(self, client: str, period: str) -> list[str]: ...
+
+    # Credits owed to clients (credit_tables.py): recorded once per id, never events, never edited.
+    def add_credit(self, credit: Credit) -> bool: ...
+
+    def credit(self, credit_id: str) -> Credit | None: ...
+
+    def credits(self, client: str | None = None, *, until: datetime | None = None) -> list[Credit]: ...
 
     # Budget reservations shared by proxy replicas (reservation_tables.py): check and insert
     # atomically; release once the call's event is committed; extend a holder's while it lives.
