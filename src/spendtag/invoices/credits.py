@@ -154,7 +154,7 @@ def apply(billed: Decimal, credits: Sequence[Available]) -> tuple[list[Charge], 
     Oldest first; the total due never goes below zero, the rest is carried (a charge that adds it back).
     """
     if not credits:
-        return [], (), Decimal(0)
+        return [], (), Decimal("0.00")
     charges: list[Charge] = []
     uses: list[CreditUse] = []
     room = max(billed, Decimal(0))

@@ -119,7 +119,7 @@ class Invoice:
     issuer: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     credit_uses: tuple[CreditUse, ...] = ()     # credits owed to the client, oldest first (charges "credit")
-    credit_carried: Decimal = Decimal(0)        # credit left over when credits exceed the charges
+    credit_carried: Decimal = Decimal("0.00")   # credit left over when credits exceed the charges
 
     @property
     def net_cost(self) -> Decimal:
@@ -202,7 +202,7 @@ def from_dict(d: dict[str, Any]) -> Invoice:
         # Documents issued before credits existed have neither key.
         credit_uses=tuple(CreditUse(u["id"], u["day"], u["note"], _dec(u["available"]), _dec(u["applied"]))
                           for u in d.get("credit_uses", ())),
-        credit_carried=_dec(d.get("credit_carried", "0")),
+        credit_carried=_dec(d.get("credit_carried", "0.00")),
     )
 
 
