@@ -282,6 +282,7 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
 
     Shows the difference per client and model; on confirmation each changed event gets a new
     cost revision (the previous cost stays). Issued invoices keep the prices they were issued with.
+    `spendtag event ID` shows an event's earlier costs.
     """
     sel = selection(app.tz, kwargs, tuple(Selector.parse(s) for s in scope))
     if sel.range.since is None and sel.range.until is None:
