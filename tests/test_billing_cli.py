@@ -106,7 +106,7 @@ ACME = (
     "Usage tagged billing=credit (credits, free tier) is shown at list price and credited on its own line.\n"
     "Shared (untagged) cost of the period, $1.00, is allocated to clients by the policy 'proportional'; this "
     "client's part is $0.945454545455.\n"
-    "The markup applies to the cost subtotal (after credits, with the allocated share).\n"
+    "The markup applies to the cost subtotal (after credited usage, with the allocated share).\n"
     + ROUNDING
 )
 

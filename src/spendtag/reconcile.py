@@ -13,6 +13,9 @@ two differ by more than a tolerance, the likely causes are named from what can b
 * **not pulled**: the provider's report for the day is missing or incomplete (such days are left
   out of the totals; run ``spendtag pull`` again).
 
+Days that have not begun yet (a UTC day after today's) are not compared and are never "not
+pulled": a period that runs into the future (this month) lists them as ``future`` instead.
+
 Models are compared without their snapshot date; web-search fees are a line of their own.
 """
 
@@ -103,6 +106,7 @@ class Reconciliation:
     keys: list[Line]
     total: Line                  # over the days the provider's report was pulled in full
     not_pulled: list[date]
+    future: list[date] = field(default_factory=list)    # UTC days not begun yet: nothing to compare
 
     @property
     def drift(self) -> Decimal | None:
@@ -280,8 +284,14 @@ def _key_lines(store: ProviderStore, provider: str, since: date, until: date, ru
 
 
 def reconcile(store: ProviderStore, provider: str, since: date, until: date, *, period: str | None = None,
-              rules: Rules | None = None, tolerance: Decimal = DEFAULT_TOLERANCE) -> Reconciliation:
-    """Compare the ledger with the provider's reports over the UTC days ``[since, until)``."""
+              rules: Rules | None = None, tolerance: Decimal = DEFAULT_TOLERANCE,
+              today: date | None = None) -> Reconciliation:
+    """Compare the ledger with the provider's reports over the UTC days ``[since, until)``.
+
+    ``today`` is the current UTC day (default: now's): the provider's days are UTC days, so a
+    day after it has not begun anywhere the provider bills, whatever the local time zone.
+    """
+    today = today or datetime.now(UTC).date()
     cells: dict[tuple[str, str], Line] = {}
     _fill_ledger(cells, store, provider, since, until)
     _fill_provider(cells, store, provider, since, until)
@@ -301,7 +311,7 @@ def reconcile(store: ProviderStore, provider: str, since: date, until: date, *, 
         line = Line(text, pulled=day in pulled)
         for c in mine:
             line.add(c)
-        if not mine and not line.pulled:
+        if not mine and (not line.pulled or day > today):
             continue
         line.causes = _day_causes(mine) if line.pulled else [
             Cause("not pulled", "not pulled: the provider's report for this day is missing or incomplete")]
@@ -324,7 +334,8 @@ def reconcile(store: ProviderStore, provider: str, since: date, until: date, *, 
         provider=provider, period=period or f"{since.isoformat()}..{until.isoformat()}", since=since, until=until,
         tolerance=tolerance, days=day_lines, models=model_lines, cells=[line for _, line in ordered],
         keys=_key_lines(store, provider, since, until, rules or Rules(), pulled), total=total,
-        not_pulled=[d for d in day_range(since, until) if d not in pulled],
+        not_pulled=[d for d in day_range(since, until) if d not in pulled and d <= today],
+        future=[d for d in day_range(since, until) if d > today],
     )
 
 

@@ -181,6 +181,26 @@ def show(app: App, number: str, fmt: str, output: Path | None) -> None:
     _emit(from_json(record.document), fmt, output)
 
 
+@invoice.command("credits")
+@click.option("--client", help="Only this client's credits.")
+@click.pass_obj
+def credits_(app: App, client: str | None) -> None:
+    """Credits owed to clients (`record-cost --credit`): what issued invoices used, and what is left."""
+    from spendtag.invoices.credits import balances
+    from spendtag.money import to_decimal
+
+    found = balances(app.store, client)
+    if not found:
+        click.echo("no credits recorded: record one with `spendtag record-cost --credit 20 --tag client=NAME`")
+        return
+    rows = [[b.credit.day, b.credit.client, usd(to_decimal(b.credit.amount)), usd(to_decimal(b.used)),
+             usd(to_decimal(b.left)), b.credit.note, b.credit.credit_id] for b in found]
+    total = [sum(b.credit.amount for b in found), sum(b.used for b in found), sum(b.left for b in found)]
+    rows.append(["total", "", *(usd(to_decimal(t)) for t in total), "", ""])
+    click.echo("\n".join(render.text_table(["date", "client", "credit", "used", "left", "note", "id"], rows,
+                                           [False, False, True, True, True, False, False])))
+
+
 @invoice.command("list")
 @click.option("--client", help="Only this client's invoices.")
 @click.pass_obj
@@ -199,18 +219,31 @@ def list_(app: App, client: str | None) -> None:
                                            [False, False, False, False, True])))
 
 
-@click.command("record-cost")
+# Unknown options are read as arguments, so that `record-cost --credit -20` says what is wrong with -20.
+@click.command("record-cost", context_settings={"ignore_unknown_options": True})
 @click.argument("amount")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag, e.g. client=acme. Repeatable.")
 @click.option("--note", default="", help="What it is, e.g. \"tool seat, March\" (shown on invoices).")
 @click.option("--date", "day", help="The day it applies to, e.g. 2026-03-01 (default: now).")
-@click.option("--kind", default=DEFAULT_KIND, show_default=True, help="A kind: subscription, tool, compute...")
+@click.option("--kind", help=f"A kind: subscription, tool, compute... [default: {DEFAULT_KIND}]")
+@click.option("--credit", is_flag=True,
+              help="AMOUNT is owed to the client (a refund, goodwill): a credit line on its invoice, not a cost.")
 @click.option("--event-id", help="Idempotency key: recording the same id again changes nothing.")
 @click.pass_obj
-def record_cost(app: App, amount: str, tags: tuple[str, ...], note: str, day: str | None, kind: str,
-                event_id: str | None) -> None:
-    """Record a fixed AMOUNT in USD (a subscription, a tool fee, compute) against tags."""
-    priced = fixed_cost(amount, parse_pairs(tags), note=note, day=day, kind=kind, event_id=event_id, tz=app.tz)
+def record_cost(app: App, amount: str, tags: tuple[str, ...], note: str, day: str | None, kind: str | None,
+                credit: bool, event_id: str | None) -> None:
+    """Record a fixed AMOUNT in USD (a subscription, a tool fee, compute) against tags.
+
+    With --credit, AMOUNT is a credit owed to the client its client tag names: it is taken off
+    that client's next invoice (after any markup or fee) and is never counted as spend.
+    """
+    if credit:
+        if kind is not None:
+            raise BillingError("--kind is for costs; a credit has none (say what it is with --note)")
+        _record_credit(app, amount, parse_pairs(tags), note, day, event_id)
+        return
+    priced = fixed_cost(amount, parse_pairs(tags), note=note, day=day, kind=kind or DEFAULT_KIND, event_id=event_id,
+                        tz=app.tz)
     new = app.store.record([priced]).inserted == 1
     shown = priced if new else (app.store.get_event(priced.event.event_id) or priced)   # what the ledger holds
     labels = ",".join(f"{k}={v}" for k, v in sorted(shown.event.tags.items())) or "no tags"
@@ -218,6 +251,23 @@ def record_cost(app: App, amount: str, tags: tuple[str, ...], note: str, day: st
                f"{shown.event.model} {format_usd(shown.cost.total)} · {labels}")
     if new:
         app.fire_alerts()
+
+
+def _record_credit(app: App, amount: str, tags: dict[str, str], note: str, day: str | None,
+                   credit_id: str | None) -> None:
+    from spendtag.invoices import credits
+    from spendtag.money import to_decimal
+
+    client_key = app.settings["client_key"]
+    done = credits.record(app.store, credits.new_credit(amount, tags, client_key=client_key, note=note, day=day,
+                                                        credit_id=credit_id, tz=app.tz))
+    c = done.credit
+    click.echo(f"{'recorded credit' if done.new else 'already recorded (unchanged)'}: {c.credit_id} · "
+               f"{usd(to_decimal(c.amount))} owed to {client_key}={c.client} from {c.day}"
+               + (f" · {c.note}" if c.note else ""))
+    if done.issued:
+        click.echo(f"note: {', '.join(done.issued)} already billed that day's period; the credit goes on "
+                   f"{c.client}'s next invoice (or on that period's with `invoice --reissue`)", err=True)
 
 
 @click.command()
@@ -233,6 +283,7 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
 
     Shows the difference per client and model; on confirmation each changed event gets a new
     cost revision (the previous cost stays). Issued invoices keep the prices they were issued with.
+    `spendtag event ID` shows an event's earlier costs.
     """
     sel = selection(app.tz, kwargs, tuple(Selector.parse(s) for s in scope))
     if sel.range.since is None and sel.range.until is None:

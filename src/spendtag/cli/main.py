@@ -51,6 +51,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "compare": "spendtag.cli.report",
     "db": "spendtag.cli.db",
     "demo": "spendtag.cli.demo",
+    "event": "spendtag.cli.event",
     "export": "spendtag.cli.export",
     "forecast": "spendtag.cli.budget",
     "hook": "spendtag.cli.hook",

@@ -219,13 +219,14 @@ def _print_groups(app: App, by: str, groups: list[Any], total: Any, fmt: str) ->
                              *(g.counts[n] for n in USAGE_COUNTS), exact_str(g.cost)])
         app.console.out(out.getvalue(), end="")
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"Provider usage by {by}", title_justify="left")
+    t = Table(title=escape(f"Provider usage by {by}"), title_justify="left")
     for col in (by, "requests", "input", "cache read", "cache write", "output", "web searches", "cost"):
-        t.add_column(col, justify="left" if col == by else "right")
+        t.add_column(escape(col), justify="left" if col == by else "right")
     for g in [*groups, total]:
-        t.add_row(g.label, "-" if g.requests is None else f"{g.requests:,}", f"{g.counts[names[0]]:,}",
+        t.add_row(escape(g.label), "-" if g.requests is None else f"{g.requests:,}", f"{g.counts[names[0]]:,}",
                   f"{g.counts[names[1]]:,}", f"{g.counts[names[2]] + g.counts[names[3]]:,}", f"{g.counts[names[4]]:,}",
                   f"{g.counts['web_search_requests']:,}", format_usd(g.cost))
     app.console.print(t)
@@ -302,17 +303,19 @@ def _rec_dict(rec: Reconciliation) -> dict[str, Any]:
             "until": rec.until.isoformat(), "total": _line_dict(rec.total, "scope"),
             "days": [_line_dict(x, "day") for x in rec.days], "models": [_line_dict(x, "model") for x in rec.models],
             "keys": [_line_dict(x, "api_key") for x in rec.keys],
-            "not_pulled": [d.isoformat() for d in rec.not_pulled]}
+            "not_pulled": [d.isoformat() for d in rec.not_pulled], "future": [d.isoformat() for d in rec.future]}
 
 
 def _print_rec(app: App, rec: Reconciliation) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from spendtag.money import format_usd
     from spendtag.reconcile import percent_text
 
+    # Keys, tags, causes and the period are data (a cause names "[pull.mapping]"): never rich markup.
     def table(title: str, name: str, lines: list[Line], *, keys: bool = False) -> None:
-        t = Table(title=title, title_justify="left")
+        t = Table(title=escape(title), title_justify="left")
         for col in (name, "ledger", "provider", "difference", "%", "likely causes"):
             t.add_column(col, justify="left" if col in (name, "likely causes") else "right")
         for x in lines:
@@ -320,8 +323,8 @@ def _print_rec(app: App, rec: Reconciliation) -> None:
             provider = format_usd(x.provider_cost) if x.pulled else "-"
             same = x.pulled and (x.tags or not keys)
             label = x.key + (f" ({', '.join(f'{k}={v}' for k, v in sorted(x.tags.items()))})" if x.tags else "")
-            t.add_row(label, ledger, provider, format_usd(x.difference) if same else "-",
-                      percent_text(x.percent) if same else "-", "; ".join(c.text for c in x.causes))
+            t.add_row(escape(label), ledger, provider, format_usd(x.difference) if same else "-",
+                      percent_text(x.percent) if same else "-", escape("; ".join(c.text for c in x.causes)))
         app.console.print(t)
 
     table(f"{rec.provider} {rec.period}: by UTC day", "day", rec.days)
@@ -336,6 +339,14 @@ def _print_rec(app: App, rec: Reconciliation) -> None:
         days = ", ".join(d.isoformat() for d in rec.not_pulled[:5]) + (" ..." if len(rec.not_pulled) > 5 else "")
         app.console.out(f"not pulled ({len(rec.not_pulled)} day(s), left out of the totals): {days}; "
                         f"run `spendtag pull {rec.provider} --since {rec.not_pulled[0]}`")
+    if rec.future:
+        app.console.out(f"not begun yet (UTC): {_day_span(rec.future)}, not compared")
+
+
+def _day_span(days: list[date]) -> str:
+    if len(days) == 1:
+        return days[0].isoformat()
+    return f"{days[0].isoformat()} to {days[-1].isoformat()} ({len(days)} days)"
 
 
 COMMANDS = [pull, reconcile]

@@ -10,12 +10,13 @@ by the run's :class:`~spendtag.invoices.allocation.Allocation`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spendtag.invoices import credits as owed
 from spendtag.invoices.allocation import Allocation, largest_remainder
 from spendtag.invoices.config import BillingConfig
 from spendtag.invoices.model import EXACT, Charge, EventRef, Invoice, Line, exact_sum, round_cents, usd
@@ -158,7 +159,8 @@ def _charges(terms: Terms, net: int, units: int) -> list[Charge]:
     return [Charge("cost", "Cost at list price", net_usd)]
 
 
-def _statement(req: Request, tally: _Tally, terms: Terms, shared: int, part: int) -> tuple[str, ...]:
+def _statement(req: Request, tally: _Tally, terms: Terms, shared: int, part: int,
+               owed_credits: bool = False) -> tuple[str, ...]:
     out = ["Each call is priced at its own time from its recorded token counts, bucket by bucket (uncached input, "
            "cache reads, cache writes, output, audio, web searches), at the list prices of the price data "
            "named on this invoice or your price overrides, in exact decimal arithmetic."]
@@ -174,14 +176,19 @@ def _statement(req: Request, tally: _Tally, terms: Terms, shared: int, part: int
         out.append(f"Units are the distinct values of the {terms.unit_key} tag on this client's calls; "
                    "cost per unit is the cost subtotal divided by the units, rounded to cents.")
     if terms.model == "cost-plus":
-        out.append("The markup applies to the cost subtotal (after credits, with the allocated share).")
+        out.append("The markup applies to the cost subtotal (after credited usage, with the allocated share).")
+    if owed_credits:
+        out.append("Credits are amounts owed to you (a refund, goodwill, a prepayment). They are taken off the total "
+                   "after the charges above, oldest first, and no markup or fee applies to them. The total due is "
+                   "never below $0.00: a credit left over is carried to your next invoice.")
     out.append(ROUNDING_RULE)
     return tuple(out)
 
 
 def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent], *, allocated: int = 0,
-                        shared: int = 0) -> Invoice:
-    """An invoice for ``client`` from its events of the period (and its part of ``shared`` cost)."""
+                        shared: int = 0, credits: Sequence[owed.Available] = ()) -> Invoice:
+    """An invoice for ``client`` from its events of the period (and its part of ``shared`` cost), less the
+    ``credits`` owed to it (see :mod:`spendtag.invoices.credits`)."""
     terms = req.terms_for(client)
     by = group_key(req.by).removeprefix("tag:")
     tally = _Tally()
@@ -198,6 +205,8 @@ def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent]
                           note=f"of {format_usd(shared)} untagged spend"))
     net = tally.cost - tally.credits + allocated
     charges = _charges(terms, net, len(tally.units))
+    credit_charges, uses, carried = owed.apply(exact_sum(c.amount for c in charges if c.billed), credits)
+    charges += credit_charges
     total = exact_sum(c.amount for c in charges if c.billed)
     due = round_cents(total)
     rng = req.range
@@ -209,10 +218,10 @@ def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent]
         lines=tuple(lines), cost=to_decimal(tally.cost), credits=to_decimal(tally.credits),
         allocated=to_decimal(allocated), charges=tuple(charges), total_exact=total,
         rounding=EXACT.subtract(due, total), total_due=due, price_sources=tuple(sorted(tally.sources)),
-        statement=_statement(req, tally, terms, shared, allocated),
+        statement=_statement(req, tally, terms, shared, allocated, bool(uses)),
         unpriced=tuple((p, m, n) for (p, m), n in sorted(tally.unpriced.items())),
         prices=tuple(_price_view(ref) for _, ref in tally.prices.values()), events=tuple(tally.events),
-        issuer=req.config.issuer,
+        issuer=req.config.issuer, credit_uses=uses, credit_carried=carried,
     )
 
 
@@ -226,7 +235,8 @@ def invoice_for(store: Store, req: Request, client: str) -> Invoice:
     spend = period_spend(store, req.base, req.config.client_key)
     parts = req.allocation.split(spend.untagged, spend.by_client)
     return invoice_from_events(req, client, store.events(_client_filters(req, client)),
-                               allocated=parts.get(client, 0), shared=spend.untagged)
+                               allocated=parts.get(client, 0), shared=spend.untagged,
+                               credits=owed.available(store, client, req.range.until, req.period))
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +273,9 @@ def run_all(store: Store, req: Request) -> Run:
     parts = req.allocation.split(spend.untagged, spend.by_client)
     clients = sorted(set(spend.by_client) | set(parts))
     invoices = [invoice_from_events(req, c, store.events(_client_filters(req, c)), allocated=parts.get(c, 0),
-                                    shared=spend.untagged) for c in clients]
+                                    shared=spend.untagged,
+                                    credits=owed.available(store, c, req.range.until, req.period))
+                for c in clients]
     even = largest_remainder(spend.total, dict.fromkeys(clients, 1))
     rows = []
     for inv in invoices:

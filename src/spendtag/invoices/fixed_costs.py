@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from spendtag.invoices.terms import BillingError
-from spendtag.money import parse_usd
+from spendtag.money import MoneyError, parse_usd
 from spendtag.periods import parse_instant
 from spendtag.tags import check_tags
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent, new_event_id
@@ -26,10 +26,13 @@ def fixed_cost(amount: str, tags: Mapping[str, str], *, note: str = "", day: str
                kind: str = DEFAULT_KIND, event_id: str | None = None, tz: ZoneInfo | None = None,
                now: datetime | None = None) -> PricedEvent:
     """A fixed cost of ``amount`` USD (``"49.00"``) on ``day`` (local midnight in ``tz``; default now)."""
-    pico = parse_usd(amount)
+    try:
+        pico = parse_usd(amount)
+    except MoneyError:
+        raise BillingError(f"cost {amount!r} is not an amount: give USD, e.g. 49.00") from None
     if pico <= 0:
         raise BillingError(f"a fixed cost must be more than $0, got {amount!r} "
-                           "(to credit usage, tag it with the credit tag, billing=credit by default)")
+                           "(for money owed to a client, record a credit: record-cost --credit 20 --tag client=NAME)")
     kind = kind.strip()
     if not kind or any(not ch.isprintable() for ch in kind):
         raise BillingError("--kind must be a short printable name such as subscription")

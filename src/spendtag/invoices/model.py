@@ -80,6 +80,17 @@ class EventRef:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditUse:
+    """A credit owed to the client (``record-cost --credit``) as this invoice used it."""
+
+    id: str
+    day: str
+    note: str
+    available: Decimal              # what was left of the credit for this invoice
+    applied: Decimal                # taken off this invoice's total; the rest is carried to the next
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     client_key: str
     client: str
@@ -107,6 +118,8 @@ class Invoice:
     issued_on: str | None = None
     issuer: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    credit_uses: tuple[CreditUse, ...] = ()     # credits owed to the client, oldest first (charges "credit")
+    credit_carried: Decimal = Decimal("0.00")   # credit left over when credits exceed the charges
 
     @property
     def net_cost(self) -> Decimal:
@@ -158,6 +171,9 @@ def to_dict(inv: Invoice) -> dict[str, Any]:
         "extra": inv.extra,
         "prices": list(inv.prices),
         "events": [{"id": e.id, "ts": e.ts, "amount": _money(e.amount), "price": e.price} for e in inv.events],
+        "credit_uses": [{"id": u.id, "day": u.day, "note": u.note, "available": _money(u.available),
+                         "applied": _money(u.applied)} for u in inv.credit_uses],
+        "credit_carried": _money(inv.credit_carried),
     }
 
 
@@ -183,6 +199,10 @@ def from_dict(d: dict[str, Any]) -> Invoice:
         prices=tuple(d["prices"]),
         events=tuple(EventRef(e["id"], e["ts"], _dec(e["amount"]), e["price"]) for e in d["events"]),
         number=d["number"], issued_on=d["issued_on"], issuer=d["issuer"], extra=d["extra"],
+        # Documents issued before credits existed have neither key.
+        credit_uses=tuple(CreditUse(u["id"], u["day"], u["note"], _dec(u["available"]), _dec(u["applied"]))
+                          for u in d.get("credit_uses", ())),
+        credit_carried=_dec(d.get("credit_carried", "0.00")),
     )
 
 

@@ -163,7 +163,7 @@ def as_html(inv: Invoice) -> str:
     parts += [f'<tr class="sub"><td colspan="3">Cost subtotal</td>{_td(usd(inv.net_cost), True)}</tr>', "</table>",
               "<h2>Charges</h2>", "<table>"]
     for c in inv.charges:
-        cls = "" if c.billed else ' class="info"'
+        cls = ' class="info"' if not c.billed else ' class="neg"' if c.kind == "credit" else ""
         parts.append(f"<tr{cls}>{_td(c.label)}{_td(usd(c.amount), True)}</tr>")
         if note := _charge_note(c):
             parts.append(f'<tr class="info"><td colspan="2">{escape(note)}</td></tr>')

@@ -5,6 +5,7 @@ A plan compares each event's recorded cost with what the current :class:`Pricer`
 changed. Applying it calls ``Store.revise``, which keeps every previous cost as a revision;
 issued invoices are stored documents and keep the prices they were issued with. Fixed costs
 (``record-cost``, source ``manual``) are amounts, not prices, and are never repriced.
+:func:`history` reads an event back with the costs it had before (``spendtag event ID``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from spendtag.invoices.build import MANUAL_SOURCE
 from spendtag.ledger.query import Filters
-from spendtag.ledger.store import Store
+from spendtag.ledger.store import CostRevision, Store
 from spendtag.usage import PricedEvent
 
 if TYPE_CHECKING:
@@ -91,3 +92,19 @@ def plan(store: Store, pricer: Pricer, filters: Filters, client_key: str) -> Pla
 def apply(store: Store, plan: Plan, reason: str) -> int:
     """Record the new costs as new revisions (the previous ones are kept); returns how many changed."""
     return store.revise(plan.revised, reason) if plan.revised else 0
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """An event as the ledger holds it now, and every cost a reprice replaced (oldest first)."""
+
+    priced: PricedEvent
+    revisions: list[CostRevision]
+
+
+def history(store: Store, event_id: str) -> History | None:
+    """The event ``event_id`` with its cost revisions; None when the ledger has no such event."""
+    priced = store.get_event(event_id)
+    if priced is None:
+        return None
+    return History(priced, store.cost_revisions(event_id))

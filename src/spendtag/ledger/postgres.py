@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import StoreError
 from spendtag.ledger.access_tables import AccessTables
+from spendtag.ledger.credit_tables import CreditTables
 from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.ledger_tables import LedgerTables
@@ -94,8 +95,8 @@ def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(c) for c in zip(*rows, strict=True)]
 
 
-class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, InvoiceTables, AccessTables,
-                    PostgresReservations):
+class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, InvoiceTables, CreditTables,
+                    AccessTables, PostgresReservations):
     """A :class:`~spendtag.ledger.store.Store` on one PostgreSQL database (``postgresql://`` URL)."""
 
     _NUMERIC_SUMS = True

@@ -26,6 +26,7 @@ from spendtag.ledger.store import (
     DEMO_SOURCE,
     EVENT_ORDERS,
     CompactEvent,
+    CostRevision,
     EventPage,
     ImportHead,
     ImportPart,
@@ -1000,11 +1001,15 @@ class RollupStore(Dialect):
         current = self.get_event(event_id)
         if current is None:
             return []
+        return [PricedEvent(current.event, r.cost) for r in self.cost_revisions(event_id)]
+
+    def cost_revisions(self, event_id: str) -> list[CostRevision]:
+        """The costs an event had before its current one, oldest first, with why and when each was replaced."""
         out = []
-        for row in self._run(f"SELECT price_id, {', '.join(EVENT_SUMS)} FROM cost_revisions WHERE event_id = ? "
-                             "ORDER BY revision", (event_id,)):
-            values = dict(zip(EVENT_SUMS, row[1:], strict=True))
+        for row in self._run(f"SELECT revision, price_id, reason, revised_at, {', '.join(EVENT_SUMS)} "
+                             "FROM cost_revisions WHERE event_id = ? ORDER BY revision", (event_id,)):
+            values = dict(zip(EVENT_SUMS, row[4:], strict=True))
             components = {c: values[f"cost_{c}"] for c in COST_COMPONENTS if values[f"cost_{c}"]}
-            cost = Cost(components, values["cost"], self._price(row[0]), not values["unpriced_requests"])
-            out.append(PricedEvent(current.event, cost))
+            cost = Cost(components, values["cost"], self._price(row[1]), not values["unpriced_requests"])
+            out.append(CostRevision(int(row[0]), cost, row[2], from_us(int(row[3]))))
         return out

@@ -21,6 +21,7 @@ from typing import Any
 
 from spendtag.errors import StoreError
 from spendtag.ledger.access_tables import AccessTables
+from spendtag.ledger.credit_tables import CreditTables
 from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
 from spendtag.ledger.ledger_tables import LedgerTables
@@ -90,7 +91,8 @@ def _add_to(totals: dict[Any, list[int]], key: Any, sums: list[int]) -> None:
     totals[key] = sums if found is None else list(map(add, found, sums))
 
 
-class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, AccessTables, SQLiteReservations):
+class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, CreditTables, AccessTables,
+                  SQLiteReservations):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     _IN_CHUNK = _IN_CHUNK

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.access_tables import AccessToken
+from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
-from spendtag.usage import PricedEvent, PriceRef
+from spendtag.usage import Cost, PricedEvent, PriceRef
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
@@ -66,6 +67,16 @@ class EventPage:
 
 # Orders event_page accepts: by time or by cost, "-" for descending; ties by event_id the same way.
 EVENT_ORDERS = ("ts", "-ts", "cost", "-cost")
+
+
+@dataclass(frozen=True, slots=True)
+class CostRevision:
+    """A cost an event had before ``spendtag reprice`` replaced it (numbered from 1, oldest first)."""
+
+    revision: int
+    cost: Cost
+    reason: str                     # as given to reprice
+    replaced_at: datetime           # when the next cost replaced this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,9 @@ class Store(Protocol):
 
     def revisions(self, event_id: str) -> list[PricedEvent]: ...
 
+    # The same earlier costs with their number, reason and when each was replaced.
+    def cost_revisions(self, event_id: str) -> list[CostRevision]: ...
+
     def save_budget(self, name: str, definition: Mapping[str, Any]) -> None: ...
 
     def budgets(self) -> dict[str, dict[str, Any]]: ...
@@ -261,6 +275,13 @@ class Store(Protocol):
     def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]: ...
 
     def issued_numbers(self, client: str, period: str) -> list[str]: ...
+
+    # Credits owed to clients (credit_tables.py): recorded once per id, never events, never edited.
+    def add_credit(self, credit: Credit) -> bool: ...
+
+    def credit(self, credit_id: str) -> Credit | None: ...
+
+    def credits(self, client: str | None = None, *, until: datetime | None = None) -> list[Credit]: ...
 
     # Budget reservations shared by proxy replicas (reservation_tables.py): check and insert
     # atomically; release once the call's event is committed; extend a holder's while it lives.

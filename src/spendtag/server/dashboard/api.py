@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from spendtag import exports, reports
+from spendtag.invoices import repricing
 from spendtag.ledger import open_store
 from spendtag.ledger.query import QueryError
 from spendtag.ledger.store import EVENT_ORDERS
@@ -210,13 +211,13 @@ def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
                                   min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
 
 
-@router.get("/events/{event_id}", summary="One event with its price")
+@router.get("/events/{event_id}", summary="One event with its price, and its earlier costs (reprice revisions)")
 def event(request: Request, event_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
     with context(request).store() as store:
-        found = store.get_event(event_id)
+        found = repricing.history(store, event_id)
     if found is None:
         raise HTTPException(404, f"no event {event_id!r}")
-    return views.event_dict(found)
+    return views.event_detail(found)
 
 
 @router.get("/sessions", summary="Sessions, sorted and paginated on the server")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
@@ -16,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from spendtag.invoices import repricing
+from spendtag.invoices.model import usd
 from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import format_usd, parse_usd
 from spendtag.selection import NAMED_PERIODS
@@ -29,6 +32,11 @@ DEFAULT_RANGE = "this-month"
 
 def _usd(value: str | None) -> str:
     return "—" if value is None else format_usd(parse_usd(value))
+
+
+def _exact_usd(value: str | None) -> str:
+    """An exact amount as people write it, every significant digit kept: $1,234.50, $0.0045."""
+    return "—" if value is None else usd(Decimal(value))
 
 
 def _num(value: int | None) -> str:
@@ -56,7 +64,7 @@ def _cost(row: dict[str, Any]) -> Markup:
 
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-env.filters.update(usd=_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
+env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
@@ -176,10 +184,10 @@ def events(request: Request, who: Staff, f: Filtering, order: str = "-ts",
 @router.get("/events/{event_id}", response_class=HTMLResponse)
 def event(request: Request, event_id: str, who: Staff) -> HTMLResponse:
     with context(request).store() as store:
-        found = store.get_event(event_id)
+        found = repricing.history(store, event_id)
     if found is None:
         raise PageError(404, "Not found", f"No event {event_id!r}.")
-    return render(request, "event.html", e=views.event_dict(found), page="events")
+    return render(request, "event.html", e=views.event_detail(found), page="events")
 
 
 @router.get("/sessions", response_class=HTMLResponse)

@@ -17,15 +17,16 @@ from zoneinfo import ZoneInfo
 from spendtag import reports
 from spendtag.budgets import Budget, Status, status
 from spendtag.forecasts import forecast
+from spendtag.invoices.repricing import History
 from spendtag.ledger.query import Filters, Totals
-from spendtag.ledger.store import Store
+from spendtag.ledger.store import CostRevision, Store
 from spendtag.money import exact_str
 from spendtag.periods import Range
 from spendtag.reports import totals_dict
 from spendtag.selection import Selection
 from spendtag.sessions import SessionView, view
 from spendtag.tags import Selector
-from spendtag.usage import PricedEvent
+from spendtag.usage import PricedEvent, PriceRef
 
 STACK_LIMIT = 8          # series a chart stacks; the rest are summed as "(other)"
 UNTAGGED = "(untagged)"
@@ -291,10 +292,27 @@ def event_dict(priced: PricedEvent) -> dict[str, Any]:
         "priced": c.priced, "estimated": u.estimated,
         "cost_usd": exact_str(c.total) if c.priced else None,
         "cost_components_usd": {k: exact_str(v) for k, v in sorted(c.components.items())},
-        "price": None if c.price is None else {"provider": c.price.provider, "model": c.price.model,
-                                               "date": c.price.price_date, "source": c.price.source,
-                                               "rates": dict(sorted(c.price.rates.items()))},
+        "price": price_dict(c.price),
     }
+
+
+def price_dict(ref: PriceRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {"provider": ref.provider, "model": ref.model, "date": ref.price_date, "source": ref.source,
+            "note": ref.note, "rates": dict(sorted(ref.rates.items()))}
+
+
+def revision_dict(r: CostRevision) -> dict[str, Any]:
+    c = r.cost
+    return {"revision": r.revision, "priced": c.priced, "cost_usd": exact_str(c.total) if c.priced else None,
+            "cost_components_usd": {k: exact_str(v) for k, v in sorted(c.components.items())},
+            "price": price_dict(c.price), "reason": r.reason, "replaced_at": iso(r.replaced_at)}
+
+
+def event_detail(h: History) -> dict[str, Any]:
+    """One event and the costs it had before its current one (``spendtag reprice`` keeps each), oldest first."""
+    return {**event_dict(h.priced), "revisions": [revision_dict(r) for r in h.revisions]}
 
 
 def page_numbers(total: int, page: int, per_page: int) -> dict[str, int]:

@@ -20,7 +20,12 @@ Three sources are read:
   are Gemini CLI's metrics (its api_response events carry the same counts).
 
 Resource attributes become tags (``OTEL_RESOURCE_ATTRIBUTES=client=acme``), except the
-standard OpenTelemetry namespaces (``service.*``, ``host.*``, ``os.*``...). Re-sent
+standard OpenTelemetry namespaces (``service.*``, ``host.*``, ``os.*``...) and the keys of an
+event's own dimensions (:data:`DIMENSION_KEYS`: ``project``, ``session``/``session.id``,
+``agent``/``gen_ai.agent.name``, ``user``/``user.id``...), which fill those dimensions, so
+``OTEL_RESOURCE_ATTRIBUTES=client=acme,project=website`` is tag ``client=acme`` and project
+``website``. A span's or log record's own attribute for a dimension wins over the resource's,
+and the resource's over what a source implies (Claude Code's agent ``claude-code``). Re-sent
 payloads give the same event ids, so recording them again changes nothing.
 """
 
@@ -178,21 +183,55 @@ def _iso(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def resource_tags(resource: Any) -> dict[str, str]:
-    """Resource attributes outside the standard namespaces, as tags (invalid ones are skipped)."""
-    attrs = attributes((resource or {}).get("attributes", ())) if isinstance(resource, Mapping) else {}
-    out: dict[str, str] = {}
+# Attribute keys that name an event's dimensions, in the order they are looked for: the plain
+# name (as OTEL_RESOURCE_ATTRIBUTES=project=website writes it), then the OpenTelemetry
+# semantic-convention spellings (session.id, gen_ai.conversation.id, gen_ai.agent.name, user.id,
+# enduser.id). There is no convention for a project.
+DIMENSION_KEYS: dict[str, tuple[str, ...]] = {
+    "project": ("project",),
+    "session": ("session", "session.id", "gen_ai.conversation.id"),
+    "agent": ("agent", "gen_ai.agent.name", "gen_ai.agent.id"),
+    "user": ("user", "user.id", "enduser.id", "user.email"),
+}
+_DIMENSION_ATTRS = frozenset(k for keys in DIMENSION_KEYS.values() for k in keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """What a resource's attributes say about every event under it: its tags and dimensions."""
+
+    tags: Mapping[str, str]
+    dims: Mapping[str, str]
+    identity: tuple[tuple[str, str], ...] = ()     # every attribute kept (tags and dimensions), sorted
+
+    def dim(self, name: str, own: str | None, default: str | None = None) -> str | None:
+        """A dimension: the record's ``own`` value, else the resource's, else ``default``."""
+        return own or self.dims.get(name) or default
+
+
+def resource(res: Any) -> Resource:
+    """Resource attributes: dimensions (:data:`DIMENSION_KEYS`) and tags (the rest outside the
+    standard namespaces); a value that is not a valid tag value is skipped."""
+    attrs = attributes((res or {}).get("attributes", ())) if isinstance(res, Mapping) else {}
+    kept: dict[str, str] = {}
     for key, v in attrs.items():
         if key.startswith(_STANDARD_RESOURCE) or isinstance(v, list | dict) or v is None:
             continue
         text = str(v).lower() if isinstance(v, bool) else str(v)
         try:
-            out[check_key(key)] = check_value(key, text)
+            kept[check_key(key)] = check_value(key, text)
         except TagError:
             continue
-        if len(out) == MAX_TAGS:
-            break
-    return out
+    dims: dict[str, str] = {}
+    for name, keys in DIMENSION_KEYS.items():
+        found = next((kept[k] for k in keys if kept.get(k, "").strip()), None)
+        if found is not None:
+            dims[name] = found
+    tags: dict[str, str] = {}
+    for key, text in kept.items():
+        if key not in _DIMENSION_ATTRS and len(tags) < MAX_TAGS:
+            tags[key] = text
+    return Resource(tags, dims, tuple(sorted(kept.items())))
 
 
 def _stable(*parts: Any) -> str:
@@ -203,15 +242,15 @@ def _stable(*parts: Any) -> str:
 
 def events_from_traces(data: JSON) -> Iterator[UsageEvent]:
     for rs in data.get("resourceSpans", ()) or ():
-        tags = resource_tags(rs.get("resource"))
+        res = resource(rs.get("resource"))
         for ss in rs.get("scopeSpans", ()) or ():
             for span in ss.get("spans", ()) or ():
-                event = span_event(span, tags)
+                event = span_event(span, res)
                 if event is not None:
                     yield event
 
 
-def span_event(span: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
+def span_event(span: JSON, res: Resource) -> UsageEvent | None:
     attrs = attributes(span.get("attributes", ()))
     operation = _str(attrs, "gen_ai.operation.name") or ""
     total_in, output = _int(attrs, *_INPUT), _int(attrs, *_OUTPUT)
@@ -234,10 +273,11 @@ def span_event(span: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
         ts=_ts(span.get("endTimeUnixNano")) or _ts(span.get("startTimeUnixNano")) or datetime.now(UTC),
         provider=normalise_provider(_str(attrs, "gen_ai.provider.name", "gen_ai.system") or "unknown"),
         model=_str(attrs, "gen_ai.response.model", "gen_ai.request.model") or "unknown",
-        usage=usage, tags=dict(tags),
-        session=_str(attrs, "gen_ai.conversation.id", "session.id"),
-        agent=_str(attrs, "gen_ai.agent.name", "gen_ai.agent.id"),
-        user=_str(attrs, "user.id", "enduser.id"),
+        usage=usage, tags=dict(res.tags),
+        project=res.dim("project", _str(attrs, "project")),
+        session=res.dim("session", _str(attrs, "gen_ai.conversation.id", "session.id", "session")),
+        agent=res.dim("agent", _str(attrs, "gen_ai.agent.name", "gen_ai.agent.id", "agent")),
+        user=res.dim("user", _str(attrs, "user.id", "enduser.id", "user")),
         source="otlp", status=status, response_id=_str(attrs, "gen_ai.response.id"),
     )
 
@@ -246,32 +286,32 @@ def span_event(span: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
 
 def events_from_logs(data: JSON) -> Iterator[UsageEvent]:
     for rl in data.get("resourceLogs", ()) or ():
-        tags = resource_tags(rl.get("resource"))
+        res = resource(rl.get("resource"))
         for sl in rl.get("scopeLogs", ()) or ():
             for record in sl.get("logRecords", ()) or ():
-                event = log_event(record, tags)
+                event = log_event(record, res)
                 if event is not None:
                     yield event
 
 
-def log_event(record: JSON, tags: Mapping[str, str]) -> UsageEvent | None:
+def log_event(record: JSON, res: Resource) -> UsageEvent | None:
     attrs = attributes(record.get("attributes", ()))
     name = _str(attrs, "event.name") or ""
     body = value(record.get("body"))
     if name in ("api_request", "claude_code.api_request") or body == "claude_code.api_request":
-        return _claude_code(record, attrs, tags)
+        return _claude_code(record, attrs, res)
     if name == "gemini_cli.api_response":
-        return _gemini_cli(record, attrs, tags)
+        return _gemini_cli(record, attrs, res)
     return None
 
 
-def _claude_code(record: JSON, attrs: Mapping[str, Any], tags: Mapping[str, str]) -> UsageEvent:
+def _claude_code(record: JSON, attrs: Mapping[str, Any], res: Resource) -> UsageEvent:
     output = _int(attrs, "output_tokens") or 0
     usage = Usage(input_tokens=_int(attrs, "input_tokens") or 0,
                   cache_read_tokens=_int(attrs, "cache_read_tokens") or 0,
                   cache_write_5m_tokens=_int(attrs, "cache_creation_tokens") or 0, output_tokens=output,
                   speed="fast" if attrs.get("speed") == "fast" else None)
-    session = _str(attrs, "session.id")
+    session = res.dim("session", _str(attrs, "session.id"))
     request_id = _str(attrs, "request_id")
     if request_id:
         event_id = f"otlp:claude-code:{request_id}"
@@ -281,27 +321,31 @@ def _claude_code(record: JSON, attrs: Mapping[str, Any], tags: Mapping[str, str]
     return UsageEvent(
         event_id=event_id,
         ts=_iso(_str(attrs, "event.timestamp")) or _ts(record.get("timeUnixNano")) or datetime.now(UTC),
-        provider="anthropic", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(tags),
-        session=session, agent="claude-code", user=_str(attrs, "user.email", "user.account_uuid", "user.id"),
+        provider="anthropic", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(res.tags),
+        project=res.dim("project", _str(attrs, "project")), session=session,
+        agent=res.dim("agent", _str(attrs, "agent"), "claude-code"),
+        user=res.dim("user", _str(attrs, "user.email", "user.account_uuid", "user.id")),
         source="otlp", status="ok", response_id=request_id,
     )
 
 
-def _gemini_cli(record: JSON, attrs: Mapping[str, Any], tags: Mapping[str, str]) -> UsageEvent:
+def _gemini_cli(record: JSON, attrs: Mapping[str, Any], res: Resource) -> UsageEvent:
     total_in = _int(attrs, "input_token_count") or 0
     cached = min(_int(attrs, "cached_content_token_count") or 0, total_in)
     thoughts = _int(attrs, "thoughts_token_count") or 0
     output = (_int(attrs, "output_token_count") or 0) + thoughts      # thoughts are outside the candidates
     usage = Usage(input_tokens=total_in - cached + (_int(attrs, "tool_token_count") or 0), cache_read_tokens=cached,
                   output_tokens=output, reasoning_tokens=thoughts)
-    session = _str(attrs, "session.id")
+    session = res.dim("session", _str(attrs, "session.id"))
     code = _int(attrs, "status_code")
     return UsageEvent(
         event_id="otlp:gemini-cli:" + _stable(session, attrs.get("prompt_id"), record.get("timeUnixNano"),
                                               attrs.get("event.timestamp"), attrs.get("model")),
         ts=_iso(_str(attrs, "event.timestamp")) or _ts(record.get("timeUnixNano")) or datetime.now(UTC),
-        provider="google", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(tags),
-        session=session, agent="gemini-cli", user=_str(attrs, "user.email"), source="otlp",
+        provider="google", model=_str(attrs, "model") or "unknown", usage=usage, tags=dict(res.tags),
+        project=res.dim("project", _str(attrs, "project")), session=session,
+        agent=res.dim("agent", _str(attrs, "agent"), "gemini-cli"),
+        user=res.dim("user", _str(attrs, "user.email")), source="otlp",
         status="error" if code is not None and code >= 400 else "ok",
     )
 
@@ -330,7 +374,7 @@ class MetricCall:
 def claude_code_metric_calls(data: JSON) -> list[MetricCall]:
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rm in data.get("resourceMetrics", ()) or ():
-        tags = resource_tags(rm.get("resource"))
+        res = resource(rm.get("resource"))
         for sm in rm.get("scopeMetrics", ()) or ():
             for metric in sm.get("metrics", ()) or ():
                 if metric.get("name") != "claude_code.token.usage":
@@ -339,11 +383,11 @@ def claude_code_metric_calls(data: JSON) -> list[MetricCall]:
                 if total.get("aggregationTemporality") not in (1, "1", "AGGREGATION_TEMPORALITY_DELTA"):
                     continue
                 for point in total.get("dataPoints", ()) or ():
-                    _add_point(groups, point, tags)
+                    _add_point(groups, point, res)
     return [MetricCall(_metric_event(key, g)) for key, g in groups.items()]
 
 
-def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, tags: Mapping[str, str]) -> None:
+def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, res: Resource) -> None:
     attrs = attributes(point.get("attributes", ()))
     bucket = _CC_TOKEN_TYPES.get(str(attrs.get("type")))
     if bucket is None:
@@ -356,17 +400,18 @@ def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, tags:
         return
     key = (attrs.get("session.id"), attrs.get("model"), attrs.get("query_source"), attrs.get("effort"),
            attrs.get("speed"), point.get("startTimeUnixNano"), point.get("timeUnixNano"),
-           tuple(sorted(tags.items())))
-    group = groups.setdefault(key, {"attrs": attrs, "tags": dict(tags), "usage": {}})
+           res.identity)
+    group = groups.setdefault(key, {"attrs": attrs, "tags": dict(res.tags), "res": res, "usage": {}})
     group["usage"][bucket] = group["usage"].get(bucket, 0) + max(amount, 0)
 
 
 def _metric_event(key: tuple[Any, ...], group: Mapping[str, Any]) -> UsageEvent:
-    attrs = group["attrs"]
+    attrs, res = group["attrs"], group["res"]
     return UsageEvent(
         event_id=METRIC_ID + _stable(*key[:7], key[7]),
         ts=_ts(key[6]) or datetime.now(UTC), provider="anthropic", model=_str(attrs, "model") or "unknown",
         usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None),
-        tags=group["tags"], session=_str(attrs, "session.id"), agent="claude-code",
-        user=_str(attrs, "user.email", "user.account_uuid", "user.id"), source="otlp", status="ok",
+        tags=group["tags"], project=res.dim("project", None), session=res.dim("session", _str(attrs, "session.id")),
+        agent=res.dim("agent", None, "claude-code"),
+        user=res.dim("user", _str(attrs, "user.email", "user.account_uuid", "user.id")), source="otlp", status="ok",
     )
