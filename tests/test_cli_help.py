@@ -39,6 +39,8 @@ Report:
                tokens, cost and tags.
   session      One session in detail: tokens and cost per bucket and model,
                calls, average per call, cost per minute.
+  event        One recorded call: its dimensions, tags, tokens, cost and the
+               price used, and every earlier cost.
   blocks       Claude's 5-hour usage windows: cost, tokens, and the active
                block's burn rate and projection.
   quota        Subscription use in the current 5-hour block (tokens, messages,

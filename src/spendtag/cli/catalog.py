@@ -31,6 +31,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("sessions", "Report", "Sessions with start, end, duration, project, agent, models, tokens, cost and tags."),
     ("session", "Report",
      "One session in detail: tokens and cost per bucket and model, calls, average per call, cost per minute."),
+    ("event", "Report",
+     "One recorded call: its dimensions, tags, tokens, cost and the price used, and every earlier cost."),
     ("blocks", "Report",
      "Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection."),
     ("quota", "Report",
