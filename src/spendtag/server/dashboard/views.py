@@ -235,7 +235,8 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "by_provider": _rows(providers, total.cost),
         "by_agent": _rows(agents, total.cost),
         "anomalies": anomaly_marks(store, rng, chart.group, tz) if with_anomalies else [],
-        "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets),
+        "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets
+                                                    if b.in_effect(now, tz)),
                                                    key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
     }
 
@@ -266,7 +267,8 @@ def tag_value(store: Store, sel: Selection, key: str, value: str, budgets: Seque
         "period": summary["period"], "total": summary["total"], "previous": summary["previous"],
         "change_percent": summary["change_percent"], "forecast": summary["forecast"],
         "unpriced": summary["unpriced"], "chart": summary["chart"], "by_model": summary["by_model"],
-        "budgets": [budget_dict(status(store, b, now, sel.tz)) for b in scoped_budgets(budgets, key, value)],
+        "budgets": [budget_dict(status(store, b, now, sel.tz)) for b in scoped_budgets(budgets, key, value)
+                    if b.in_effect(now, sel.tz)],
         "invoices": [invoice_dict(i) for i in store.issued_invoices(value)] if key == client_key else [],
     }
     if with_calls:
@@ -355,13 +357,13 @@ def budget_dict(st: Status) -> dict[str, Any]:
     return {
         "name": b.name, "scope": b.describe_scope(), "period": st.period, "period_kind": b.period,
         "limit_usd": exact_str(b.limit), "spent_usd": exact_str(st.spent), "percent": str(st.percent),
-        "state": st.state, "enforce": b.enforce,
+        "state": st.state, "phase": st.phase, "enforce": b.enforce,
         "projected_usd": None if st.projected is None else exact_str(st.projected),
         "low_usd": None if st.low is None else exact_str(st.low),
         "high_usd": None if st.high is None else exact_str(st.high),
         "run_out": None if st.run_out is None else st.run_out.isoformat(),
         "days_left": None if st.days_left is None else str(st.days_left),
-        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop,
+        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop, "default": t.implied,
                         "crossed": st.spent >= t.amount} for t in b.thresholds()],
     }
 
