@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from spendtag import reports
@@ -26,6 +26,9 @@ from spendtag.selection import Selection
 from spendtag.sessions import SessionView, view
 from spendtag.tags import Selector
 from spendtag.usage import PricedEvent
+
+if TYPE_CHECKING:
+    from spendtag.pricing.pricer import Pricer
 
 STACK_LIMIT = 8          # series a chart stacks; the rest are summed as "(other)"
 UNTAGGED = "(untagged)"
@@ -370,6 +373,13 @@ def budget_dict(st: Status) -> dict[str, Any]:
 
 def budgets_list(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     return [budget_dict(status(store, b, now, tz)) for b in budgets]
+
+
+def recommendations(store: Store, pricer: Pricer, sel: Selection) -> dict[str, Any]:
+    """The same document as ``spendtag recommend --format json``."""
+    from spendtag.recommendations import recommendations as find
+
+    return find(store, pricer, sel.filters, sel.tz).to_dict()
 
 
 def alerts_list(store: Store, *, limit: int = 200) -> list[dict[str, Any]]:
