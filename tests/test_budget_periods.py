@@ -213,6 +213,7 @@ def test_an_expired_budget_shows_its_final_figures_and_never_fails_check_or_aler
     shown = run("budget", "show", "q1").splitlines()
     assert shown[1] == ("period 2025-01-01 – 2025-04-01: ended; final figures: spent $120.00 of $100.00 (120.0%) · "
                         "expired (no alerts, no enforcement)")
+    assert shown[2:5] == ["thresholds:", "  ✔ 80% at $80.00", "  ✔ stop 100% (default) at $100.00"]
     result = invoke("check", "--scope", "client=acme")
     assert result.exit_code == 0
     assert result.stdout == ("-    budget q1 (client=acme, 2025-01-01 – 2025-04-01) has expired: it ended with "

@@ -167,7 +167,7 @@ def show(app: App, name: str) -> None:
         out(f"days left: {st.days_left}")
     out("thresholds:")
     for t in found.thresholds():
-        blocks = " · blocks calls" if t.stop and found.enforce == "block" else ""
+        blocks = " · blocks calls" if t.stop and found.enforce == "block" and st.current else ""
         out(f"  {'✔' if st.spent >= t.amount else '·'} {_threshold_label(t)} at {_money(t.amount)}{blocks}")
     contrib = contributors(app.store, found, st, app.tz)
     if contrib:
