@@ -57,9 +57,10 @@ def _priced_test_model() -> None:
 def test_the_seed_examples_work_as_written() -> None:
     assert run("budget", "set", "team", "--monthly", "200", "--notify-at", "80") == (
         "budget team: everything, $200.00 monthly, alerts at 80%\n")
-    assert run("budget", "set", "daily-cap", "--daily", "10") == "budget daily-cap: everything, $10.00 daily\n"
+    assert run("budget", "set", "daily-cap", "--daily", "10") == (
+        "budget daily-cap: everything, $10.00 daily, alerts at 100% (default)\n")
     assert run("budget", "set", "acme-web", "--project", "/home/u/clients/acme/web", "--monthly", "50") == (
-        "budget acme-web: project=/home/u/clients/acme/web, $50.00 monthly\n")
+        "budget acme-web: project=/home/u/clients/acme/web, $50.00 monthly, alerts at 100% (default)\n")
     assert run("budget", "set", "acme", "--scope", "client=acme", "--monthly", "300", "--notify-at", "80",
                "--stop-at", "100", "--enforce", "block") == (
         "budget acme: client=acme, $300.00 monthly, alerts at 80%, stop 100%\n")
@@ -294,9 +295,11 @@ def test_anomalies_command_flags_a_runaway_agent_from_the_ledger() -> None:
     kinds = {(a["scope"], a["kind"]) for a in found}
     assert ("agent=planner", "spend") in kinds and ("agent=planner", "request_rate") in kinds
     assert "planner" in found[0]["explanation"]
+    assert json.loads(run("alerts", "--format", "json")) == []                   # listing alone never alerts
+    run("anomalies", "--by", "agent", "--hours", "3", "--alert")
     recorded = json.loads(run("alerts", "--format", "json"))
     assert {a["kind"] for a in recorded} == {"anomaly"} and len(recorded) == len(found)
-    run("anomalies", "--by", "agent", "--hours", "3")
+    run("anomalies", "--by", "agent", "--hours", "3", "--alert")
     assert len(json.loads(run("alerts", "--format", "json"))) == len(found)      # once per scope, hour and kind
 
 

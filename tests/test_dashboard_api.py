@@ -356,7 +356,7 @@ def test_openapi_document_lists_every_api_route(client: TestClient) -> None:
     assert set(doc["paths"]) == {f"/api/v1{p}" for p in (
         "/me", "/overview", "/report", "/summary", "/tags", "/tags/{key}", "/events", "/events/{event_id}",
         "/sessions", "/sessions/{session_id}", "/budgets", "/alerts", "/invoices", "/invoices/{number}", "/keys",
-        "/export")}
+        "/export", "/recommendations")}
     params = {p["name"] for p in doc["paths"]["/api/v1/report"]["get"]["parameters"]}
     assert {"by", "tag", "agent", "model", "provider", "project", "session", "source", "since", "until", "period",
             "range", "tz"} <= params

@@ -354,7 +354,7 @@ def test_cli_record_report_and_budget_on_postgres(pg_cli: Callable[..., str], pg
     assert {r["client"]: r["cost_usd"] for r in data["rows"]} == {"acme": "0.009", "globex": "0.0045",
                                                                   None: "0.00"}
     assert pg_cli("budget", "set", "acme", "--scope", "client=acme", "--monthly", "300") == (
-        "budget acme: client=acme, $300.00 monthly\n")
+        "budget acme: client=acme, $300.00 monthly, alerts at 100% (default)\n")
     assert [b["name"] for b in json.loads(pg_cli("budget", "list", "--format", "json"))] == ["acme"]
     with psycopg.connect(pg_url) as conn:      # it really is in PostgreSQL
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (3,)

@@ -22,6 +22,7 @@ import spendtag.capture.sdk as sdk
 from spendtag.capture.lines import event_from_line
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
+from spendtag.money import format_usd
 
 upstream = helpers.upstream
 ledger = helpers.ledger
@@ -157,7 +158,9 @@ def test_enforce_raises_before_sending_when_a_stop_threshold_is_reached(upstream
     with sdk.tags(client="acme"), pytest.raises(sdk.BudgetExceeded) as info:
         client.chat.completions.create(model="gpt-5-mini", messages=MSG)  # type: ignore[arg-type]
     err = info.value
-    assert (err.budget, err.limit) == ("acme", 10**12) and err.spent >= err.limit
+    assert (err.budget, err.limit, err.limit_pico) == ("acme", Decimal("1.00"), 10**12)
+    assert isinstance(err.spent, Decimal) and err.spent == Decimal(err.spent_pico) / 10**12 and err.spent >= err.limit
+    assert str(err).endswith(f"spent {format_usd(err.spent_pico)} of $1.00")
     assert "acme" in str(err) and isinstance(err, sdk.BudgetExceeded.__mro__[1])
     assert upstream.seen == []                 # nothing was sent
     with sdk.tags(client="other"):             # a call the budget does not cover goes ahead

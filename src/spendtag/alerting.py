@@ -60,9 +60,14 @@ def _alert(kind: str, budget: Budget, st: Status, threshold: str, contrib: tuple
 
 
 def due(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> list[Alert]:
-    """Record every alert the current periods call for that was not recorded before; return the new ones."""
+    """Record every alert the current periods call for that was not recorded before; return the new ones.
+
+    A fixed-range budget that has not started or has expired is not in effect: it never alerts.
+    """
     fired: list[Alert] = []
     for budget in budgets:
+        if not budget.in_effect(now, tz):
+            continue
         st = status(store, budget, now, tz)
         wanted: list[tuple[str, str, str]] = [("threshold", t.label, "") for t in st.crossed]
         if (budget.forecast_alert and st.projected is not None and st.projected > budget.limit

@@ -7,6 +7,12 @@ call that jumps several thresholds fires each of them, and no writer fires one t
 Since costs are never negative, which thresholds a period has crossed does not depend on
 the order events arrived in.
 
+A budget with no thresholds notifies at 100% of its limit, and a blocking budget with no
+stop threshold stops at 100%: :meth:`Budget.thresholds` gives the effective ones, marked
+``implied``. A ``total`` budget with a date range is in effect only inside it: before its
+start it is *upcoming*, after its end *expired*; neither alerts nor blocks, and an expired
+one is shown with its final figures.
+
 Budgets come from the ledger (``spendtag budget set``) and from the config file
 (``[[budgets]]`` tables with the same fields); a name may be defined in only one place.
 """
@@ -29,6 +35,7 @@ from spendtag.periods import Range, month_range
 from spendtag.tags import Selector
 
 PERIODS: tuple[str, ...] = ("daily", "weekly", "monthly", "total")
+PHASES: tuple[str, ...] = ("current", "upcoming", "expired")
 ENFORCE: tuple[str, ...] = ("warn", "block")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
@@ -42,6 +49,7 @@ class Threshold:
     label: str          # "80%", "$150", "stop 100%"
     amount: int         # pico-USD at which it is crossed
     stop: bool = False
+    implied: bool = False   # not given: the default (notify at 100%, or stop at 100% when blocking)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class Budget:
             raise BudgetError(f"budget {self.name}: the limit must be more than $0")
         if self.period not in PERIODS:
             raise BudgetError(f"budget {self.name}: period must be one of {', '.join(PERIODS)}")
+        if (self.start or self.end) and self.period != "total":
+            raise BudgetError(f"budget {self.name}: a start or end date makes a fixed range: use period "
+                              "total (`--total` with --from/--until), not " + self.period)
         if self.start and self.end and self.end <= self.start:
             raise BudgetError(f"budget {self.name}: --until must be after --from")
         if self.enforce not in ENFORCE:
@@ -114,6 +125,20 @@ class Budget:
         return Filters(since=rng.since, until=rng.until, tags=self.scope, dims=dims,
                        project=(self.project,) if self.project else ())
 
+    def phase_at(self, now: datetime, tz: ZoneInfo) -> str:
+        """``current``; or, for a fixed range, ``upcoming`` before its start and ``expired`` from its end."""
+        if self.period != "total":
+            return "current"
+        if self.end is not None and now >= _midnight(self.end, tz):
+            return "expired"
+        if self.start is not None and now < _midnight(self.start, tz):
+            return "upcoming"
+        return "current"
+
+    def in_effect(self, now: datetime, tz: ZoneInfo) -> bool:
+        """Whether calls made at ``now`` count against this budget (what alerting and enforcement ask)."""
+        return self.phase_at(now, tz) == "current"
+
     def period_at(self, now: datetime, tz: ZoneInfo) -> tuple[Range, str]:
         """The period ``now`` falls in, as a UTC range and a label (``2026-03``, ``2026-03-14``, ``2026-W11``)."""
         local = now.astimezone(tz).date()
@@ -130,16 +155,32 @@ class Budget:
         return Range(since, until), self.describe_period()
 
     def thresholds(self) -> list[Threshold]:
-        """Every threshold in increasing amount; the stop threshold is marked."""
+        """Every effective threshold in increasing amount; the stop threshold is marked.
+
+        With none given, the budget notifies at 100% (a blocking one: stops at 100%, which
+        notifies too); a blocking budget with no stop threshold stops at 100%.
+        """
         found = [Threshold(f"{_pct(p)}%", _of(self.limit, p)) for p in self.notify_percent]
         found += [Threshold(format_usd(a), a) for a in self.notify_amount]
-        if self.stop_percent is not None:
-            found.append(Threshold(f"stop {_pct(self.stop_percent)}%", _of(self.limit, self.stop_percent), True))
+        stop = self.effective_stop_percent
+        if stop is not None:
+            found.append(Threshold(f"stop {_pct(stop)}%", _of(self.limit, stop), True,
+                                   implied=self.stop_percent is None))
+        if not found:
+            found.append(Threshold("100%", self.limit, implied=True))
         return sorted(found, key=lambda t: (t.amount, t.stop))
 
     @property
+    def effective_stop_percent(self) -> Decimal | None:
+        """The stop threshold given, else 100% for a blocking budget (``block`` must block somewhere)."""
+        if self.stop_percent is not None:
+            return self.stop_percent
+        return Decimal(100) if self.enforce == "block" else None
+
+    @property
     def stop_amount(self) -> int | None:
-        return None if self.stop_percent is None else _of(self.limit, self.stop_percent)
+        stop = self.effective_stop_percent
+        return None if stop is None else _of(self.limit, stop)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -273,6 +314,11 @@ class Status:
     run_out: date | None = None
     days_left: Decimal | None = None
     crossed: list[Threshold] = field(default_factory=list)
+    phase: str = "current"       # or "upcoming"/"expired" (a fixed range not in effect): final figures
+
+    @property
+    def current(self) -> bool:
+        return self.phase == "current"
 
     @property
     def percent(self) -> Decimal:
@@ -280,12 +326,22 @@ class Status:
                                                                                  rounding=ROUND_HALF_EVEN)
 
     @property
+    def over(self) -> bool:
+        """Spent at least the limit in a period in effect."""
+        return self.current and self.spent >= self.budget.limit
+
+    @property
     def stopped(self) -> bool:
+        """The stop threshold is reached in a period in effect (blocking only if ``enforce`` is block)."""
         stop = self.budget.stop_amount
-        return stop is not None and self.spent >= stop
+        return self.current and stop is not None and self.spent >= stop
 
     @property
     def state(self) -> str:
+        if self.phase == "expired":
+            return "expired"
+        if self.phase == "upcoming":
+            return "not started"
         if self.stopped:
             return "stopped" if self.budget.enforce == "block" else "over (warn only)"
         if self.spent >= self.budget.limit:
@@ -298,9 +354,14 @@ class Status:
 
 
 def status(store: Store, budget: Budget, now: datetime, tz: ZoneInfo, *, with_forecast: bool = True) -> Status:
+    """The budget's spend in the period ``now`` falls in; for a fixed range not in effect, its whole range."""
     rng, label = budget.period_at(now, tz)
     spent = sum(a.totals.cost for a in store.aggregate(budget.filters(rng)))
-    st = Status(budget, rng, label, spent, crossed=[t for t in budget.thresholds() if spent >= t.amount])
+    phase = budget.phase_at(now, tz)
+    st = Status(budget, rng, label, spent, crossed=[t for t in budget.thresholds() if spent >= t.amount],
+                phase=phase)
+    if phase != "current":
+        return st
     if rng.until is not None:
         left = rng.until - now
         st.days_left = max(Decimal(0), (Decimal(left.total_seconds()) / 86400).quantize(Decimal("0.1")))
@@ -347,6 +408,13 @@ class Decision:
     limit: int
     retry_after: datetime | None       # when the period resets (None for a total budget)
     message: str
+    phase: str = "current"             # "upcoming"/"expired": a fixed range not in effect, never refused
+    stopped: bool = False              # the stop threshold is reached (refused only when enforce is block)
+
+    @property
+    def over(self) -> bool:
+        """At or over the limit (or the stop threshold) in a period in effect: what ``spendtag check`` fails on."""
+        return self.phase == "current" and (self.stopped or self.spent >= self.limit)
 
 
 def check(store: Store, budgets: Sequence[Budget], *, tags: Mapping[str, str] | None = None,
@@ -360,17 +428,24 @@ def check(store: Store, budgets: Sequence[Budget], *, tags: Mapping[str, str] | 
         if not all_budgets and not b.covers(tags or {}, agent, key, project):
             continue
         st = status(store, b, now, tz, with_forecast=False)
-        stop = b.stop_amount
-        blocked = stop is not None and st.spent >= stop
-        refuse = blocked and b.enforce == "block"
-        if blocked:
-            message = (f"budget {b.name} ({b.describe_scope()}, {st.period}) has reached its stop threshold: "
+        where = f"budget {b.name} ({b.describe_scope()}, {st.period})"
+        figures = f"{format_usd(st.spent)} of {format_usd(b.limit)} ({st.percent}%)"
+        if not st.current:
+            message = (f"{where} has expired: it ended with {figures}" if st.phase == "expired" else
+                       f"{where} has not started: it starts on {b.start}, so calls do not count against it yet")
+            out.append(Decision(b, True, st.spent, b.limit, None, message, phase=st.phase))
+            continue
+        refuse = st.stopped and b.enforce == "block"
+        if st.stopped:
+            message = (f"{where} has reached its stop threshold: "
                        f"spent {format_usd(st.spent)} of {format_usd(b.limit)}")
             if not refuse:
                 message += " (warn only)"
+        elif st.spent >= b.limit:
+            message = f"budget {b.name}: spent {figures}, over its limit"
         else:
-            message = f"budget {b.name}: spent {format_usd(st.spent)} of {format_usd(b.limit)} ({st.percent}%)"
-        out.append(Decision(b, not refuse, st.spent, b.limit, st.range.until, message))
+            message = f"budget {b.name}: spent {figures}"
+        out.append(Decision(b, not refuse, st.spent, b.limit, st.range.until, message, stopped=st.stopped))
     return out
 
 
@@ -384,6 +459,10 @@ class _Running:
     period: str
     spent: int
     thresholds: list[Threshold] = field(default_factory=list)
+
+    def holds(self, at: datetime) -> bool:
+        """Whether ``at`` falls in this period (a fixed range's, or the calendar period loaded)."""
+        return (self.since is None or at >= self.since) and (self.until is None or at < self.until)
 
 
 class BudgetTracker:
@@ -420,7 +499,8 @@ class BudgetTracker:
 
     def _current(self, i: int, at: datetime) -> _Running:
         r = self._running[i]
-        if r.until is not None and at >= r.until:
+        # A calendar period that ended gives way to the next; a fixed range never moves.
+        if r.until is not None and at >= r.until and r.budget.period != "total":
             r = self._running[i] = self._load(r.budget, at)
         return r
 
@@ -430,7 +510,7 @@ class BudgetTracker:
         crossed: list[tuple[Budget, str, Threshold]] = []
         for i in self._covers(tags, agent, key, project):
             r = self._current(i, ts)
-            if (r.since is not None and ts < r.since) or (r.until is not None and ts >= r.until):
+            if not r.holds(ts):
                 continue   # a call from another period: its own period's spend is read from the ledger
             before, r.spent = r.spent, r.spent + cost
             crossed.extend((r.budget, r.period, t) for t in r.thresholds if before < t.amount <= r.spent)
@@ -443,6 +523,8 @@ class BudgetTracker:
         for i in self._covers(tags, agent, key, project):
             r = self._current(i, now)
             b = r.budget
+            if b.period == "total" and not r.holds(now):
+                continue   # a fixed range not in effect (upcoming or expired) never refuses
             stop = b.stop_amount
             if b.enforce == "block" and stop is not None and (
                     r.spent >= stop or (reserve > 0 and r.spent + reserve > stop)):

@@ -44,6 +44,8 @@ def claude_code(payload: Mapping[str, Any], store: Store, budgets: Sequence[Budg
         if not b.covers(tags, agent=None, project=project) and not b.covers(tags, agent="claude-code",
                                                                               project=project):
             continue
+        if not b.in_effect(now, tz):
+            continue   # a fixed range that has not started or has expired neither asks nor refuses
         st = status(store, b, now, tz, with_forecast=False)
         line = (f"budget {b.name} ({b.describe_scope()}, {st.period}): spent {format_usd(st.spent)} of "
                 f"{format_usd(b.limit)} ({st.percent}%), {_remaining(b, st.spent)} left")

@@ -1,19 +1,29 @@
 """Recommendations where the data supports them: cheaper models for the same tokens, prompt caching.
 
-Each line states a measured figure (what the same tokens would have cost at a cheaper
-model's list price; an agent's cache-read share) rather than a guess at savings.
+Each one states a measured figure rather than a guess. A cheaper-model recommendation
+reprices every priced call of a model, one by one, as if the cheaper model of the same
+family had answered it: the same tokens, service tier and time, priced like any call (list
+prices on the call's own date, with the price book's overrides), so the saving is exact
+money and a long-context tier applies only to the calls that were long. A model that
+carries less than :data:`MIN_SHARE_PERCENT` of the spend, whose calls the cheaper model
+cannot all price, or that would not cost less, gets no line. A caching recommendation
+names an agent whose input is rarely read from cache; it claims no amount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
-from spendtag.money import format_usd
-from spendtag.usage import Usage, UsageEvent
+from spendtag.money import exact_str, format_usd
+from spendtag.periods import Range
+from spendtag.reports import share
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
@@ -35,36 +45,132 @@ CHEAPER: dict[str, str] = {
 MIN_SHARE_PERCENT = 10     # a model must carry this share of the spend to be worth a line
 LOW_CACHE_SHARE = 20       # percent of input read from cache below which caching is suggested
 MIN_CALLS = 100
+KINDS: tuple[str, ...] = ("cheaper-model", "prompt-caching")
 
 
-def _usage(t: Totals) -> Usage:
-    return Usage(input_tokens=t["input_tokens"], cache_read_tokens=t["cache_read_tokens"],
-                 cache_write_5m_tokens=t["cache_write_5m_tokens"], cache_write_1h_tokens=t["cache_write_1h_tokens"],
-                 output_tokens=t["output_tokens"], reasoning_tokens=t["reasoning_tokens"])
+@dataclass(frozen=True)
+class Recommendation:
+    """One suggestion; money in pico-USD."""
+
+    kind: str                       # "cheaper-model" or "prompt-caching"
+    subject: str                    # "openai/gpt-4o" or "agent summariser"
+    calls: int
+    cost: int                       # what those calls cost
+    share_percent: Decimal          # of the selection's spend
+    text: str                       # the suggestion in one sentence
+    basis: str                      # how the figures were measured
+    provider: str | None = None
+    model: str | None = None
+    agent: str | None = None
+    alternative: str | None = None  # the cheaper model
+    alternative_cost: int | None = None
+    savings: int | None = None      # cost - alternative_cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: money as exact decimal USD strings."""
+        return {
+            "kind": self.kind, "subject": self.subject, "provider": self.provider, "model": self.model,
+            "agent": self.agent, "calls": self.calls, "cost_usd": exact_str(self.cost),
+            "share_percent": str(self.share_percent), "alternative": self.alternative,
+            "alternative_cost_usd": None if self.alternative_cost is None else exact_str(self.alternative_cost),
+            "savings_usd": None if self.savings is None else exact_str(self.savings),
+            "basis": self.basis, "text": self.text,
+        }
 
 
-def recommend(store: Store, pricer: Pricer, filters: Filters, tz: ZoneInfo, *,
-              now: datetime | None = None) -> list[str]:
-    lines: list[str] = []
+@dataclass(frozen=True)
+class Recommendations:
+    """The recommendations for one selection of the ledger, cheaper models first (largest saving first)."""
+
+    range: Range
+    tz: ZoneInfo
+    total: int                      # the selection's spend, pico-USD
+    items: tuple[Recommendation, ...]
+
+    @property
+    def savings(self) -> int:
+        """The sum of the cheaper-model savings (each model's own; they never overlap)."""
+        return sum(r.savings or 0 for r in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(ts: datetime | None) -> str | None:
+            return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+        return {"period": {"since": iso(self.range.since), "until": iso(self.range.until), "tz": self.tz.key},
+                "total_cost_usd": exact_str(self.total), "savings_usd": exact_str(self.savings),
+                "recommendations": [r.to_dict() for r in self.items]}
+
+
+def _percent_text(p: Decimal) -> str:
+    return str(p.to_integral_value()) if p == p.to_integral_value() else str(p)
+
+
+def _cheaper_model(store: Store, pricer: Pricer, filters: Filters, provider: str, model: str, cheaper: str,
+                   whole: int) -> Recommendation | None:
+    """Every priced call of ``model`` repriced on ``cheaper``; None if one cannot be priced or it saves nothing."""
+    only = replace(filters, dims={**filters.dims, "provider": (provider,), "model": (model,)})
+    calls = cost = alternative = 0
+    sources: set[str] = set()
+    for p in store.events(only):
+        if not p.cost.priced:
+            continue            # unpriced calls cost an unknown amount: nothing to compare them with
+        event, usage = p.event, p.event.usage
+        if usage.reported_cost is not None:
+            usage = usage.replace(reported_cost=None)   # a provider-billed cost was for the other model
+        other = pricer.price(replace(event, model=cheaper, usage=usage))
+        if not other.priced:
+            return None
+        calls += 1
+        cost += p.cost.total
+        alternative += other.total
+        if other.price is not None:
+            sources.add(other.price.source)
+    if not calls or alternative >= cost:
+        return None
+    pct = share(cost, whole)
+    saved = cost - alternative
+    prices = "list price" if all(s.startswith("genai-prices") for s in sources) else "your prices"
+    text = (f"{model} is {_percent_text(pct)}% of this spend ({format_usd(cost)}); the same tokens on {cheaper} "
+            f"would cost {format_usd(alternative)} at {prices}, {format_usd(saved)} less")
+    basis = (f"{calls:,} calls repriced one by one on {cheaper}: same tokens, tier and date "
+             f"({', '.join(sorted(sources))})")
+    return Recommendation("cheaper-model", f"{provider}/{model}", calls, cost, pct, text, basis, provider=provider,
+                          model=model, alternative=cheaper, alternative_cost=alternative, savings=saved)
+
+
+def _caching(name: str | None, t: Totals, whole: int) -> Recommendation | None:
+    read, written = t["cache_read_tokens"], t["cache_write_5m_tokens"] + t["cache_write_1h_tokens"]
+    prompt = t["input_tokens"] + read + written
+    if t.requests < MIN_CALLS or not prompt or read * 100 >= prompt * LOW_CACHE_SHARE:
+        return None
+    agent = name or "(none)"
+    text = (f"agent {agent}: {t.requests:,} calls, only {read * 100 // prompt}% of input read from cache; "
+            "prompt caching of its repeated context would pay")
+    basis = (f"{read:,} of {prompt:,} input tokens read from cache over {t.requests:,} calls "
+             f"(suggested below {LOW_CACHE_SHARE}%, from {MIN_CALLS} calls)")
+    return Recommendation("prompt-caching", f"agent {agent}", t.requests, t.cost, share(t.cost, whole), text, basis,
+                          agent=name)
+
+
+def recommendations(store: Store, pricer: Pricer, filters: Filters, tz: ZoneInfo) -> Recommendations:
+    """What the calls ``filters`` selects suggest: cheaper models (largest saving first), then prompt caching."""
     rows = store.aggregate(filters, ["provider", "model"], tz)
-    total = sum(a.totals.cost for a in rows)
-    when = now or datetime.now(UTC)
+    whole = sum(a.totals.cost for a in rows)
+    models: list[Recommendation] = []
     for a in sorted(rows, key=lambda r: -r.totals.cost):
         provider, model = a.key[0] or "", a.key[1] or ""
-        if not total or a.totals.cost * 100 < total * MIN_SHARE_PERCENT:
-            continue
         cheaper = CHEAPER.get(model)
-        if cheaper is None:
+        if cheaper is None or not whole or a.totals.cost * 100 < whole * MIN_SHARE_PERCENT:
             continue
-        cost = pricer.price(UsageEvent("recommendation", when, provider, cheaper, _usage(a.totals)))
-        if cost.priced and cost.total < a.totals.cost:
-            lines.append(f"{model} is {a.totals.cost * 100 // total}% of this spend ({format_usd(a.totals.cost)}); "
-                         f"the same tokens on {cheaper} would cost {format_usd(cost.total)} at list price")
-    for a in store.aggregate(filters, ["agent"], tz):
-        t = a.totals
-        read, written = t["cache_read_tokens"], t["cache_write_5m_tokens"] + t["cache_write_1h_tokens"]
-        prompt = t["input_tokens"] + read + written
-        if t.requests >= MIN_CALLS and prompt and read * 100 < prompt * LOW_CACHE_SHARE:
-            lines.append(f"agent {a.key[0] or '(none)'}: {t.requests:,} calls, only {read * 100 // prompt}% of input "
-                         "read from cache; prompt caching of its repeated context would pay")
-    return lines
+        found = _cheaper_model(store, pricer, filters, provider, model, cheaper, whole)
+        if found is not None:
+            models.append(found)
+    models.sort(key=lambda r: (-(r.savings or 0), r.subject))
+    caching = [r for a in sorted(store.aggregate(filters, ["agent"], tz), key=lambda a: (-a.totals.cost, a.key))
+               if (r := _caching(a.key[0], a.totals, whole)) is not None]
+    return Recommendations(Range(filters.since, filters.until), tz, whole, (*models, *caching))
+
+
+def recommend(store: Store, pricer: Pricer, filters: Filters, tz: ZoneInfo) -> Sequence[str]:
+    """The recommendations as sentences (``spendtag budget show``)."""
+    return [r.text for r in recommendations(store, pricer, filters, tz).items]

@@ -39,9 +39,11 @@ def budget() -> None:
 @click.option("--total", metavar="USD", help="One limit for all time, or for --from/--until.")
 @click.option("--from", "start", help="First day counted (with --total): 2026-03-01.")
 @click.option("--until", "end", help="First day no longer counted (with --total): 2026-07-01.")
-@click.option("--notify-at", help="Alert at these percentages of the limit, e.g. 50,80.")
+@click.option("--notify-at", help="Alert at these percentages of the limit, e.g. 50,80 [default: 100 when no "
+                                  "threshold is given].")
 @click.option("--notify-at-amount", multiple=True, metavar="USD", help="Alert at this amount spent. Repeatable.")
-@click.option("--stop-at", help="Stop threshold in percent (hard cap where enforcement blocks), e.g. 100.")
+@click.option("--stop-at", help="Stop threshold in percent (hard cap where enforcement blocks), e.g. 100 "
+                                "[default: 100 with --enforce block].")
 @click.option("--enforce", type=click.Choice(["warn", "block"]), default="warn", show_default=True,
               help="At the stop threshold: warn only, or block new calls (proxy, SDK, Claude Code hook).")
 @click.option("--no-forecast-alert", is_flag=True, help="Do not warn when the projection exceeds the limit.")
@@ -81,8 +83,12 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
         forecast_alert=not no_forecast_alert, channels=channels,
     )
     app.store.save_budget(name, b.to_dict())
-    app.console.out(f"budget {name}: {b.describe_scope()}, {_money(b.limit)} {b.describe_period()}"
-                    + (f", alerts at {', '.join(t.label for t in b.thresholds())}" if b.thresholds() else ""))
+    app.console.out(f"budget {name}: {b.describe_scope()}, {_money(b.limit)} {b.describe_period()}, "
+                    f"alerts at {', '.join(_threshold_label(t) for t in b.thresholds())}")
+
+
+def _threshold_label(t: Any) -> str:
+    return f"{t.label} (default)" if t.implied else t.label
 
 
 def _money(pico: int | None) -> str:
@@ -95,7 +101,11 @@ def _money(pico: int | None) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
 def list_(app: App, fmt: str) -> None:
-    """Every budget: spent, limit, percent, projection, days left and status."""
+    """Every budget: spent, limit, percent, projection, days left and status.
+
+    A fixed range (--total --from/--until) that has ended shows as expired, with its final
+    figures; one that has not started yet, as not started.
+    """
     from spendtag.budgets import statuses
 
     rows = statuses(app.store, app.budgets, datetime.now(UTC), app.tz)
@@ -122,7 +132,9 @@ def _status_dict(s: Any) -> dict[str, Any]:
         "projected_usd": None if s.projected is None else exact_str(s.projected),
         "days_left": None if s.days_left is None else str(s.days_left), "status": s.state,
         "crossed": [t.label for t in s.crossed], "enforce": s.budget.enforce, "origin": s.budget.origin,
-        "run_out": s.run_out.isoformat() if s.run_out else None,
+        "run_out": s.run_out.isoformat() if s.run_out else None, "phase": s.phase,
+        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop, "default": t.implied}
+                       for t in s.budget.thresholds()],
     }
 
 
@@ -142,14 +154,23 @@ def show(app: App, name: str) -> None:
     out = app.console.out
     out(f"budget {found.name} ({found.origin}): {found.describe_scope()}, {found.describe_period()}, "
         f"enforce={found.enforce}")
-    out(f"period {st.period}: spent {_money(st.spent)} of {_money(found.limit)} ({st.percent}%) · {st.state}")
+    if st.phase == "expired":
+        out(f"period {st.period}: ended; final figures: spent {_money(st.spent)} of {_money(found.limit)} "
+            f"({st.percent}%) · expired (no alerts, no enforcement)")
+    elif st.phase == "upcoming":
+        out(f"period {st.period}: starts on {found.start}; spent {_money(st.spent)} of {_money(found.limit)} "
+            f"({st.percent}%) · not started (no alerts, no enforcement until then)")
+    else:
+        out(f"period {st.period}: spent {_money(st.spent)} of {_money(found.limit)} ({st.percent}%) · {st.state}")
     if st.projected is not None:
         out(f"projected at the current rate: {_money(st.projected)} (range {_money(st.low)} – {_money(st.high)})"
             + (f"; limit reached on {st.run_out}" if st.run_out else ""))
     if st.days_left is not None:
         out(f"days left: {st.days_left}")
+    out("thresholds:")
     for t in found.thresholds():
-        out(f"  {'✔' if st.spent >= t.amount else '·'} {t.label} at {_money(t.amount)}")
+        blocks = " · blocks calls" if t.stop and found.enforce == "block" and st.current else ""
+        out(f"  {'✔' if st.spent >= t.amount else '·'} {_threshold_label(t)} at {_money(t.amount)}{blocks}")
     contrib = contributors(app.store, found, st, app.tz)
     if contrib:
         out("top contributors: " + ", ".join(f"{c.kind} {c.name} {_money(c.cost)}" for c in contrib))
@@ -262,21 +283,24 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
 @click.option("--by", "by_key", default="agent", show_default=True, help="Scope: agent, model, or a tag key.")
 @click.option("--hours", type=int, default=24, show_default=True, help="How many recent hours to judge.")
 @click.option("--days", type=int, default=30, show_default=True, help="Days of history for the baselines.")
-@click.option("--no-alert", is_flag=True, help="Only list; do not record or send anomaly alerts.")
+@click.option("--alert/--no-alert", "alert", default=False, show_default=True,
+              help="Also record each anomaly as an alert (once per scope, hour and kind) and send it through "
+                   "the configured channels. Without it the command only lists.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def anomalies(app: App, by_key: str, hours: int, days: int, no_alert: bool, fmt: str) -> None:
+def anomalies(app: App, by_key: str, hours: int, days: int, alert: bool, fmt: str) -> None:
     """Scopes whose spend, cost per call or request rate left their own baseline (a runaway agent...).
 
-    Each anomaly is also recorded as an alert (once per scope, hour and kind) and sent
-    through the configured channels; run it from cron to be told.
+    Lists only. With --alert each anomaly is also recorded as an alert and sent through the
+    configured channels (once per scope, hour and kind): run `spendtag anomalies --alert`
+    from cron to be told.
     """
     from spendtag import alerting
     from spendtag.monitoring import find_anomalies
 
     found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
                            history=timedelta(days=days))
-    if found and not no_alert:
+    if found and alert:
         alerting.deliver(app.store, alerting.anomaly_alerts(app.store, found), app.channels)
     if fmt == "json":
         app.console.out(json.dumps([{
@@ -299,9 +323,17 @@ def anomalies(app: App, by_key: str, hours: int, days: int, no_alert: bool, fmt:
 @click.pass_obj
 def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
           budget_name: str | None) -> None:
-    """Exit 1 when a budget covering the scope has reached its stop threshold (for scripts and CI).
+    """Check the budgets covering a scope (all budgets without one), for scripts, CI and cron.
 
-    Also fires any budget alerts now due.
+    Prints one line per budget: ok, OVER (at or over its limit), STOP (at its stop
+    threshold) or - (a fixed range that has expired or not started: never fails the
+    check). Also fires any budget alerts now due.
+
+    \b
+    Exit status:
+      0  every budget in effect is under its limit and stop threshold
+      1  a budget in effect is at or over its limit, or at its stop threshold
+      2  a usage or configuration error (no such budget, a bad selector...)
     """
     from spendtag import budgets as budgets_mod
     from spendtag.tags import parse_pairs
@@ -314,15 +346,12 @@ def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, 
     decisions = budgets_mod.check(app.store, chosen, tags=tags, agent=agent, key=key, project=project,
                                   tz=app.tz, all_budgets=everything)
     app.fire_alerts()
-    stopped = False
     for d in decisions:
-        st = d.budget.stop_amount
-        reached = st is not None and d.spent >= st
-        stopped |= reached
-        app.console.out(("STOP " if reached else "ok   ") + d.message)
+        mark = "-" if d.phase != "current" else "STOP" if d.stopped else "OVER" if d.over else "ok"
+        app.console.out(f"{mark:<4} {d.message}")
     if not decisions:
         app.console.out("no budget covers this scope")
-    if stopped:
+    if any(d.over for d in decisions):
         raise SystemExit(1)
 
 

@@ -58,6 +58,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ingest": "spendtag.cli.record",
     "prices": "spendtag.cli.prices",
     "record": "spendtag.cli.record",
+    "recommend": "spendtag.cli.recommend",
     "report": "spendtag.cli.report",
     "top": "spendtag.cli.report",
     "trends": "spendtag.cli.report",

@@ -60,8 +60,8 @@ class Enforcer:
                 self._tracker = self._load()
             decision = self._tracker.refusal(tags, agent=agent, project=project)
         if decision is not None:
-            raise BudgetExceeded(decision.message, budget=decision.budget.name, spent=decision.spent,
-                                 limit=decision.limit, retry_after=decision.retry_after)
+            raise BudgetExceeded(decision.message, budget=decision.budget.name, spent_pico=decision.spent,
+                                 limit_pico=decision.limit, retry_after=decision.retry_after)
 
     def observe(self, event: UsageEvent) -> None:
         """Add a finished call's cost to the running spend."""

@@ -29,6 +29,7 @@ from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.context import Context
 
 TOKEN_COOKIE = "spendtag_token"
+RECOMMEND_RANGE = "last-30-days"     # as `spendtag recommend` without a time range
 
 
 def context(request: Request) -> Context:
@@ -247,6 +248,15 @@ def budgets(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> list[d
         if who.scope is not None:
             chosen = views.scoped_budgets(chosen, *who.scope)
         return views.budgets_list(store, chosen, datetime.now(UTC), ctx.tz)
+
+
+@router.get("/recommendations",
+            summary="Cheaper models and prompt caching, with the saving (as `spendtag recommend --format json`)")
+def recommendations(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering) -> dict[str, Any]:
+    ctx = context(request)
+    sel = f.selection(ctx, who, default_range=RECOMMEND_RANGE)
+    with ctx.store() as store:
+        return views.recommendations(store, ctx.pricer(store), sel)
 
 
 @router.get("/alerts", summary="Alert history, newest first")

@@ -76,7 +76,7 @@ class Part(Lifecycle, Protocol):
 
 INTAKE_PATHS = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/events", "/healthz")
 DASHBOARD_PREFIXES = ("/api/", "/static/", "/tags", "/events", "/sessions", "/budgets", "/alerts", "/invoices",
-                      "/keys", "/share/", "/login")
+                      "/keys", "/share/", "/login", "/recommendations")
 
 
 class Combined:

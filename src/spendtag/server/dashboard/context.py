@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 from spendtag.budgets import Budget
@@ -15,6 +15,9 @@ from spendtag.budgets import load as load_budgets
 from spendtag.ledger import Store, open_store
 from spendtag.periods import zone
 from spendtag.settings import Settings
+
+if TYPE_CHECKING:
+    from spendtag.pricing.pricer import Pricer
 
 T = TypeVar("T")
 
@@ -69,6 +72,13 @@ class Context:
 
     def budgets(self, store: Store) -> list[Budget]:
         return load_budgets(store, self.settings.sections.get("budgets"), config_path=str(self.settings.config_path))
+
+    def pricer(self, store: Store) -> Pricer:
+        """A pricer with the price book as it is now: overrides may be added while the server runs."""
+        from spendtag.pricing.pricer import Pricer
+        from spendtag.recording import price_book
+
+        return Pricer(price_book(store, self.settings))
 
     def close(self) -> None:
         self._readers.shutdown(wait=True)

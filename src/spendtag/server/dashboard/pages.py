@@ -222,6 +222,17 @@ def budgets(request: Request, who: Staff) -> HTMLResponse:
     return render(request, "budgets.html", budgets=rows, alerts=history, page="budgets")
 
 
+@router.get("/recommendations", response_class=HTMLResponse)
+def recommendations(request: Request, who: Staff, f: Filtering) -> HTMLResponse:
+    ctx = context(request)
+    f = _range_args(f)
+    sel = f.selection(ctx, who)
+    with ctx.store() as store:
+        data = views.recommendations(store, ctx.pricer(store), sel)
+    return render(request, "recommendations.html", data=data, period=views.range_dict(sel.range, sel.tz), f=f,
+                  page="recommendations", api=f"/api/v1/recommendations{with_query(_query(request, f))}")
+
+
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts(request: Request, who: Staff) -> HTMLResponse:
     with context(request).store() as store:

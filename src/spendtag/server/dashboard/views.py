@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from spendtag import reports
@@ -27,6 +27,9 @@ from spendtag.selection import Selection
 from spendtag.sessions import SessionView, view
 from spendtag.tags import Selector
 from spendtag.usage import PricedEvent, PriceRef
+
+if TYPE_CHECKING:
+    from spendtag.pricing.pricer import Pricer
 
 STACK_LIMIT = 8          # series a chart stacks; the rest are summed as "(other)"
 UNTAGGED = "(untagged)"
@@ -236,7 +239,8 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "by_provider": _rows(providers, total.cost),
         "by_agent": _rows(agents, total.cost),
         "anomalies": anomaly_marks(store, rng, chart.group, tz) if with_anomalies else [],
-        "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets),
+        "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets
+                                                    if b.in_effect(now, tz)),
                                                    key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
     }
 
@@ -267,7 +271,8 @@ def tag_value(store: Store, sel: Selection, key: str, value: str, budgets: Seque
         "period": summary["period"], "total": summary["total"], "previous": summary["previous"],
         "change_percent": summary["change_percent"], "forecast": summary["forecast"],
         "unpriced": summary["unpriced"], "chart": summary["chart"], "by_model": summary["by_model"],
-        "budgets": [budget_dict(status(store, b, now, sel.tz)) for b in scoped_budgets(budgets, key, value)],
+        "budgets": [budget_dict(status(store, b, now, sel.tz)) for b in scoped_budgets(budgets, key, value)
+                    if b.in_effect(now, sel.tz)],
         "invoices": [invoice_dict(i) for i in store.issued_invoices(value)] if key == client_key else [],
     }
     if with_calls:
@@ -373,19 +378,26 @@ def budget_dict(st: Status) -> dict[str, Any]:
     return {
         "name": b.name, "scope": b.describe_scope(), "period": st.period, "period_kind": b.period,
         "limit_usd": exact_str(b.limit), "spent_usd": exact_str(st.spent), "percent": str(st.percent),
-        "state": st.state, "enforce": b.enforce,
+        "state": st.state, "phase": st.phase, "enforce": b.enforce,
         "projected_usd": None if st.projected is None else exact_str(st.projected),
         "low_usd": None if st.low is None else exact_str(st.low),
         "high_usd": None if st.high is None else exact_str(st.high),
         "run_out": None if st.run_out is None else st.run_out.isoformat(),
         "days_left": None if st.days_left is None else str(st.days_left),
-        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop,
+        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop, "default": t.implied,
                         "crossed": st.spent >= t.amount} for t in b.thresholds()],
     }
 
 
 def budgets_list(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     return [budget_dict(status(store, b, now, tz)) for b in budgets]
+
+
+def recommendations(store: Store, pricer: Pricer, sel: Selection) -> dict[str, Any]:
+    """The same document as ``spendtag recommend --format json``."""
+    from spendtag.recommendations import recommendations as find
+
+    return find(store, pricer, sel.filters, sel.tz).to_dict()
 
 
 def alerts_list(store: Store, *, limit: int = 200) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ class Hold:
     agent: str | None
     ts: datetime
     hold_id: str | None = None      # its reservation in a shared ledger, if any
+    budgets: tuple[Budget, ...] = ()   # the blocking budgets in effect it was reserved against
 
 
 class SharedReservations:
@@ -73,7 +74,7 @@ class SharedReservations:
         out = []
         for b in budgets:
             rng, label = b.period_at(now, self.tz)
-            if b.stop_amount is not None:
+            if b.stop_amount is not None and b.in_effect(now, self.tz):
                 out.append(BudgetCheck(b.name, label, b.filters(rng), b.stop_amount))
         return out
 
@@ -147,7 +148,8 @@ class Caps:
     def reserve(self, provider: str, model: str, tags: Mapping[str, str], *, key: str | None, project: str | None,
                 agent: str | None, input_tokens: int, max_output: int | None, now: datetime) -> Hold | Refusal | None:
         """A hold (None when no blocking budget covers the call and the model is priced), or a refusal."""
-        blocking = self._blocking_for(tags, key, project, agent)
+        # A fixed-range budget is in effect only inside its range: an expired one never refuses.
+        blocking = tuple(b for b in self._blocking_for(tags, key, project, agent) if b.in_effect(now, self.tz))
         if self.policy != "allow" and not self.is_priced(provider, model, now):
             if self.policy == "block":
                 return Refusal(403, f"spendtag: model {model!r} ({provider}) has no price and unpriced_policy is "
@@ -169,7 +171,7 @@ class Caps:
         self.tracker.observe(now, amount, tags, agent=agent, key=key, project=project)
         for b in blocking:
             self.outstanding[b.name] = self.outstanding.get(b.name, 0) + amount
-        return Hold(amount, tags, key, project, agent, now)
+        return Hold(amount, tags, key, project, agent, now, budgets=blocking)
 
     def _external_refusal(self, blocking: Sequence[Budget], amount: int, now: datetime) -> Decision | None:
         for b in blocking:
@@ -186,7 +188,7 @@ class Caps:
         """With a shared ledger: reserve there too (atomically across replicas), or undo the local hold."""
         if self.shared is None:
             return None
-        blocking = self._blocking_for(hold.tags, hold.key, hold.project, hold.agent)
+        blocking = hold.budgets
         outcome = await self.shared.reserve(hold_id, hold.amount, blocking, hold.ts)
         if outcome.ok:
             hold.hold_id = hold_id
@@ -201,7 +203,7 @@ class Caps:
 
     def _undo(self, hold: Hold) -> None:
         self.tracker.observe(hold.ts, -hold.amount, hold.tags, agent=hold.agent, key=hold.key, project=hold.project)
-        for b in self._blocking_for(hold.tags, hold.key, hold.project, hold.agent):
+        for b in hold.budgets:
             self.outstanding[b.name] = self.outstanding.get(b.name, 0) - hold.amount
 
     def settle(self, hold: Hold | None, cost: int, tags: Mapping[str, str], *, key: str | None,
@@ -214,7 +216,7 @@ class Caps:
         else:
             crossed = self.tracker.observe(hold.ts, cost - hold.amount, hold.tags, agent=hold.agent, key=hold.key,
                                            project=hold.project)
-            for b in self._blocking_for(hold.tags, hold.key, hold.project, hold.agent):
+            for b in hold.budgets:
                 self.outstanding[b.name] = self.outstanding.get(b.name, 0) - hold.amount
         if crossed or cost:
             self.alerts_due = self.alerts_due or bool(crossed)

@@ -7,6 +7,7 @@ when ``/metrics`` is scraped. Money is exact (pico-USD integers) until it is ren
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -73,7 +74,10 @@ class Metrics(Collector):
                                      "current period", labels=["budget"])
             spent = GaugeMetricFamily("spendtag_budget_spent_usd", "Spend in the current period (with "
                                       "reservations) in USD", labels=["budget"])
+            now = datetime.now(UTC)
             for b in self.caps.budgets:
+                if not b.in_effect(now, self.caps.tz):
+                    continue   # a fixed range that has not started or has ended has no current period
                 s = self.caps.tracker.spent(b.name)
                 used.add_metric([b.name], s / b.limit)
                 spent.add_metric([b.name], s / 10**12)
