@@ -33,6 +33,8 @@ Report:
   trends       Spend over time as a terminal bar chart (default: the last 30
                days by day).
   compare      Side by side: e.g. `spendtag compare client=acme client=globex`.
+  recommend    Where to save: a cheaper model for the same tokens, and agents
+               that barely use prompt caching.
   export       Every event that matches, with every tag, token bucket, cost
                component and the price used.
   sessions     Sessions with start, end, duration, project, agent, models,
@@ -67,8 +69,8 @@ Bill:
 Guard:
   budget       Spending limits per client, project, agent, key or everything,
                with alerts and hard stops.
-  check        Exit 1 when a budget covering the scope has reached its stop
-               threshold (for scripts and CI).
+  check        Check the budgets covering a scope (all budgets without one), for
+               scripts, CI and cron.
   alerts       Alerts that fired (newest first); `spendtag alerts test CHANNEL`
                sends a test alert.
   forecast     Projected end-of-month spend (weekday-aware), its range, and when
