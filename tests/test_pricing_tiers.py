@@ -2,7 +2,8 @@
 
 The transcript in tests/fixtures/pricing/fast_mode has Claude Code calls with
 ``usage.speed: "fast"`` on Opus 4.6 and 4.7 (6x, spendtag's table), Opus 4.8 (2x,
-genai-prices' own fast price) and standard calls beside them. ccusage prices fast calls too;
+genai-prices' own fast price) and standard calls beside them, a standard call first on each
+day so that the fast calls after it meet the import's resolved-price shortcut. ccusage prices fast calls too;
 its figures for this transcript are below, and spendtag must agree to the micro-dollar.
 """
 
@@ -95,7 +96,7 @@ def test_claude_code_fast_calls_are_priced_at_6x_and_agree_with_ccusage() -> Non
     second = by_time["2026-05-05T09:01:07.250000Z"]
     assert Decimal(second["cost_usd"]) == 6 * (mtok("5", 7) + mtok("0.5", 98_765) + mtok("10", 4_321)
                                                + mtok("25", 987))
-    standard = by_time["2026-05-04T09:05:00Z"]
+    standard = by_time["2026-05-04T08:59:00Z"]
     assert "fast" not in standard["price_note"]
     assert Decimal(standard["cost_usd"]) == (mtok("5", 55) + mtok("0.5", 120_000) + mtok("6.25", 1_111)
                                              + mtok("25", 2_222))
