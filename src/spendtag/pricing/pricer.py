@@ -207,10 +207,11 @@ class _Plan:
 
 
 class _Entry:
-    __slots__ = ("found", "windows", "plans")
+    __slots__ = ("found", "name", "windows", "plans")
 
     def __init__(self, found: ListModel | None) -> None:
         self.found = found
+        self.name = found.model.id if found else None    # the model's name in the price data
         self.windows: tuple[tuple[time, time], ...] = found.windows if found else ()
         self.plans: dict[tuple[Any, ...], _Plan] = {}
 
@@ -253,7 +254,8 @@ class Pricer:
         return plan.tiers[bisect_left(plan.starts, usage.total_input_tokens)].cost(usage)
 
     def _price_overridden(self, event: UsageEvent) -> Cost:
-        card, mult = self.book.match(event) if self._has_book else (None, None)
+        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+        card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
         plan = self._plan(event, card, mult)
         if event.usage.reported_cost is not None and card is None:
             return self._reported(event, plan, mult)
@@ -304,7 +306,8 @@ class Pricer:
     def resolve(self, provider: str, model: str, ts: datetime, usage: Usage) -> Rates | None:
         """The rates an untagged event with this usage would be priced with, or None if unpriced."""
         event = UsageEvent("resolve", ts, provider, model, usage.replace(reported_cost=None))
-        card, mult = self.book.match(event) if self._has_book else (None, None)
+        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+        card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
         plan = self._plan(event, card, mult)
         if plan.unpriced is not None:
             return None
@@ -322,7 +325,8 @@ class Pricer:
         found = self._list.find(provider, model)
         matched_provider = provider or (found.provider.id if found else "")
         overrides = [o for o in self.book.overrides
-                     if o.applies_to(matched_provider, model) and o.active_on(day)]
+                     if o.applies_to(matched_provider, model, found.model.id if found else None)
+                     and o.active_on(day)]
         if found is None and not any(o.rates is not None for o in overrides):
             return None
         out: dict[str, Any] = {
