@@ -26,7 +26,8 @@ from spendtag.tags import Selector
 from spendtag.usage import BILLED_TOKEN_BUCKETS, UsageEvent
 
 # Buckets a rate card may price: tokens in USD per million, web searches in USD per thousand.
-CARD_BUCKETS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
+# Reasoning tokens are output tokens: a card without a reasoning rate bills them as output.
+CARD_BUCKETS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "reasoning_tokens", "web_search_requests")
 # Config key -> card bucket.
 _CONFIG_RATE_KEYS: dict[str, str] = {
     "input": "input_tokens",
@@ -37,6 +38,7 @@ _CONFIG_RATE_KEYS: dict[str, str] = {
     "output": "output_tokens",
     "input_audio": "input_audio_tokens",
     "output_audio": "output_audio_tokens",
+    "reasoning": "reasoning_tokens",
     "web_search": "web_search_requests",
 }
 _CONFIG_OTHER_KEYS = ("id", "model", "provider", "multiplier", "from", "until", "scope", "note")

@@ -109,7 +109,9 @@ class _Tier:
         lines += ["    c = {}", "    t = 0"]
         split = any(bucket == "reasoning_tokens" for bucket, _ in self.rates)
         for i, (bucket, rate) in enumerate(self.rates):
-            # A model with its own reasoning price bills reasoning apart from the rest of output.
+            # A model with its own reasoning price bills reasoning apart from the rest of output;
+            # reasoning tokens are output tokens, so their cost is part of the output component
+            # (the ledger keeps one cost column per billed bucket) and the rates show the split.
             count = f"u.{bucket}"
             if split and bucket == "output_tokens":
                 count = "u.output_tokens - u.reasoning_tokens"
@@ -118,8 +120,9 @@ class _Tier:
             else:
                 env[f"R{i}"] = rate
                 product = f"mul_round(n, R{i})"
-            lines += [f"    n = {count}", "    if n:", f"        x = {product}",
-                      f"        c[{bucket!r}] = x", "        t += x"]
+            store = (f"        c[{bucket!r}] = x" if bucket != "reasoning_tokens"
+                     else "        c['output_tokens'] = c.get('output_tokens', 0) + x")
+            lines += [f"    n = {count}", "    if n:", f"        x = {product}", store, "        t += x"]
         if self.fee is not None:
             lines += [f"    c['request_fee'] = {self.fee}", f"    t += {self.fee}"]
         if self.fallbacks:
