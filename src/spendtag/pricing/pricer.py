@@ -259,7 +259,7 @@ class Pricer:
     def _price_overridden(self, event: UsageEvent) -> Cost:
         entry = self._entries.get((event.provider, event.model)) or self._entry(event)
         card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
-        plan = self._plan(event, card, mult)
+        plan = self._plan(event, card, mult, entry)
         if event.usage.reported_cost is not None and card is None:
             return self._reported(event, plan, mult)
         if plan.unpriced is not None:
@@ -311,7 +311,7 @@ class Pricer:
         event = UsageEvent("resolve", ts, provider, model, usage.replace(reported_cost=None))
         entry = self._entries.get((event.provider, event.model)) or self._entry(event)
         card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
-        plan = self._plan(event, card, mult)
+        plan = self._plan(event, card, mult, entry)
         if plan.unpriced is not None:
             return None
         tier = plan.tier(event.usage)
@@ -366,8 +366,10 @@ class Pricer:
             self._list.find(event.provider, event.model))
         return entry
 
-    def _plan(self, event: UsageEvent, card: PriceOverride | None, mult: PriceOverride | None) -> _Plan:
-        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+    def _plan(self, event: UsageEvent, card: PriceOverride | None, mult: PriceOverride | None,
+              entry: _Entry | None = None) -> _Plan:
+        if entry is None:
+            entry = self._entries.get((event.provider, event.model)) or self._entry(event)
         u = event.usage
         key: tuple[Any, ...] = (event.ts.date(), u.service_tier, u.speed, u.inference_geo, id(card), id(mult))
         if entry.windows:
