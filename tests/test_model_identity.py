@@ -174,3 +174,29 @@ def test_cli_report_and_api_report_group_by_model_unless_asked_not_to() -> None:
                                                     ("claude-sonnet-4-5", "1.00")])):
         doc = client.get(f"/api/v1/report?by=model&period=2026-03{query}").json()
         assert [(r["model"], r["cost_usd"]) for r in doc["rows"]] == expected
+
+
+def test_names_are_kept_in_the_user_cache_so_a_later_process_needs_no_price_data(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from spendtag.pricing import identity
+
+    def fresh_process() -> None:
+        model_name.cache_clear()
+        monkeypatch.setattr(identity, "_names", None)
+
+    fresh_process()
+    path = identity._cache_file()
+    assert str(path).startswith(os.environ["HOME"])           # the test's own home (conftest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")                                # a damaged cache is ignored, then rewritten
+    assert model_name("anthropic", "claude-opus-4-6-20260205") == "claude-opus-4-6"
+    assert json.loads(path.read_text()) == {"anthropic\nclaude-opus-4-6-20260205": "claude-opus-4-6"}
+
+    fresh_process()
+
+    def no_data(provider: str | None, model: str) -> str:
+        raise AssertionError("the price data was loaded")
+
+    monkeypatch.setattr(identity, "_resolve", no_data)
+    assert model_name("anthropic", "claude-opus-4-6-20260205") == "claude-opus-4-6"
+    fresh_process()
