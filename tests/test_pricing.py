@@ -215,20 +215,43 @@ def test_deepseek_off_peak_window(pricer: Pricer) -> None:
 
 # -- Tiers and modifiers without a list price.
 
-def test_openai_flex_before_flex_prices_is_billed_at_batch_rates(pricer: Pricer) -> None:
-    # o3 flex = Batch rates: 50% of $2 / $8 -> $1 / $4 (documented; no flex price in data before 2026-10-12).
-    cost = pricer.price(ev("openai", "o3", NOV_2025, input_tokens=10_000, output_tokens=1_000,
+def test_openai_flex_before_genai_prices_dates_it_uses_its_flex_rates(pricer: Pricer) -> None:
+    # o3 flex: $1 in / $4 out / $0.25 cached (genai-prices from 2026-10-12). o3's standard price on
+    # 2025-11-03 is the one of 2026-10-12 ($2 / $8 / $0.50), so its flex rates held then too
+    # (spendtag's tier table); Batch rates would bill the cached input at $0.50.
+    cost = pricer.price(ev("openai", "o3", NOV_2025, input_tokens=10_000, cache_read_tokens=4_000,
+                           output_tokens=1_000, service_tier="flex"))
+    assert cost.total == mtok("1", 10_000) + mtok("0.25", 4_000) + mtok("4", 1_000)
+    assert cost.price is not None and "flex at the rates genai-prices lists from 2026-10-12" in cost.price.note
+
+
+def test_openai_flex_where_no_flex_price_is_known_is_billed_at_batch_rates(pricer: Pricer) -> None:
+    # o3 before its 2025-06-10 price cut: the flex premium on $10 / $40 is not in any data, so
+    # flex is Batch: 50% of $10 / $40 (documented "flex = batch rates").
+    cost = pricer.price(ev("openai", "o3", MAY_2025, input_tokens=10_000, output_tokens=1_000,
                            service_tier="flex"))
-    assert cost.total == mtok("1", 10_000) + mtok("4", 1_000)
+    assert cost.total == mtok("5", 10_000) + mtok("20", 1_000)
+    assert cost.price is not None and "flex at batch rates" in cost.price.note
 
 
-def test_priority_without_a_priority_price_is_unpriced_with_a_reason(pricer: Pricer) -> None:
-    cost = pricer.price(ev("openai", "o3", NOV_2025, input_tokens=10_000, service_tier="priority"))
-    assert not cost.priced and cost.total == 0
-    assert cost.price is not None and cost.price.note.startswith("unpriced: service_tier priority")
-    # From 2026-10-12 the data has OpenAI's priority rates: o3 $3.50 in.
+def test_openai_priority_uses_the_priority_rates_while_the_standard_price_is_unchanged(pricer: Pricer) -> None:
+    # o3 priority: $3.50 in (genai-prices from 2026-10-12; OpenAI's page lists the same since launch).
     later = pricer.price(ev("openai", "o3", NOV_2026, input_tokens=10_000, service_tier="priority"))
     assert later.total == mtok("3.50", 10_000)
+    earlier = pricer.price(ev("openai", "o3", NOV_2025, input_tokens=10_000, service_tier="priority"))
+    assert earlier.total == mtok("3.50", 10_000) and earlier.priced
+    assert earlier.price is not None and earlier.price.rates["input_tokens"] == "0.0000035"
+    assert "priority at the rates genai-prices lists from 2026-10-12" in earlier.price.note
+    assert "spendtag tier table" in earlier.price.note
+
+
+def test_priority_without_a_known_priority_price_is_unpriced_with_a_reason(pricer: Pricer) -> None:
+    # Before o3's 2025-06-10 cut its standard price differs from the one the priority rates are
+    # set against, and gpt-5-nano has no priority price at all: neither is guessed.
+    for model, ts in (("o3", MAY_2025), ("gpt-5-nano", NOV_2026)):
+        cost = pricer.price(ev("openai", model, ts, input_tokens=10_000, service_tier="priority"))
+        assert not cost.priced and cost.total == 0
+        assert cost.price is not None and cost.price.note.startswith("unpriced: service_tier priority")
 
 
 def test_web_search_on_a_model_without_a_search_fee_is_unpriced_not_free(pricer: Pricer) -> None:

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag.ledger.query import EVENT_DIMENSIONS, Filters, QueryError, Totals
+from spendtag.ledger.query import EVENT_DIMENSIONS, Aggregate, Filters, QueryError, Totals
 from spendtag.ledger.store import Store
 from spendtag.money import exact_str
 from spendtag.periods import TIME_GROUPS, Range, sort_key
@@ -98,11 +98,43 @@ def _sort(rows: list[Row], keys: Sequence[str], order: str) -> None:
                                  tuple((v is None, v or "") for v in r.key)))
 
 
+def named_models(aggregates: Sequence[Aggregate], keys: Sequence[str], query: Sequence[str]) -> list[Aggregate]:
+    """``aggregates`` grouped by ``query`` (``keys`` plus "provider" if it lacked one), regrouped by
+    ``keys`` with each model under its name in the price data (dated ids with their model)."""
+    from spendtag.pricing.identity import model_name  # loads the price data: only for a model grouping
+
+    at, provider_at = query.index("model"), query.index("provider")
+    merged: dict[tuple[str | None, ...], Totals] = {}
+    for a in aggregates:
+        key = list(a.key)
+        if key[at] is not None:
+            key[at] = model_name(key[provider_at], key[at])
+        group = tuple(key[:len(keys)])
+        totals = merged.get(group)
+        if totals is None:
+            merged[group] = totals = Totals()
+        totals.merge(a.totals)
+    return [Aggregate(k, t) for k, t in merged.items()]
+
+
+def aggregate(store: Store, filters: Filters, keys: Sequence[str], tz: ZoneInfo, *,
+              exact_models: bool = False) -> list[Aggregate]:
+    """``store.aggregate``, with a model's dated and undated ids as one model unless ``exact_models``."""
+    if "model" not in keys or exact_models:
+        return store.aggregate(filters, keys, tz)
+    query = list(keys) if "provider" in keys else [*keys, "provider"]
+    return named_models(store.aggregate(filters, query, tz), keys, query)
+
+
 def build(store: Store, by: Sequence[str], filters: Filters, tz: ZoneInfo, *, order: str = "cost",
-          limit: int | None = None, now: datetime | None = None) -> Report:
-    """Group, total, share, and add the untagged row and the unpriced models."""
+          limit: int | None = None, now: datetime | None = None, exact_models: bool = False) -> Report:
+    """Group, total, share, and add the untagged row and the unpriced models.
+
+    Grouped by model, the ids of one model (``claude-sonnet-4-5-20250929``, ``claude-sonnet-4-5``)
+    are one row named as the price data names it; ``exact_models`` keeps each id apart.
+    """
     keys = [group_key(n) for n in by]
-    aggregates = store.aggregate(filters, keys, tz)
+    aggregates = aggregate(store, filters, keys, tz, exact_models=exact_models)
     total = Totals()
     for a in aggregates:
         total.merge(a.totals)
@@ -130,14 +162,15 @@ class Comparison:
     models: list[dict[str, Totals]]
 
 
-def compare(store: Store, sides: Sequence[Filters], labels: Sequence[str], tz: ZoneInfo) -> Comparison:
+def compare(store: Store, sides: Sequence[Filters], labels: Sequence[str], tz: ZoneInfo, *,
+            exact_models: bool = False) -> Comparison:
     """Side-by-side totals (and per-model totals) for several selections."""
     totals: list[Totals] = []
     models: list[dict[str, Totals]] = []
     for f in sides:
         t = Totals()
         per_model: dict[str, Totals] = {}
-        for a in store.aggregate(f, ["model"], tz):
+        for a in aggregate(store, f, ["model"], tz, exact_models=exact_models):
             t.merge(a.totals)
             per_model[a.key[0] or "(none)"] = a.totals
         totals.append(t)

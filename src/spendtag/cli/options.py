@@ -40,6 +40,12 @@ def filter_options(func: F) -> F:
     return func
 
 
+def exact_models_option(func: F) -> F:
+    return click.option("--exact-models", is_flag=True,
+                        help="Keep every model id apart (claude-sonnet-4-5-20250929 and claude-sonnet-4-5); "
+                             "by default the ids of one model are one row.")(func)
+
+
 def format_option(func: F) -> F:
     return click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
                         help="Output format.")(func)

@@ -8,12 +8,14 @@ from decimal import Decimal, InvalidOperation
 import click
 from rich.table import Table
 
+from spendtag import unpriced as unpriced_calls
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.errors import PricingError
 from spendtag.periods import parse_instant
 from spendtag.pricing import PriceOverride
 from spendtag.tags import Selector
+from spendtag.unpriced import CARD_FLAGS
 
 
 @click.group(cls=HelpGroup)
@@ -66,6 +68,9 @@ def show(app: App, model: str, provider: str | None, when: str | None) -> None:
 @click.option("--cache-read", metavar="USD", help="Cache reads, per million tokens.")
 @click.option("--cache-write-5m", metavar="USD", help="5-minute cache writes, per million tokens.")
 @click.option("--cache-write-1h", metavar="USD", help="1-hour cache writes, per million tokens.")
+@click.option("--input-audio", metavar="USD", help="Audio input, per million tokens.")
+@click.option("--output-audio", metavar="USD", help="Audio output, per million tokens.")
+@click.option("--reasoning", metavar="USD", help="Reasoning tokens, per million (default: the output rate).")
 @click.option("--web-search", metavar="USD", help="Web searches, per thousand.")
 @click.option("--multiplier", metavar="FACTOR", help="Scale list prices instead, e.g. 0.85 for a 15% discount.")
 @click.option("--from", "valid_from", help="First day it applies (UTC date, inclusive).")
@@ -75,6 +80,7 @@ def show(app: App, model: str, provider: str | None, when: str | None) -> None:
 @click.pass_obj
 def override(app: App, model: str, provider: str | None, input_: str | None, output: str | None,
              cache_read: str | None, cache_write_5m: str | None, cache_write_1h: str | None,
+             input_audio: str | None, output_audio: str | None, reasoning: str | None,
              web_search: str | None, multiplier: str | None, valid_from: str | None, valid_until: str | None,
              scope: tuple[str, ...], note: str) -> None:
     """Give MODEL (a name or glob) your own rate card or a multiplier on list prices.
@@ -82,10 +88,10 @@ def override(app: App, model: str, provider: str | None, input_: str | None, out
     Applies to calls recorded from now on whose time falls in --from/--until; costs already
     in the ledger keep the price they were recorded with.
     """
-    card = {"input_tokens": input_, "output_tokens": output, "cache_read_tokens": cache_read,
-            "cache_write_5m_tokens": cache_write_5m, "cache_write_1h_tokens": cache_write_1h,
-            "web_search_requests": web_search}
-    rates = {k: d for k, v in card.items() if (d := _decimal(k, v)) is not None}
+    given = {"input": input_, "output": output, "cache-read": cache_read, "cache-write-5m": cache_write_5m,
+             "cache-write-1h": cache_write_1h, "input-audio": input_audio, "output-audio": output_audio,
+             "reasoning": reasoning, "web-search": web_search}
+    rates = {CARD_FLAGS[flag]: d for flag, v in given.items() if (d := _decimal(flag, v)) is not None}
     o = PriceOverride(
         id=None, model=model, provider=provider, rates=rates or None, multiplier=_decimal("multiplier", multiplier),
         valid_from=date.fromisoformat(valid_from) if valid_from else None,
@@ -123,23 +129,45 @@ def remove(app: App, override_id: int) -> None:
 
 @prices.command("check")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any recorded call is unpriced.")
+@click.option("--toml", "as_toml", is_flag=True,
+              help="Print only the suggested [[prices]] tables, to append to the config file.")
 @click.pass_obj
-def check(app: App, strict: bool) -> None:
-    """Which recorded models could not be priced, and how many calls that affects."""
+def check(app: App, strict: bool, as_toml: bool) -> None:
+    """Which recorded models could not be priced, and a complete rate card for each.
+
+    Each card has a rate for every bucket the unpriced calls used; add it (config file or
+    `prices override`), fill in any FILL-IN, then `spendtag reprice` the period.
+    """
     uses = app.store.models()
     unpriced = [u for u in uses if u.unpriced_requests]
     if not unpriced:
-        app.console.out(f"all {sum(u.requests for u in uses):,} recorded calls are priced "
-                        f"({len(uses)} models)")
+        if not as_toml:
+            app.console.out(f"all {sum(u.requests for u in uses):,} recorded calls are priced "
+                            f"({len(uses)} models)")
         return
-    t = Table(title="Unpriced models", title_justify="left")
-    for col in ("provider", "model", "unpriced calls", "first", "last"):
-        t.add_column(col)
-    for u in unpriced:
-        t.add_row(u.provider, u.model, f"{u.unpriced_requests:,}", f"{u.first:%Y-%m-%d}", f"{u.last:%Y-%m-%d}")
-    app.console.print(t)
-    app.console.out("Their cost is not in any total. Add a price: spendtag prices override MODEL --input USD "
-                    "--output USD")
+    suggestions = unpriced_calls.check(app.store, app.pricer)
+    if as_toml:
+        click.echo("\n\n".join(s.toml() for s in suggestions))
+    else:
+        t = Table(title="Unpriced models", title_justify="left")
+        for col in ("provider", "model", "unpriced calls", "first", "last"):
+            t.add_column(col)
+        for u in unpriced:
+            t.add_row(u.provider, u.model, f"{u.unpriced_requests:,}", f"{u.first:%Y-%m-%d}", f"{u.last:%Y-%m-%d}")
+        app.console.print(t)
+        app.console.out("Their cost is not in any total. A rate card for each, with every rate its calls need "
+                        "(config file, or the command); replace any FILL-IN, then run "
+                        "`spendtag reprice --since FIRST --until LAST`:")
+        for s in suggestions:
+            calls = "call" if s.requests == 1 else "calls"
+            click.echo(f"\n# {s.provider}/{s.model}: {s.requests:,} unpriced {calls}, {s.first:%Y-%m-%d} to "
+                       f"{s.last:%Y-%m-%d} ({'; '.join(s.reasons)})")
+            if s.priced_requests:
+                others = "call" if s.priced_requests == 1 else "calls"
+                click.echo(f"# {s.priced_requests:,} other {others} of this model are priced: this card would replace "
+                           "their price too (limit it with from/until or scope)")
+            click.echo(s.toml())
+            click.echo(s.command())
     if strict:
         raise SystemExit(1)
 

@@ -48,10 +48,23 @@ class Filters:
                 raise QueryError(f"cannot filter on {name!r}")
 
     def matches_dims(self, dims: Mapping[str, str], tags: Mapping[str, str]) -> bool:
-        """True if an event with these dimensions and tags passes every condition but time and session."""
+        """True if an event with these dimensions and tags passes every condition but time and session.
+
+        A model condition also takes the name the model resolves to in the price data, so
+        ``claude-sonnet-4-5`` covers ``claude-sonnet-4-5-20250929`` (see pricing.identity).
+        """
         for name, allowed in self.dims.items():
-            if name != "session" and dims.get(name, "") not in allowed:
-                return False
+            if name == "session":
+                continue
+            value = dims.get(name, "")
+            if value in allowed:
+                continue
+            if name == "model" and value:
+                from spendtag.pricing.identity import model_name  # loads the price data: only when asked
+
+                if model_name(dims.get("provider") or None, value) in allowed:
+                    continue
+            return False
         if self.project:
             path = dims.get("project", "")
             if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.project):

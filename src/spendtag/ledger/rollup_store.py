@@ -35,6 +35,7 @@ from spendtag.ledger.store import (
     RecordResult,
     SessionSummary,
     TagChange,
+    UnpricedUse,
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
@@ -730,6 +731,24 @@ class RollupStore(Dialect):
                "ORDER BY d.provider, d.model")
         return [ModelUse(p, m, int(n), int(u), from_us(a), from_us(b + HOUR_US - 1))
                 for p, m, n, u, a, b in self._run(sql)]
+
+    def unpriced(self) -> list[UnpricedUse]:
+        # Only the hours the rollups say hold unpriced calls are scanned.
+        lo, hi = self._one("SELECT MIN(bucket), MAX(bucket) FROM rollup_hour WHERE unpriced_requests > 0")
+        if lo is None:
+            return []
+        sums = ", ".join(f"SUM(e.{b})" for b in TOKEN_BUCKETS)
+        modifiers = "e.service_tier, e.speed, e.inference_geo, p.note"
+        sql = (f"SELECT d.provider, d.model, {modifiers}, COUNT(*), MIN(e.ts), MAX(e.ts), {sums} "
+               "FROM events e JOIN dims d ON d.id = e.dim_id LEFT JOIN prices p ON p.id = e.price_id "
+               "WHERE e.ts >= ? AND e.ts < ? AND e.unpriced_requests > 0 "
+               f"GROUP BY d.provider, d.model, {modifiers}")
+        found = [UnpricedUse(provider, model, tier, speed, geo, note, int(n), dict(zip(TOKEN_BUCKETS, map(int, sums),
+                                                                                        strict=True)),
+                             from_us(first), from_us(last))
+                 for provider, model, tier, speed, geo, note, n, first, last, *sums
+                 in self._run(sql, (int(lo), int(hi) + HOUR_US))]
+        return sorted(found, key=lambda u: (u.provider, u.model, -u.requests, u.reason or ""))
 
     # -- price overrides ------------------------------------------------------------------
 

@@ -90,6 +90,22 @@ class ModelUse:
 
 
 @dataclass(frozen=True, slots=True)
+class UnpricedUse:
+    """Unpriced calls of one model under one set of price modifiers, and the buckets they used."""
+
+    provider: str
+    model: str
+    service_tier: str | None
+    speed: str | None
+    inference_geo: str | None
+    reason: str | None                  # the price note ("unpriced: ..."); None for a model nobody knows
+    requests: int
+    tokens: Mapping[str, int]           # TOKEN_BUCKETS -> sum
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """An alert that fired. ``alert_id`` (budget, period, threshold) makes it fire once."""
 
@@ -203,6 +219,9 @@ class Store(Protocol):
     def time_span(self) -> tuple[datetime, datetime] | None: ...
 
     def models(self) -> list[ModelUse]: ...
+
+    # Unpriced calls per model, modifiers and reason, with the buckets they used (prices check).
+    def unpriced(self) -> list[UnpricedUse]: ...
 
     def add_price_override(self, override: PriceOverride) -> int: ...
 

@@ -1,7 +1,7 @@
 """Exact prices for LLM calls: genai-prices list prices plus a book of user overrides.
 
 The price book is light; the Pricer loads genai-prices' data, so it is imported only when
-first asked for (reports and exports never need it).
+first asked for (reports need it only to name models, through ``pricing.identity``).
 """
 
 from __future__ import annotations

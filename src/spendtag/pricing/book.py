@@ -4,6 +4,11 @@ An override is either a **rate card** (replacement prices, for custom, fine-tune
 models) or a **multiplier** (a negotiated discount on whatever was resolved), valid for a
 UTC date range and optionally scoped to tags. When several overrides of one kind match an
 event, the later one in the book wins.
+
+An override's model (an id or a glob) matches the model a call reported and the name that id
+resolves to in the price data (:func:`spendtag.pricing.identity.model_name`), so an override
+on ``claude-sonnet-4-5`` covers ``claude-sonnet-4-5-20250929`` and ``claude-sonnet-4.5``; one
+on a dated id covers that id only.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from spendtag.tags import Selector
 from spendtag.usage import BILLED_TOKEN_BUCKETS, UsageEvent
 
 # Buckets a rate card may price: tokens in USD per million, web searches in USD per thousand.
-CARD_BUCKETS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "web_search_requests")
+# Reasoning tokens are output tokens: a card without a reasoning rate bills them as output.
+CARD_BUCKETS: tuple[str, ...] = (*BILLED_TOKEN_BUCKETS, "reasoning_tokens", "web_search_requests")
 # Config key -> card bucket.
 _CONFIG_RATE_KEYS: dict[str, str] = {
     "input": "input_tokens",
@@ -32,6 +38,7 @@ _CONFIG_RATE_KEYS: dict[str, str] = {
     "output": "output_tokens",
     "input_audio": "input_audio_tokens",
     "output_audio": "output_audio_tokens",
+    "reasoning": "reasoning_tokens",
     "web_search": "web_search_requests",
 }
 _CONFIG_OTHER_KEYS = ("id", "model", "provider", "multiplier", "from", "until", "scope", "note")
@@ -84,13 +91,15 @@ class PriceOverride:
     def label(self) -> str:
         return f"override #{self.id}" if self.id is not None else f"override {self.model}"
 
-    def applies_to(self, provider: str, model: str) -> bool:
-        """Does the model/provider part match (dates and scope aside)?"""
+    def applies_to(self, provider: str, model: str, name: str | None = None) -> bool:
+        """Does the model/provider part match (dates and scope aside)? ``name``: the model's resolved name."""
         if self.provider is not None:
             wanted = self.provider.strip().lower()
             if wanted not in (provider.strip().lower(), canonical_provider(provider)):
                 return False
-        return fnmatch.fnmatchcase(model.lower(), self.model.lower())
+        pattern = self.model.lower()
+        return fnmatch.fnmatchcase(model.lower(), pattern) or (
+            name is not None and fnmatch.fnmatchcase(name.lower(), pattern))
 
     def active_on(self, day: date) -> bool:
         if self.valid_from is not None and day < self.valid_from:
@@ -115,18 +124,18 @@ class PriceBook:
     def __len__(self) -> int:
         return len(self.overrides)
 
-    def candidates(self, provider: str, model: str) -> tuple[PriceOverride, ...]:
-        """Overrides whose provider and model match, latest first (cached per pair)."""
+    def candidates(self, provider: str, model: str, name: str | None = None) -> tuple[PriceOverride, ...]:
+        """Overrides whose provider and model (or its resolved ``name``) match, latest first (cached)."""
         key = (provider, model)
         found = self._candidates.get(key)
         if found is None:
-            found = tuple(o for o in reversed(self.overrides) if o.applies_to(provider, model))
+            found = tuple(o for o in reversed(self.overrides) if o.applies_to(provider, model, name))
             self._candidates[key] = found
         return found
 
-    def match(self, event: UsageEvent) -> tuple[PriceOverride | None, PriceOverride | None]:
-        """The (rate card, multiplier) that apply to ``event``; either may be None."""
-        candidates = self.candidates(event.provider, event.model)
+    def match(self, event: UsageEvent, name: str | None = None) -> tuple[PriceOverride | None, PriceOverride | None]:
+        """The (rate card, multiplier) that apply to ``event``, whose model resolves to ``name``; either may be None."""
+        candidates = self.candidates(event.provider, event.model, name)
         if not candidates:
             return None, None
         day = event.ts.date()

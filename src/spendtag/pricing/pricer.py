@@ -109,7 +109,9 @@ class _Tier:
         lines += ["    c = {}", "    t = 0"]
         split = any(bucket == "reasoning_tokens" for bucket, _ in self.rates)
         for i, (bucket, rate) in enumerate(self.rates):
-            # A model with its own reasoning price bills reasoning apart from the rest of output.
+            # A model with its own reasoning price bills reasoning apart from the rest of output;
+            # reasoning tokens are output tokens, so their cost is part of the output component
+            # (the ledger keeps one cost column per billed bucket) and the rates show the split.
             count = f"u.{bucket}"
             if split and bucket == "output_tokens":
                 count = "u.output_tokens - u.reasoning_tokens"
@@ -118,8 +120,9 @@ class _Tier:
             else:
                 env[f"R{i}"] = rate
                 product = f"mul_round(n, R{i})"
-            lines += [f"    n = {count}", "    if n:", f"        x = {product}",
-                      f"        c[{bucket!r}] = x", "        t += x"]
+            store = (f"        c[{bucket!r}] = x" if bucket != "reasoning_tokens"
+                     else "        c['output_tokens'] = c.get('output_tokens', 0) + x")
+            lines += [f"    n = {count}", "    if n:", f"        x = {product}", store, "        t += x"]
         if self.fee is not None:
             lines += [f"    c['request_fee'] = {self.fee}", f"    t += {self.fee}"]
         if self.fallbacks:
@@ -207,10 +210,11 @@ class _Plan:
 
 
 class _Entry:
-    __slots__ = ("found", "windows", "plans")
+    __slots__ = ("found", "name", "windows", "plans")
 
     def __init__(self, found: ListModel | None) -> None:
         self.found = found
+        self.name = found.model.id if found else None    # the model's name in the price data
         self.windows: tuple[tuple[time, time], ...] = found.windows if found else ()
         self.plans: dict[tuple[Any, ...], _Plan] = {}
 
@@ -253,8 +257,9 @@ class Pricer:
         return plan.tiers[bisect_left(plan.starts, usage.total_input_tokens)].cost(usage)
 
     def _price_overridden(self, event: UsageEvent) -> Cost:
-        card, mult = self.book.match(event) if self._has_book else (None, None)
-        plan = self._plan(event, card, mult)
+        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+        card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
+        plan = self._plan(event, card, mult, entry)
         if event.usage.reported_cost is not None and card is None:
             return self._reported(event, plan, mult)
         if plan.unpriced is not None:
@@ -304,8 +309,9 @@ class Pricer:
     def resolve(self, provider: str, model: str, ts: datetime, usage: Usage) -> Rates | None:
         """The rates an untagged event with this usage would be priced with, or None if unpriced."""
         event = UsageEvent("resolve", ts, provider, model, usage.replace(reported_cost=None))
-        card, mult = self.book.match(event) if self._has_book else (None, None)
-        plan = self._plan(event, card, mult)
+        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+        card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
+        plan = self._plan(event, card, mult, entry)
         if plan.unpriced is not None:
             return None
         tier = plan.tier(event.usage)
@@ -322,7 +328,8 @@ class Pricer:
         found = self._list.find(provider, model)
         matched_provider = provider or (found.provider.id if found else "")
         overrides = [o for o in self.book.overrides
-                     if o.applies_to(matched_provider, model) and o.active_on(day)]
+                     if o.applies_to(matched_provider, model, found.model.id if found else None)
+                     and o.active_on(day)]
         if found is None and not any(o.rates is not None for o in overrides):
             return None
         out: dict[str, Any] = {
@@ -359,8 +366,10 @@ class Pricer:
             self._list.find(event.provider, event.model))
         return entry
 
-    def _plan(self, event: UsageEvent, card: PriceOverride | None, mult: PriceOverride | None) -> _Plan:
-        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+    def _plan(self, event: UsageEvent, card: PriceOverride | None, mult: PriceOverride | None,
+              entry: _Entry | None = None) -> _Plan:
+        if entry is None:
+            entry = self._entries.get((event.provider, event.model)) or self._entry(event)
         u = event.usage
         key: tuple[Any, ...] = (event.ts.date(), u.service_tier, u.speed, u.inference_geo, id(card), id(mult))
         if entry.windows:

@@ -34,11 +34,13 @@ from genai_prices.types import (
     ModelInfo,
     ModelPrice,
     Provider,
+    StartDateConstraint,
     Tier,
     TieredPrices,
     TimeOfDateConstraint,
 )
 
+from spendtag.pricing.tiers import earlier_tier, premium
 from spendtag.providers import normalise as canonical_provider
 
 PRICE_DATA_VERSION: str = f"genai-prices {version('genai-prices')}"
@@ -180,6 +182,7 @@ class ListPrices:
 
         tier = (service_tier or "").strip().lower()
         tier = _TIER_ALIASES.get(tier, tier)
+        read_at = ts              # the day whose prices apply (earlier for a tier genai-prices dates late)
         problem: str | None = None
         if tier in _STANDARD_TIERS:
             pass
@@ -187,21 +190,19 @@ class ListPrices:
             notes.append("scale tier at list rates")
         elif tier == "batch":
             problem = batch("batch")
+        elif tier in ("flex", "priority") and (listed := _tier_price(found, ts, tier)) is not None:
+            read_at, note = listed
+            context["service_tier"] = tier
+            notes.append(note)
         elif tier == "flex":
-            if found.own and _variant_active(info, ts, "service_tier", "flex"):
-                context["service_tier"] = "flex"
-                notes.append("flex")
-            elif pid == "groq":
+            if pid == "groq":
                 notes.append("flex at on-demand rates (Groq)")
             elif pid == "openai":
                 problem = batch("flex at batch rates")
             else:
                 problem = "service_tier flex: no flex price in the data"
         elif tier == "priority":
-            if found.own and _variant_active(info, ts, "service_tier", "priority"):
-                context["service_tier"] = "priority"
-                notes.append("priority")
-            elif claude:
+            if claude:
                 notes.append("priority tier allocated at list rates (commitments burn down at list weights)")
             else:
                 problem = "service_tier priority: no priority price in the data for this date"
@@ -212,10 +213,17 @@ class ListPrices:
 
         speed_value = (speed or "").strip().lower()
         if speed_value == "fast":
-            if not (found.own and _variant_active(info, ts, "speed", "fast")):
-                return unpriced("speed fast: fast mode is premium-priced and the data has no fast price")
-            context["speed"] = "fast"
-            notes.append("fast mode")
+            if found.own and _variant_active(info, ts, "speed", "fast"):
+                context["speed"] = "fast"
+                ratio = _ratio(info.get_prices(ts), info.get_prices(ts, {"speed": "fast"}))
+                notes.append(f"fast mode x{ratio} (genai-prices fast price)" if ratio else
+                             "fast mode (genai-prices fast price)")
+            elif found.own and (known := premium(pid, info.id, "speed", "fast")) is not None:
+                scale.append((_TOKEN_KEYS, known.multiplier))
+                notes.append(f"fast mode x{known.multiplier} ({known.label})")
+            else:
+                return unpriced("speed fast: fast mode is premium-priced and neither the data nor spendtag's "
+                                "tier table has its price for this model")
         elif speed_value not in ("", "standard", "normal"):
             return unpriced(f"unknown speed {speed!r}")
 
@@ -223,7 +231,7 @@ class ListPrices:
             scale.append((_TOKEN_KEYS, _US_GEO))
             notes.append("US-only inference x1.1 (Opus 4.6+)")
 
-        price = info.get_prices(ts, context or None)
+        price = info.get_prices(read_at, context or None)
         for keys, factor in scale:
             price = _scaled(price, keys, factor)
         return _tabulate(pid, info.id, price, claude, tuple(notes))
@@ -288,6 +296,43 @@ def _variant_active(info: ModelInfo, ts: datetime, key: str, value: str) -> bool
         if variant.when == {key: value} and (variant.constraint is None or variant.constraint.active(ts)):
             return True
     return False
+
+
+def _tier_price(found: ListModel, ts: datetime, tier: str) -> tuple[datetime, str] | None:
+    """Where genai-prices has ``tier``'s price for a call at ``ts``: the moment to read it at, and the note.
+
+    That is ``ts`` itself while genai-prices' variant is in force; before its start date, the
+    start date, if spendtag's tier table says the provider's tier prices held earlier and the
+    model's standard price then was the one the variant was set against.
+    """
+    info = found.model
+    if not found.own:
+        return None
+    if _variant_active(info, ts, "service_tier", tier):
+        return ts, tier
+    entry = earlier_tier(found.provider.id, tier)
+    starts = [v.constraint.start_date for v in info.price_variants or ()
+              if v.when == {"service_tier": tier} and isinstance(v.constraint, StartDateConstraint)]
+    if entry is None or not starts or min(starts) <= ts.date():
+        return None
+    at = datetime.combine(min(starts), time(), UTC)
+    if info.get_prices(ts) != info.get_prices(at):
+        return None      # the standard price changed since: the premium on it is not known
+    return at, (f"{tier} at the rates genai-prices lists from {min(starts).isoformat()} "
+                f"(standard rates unchanged since; {entry.label})")
+
+
+def _ratio(standard: ModelPrice, variant: ModelPrice) -> Decimal | None:
+    """The one factor between every token price of ``variant`` and ``standard``, if there is one."""
+    factors = set()
+    for key in _TOKEN_KEYS:
+        a, b = getattr(standard, key, None), getattr(variant, key, None)
+        if a is None or b is None:
+            continue
+        if isinstance(a, TieredPrices) or isinstance(b, TieredPrices) or not a:
+            return None
+        factors.add(b / a)
+    return factors.pop().normalize() if len(factors) == 1 else None
 
 
 def _opus_46_or_later(model_id: str) -> bool:

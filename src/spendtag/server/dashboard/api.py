@@ -160,12 +160,14 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
 def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
            by: Annotated[str, Query(max_length=200, description="One or two keys: client or client,model.")] = "client",
            order: Literal["cost", "time"] = "cost",
-           limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> dict[str, Any]:
+           limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+           exact_models: Annotated[bool, Query(description="Keep every model id apart (dated ids too).")] = False,
+           ) -> dict[str, Any]:
     ctx = context(request)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
         return reports.to_dict(reports.build(store, reports.parse_by(by), sel.filters, sel.tz, order=order,
-                                             limit=limit))
+                                             limit=limit, exact_models=exact_models))
 
 
 @router.get("/summary", summary="One client's own summary (what a client link shows)")
