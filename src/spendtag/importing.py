@@ -8,6 +8,12 @@ A group of files' events and their offsets are committed in one transaction, so 
 leaves neither without the other, and the next import reads those files again (event ids
 are the records' own, so nothing is counted twice).
 
+A Claude Code call still being written (the newest of a live session) is recorded at once
+with the usage its lines carry so far; when a later import finds a copy that grew, the
+recorded event is replaced by it (``Store.record_import``'s revised copies), once, with
+its previous usage and cost kept as a revision. A file read again from the top (rewritten)
+gives all its calls as such copies, so the ledger keeps the largest of each.
+
 Large imports read, price and compact the files in worker processes (one per core) while
 this process records what they hand back, in file order: the ledger ends up the same as
 with one process, because the first copy of a call (in file order) is the one recorded.
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
 
 HEAD_BYTES = 4096
-# A log untouched this long is finished: calls still open at its end are closed as they are.
+# A log untouched this long is finished: calls still open at its end are closed as they are
+# (they were recorded already; closing them only stops the next imports re-reading them).
 QUIET = 3600
 
 
@@ -60,9 +67,10 @@ class ImportReport:
     unchanged: int = 0
     inserted: int = 0
     duplicates: int = 0
+    updated: int = 0              # calls recorded while still being written, whose usage grew since
 
     def total(self, name: str) -> int:
-        if name in ("inserted", "duplicates"):
+        if name in ("inserted", "duplicates", "updated"):
             return int(getattr(self, name))
         return sum(getattr(f, name) for f in self.files)
 
@@ -126,9 +134,14 @@ class _FileReader:
         events = _attributed(result.events, self.rules)
         priced = self.pricer.price_many(events)
         builder = ImportPartBuilder()
+        # A file read again from the top may hold larger copies of calls recorded from it
+        # while they were being written: given as revised copies, the ledger keeps the largest.
         for p in priced:
-            builder.add(p)
-        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls)
+            builder.add(p, revised=job.restarted)
+        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls, job.restarted)
+        for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
+            builder.add(p, revised=True)
+        self._add_calls(builder, result.revised_calls, True)
         key = str(log.path)
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
@@ -137,8 +150,9 @@ class _FileReader:
                             head_hash(log.path, result.offset), job.state)
         return report, state, builder.part()
 
-    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall]) -> int:
-        """Attribute, price and compact a reader's calls into ``builder``; their total cost (pico-USD).
+    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall], revised: bool = False) -> int:
+        """Attribute, price and compact a reader's calls into ``builder`` (as revised copies if
+        ``revised``); their total cost (pico-USD).
 
         Text-only calls whose price is already resolved go straight to rows
         (``Pricer.text_cost``); the others, and the first of each model, day and tier, go
@@ -159,13 +173,13 @@ class _FileReader:
                 ref, row = priced
                 dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
                 builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
-                                 call.service_tier, counts, row)
+                                 call.service_tier, counts, row, revised=revised)
                 total += row[-1]
             else:
                 event = call.event()
                 event.tags = dict(tags)
                 cost = pricer.price(event)
-                builder.add(PricedEvent(event, cost))
+                builder.add(PricedEvent(event, cost), revised=revised)
                 total += cost.total
         return total
 
@@ -241,7 +255,7 @@ def _import(store: Store, reader: _FileReader, jobs: list[_Job], report: ImportR
             yield part, state
             if progress:
                 progress(state.size)
-            calls += len(part[1])
+            calls += len(part[1]) + len(part[2])
             if calls >= GROUP_CALLS or files >= GROUP_FILES or time.monotonic() - started >= GROUP_SECONDS:
                 return
         more = False
@@ -250,6 +264,7 @@ def _import(store: Store, reader: _FileReader, jobs: list[_Job], report: ImportR
         result = store.record_import(group())
         report.inserted += result.inserted
         report.duplicates += result.duplicates
+        report.updated += result.updated
 
 
 def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
