@@ -96,6 +96,11 @@ _GREW = "a later copy of a call that was still being written"
 _BILLED = tuple(EVENT_SUMS.index(b) for b in BILLED_TOKEN_BUCKETS)
 
 
+def _copy_order(row: Sequence[Any]) -> tuple[int, int]:
+    """How copies of one event (import rows) rank: by billed tokens, then by time."""
+    return sum(row[_IMPORT_SUMS + i] for i in _BILLED), row[_IMPORT_TS]
+
+
 def group_import_rows(rows: Sequence[Sequence[Any]]) -> tuple[HourGroups, SessionGroups]:
     """Import rows' (IMPORT_COLUMNS order) summed columns per (hour, dims) and per (session, hour, dims).
 
@@ -909,6 +914,10 @@ class RollupStore(Dialect):
             lo = max(lo, to_us(filters.since))
         if filters.until:
             hi = min(hi, to_us(filters.until))
+        self._rebuild_days(dim_ids, lo, hi)
+
+    def _rebuild_days(self, dim_ids: list[int], lo: int, hi: int) -> None:
+        """Recompute every rollup row of these dims rows over the whole UTC days from ``lo`` to ``hi`` (µs)."""
         lo -= lo % DAY_US
         hi += (-hi) % DAY_US
         for part in self._chunks(dim_ids):
@@ -986,7 +995,12 @@ class RollupStore(Dialect):
         select = (f"SELECT ts, dim_id, price_id, {', '.join(EVENT_SUMS)} FROM events WHERE event_id = ?"
                   f"{self._FOR_UPDATE}")
         now = int(time.time() * 1_000_000)
+        largest: dict[str, tuple[Any, ...]] = {}     # a batch with several copies of an id: the largest
         for row in rows:
+            have = largest.get(row[3])
+            if have is None or _copy_order(row) > _copy_order(have):
+                largest[row[3]] = row
+        for row in largest.values():
             dim_id, price_id, event_id, ts = row[1:5]
             sums = tuple(row[_IMPORT_SUMS:])
             found = self._run(select, (event_id,)).fetchone()
@@ -1010,7 +1024,8 @@ class RollupStore(Dialect):
             dims.add(dim_id)
             times.append(ts)
         if dims:
-            self._rebuild_rollups(sorted(dims), Filters(since=from_us(min(times)), until=from_us(max(times) + 1)))
+            # Over the days the events left too (which may hold none of these dims' events now).
+            self._rebuild_days(sorted(dims), min(times), max(times) + 1)
         return inserted, updated
 
     def revisions(self, event_id: str) -> list[PricedEvent]:
