@@ -379,3 +379,40 @@ def test_the_background_import_goes_on_while_the_transcript_grows(tmp_path: Path
     assert len(imports) == 2 and not lock.exists()
     events, _ = ledger_of(os.environ["SPENDTAG_DB"])
     assert events["claude-code:msg_a:req_a"][1] == usage(777)
+
+
+def test_two_imports_at_once_keep_the_largest_copy(tmp_path: Path, db: str) -> None:
+    """An import that saw the newest call still open commits after one that saw it finished, or before.
+
+    (The status line's background import and `spendtag watch` run at the same time.) Each
+    read from the same stored state; whichever order they commit in, the call ends with its
+    final usage, once.
+    """
+    from spendtag.importing import ImportReport, _FileReader, _jobs
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = transcript(tmp_path)
+    log = LogFile("claude-code", path, path.parent.parent)
+    for first_open in (True, False):
+        name = f"race{first_open}"
+        path.write_text(user("go", now - timedelta(seconds=9)) + "\n")
+        store = open_store(db)
+        try:
+            store.record_import([])    # (the ledger exists before the imports race)
+            reader = _FileReader(Pricer(PriceBook([])), None, False)
+            append(path, assistant(name, 1, now - timedelta(seconds=5)))
+            (open_job,) = _jobs(store, [log], ImportReport(), None)
+            saw_open = reader(open_job)
+            append(path, assistant(name, 900, now - timedelta(seconds=4)), user("result", now))
+            (closed_job,) = _jobs(store, [log], ImportReport(), None)
+            saw_closed = reader(closed_job)
+            order = (saw_open, saw_closed) if first_open else (saw_closed, saw_open)
+            for _report, state, part in order:
+                store.record_import([(part, state)])
+            (event,) = [p.event for p in store.events(Filters()) if p.event.event_id.endswith(f"req_{name}")]
+            assert event.usage == usage(900)
+            # Counted once (the ledger also holds the first round's call).
+            whole = store.aggregate(Filters())[0].totals
+            assert (whole.requests, whole["output_tokens"]) == (1 if first_open else 2, 900 * (1 if first_open else 2))
+        finally:
+            store.close()

@@ -11,8 +11,10 @@ are the records' own, so nothing is counted twice).
 A Claude Code call still being written (the newest of a live session) is recorded at once
 with the usage its lines carry so far; when a later import finds a copy that grew, the
 recorded event is replaced by it (``Store.record_import``'s revised copies), once, with
-its previous usage and cost kept as a revision. A file read again from the top (rewritten)
-gives all its calls as such copies, so the ledger keeps the largest of each.
+its previous usage and cost kept as a revision. Calls written in the last hour go to the
+ledger as such copies too (the ledger keeps the largest): another import running at the
+same time may have recorded one while it was being written, and its reader state is not
+this one's. So does every call of a file read again from the top (rewritten).
 
 Large imports read, price and compact the files in worker processes (one per core) while
 this process records what they hand back, in file order: the ledger ends up the same as
@@ -46,6 +48,10 @@ HEAD_BYTES = 4096
 # A log untouched this long is finished: calls still open at its end are closed as they are
 # (they were recorded already; closing them only stops the next imports re-reading them).
 QUIET = 3600
+# Calls from this long ago to this far ahead (seconds) may be live: recorded as revised copies.
+LIVE_BEFORE, LIVE_AFTER = QUIET, 300
+_ALWAYS = (-(1 << 62), 1 << 62)     # bounds of call times (µs) taken as revised copies: all of them
+_NEVER = (0, -1)                    # none
 
 
 @dataclass
@@ -138,10 +144,13 @@ class _FileReader:
         # while they were being written: given as revised copies, the ledger keeps the largest.
         for p in priced:
             builder.add(p, revised=job.restarted)
-        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls, job.restarted)
+        now = time.time()
+        live = (int((now - LIVE_BEFORE) * 1_000_000), int((now + LIVE_AFTER) * 1_000_000))
+        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls,
+                                                                   _ALWAYS if job.restarted else live)
         for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
             builder.add(p, revised=True)
-        self._add_calls(builder, result.revised_calls, True)
+        self._add_calls(builder, result.revised_calls, _ALWAYS)
         key = str(log.path)
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
@@ -150,15 +159,17 @@ class _FileReader:
                             head_hash(log.path, result.offset), job.state)
         return report, state, builder.part()
 
-    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall], revised: bool = False) -> int:
-        """Attribute, price and compact a reader's calls into ``builder`` (as revised copies if
-        ``revised``); their total cost (pico-USD).
+    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall],
+                   revised: tuple[int, int] = _NEVER) -> int:
+        """Attribute, price and compact a reader's calls into ``builder`` (as revised copies those
+        whose time, in µs, is within the bounds ``revised``); their total cost (pico-USD).
 
         Text-only calls whose price is already resolved go straight to rows
         (``Pricer.text_cost``); the others, and the first of each model, day and tier, go
         through a UsageEvent and ``Pricer.price``: the same row either way.
         """
         pricer, text_cost, tags_of = self.pricer, self.pricer.text_cost, self._tags_of
+        lo, hi = revised
         total = 0
         for call in calls:
             tags = tags_of.get(call.project)
@@ -173,13 +184,13 @@ class _FileReader:
                 ref, row = priced
                 dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
                 builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
-                                 call.service_tier, counts, row, revised=revised)
+                                 call.service_tier, counts, row, revised=lo <= call.ts_us <= hi)
                 total += row[-1]
             else:
                 event = call.event()
                 event.tags = dict(tags)
                 cost = pricer.price(event)
-                builder.add(PricedEvent(event, cost), revised=revised)
+                builder.add(PricedEvent(event, cost), revised=lo <= call.ts_us <= hi)
                 total += cost.total
         return total
 
