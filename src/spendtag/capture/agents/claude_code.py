@@ -421,8 +421,8 @@ class _Reader:
         message = rec.message
         assert message is not None
         msg_id, _, request = call.key.partition(" ")
-        # Parsed once per copy emitted, on the chosen copy (the copies differ only in their
-        # counts). A problem here is counted once whichever read finds it.
+        # Parsed once per copy emitted (the copies differ only in their counts), so a problem
+        # here is counted once per copy emitted, whichever read finds it.
         ts = time_us(rec.timestamp)
         if ts is None:
             self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
