@@ -471,11 +471,13 @@ def snapshot(event: UsageEvent) -> tuple[Any, ...]:
             event.source, event.status, event.response_id)
 
 
-def grow_and_read(agent: str, data: bytes, cuts: list[int], where: Path,
-                  **kwargs: Any) -> tuple[list[UsageEvent], int, Counter[str]]:
+def grow_and_read(agent: str, data: bytes, cuts: list[int], where: Path, *,
+                  revised: list[UsageEvent] | None = None, **kwargs: Any) -> tuple[list[UsageEvent], int,
+                                                                                 Counter[str]]:
     """Write ``data`` in pieces ending at ``cuts``, reading after each with the stored offset and state.
 
-    The state goes through JSON between reads, as the importer stores it.
+    The state goes through JSON between reads, as the importer stores it. The revised copies
+    the reads give (Claude Code calls that grew since they were emitted) go to ``revised``.
     """
     path = where / "growing.jsonl"
     path.write_bytes(b"")
@@ -492,6 +494,8 @@ def grow_and_read(agent: str, data: bytes, cuts: list[int], where: Path,
         result = read(log, offset, state=state, **kwargs)
         offset, state_text = result.offset, json.dumps(state)
         events.extend(result.events)
+        if revised is not None:
+            revised.extend(result.revised)
         counts.update(lines=result.lines, malformed=result.malformed, skipped=result.skipped)
     return events, offset, counts
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from spendtag.capture.agents import LogFile, discover, read
 from spendtag.capture.agents.claude_code import decode_folder
-from spendtag.usage import Usage
+from spendtag.usage import Usage, UsageEvent
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,9 @@ def test_tree_gives_exactly_the_generated_calls(tree: tuple[Path, Tree]) -> None
     logs = discover("claude-code", env={}, home=home)
     assert [log.path for log in logs] == sorted(generated.files, key=str)   # a parent file before its sub-agents
     events, results = read_all(logs)
-    assert_matches(events, generated.calls)
-    assert_tree_totals(events, generated)
+    # The call left open at the end of its file is emitted too, with the copy it has.
+    assert_matches(events, [*generated.calls, *generated.open_calls])
+    assert_tree_totals(events, generated, with_open=True)
     assert sum(r.malformed for r in results) == generated.malformed == 12
     assert sum(r.logged_cost_usd for r in results) == Decimal(generated.logged_cost)
     # Several models, projects, sessions and sub-agents are really exercised.
@@ -50,24 +51,30 @@ def test_tree_gives_exactly_the_generated_calls(tree: tuple[Path, Tree]) -> None
     assert len({c.agent for c in generated.calls}) == 7   # main + 2 sub-agents in each of 3 projects
 
 
-def test_open_call_waits_and_final_closes_it(tree: tuple[Path, Tree]) -> None:
+def test_open_call_is_emitted_at_once_and_final_closes_it(tree: tuple[Path, Tree]) -> None:
     home, generated = tree
     (open_call,) = generated.open_calls
     path = next(f for f in generated.files if f.stem == open_call.session)
     log = LogFile("claude-code", path, path.parent.parent)
-    first = read(log)
-    assert open_call.event_id not in {e.event_id for e in first.events}
+    state: dict[str, Any] = {}
+    first = read(log, state=state)
+    assert first.events[-1].event_id == open_call.event_id
+    assert first.events[-1].usage.output_tokens == open_call.get("output_tokens")   # the larger copy
     # The offset stays at the open call's first line, so the next read sees the call whole.
     tail = path.read_bytes()[first.offset:]
     assert tail.startswith(b"{") and tail.count(b"\n") == 2
     assert json.loads(tail.split(b"\n")[0])["message"]["id"] == open_call.event_id.split(":")[1]
-    again = read(log, first.offset)
-    assert again.events == [] and again.offset == first.offset
-    closed = read(log, final=True)
-    assert closed.offset == path.stat().st_size
+    key = open_call.event_id.split(":", 1)[1].replace(":", " ")
+    assert list(state["open"]) == [key]
+    # Read again: nothing new, nothing revised (the copy did not change).
+    again = read(log, first.offset, state=state)
+    assert (again.events, again.revised, again.offset) == ([], [], first.offset)
+    # The file is done: the call is closed, not emitted again.
+    closed = read(log, first.offset, state=state, final=True)
+    assert (closed.events, closed.revised, closed.offset) == ([], [], path.stat().st_size)
+    assert "open" not in state and key in state["emitted"]
     events, _ = read_all(discover("claude-code", env={}, home=home), final=True)
     assert_tree_totals(events, generated, with_open=True)
-    assert closed.events[-1].usage.output_tokens == open_call.get("output_tokens")   # the larger copy
 
 
 def test_truncated_last_line_is_left_for_the_next_read(tree: tuple[Path, Tree], tmp_path: Path) -> None:
@@ -129,10 +136,16 @@ def test_user_line_closes_the_call_and_unrelated_lines_do_not(tmp_path: Path) ->
                        "message": {"role": "user", "content": "ok"}})
     summary = json.dumps({"type": "summary", "summary": "x"})
     log = _write(tmp_path, _line("msg_a", "req_a", 5), summary)
-    assert read(log).events == []
+    state: dict[str, Any] = {}
+    open_ = read(log, state=state)
+    assert [e.usage.output_tokens for e in open_.events] == [5] and open_.offset == 0   # emitted, still open
+    assert state["open"] == {"msg_a req_a": [5 + 110, 1]}
     log = _write(tmp_path, _line("msg_a", "req_a", 5), summary, user)
     result = read(log)
-    assert len(result.events) == 1 and result.skipped == 2
+    assert len(result.events) == 1 and result.skipped == 2 and result.offset == log.path.stat().st_size
+    closing = read(log, open_.offset, state=state)
+    assert (closing.events, closing.revised, closing.offset) == ([], [], log.path.stat().st_size)
+    assert "open" not in state
 
 
 def test_requestless_lines_get_a_session_scoped_id(tmp_path: Path) -> None:
@@ -284,13 +297,21 @@ def test_reading_in_increments_gives_the_events_of_one_read(which: int, fraction
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         whole, whole_offset, whole_counts = read_whole("claude-code", data, where)
-        pieces, offset, counts = grow_and_read("claude-code", data, cuts, where)
+        revised: list[UsageEvent] = []
+        pieces, offset, counts = grow_and_read("claude-code", data, cuts, where, revised=revised)
         if final:
             # The last read of the growing file, told the file is done, must match one final read.
             extra = read(LogFile("claude-code", where / "growing.jsonl", where), offset, state=None, final=True)
             done, _, _ = read_whole("claude-code", data, where, final=True)
             assert {e.event_id for e in pieces + extra.events} == {e.event_id for e in done}
     assert len({e.event_id for e in pieces}) == len(pieces), "an event was emitted twice"
-    assert {e.event_id: snapshot(e) for e in pieces} == {e.event_id: snapshot(e) for e in whole}
+    # A call emitted while still open comes back only as a revision of itself, each time grown
+    # (or moved to a later copy of the same total); applied in order, they give one read's events.
+    latest = {e.event_id: e for e in pieces}
+    for e in revised:
+        before = latest[e.event_id]
+        assert (e.usage.total_tokens, e.ts) > (before.usage.total_tokens, before.ts)
+        latest[e.event_id] = e
+    assert {i: snapshot(e) for i, e in latest.items()} == {e.event_id: snapshot(e) for e in whole}
     assert offset == whole_offset
     assert counts == whole_counts

@@ -42,7 +42,12 @@ def ledger_totals(by: str) -> dict[str, Counter[str]]:
 
 
 def expected(tree: Tree, by: str) -> dict[str, Counter[str]]:
-    return {k: +v for k, v in tree.totals(by).items()}
+    """What an import records: every call, the ones still open at the end of their file included."""
+    return {k: +v for k, v in tree.totals(by, with_open=True).items()}
+
+
+def calls(tree: Tree) -> int:
+    return len(tree.calls) + len(tree.open_calls)
 
 
 @pytest.fixture
@@ -52,7 +57,7 @@ def claude_tree(tmp_path: Path) -> Tree:
 
 def test_claude_code_tree_totals_are_exact_and_reimport_changes_nothing(claude_tree: Tree) -> None:
     out = run("import", "claude-code", str(claude_tree.root))
-    assert f"{len(claude_tree.calls):,} new calls" in out
+    assert f"{calls(claude_tree):,} new calls" in out
     assert ledger_totals("model") == expected(claude_tree, "model")
     assert ledger_totals("session") == expected(claude_tree, "session")
     assert ledger_totals("project") == expected(claude_tree, "project")
@@ -64,7 +69,7 @@ def test_claude_code_tree_totals_are_exact_and_reimport_changes_nothing(claude_t
 def test_claude_code_import_on_postgresql(claude_tree: Tree, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPENDTAG_DB", pg_url)
     out = run("import", "claude-code", str(claude_tree.root))
-    assert f"{len(claude_tree.calls):,} new calls" in out
+    assert f"{calls(claude_tree):,} new calls" in out
     assert ledger_totals("model") == expected(claude_tree, "model")
     assert ledger_totals("session") == expected(claude_tree, "session")
     again = run("import", "claude-code", str(claude_tree.root))
@@ -89,7 +94,7 @@ def test_appended_and_rewritten_files_are_read_correctly(claude_tree: Tree) -> N
 def test_codex_tree_totals_are_exact(tmp_path: Path) -> None:
     tree = CodexTreeGenerator(seed=5).write(tmp_path / "codex")
     out = run("import", "codex", str(tree.root))
-    assert f"{len(tree.calls):,} new calls" in out
+    assert f"{calls(tree):,} new calls" in out
     assert f"{tree.malformed} malformed" in out
     assert ledger_totals("model") == expected(tree, "model")
     assert ledger_totals("session") == expected(tree, "session")
@@ -176,7 +181,7 @@ def test_a_killed_import_is_completed_by_the_next_one(tmp_path: Path, monkeypatc
         store.close()
         # The import must really have been cut short (calls or offsets not yet written) for
         # this test to mean anything.
-        if partial < len(tree.calls) or files_done < len(tree.files):
+        if partial < calls(tree) or files_done < len(tree.files):
             killed_midway = True
             break
     assert killed_midway
@@ -201,17 +206,19 @@ def test_statusline_imports_the_transcript_and_prints_one_line(claude_tree: Tree
     assert parts[3].startswith("month ") and parts[3].endswith("% of $200")
 
 
-def test_an_open_call_is_closed_once_its_file_goes_quiet(claude_tree: Tree) -> None:
-    run("import", "claude-code", str(claude_tree.root))
-    assert ledger_totals("model") == expected(claude_tree, "model")      # the open call is not counted yet
+def test_an_open_call_is_recorded_at_once_and_closed_once_its_file_goes_quiet(claude_tree: Tree) -> None:
+    out = run("import", "claude-code", str(claude_tree.root))
+    assert f"{calls(claude_tree):,} new calls" in out and claude_tree.open_calls
+    assert ledger_totals("model") == expected(claude_tree, "model")      # the open call counted already
+    assert "0 new calls" in run("import", "claude-code", str(claude_tree.root))
     old = time.time() - 2 * 3600
     for path in claude_tree.files:
         os.utime(path, (old, old))
+    # Read once more, told the file is done: the call is closed, recorded nothing new.
     out = run("import", "claude-code", str(claude_tree.root))
-    assert f"{len(claude_tree.open_calls):,} new calls" in out
-    with_open = {k: +v for k, v in claude_tree.totals("model", with_open=True).items()}
-    assert ledger_totals("model") == with_open
-    assert "0 new calls" in run("import", "claude-code", str(claude_tree.root))
+    assert "0 new calls, 0 already recorded" in out
+    assert ledger_totals("model") == expected(claude_tree, "model")
+    assert "0 new calls, 0 already recorded" in run("import", "claude-code", str(claude_tree.root))
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])

@@ -8,6 +8,14 @@ A group of files' events and their offsets are committed in one transaction, so 
 leaves neither without the other, and the next import reads those files again (event ids
 are the records' own, so nothing is counted twice).
 
+A Claude Code call still being written (the newest of a live session) is recorded at once
+with the usage its lines carry so far; when a later import finds a copy that grew, the
+recorded event is replaced by it (``Store.record_import``'s revised copies), once, with
+its previous usage and cost kept as a revision. Calls written in the last hour go to the
+ledger as such copies too (the ledger keeps the largest): another import running at the
+same time may have recorded one while it was being written, and its reader state is not
+this one's. So does every call of a file read again from the top (rewritten).
+
 Large imports read, price and compact the files in worker processes (one per core) while
 this process records what they hand back, in file order: the ledger ends up the same as
 with one process, because the first copy of a call (in file order) is the one recorded.
@@ -37,8 +45,13 @@ if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
 
 HEAD_BYTES = 4096
-# A log untouched this long is finished: calls still open at its end are closed as they are.
+# A log untouched this long is finished: calls still open at its end are closed as they are
+# (they were recorded already; closing them only stops the next imports re-reading them).
 QUIET = 3600
+# Calls from this long ago to this far ahead (seconds) may be live: recorded as revised copies.
+LIVE_BEFORE, LIVE_AFTER = QUIET, 300
+_ALWAYS = (-(1 << 62), 1 << 62)     # bounds of call times (µs) taken as revised copies: all of them
+_NEVER = (0, -1)                    # none
 
 
 @dataclass
@@ -60,9 +73,10 @@ class ImportReport:
     unchanged: int = 0
     inserted: int = 0
     duplicates: int = 0
+    updated: int = 0              # calls recorded while still being written, whose usage grew since
 
     def total(self, name: str) -> int:
-        if name in ("inserted", "duplicates"):
+        if name in ("inserted", "duplicates", "updated"):
             return int(getattr(self, name))
         return sum(getattr(f, name) for f in self.files)
 
@@ -126,9 +140,17 @@ class _FileReader:
         events = _attributed(result.events, self.rules)
         priced = self.pricer.price_many(events)
         builder = ImportPartBuilder()
+        # A file read again from the top may hold larger copies of calls recorded from it
+        # while they were being written: given as revised copies, the ledger keeps the largest.
         for p in priced:
-            builder.add(p)
-        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls)
+            builder.add(p, revised=job.restarted)
+        now = time.time()
+        live = (int((now - LIVE_BEFORE) * 1_000_000), int((now + LIVE_AFTER) * 1_000_000))
+        cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls,
+                                                                   _ALWAYS if job.restarted else live)
+        for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
+            builder.add(p, revised=True)
+        self._add_calls(builder, result.revised_calls, _ALWAYS)
         key = str(log.path)
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
@@ -137,14 +159,17 @@ class _FileReader:
                             head_hash(log.path, result.offset), job.state)
         return report, state, builder.part()
 
-    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall]) -> int:
-        """Attribute, price and compact a reader's calls into ``builder``; their total cost (pico-USD).
+    def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall],
+                   revised: tuple[int, int] = _NEVER) -> int:
+        """Attribute, price and compact a reader's calls into ``builder`` (as revised copies those
+        whose time, in µs, is within the bounds ``revised``); their total cost (pico-USD).
 
         Text-only calls whose price is already resolved go straight to rows
         (``Pricer.text_cost``); the others, and the first of each model, day and tier, go
         through a UsageEvent and ``Pricer.price``: the same row either way.
         """
         pricer, text_cost, tags_of = self.pricer, self.pricer.text_cost, self._tags_of
+        lo, hi = revised
         total = 0
         for call in calls:
             tags = tags_of.get(call.project)
@@ -159,13 +184,13 @@ class _FileReader:
                 ref, row = priced
                 dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
                 builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
-                                 call.service_tier, counts, row)
+                                 call.service_tier, counts, row, revised=lo <= call.ts_us <= hi)
                 total += row[-1]
             else:
                 event = call.event()
                 event.tags = dict(tags)
                 cost = pricer.price(event)
-                builder.add(PricedEvent(event, cost))
+                builder.add(PricedEvent(event, cost), revised=lo <= call.ts_us <= hi)
                 total += cost.total
         return total
 
@@ -241,7 +266,7 @@ def _import(store: Store, reader: _FileReader, jobs: list[_Job], report: ImportR
             yield part, state
             if progress:
                 progress(state.size)
-            calls += len(part[1])
+            calls += len(part[1]) + len(part[2])
             if calls >= GROUP_CALLS or files >= GROUP_FILES or time.monotonic() - started >= GROUP_SECONDS:
                 return
         more = False
@@ -250,6 +275,7 @@ def _import(store: Store, reader: _FileReader, jobs: list[_Job], report: ImportR
         result = store.record_import(group())
         report.inserted += result.inserted
         report.duplicates += result.duplicates
+        report.updated += result.updated
 
 
 def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,

@@ -4,8 +4,10 @@ Claude Code runs the status-line command often, with a JSON description of the s
 on stdin, and waits for it. The answer comes straight from the ledger (tens of
 milliseconds); when the session's transcript has grown since it was last imported, an
 import of just that file is started in the background, so the next refresh shows the new
-calls without this one paying for loading prices. A lock file keeps imports of one
-transcript from piling up.
+calls (the one still being written included) without this one paying for loading prices.
+The background import goes on importing while the transcript keeps growing, and a lock
+file it holds meanwhile keeps a second one from starting: the last lines written are
+imported seconds after they are, even when no refresh follows them.
 """
 
 from __future__ import annotations
@@ -44,23 +46,32 @@ def stale(store: Store, transcript: Path) -> bool:
     return saved is None or saved.size != stat.st_size or saved.mtime_ns != stat.st_mtime_ns
 
 
-def import_in_background(transcript: Path, env: Mapping[str, str] | None = None, lock_dir: Path | None = None) -> bool:
-    """Start ``spendtag import claude-code TRANSCRIPT`` detached, unless one started in the last 30 s."""
+# A lock older than this belongs to a background import that died: start another.
+LOCK_SECONDS = 60
+
+
+def lock_path(transcript: Path, lock_dir: Path | None = None) -> Path:
     import hashlib
-    import subprocess  # only when an import is started: ~4 ms of the status line's start-up
 
     lock_dir = lock_dir or Path(os.environ.get("TMPDIR", "/tmp"))
-    lock = lock_dir / f"spendtag-import-{hashlib.sha256(str(transcript).encode()).hexdigest()[:16]}.lock"
+    return lock_dir / f"spendtag-import-{hashlib.sha256(str(transcript).encode()).hexdigest()[:16]}.lock"
+
+
+def import_in_background(transcript: Path, env: Mapping[str, str] | None = None, lock_dir: Path | None = None) -> bool:
+    """Start importing TRANSCRIPT detached, until it stops growing, unless such an import is running."""
+    import subprocess  # only when an import is started: ~4 ms of the status line's start-up
+
+    lock = lock_path(transcript, lock_dir)
     try:
-        if time.time() - lock.stat().st_mtime < 30:
+        if time.time() - lock.stat().st_mtime < LOCK_SECONDS:
             return False
     except OSError:
         pass
     lock.touch()
     subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments are not from a shell
-        [sys.executable, "-c", "from spendtag.cli.main import main; main()", "import", "claude-code",
-         str(transcript)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, env=dict(env) if env is not None else None)
+        [sys.executable, "-c", "from spendtag.cli.fast import import_until_settled; import_until_settled()",
+         str(transcript), str(lock)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True, env=dict(env) if env is not None else None)
     return True
 
 

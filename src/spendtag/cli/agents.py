@@ -68,8 +68,10 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
         report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
                               workers=workers)
     # click.echo, not the rich console: an unchanged import should not pay for importing rich.
+    updated = report.total("updated")
     click.echo(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
-               f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
+               + (f"{updated:,} updated as they grew, " if updated else "")
+               + f"{report.total('duplicates'):,} already recorded, {report.total('malformed'):,} malformed "
                f"lines skipped")
     shown = report.problems[:20]
     for problem in shown:   # soft_wrap: a path stays whole, to be copied
@@ -81,7 +83,7 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
         app.err.print(f"  {len(restarted)} rewritten files read again from the top", markup=False)
     if compare_logged_cost:
         _compare(app, report)
-    if report.total("inserted"):
+    if report.total("inserted") or updated:
         app.fire_alerts()
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -195,14 +195,14 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
     # -- writing --------------------------------------------------------------------------
 
     def _record_batch(self, batch: dict[str, Any], now: int, make_rows: RowMaker,
-                      states: Sequence[ImportState] = ()) -> int:
+                      states: Sequence[ImportState] = (), after: Callable[[], None] | None = None) -> int:
         # New events are the rule (an import resumes where it stopped): try the COPY straight
         # away, and look up which ids the ledger already has only when the last batch met one
         # or this one does (its COPY then fails on the unique key and the batch is rolled back).
         look = self._expect_duplicates
         for attempt in range(_RETRIES):
             try:
-                inserted = self._record(dict(batch), now, make_rows, states, look_first=look)
+                inserted = self._record(dict(batch), now, make_rows, states, after, look_first=look)
                 self._expect_duplicates = inserted < len(batch)
                 return inserted
             except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
@@ -215,7 +215,7 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
         raise AssertionError("unreachable")   # pragma: no cover
 
     def _record(self, batch: dict[str, Any], now: int, make_rows: RowMaker, states: Sequence[ImportState],
-                *, look_first: bool = True) -> int:
+                after: Callable[[], None] | None = None, *, look_first: bool = True) -> int:
         with self._transaction() as conn, conn.cursor() as cur:
             if look_first:
                 for (found,) in cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(batch),)):
@@ -235,6 +235,8 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
                 cur.execute(_UPSERT_SESSION, _columns(session_rows))
             if states:
                 self._put_import_states(states)
+            if after is not None:
+                after()
         return len(batch)
 
     # -- reading --------------------------------------------------------------------------

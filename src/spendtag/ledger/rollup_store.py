@@ -40,7 +40,16 @@ from spendtag.ledger.store import (
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
 from spendtag.tags import canonical as canonical_tags
-from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, Usage, UsageEvent
+from spendtag.usage import (
+    BILLED_TOKEN_BUCKETS,
+    COST_COMPONENTS,
+    TOKEN_BUCKETS,
+    Cost,
+    PricedEvent,
+    PriceRef,
+    Usage,
+    UsageEvent,
+)
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
@@ -81,6 +90,19 @@ _IMPORT_TS, _IMPORT_DIM, _IMPORT_SESSION, _IMPORT_SUMS = (IMPORT_COLUMNS.index(c
                                                           for c in ("ts", "dim_id", "session", EVENT_SUMS[0]))
 # An import row in INSERT_COLUMNS order.
 import_to_insert = itemgetter(*(IMPORT_COLUMNS.index(c) for c in INSERT_COLUMNS))
+_INSERT_ONE = f"INSERT INTO events ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+# What a revised copy replaces (an event keeps its id and when it was first recorded).
+_REVISED_COLUMNS = tuple(c for c in INSERT_COLUMNS if c not in ("event_id", "recorded_at"))
+_REVISE_ONE = f"UPDATE events SET {', '.join(f'{c} = ?' for c in _REVISED_COLUMNS)} WHERE event_id = ?"
+_revised_values = itemgetter(*(IMPORT_COLUMNS.index(c) for c in _REVISED_COLUMNS))
+_GREW = "a later copy of a call that was still being written"
+# The billed token buckets' places among EVENT_SUMS (a revised copy must carry more of them).
+_BILLED = tuple(EVENT_SUMS.index(b) for b in BILLED_TOKEN_BUCKETS)
+
+
+def _copy_order(row: Sequence[Any]) -> tuple[int, int]:
+    """How copies of one event (import rows) rank: by billed tokens, then by time."""
+    return sum(row[_IMPORT_SUMS + i] for i in _BILLED), row[_IMPORT_TS]
 
 
 def group_import_rows(rows: Sequence[Sequence[Any]]) -> tuple[HourGroups, SessionGroups]:
@@ -111,9 +133,11 @@ class ImportPartBuilder:
     def __init__(self) -> None:
         self.heads: list[ImportHead] = []
         self.events: list[CompactEvent] = []
+        self.revised: list[CompactEvent] = []
         self._index: dict[tuple[Any, ...], int] = {}
 
-    def add(self, priced: PricedEvent) -> None:
+    def add(self, priced: PricedEvent, *, revised: bool = False) -> None:
+        """A new event; ``revised``: a later copy of one recorded earlier (see ``Store.record_import``)."""
         event, cost = priced.event, priced.cost
         usage = event.usage
         tags = event.tags
@@ -125,7 +149,7 @@ class ImportPartBuilder:
         if head is None:
             head = self._index[key] = len(self.heads)
             self.heads.append((dims, cost.price))
-        self.events.append((head, (
+        (self.revised if revised else self.events).append((head, (
             event.event_id, (event.ts - _EPOCH) // _ONE_US, event.session or "", event.response_id,
             usage.service_tier, usage.inference_geo, usage.speed, usage.reported_cost,
             0 if cost.priced else 1, 1 if usage.estimated else 0, 0 if event.status == "ok" else 1, *_BUCKETS(usage),
@@ -133,7 +157,7 @@ class ImportPartBuilder:
 
     def add_text(self, dims: tuple[Any, ...], price: PriceRef, event_id: str, ts_us: int, session: str | None,
                  response_id: str | None, service_tier: str | None, counts: tuple[int, int, int, int, int],
-                 cost: tuple[int, ...]) -> None:
+                 cost: tuple[int, ...], *, revised: bool = False) -> None:
         """What ``add`` makes of a priced, status-ok event with only text tokens, from plain values.
 
         ``dims`` as in ``add`` (tags already applied); ``counts`` in ``Pricer.text_cost``'s
@@ -144,11 +168,12 @@ class ImportPartBuilder:
         if head is None:
             head = self._index[key] = len(self.heads)
             self.heads.append((dims, price))
-        self.events.append((head, (event_id, ts_us, session or "", response_id, service_tier, None, None, None,
-                                   0, 0, 0, *counts, *_NO_TOKENS, *cost)))
+        (self.revised if revised else self.events).append((head, (
+            event_id, ts_us, session or "", response_id, service_tier, None, None, None,
+            0, 0, 0, *counts, *_NO_TOKENS, *cost)))
 
     def part(self) -> ImportPart:
-        return self.heads, self.events
+        return self.heads, self.events, self.revised
 
 
 def _sum_rows(rows: Sequence[Sequence[int]]) -> list[int]:
@@ -205,9 +230,10 @@ class RollupStore(Dialect):
         raise NotImplementedError
 
     def _record_batch(self, batch: dict[str, Any], now: int, rows: RowMaker,
-                      states: Sequence[ImportState] = ()) -> int:
+                      states: Sequence[ImportState] = (), after: Callable[[], None] | None = None) -> int:
         """Record the events of ``batch`` (keyed by event id; ``rows`` makes their rows) not yet in
-        the ledger, and save ``states``, in one transaction; how many events were new."""
+        the ledger, and save ``states``, in one transaction; how many events were new. ``after``
+        runs last in that transaction (once the rollups are written)."""
         raise NotImplementedError
 
     def _bucket_sql(self, width: int) -> tuple[str, str]:
@@ -319,14 +345,15 @@ class RollupStore(Dialect):
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            inserted, total = self._record_import(files, now)
-            return RecordResult(inserted, total - inserted)
+            inserted, total, updated = self._record_import(files, now)
+            return RecordResult(inserted, total - inserted - updated, updated)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]], now: int) -> tuple[int, int]:
-        """(events inserted, events given), through ``_record_batch``; SQLite streams instead."""
+    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]],
+                       now: int) -> tuple[int, int, int]:
+        """(events inserted, events given, events updated), through ``_record_batch``; SQLite streams instead."""
         parts: list[ImportPart] = []
         states: list[ImportState] = []
         for part, state in files:
@@ -334,8 +361,8 @@ class RollupStore(Dialect):
             states.append(state)
         batch: dict[str, tuple[int, int, tuple[Any, ...]]] = {}
         total = 0
-        for n, (_heads, events) in enumerate(parts):
-            total += len(events)
+        for n, (_heads, events, revised) in enumerate(parts):
+            total += len(events) + len(revised)
             for head, body in events:
                 if body[0] not in batch:
                     batch[body[0]] = (n, head, body)
@@ -347,7 +374,16 @@ class RollupStore(Dialect):
             hours, sessions = group_import_rows(imported)
             return [import_to_insert(row) for row in imported], hours, sessions
 
-        return self._record_batch(batch, now, rows, states), total
+        revised_counts = [0, 0]
+
+        def revise() -> None:
+            heads = [[self._import_head(now, dims, price) for dims, price in part[0]] for part in parts]
+            revised_counts[:] = self._apply_revised([heads[n][head] + body for n, part in enumerate(parts)
+                                                     for head, body in part[2]])
+
+        has_revised = any(part[2] for part in parts)
+        inserted = self._record_batch(batch, now, rows, states, after=revise if has_revised else None)
+        return inserted + revised_counts[0], total, revised_counts[1]
 
     def _import_head(self, now: int, dims: tuple[Any, ...], price: PriceRef | None) -> tuple[int, int, int | None]:
         """The first columns of an import row (IMPORT_COLUMNS): recorded_at, dim_id, price_id."""
@@ -904,11 +940,18 @@ class RollupStore(Dialect):
             lo = max(lo, to_us(filters.since))
         if filters.until:
             hi = min(hi, to_us(filters.until))
+<<<<<<< HEAD
         self._resum_rollups(dim_ids, lo, hi)
 
     def _resum_rollups(self, dim_ids: Sequence[int], lo: int, hi: int) -> None:
         """Replace every rollup row of these dims rows in the whole UTC days around [lo, hi) by the
         sums of the events there now."""
+=======
+        self._rebuild_days(dim_ids, lo, hi)
+
+    def _rebuild_days(self, dim_ids: list[int], lo: int, hi: int) -> None:
+        """Recompute every rollup row of these dims rows over the whole UTC days from ``lo`` to ``hi`` (µs)."""
+>>>>>>> live-capture
         lo -= lo % DAY_US
         hi += (-hi) % DAY_US
         for part in self._chunks(dim_ids):
@@ -1014,6 +1057,55 @@ class RollupStore(Dialect):
             if dims and lo is not None and hi is not None:
                 self._rebuild_rollups(sorted(dims), Filters(since=from_us(lo), until=from_us(hi + 1)))
         return changed
+
+    def _apply_revised(self, rows: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+        """Apply revised copies (import rows, IMPORT_COLUMNS order) in the current transaction: (inserted, updated).
+
+        A copy replaces the recorded event when it has more billed tokens, or as many and a
+        later time: the order in which a streamed call's copies are chosen (the largest, the
+        later on ties), so the ledger ends with the copy one read of the finished log gives,
+        whichever copies came first and however often. The previous usage and cost are kept in
+        ``cost_revisions`` when they change; an id not recorded yet is inserted. The rollups
+        of the days the events left or joined are rebuilt from the events.
+        """
+        inserted = updated = 0
+        dims: set[int] = set()
+        times: list[int] = []
+        select = (f"SELECT ts, dim_id, price_id, {', '.join(EVENT_SUMS)} FROM events WHERE event_id = ?"
+                  f"{self._FOR_UPDATE}")
+        now = int(time.time() * 1_000_000)
+        largest: dict[str, tuple[Any, ...]] = {}     # a batch with several copies of an id: the largest
+        for row in rows:
+            have = largest.get(row[3])
+            if have is None or _copy_order(row) > _copy_order(have):
+                largest[row[3]] = row
+        for row in largest.values():
+            dim_id, price_id, event_id, ts = row[1:5]
+            sums = tuple(row[_IMPORT_SUMS:])
+            found = self._run(select, (event_id,)).fetchone()
+            if found is None:
+                self._run(_INSERT_ONE, import_to_insert(row))
+                inserted += 1
+            else:
+                old_ts, old_dim, old_price, *old = found
+                if (sum(sums[i] for i in _BILLED), ts) <= (sum(old[i] for i in _BILLED), old_ts):
+                    continue
+                if tuple(old) != sums or old_price != price_id:
+                    revision = self._one("SELECT COALESCE(MAX(revision), 0) + 1 FROM cost_revisions "
+                                         "WHERE event_id = ?", (event_id,))[0]
+                    self._run(f"INSERT INTO cost_revisions (event_id, revision, price_id, {', '.join(EVENT_SUMS)}, "
+                              f"reason, revised_at) VALUES ({', '.join('?' * (len(EVENT_SUMS) + 5))})",
+                              (event_id, revision, old_price, *old, _GREW, now))
+                    updated += 1
+                self._run(_REVISE_ONE, (*_revised_values(row), event_id))
+                dims.add(old_dim)
+                times.append(old_ts)
+            dims.add(dim_id)
+            times.append(ts)
+        if dims:
+            # Over the days the events left too (which may hold none of these dims' events now).
+            self._rebuild_days(sorted(dims), min(times), max(times) + 1)
+        return inserted, updated
 
     def revisions(self, event_id: str) -> list[PricedEvent]:
         """The costs an event had before its current one, oldest first."""

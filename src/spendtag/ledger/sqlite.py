@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from operator import add
@@ -194,7 +194,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
     # -- writing --------------------------------------------------------------------------
 
     def _record_batch(self, batch: dict[str, Any], now: int, make_rows: RowMaker,
-                      states: Sequence[ImportState] = ()) -> int:
+                      states: Sequence[ImportState] = (), after: Callable[[], None] | None = None) -> int:
         with self._transaction() as conn:
             ids = list(batch)
             for i in range(0, len(ids), _IN_CHUNK):
@@ -210,9 +210,11 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
             conn.executemany(_UPSERT_SESSION, session_rows)
             if states:
                 self._put_import_states(states)
+            if after is not None:
+                after()
         return len(batch)
 
-    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]], now: int) -> tuple[int, int]:
+    def _record_import(self, files: Iterable[tuple[ImportPart, ImportState]], now: int) -> tuple[int, int, int]:
         """Each part (a file's events) is inserted as is, and looked at again only when some were in the ledger.
 
         ``INSERT OR IGNORE`` skips an id the ledger (or an earlier part) has; the change count
@@ -223,12 +225,14 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
         but they double the cost of the whole import). Parts are written as they come and only
         their sums are kept, so a large transaction costs little memory. Foreign keys are not
         checked here: every dims and prices id comes from rows this store read or made
-        (checking costs a third of the insert time).
+        (checking costs a third of the insert time). Revised copies are applied last, once
+        the rollups of the new events are written (``_apply_revised`` rebuilds some).
         """
         conn = self._conn
         hours: dict[tuple[int, int], list[int]] = {}
         sessions: dict[tuple[str, int, int], list[int]] = {}
-        inserted = total = 0
+        revised: list[tuple[Any, ...]] = []
+        inserted = total = updated = 0
         conn.execute("PRAGMA foreign_keys=OFF")   # a no-op inside a transaction: set before it
         try:
             with self._transaction():
@@ -236,10 +240,12 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
                 # (an earlier transaction's stamps end before it committed, each part taking
                 # more than a microsecond), unless the clock went back, which _inserted_rows sees.
                 stamp = max(int(time.time() * 1_000_000), self._last_stamp + 1)
-                for (heads, events), state in files:
-                    if events:
-                        total += len(events)
+                for (heads, events, copies), state in files:
+                    if events or copies:
+                        total += len(events) + len(copies)
                         head_rows = [self._import_head(stamp, dims, price) for dims, price in heads]
+                        # Revised copies wait for the end; one inserted then keeps its part's stamp.
+                        revised.extend(head_rows[head] + body for head, body in copies)
                         rows = [head_rows[head] + body for head, body in events]
                         before = conn.total_changes
                         conn.executemany(_IMPORT_SQL, rows)
@@ -257,9 +263,12 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
                 conn.executemany(_UPSERT_HOUR, [(*key, *acc) for key, acc in hours.items()])
                 conn.executemany(_UPSERT_DAY, [(*key, *acc) for key, acc in days.items()])
                 conn.executemany(_UPSERT_SESSION, [(*key, *acc) for key, acc in sessions.items()])
+                if revised:
+                    added, updated = self._apply_revised(revised)
+                    inserted += added
         finally:
             conn.execute("PRAGMA foreign_keys=ON")
-        return inserted, total
+        return inserted, total, updated
 
     def _inserted_rows(self, rows: list[tuple[Any, ...]], stamp: int, added: int) -> list[tuple[Any, ...]]:
         """The import rows that ``INSERT OR IGNORE`` with this ``recorded_at`` stamp did insert (``added`` of them).

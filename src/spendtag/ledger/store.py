@@ -9,9 +9,15 @@ The contract, in words:
   same batch, where the first copy wins) is counted as a duplicate and changes nothing.
   A batch is one transaction: after a crash either all of it is there or none.
 * The ledger is append-only: events are never updated or deleted by these methods.
-* ``retag`` is the one exception to append-only, and it changes attribution only (tags),
+* ``retag`` is one exception to append-only, and it changes attribution only (tags),
   never usage or cost; rollups are rebuilt from the events it moved, and it is logged.
-* ``remove_demo_events`` is the other exception: it deletes the sample calls ``spendtag demo``
+* ``revise`` (reprice) gives events new costs and keeps each previous cost as a revision.
+* ``record_import`` takes, besides new events, *revised* copies of events recorded while
+  they were still being written (a Claude Code call that was streaming): a copy replaces
+  the recorded event only when it carries more billed tokens, or as many at a later time,
+  so applying it twice, or an older copy after it, changes nothing; the previous usage and
+  cost are kept as a revision and the rollups are rebuilt over the days concerned.
+* ``remove_demo_events`` is the last exception: it deletes the sample calls ``spendtag demo``
   made (source ``demo``, ids ``demo:...``), which were never anyone's usage, so that a ledger an
   older version loaded the demo into can be cleaned. It deletes those events, their cost
   revisions and their part of every rollup, in one transaction, and logs it; nothing else.
@@ -43,18 +49,20 @@ DEMO_ID_PREFIX = "demo:"
 
 # Bulk import, as plain tuples (import workers build them: what crosses between processes
 # must pickle fast). A part is one file's events: its heads, (dims key, price) pairs, the dims
-# key being (provider, model, project, agent, key, user, source, status, tag items); and its
+# key being (provider, model, project, agent, key, user, source, status, tag items); its
 # events, (head index, body) with body = (event_id, ts in µs, session, response_id,
-# service_tier, inference_geo, speed, reported_cost, *the summed columns).
+# service_tier, inference_geo, speed, reported_cost, *the summed columns); and its revised
+# events, in the same form (later copies of events already recorded: see the contract).
 ImportHead = tuple[tuple[Any, ...], PriceRef | None]
 CompactEvent = tuple[int, tuple[Any, ...]]
-ImportPart = tuple[Sequence[ImportHead], Sequence[CompactEvent]]
+ImportPart = tuple[Sequence[ImportHead], Sequence[CompactEvent], Sequence[CompactEvent]]
 
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
     inserted: int
     duplicates: int
+    updated: int = 0      # recorded events replaced by a revised copy (record_import)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +191,7 @@ class Store(Protocol):
 
     # Bulk import: files' compact events (ImportPart) each with the file's import state, all in
     # one transaction, taken from ``files`` as they come; the same idempotency as record (the
-    # first copy wins).
+    # first copy wins), and revised copies applied as the contract says.
     def record_import(self, files: Iterable[tuple[ImportPart, ImportState]]) -> RecordResult: ...
 
     def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]: ...

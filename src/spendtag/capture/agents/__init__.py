@@ -24,9 +24,10 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
 
     ``final=True`` says the file is no longer being written (the caller decides, e.g. from
     its modification time): Claude Code calls still open at its end are then closed with the
-    copy they have instead of waiting for a later line. The other readers have no open calls.
-    ``compact=True`` lets a reader give its calls as ``AgentCall`` in ``calls`` instead of
-    events (Claude Code does; the others fill ``events`` either way).
+    copy they have. Without it they are emitted all the same, and a later read gives a call
+    again in ``revised`` if its usage grew meanwhile. The other readers have no open calls.
+    ``compact=True`` lets a reader give its calls as ``AgentCall`` in ``calls`` (and
+    ``revised_calls``) instead of events (Claude Code does; the others fill ``events`` either way).
     """
     if log.agent == "claude-code":
         return claude_code.read(log, offset, state=state, final=final, compact=compact)

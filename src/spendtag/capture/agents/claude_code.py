@@ -2,8 +2,8 @@
 
 One API call is written as several lines (one per content block), each with the call's
 usage; in streamed calls the earlier lines carry a placeholder ``output_tokens`` and a later
-one the final count (FORMATS.md 5.0). So a call is emitted only once its final record is
-known, and as the copy with the largest token total:
+one the final count (FORMATS.md 5.0). A call's event is the copy with the largest token
+total (the later one on ties), and a call is *closed* once no later copy can come:
 
 * a line of the call has a non-null ``message.stop_reason``, or
 * a later line of the same conversation thread belongs to another message (the next call,
@@ -11,10 +11,14 @@ known, and as the copy with the largest token total:
   line, so this rule closes most calls. Threads matter because parallel sub-agents
   interleave their ``progress`` lines in the parent file.
 
-A call still open at the end of what was read is not emitted, and the returned offset stays
-at its first line so that the next read sees the call whole: reads are idempotent and
-reading in increments gives the events of one read. ``final=True`` (a file no longer
-written) closes such calls with the copy they have.
+A call still open at the end of what was read (the newest call of a live session) is
+emitted at once with the copy it has, and remembered in the state with that copy's total
+and line. The returned offset stays at its first line, so the next read sees the call
+whole; if by then a larger copy (or a later one of the same total) has been written, that
+copy comes back in ``revised``: the ledger replaces the event it recorded with it. Reading
+in increments thus gives the events of one read once the revisions are applied, and
+re-reading gives nothing new. ``final=True`` (a file no longer written) closes open calls
+with the copy they have.
 
 The event id is ``claude-code:{message.id}:{requestId}`` (``claude-code:{sessionId}:{message.id}``
 without a request id): resumed sessions copy lines verbatim into a new file, and the ledger
@@ -183,7 +187,10 @@ class _Reader:
         self.open: dict[str, _Call] = {}
         self.emitted: set[str] = set(state.get("emitted", ()))
         self.emitted_msgs = {key.split(" ", 1)[0] for key in self.emitted}
+        # Calls emitted while still open, by key: [total, line] of the copy emitted.
+        self.recorded: dict[str, list[int]] = {key: list(copy) for key, copy in state.get("open", {}).items()}
         self.calls: list[AgentCall] = []
+        self.revised: list[AgentCall] = []
         self.same: dict[str, str] = {}
         self.logged = Decimal(0)
         self.new_keys: list[str] = []
@@ -376,26 +383,46 @@ class _Reader:
             self._close(call)
 
     def _close(self, call: _Call) -> None:
-        """The call's final copy is known: emit it."""
+        """The call's final copy is known: emit it (or, if it was emitted while open, a copy that grew since)."""
         del self.pending[call.key]
         if self.open.get(call.thread) is call:
             del self.open[call.thread]
-        self._emit(call)
+        self.emitted.add(call.key)
+        self.emitted_msgs.add(call.msg_id)
+        self.new_keys.append(call.key)
+        recorded = self.recorded.pop(call.key, None)
+        if recorded is None:
+            self._emit(call, self.calls)
+        elif (call.total, call.record_line) > (recorded[0], recorded[1]):
+            self._emit(call, self.revised)
 
     def close_all(self) -> None:
         for call in list(self.pending.values()):
             self._close(call)
 
-    def _emit(self, call: _Call) -> None:
+    def emit_open(self) -> None:
+        """Calls still open at the end of what was read: emit each with the copy it has now.
+
+        A call emitted so by an earlier read comes back (in ``revised``) only when its copy
+        has grown since, or a later copy of the same total was written.
+        """
+        for call in self.pending.values():
+            recorded = self.recorded.get(call.key)
+            if recorded is None:
+                self._emit(call, self.calls)
+            elif (call.total, call.record_line) > (recorded[0], recorded[1]):
+                self._emit(call, self.revised)
+            else:
+                continue
+            self.recorded[call.key] = [call.total, call.record_line]
+
+    def _emit(self, call: _Call, into: list[AgentCall]) -> None:
         rec = call.record
         message = rec.message
         assert message is not None
         msg_id, _, request = call.key.partition(" ")
-        self.emitted.add(call.key)
-        self.emitted_msgs.add(msg_id)
-        self.new_keys.append(call.key)
-        # Parsed once per call, on the chosen copy (the copies differ only in their counts).
-        # Each call is emitted once, so a problem here is counted once whichever read finds it.
+        # Parsed once per copy emitted (the copies differ only in their counts), so a problem
+        # here is counted once per copy emitted, whichever read finds it.
         ts = time_us(rec.timestamp)
         if ts is None:
             self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
@@ -421,8 +448,10 @@ class _Reader:
         session = self.ctx.session or _str(rec.sessionId)
         session = same.setdefault(session, session) if session else session
         tier = same.setdefault(tier, tier) if tier else tier
-        self.calls.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
-                                    _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
+        into.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
+                              _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
+        if into is self.revised:
+            return   # its logged cost was counted with the copy first emitted
         cost = rec.costUSD
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             with suppress(InvalidOperation):   # nan/inf: nothing to compare against
@@ -557,9 +586,10 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
          compact: bool = False) -> ReadResult:
     """Complete lines of a transcript from ``offset``; see the module docstring for the contract.
 
-    ``state`` keeps the keys of the calls emitted so far (a copy or a sidechain replay of one
-    is not emitted again), the line number at ``offset`` and how far lines were counted.
-    ``compact=True`` gives the calls as :class:`AgentCall` in ``calls`` instead of ``events``.
+    ``state`` keeps the keys of the calls closed so far (a copy or a sidechain replay of one
+    is not emitted again), the copies emitted of the calls still open, the line number at
+    ``offset`` and how far lines were counted. ``compact=True`` gives the calls as
+    :class:`AgentCall` in ``calls`` and ``revised_calls`` instead of ``events`` and ``revised``.
     """
     caller_state = state
     with open(log.path, "rb") as f:
@@ -571,6 +601,8 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
         end = reader.feed(f, offset)
     if final:
         reader.close_all()
+    else:
+        reader.emit_open()
     if reader.pending:
         first = min(reader.pending.values(), key=lambda c: c.start)
         new_offset, line_no = first.start, first.line_no - 1
@@ -581,9 +613,15 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
         "line": line_no,
         "seen_to": max(end, tally.seen_to),
     }
+    if reader.recorded:
+        new_state["open"] = reader.recorded
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(new_state)
     if compact:
-        return tally.result([], new_offset, reader.logged, reader.calls)
-    return tally.result([call.event() for call in reader.calls], new_offset, reader.logged)
+        result = tally.result([], new_offset, reader.logged, reader.calls)
+        result.revised_calls = reader.revised
+        return result
+    result = tally.result([call.event() for call in reader.calls], new_offset, reader.logged)
+    result.revised = [call.event() for call in reader.revised]
+    return result

@@ -77,6 +77,10 @@ class ReadResult:
     problems: list[str]   # the first few "path:line: what" messages
     logged_cost_usd: Decimal = field(default_factory=Decimal)  # costUSD in the logs: compared, never billed
     calls: list[AgentCall] = field(default_factory=list)      # instead of events, when read with compact=True
+    # Calls an earlier read emitted while they were still being written, now with a copy that
+    # grew: each replaces the event recorded under its id (Claude Code only).
+    revised: list[UsageEvent] = field(default_factory=list)
+    revised_calls: list[AgentCall] = field(default_factory=list)  # instead of revised, with compact=True
 
 
 class Tally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from spendtag.capture.estimate import prompt_tokens
 from spendtag.capture.parsed import Parsed, normalise_provider
 from spendtag.capture.parsers import parse_response
 from spendtag.capture.sdk.context import EMPTY, Context, current
@@ -96,8 +97,9 @@ class Call:
     path: str
     event_id: str = ""
     ts: datetime | None = None
-    request_body: bytes = b""
+    request_body: bytes = b""       # as the caller wrote it
     done: bool = False
+    strip_usage: bool = False       # spendtag asked for the usage chunk: the caller must not see it
 
     def __post_init__(self) -> None:
         self.event_id = new_event_id()
@@ -123,7 +125,12 @@ class Call:
             return None     # a list of models, a file
         else:
             usage = parsed.usage
-            state = "aborted" if cut and (usage.estimated or parsed.status != "ok") else parsed.status
+            # Closed after its end (an SDK closes a chat stream at [DONE]) is not cut short.
+            state = "aborted" if cut and parsed.status != "ok" else parsed.status
+            if usage.estimated and not usage.total_input_tokens:
+                # The stream ended before its usage (the caller closed it): the prompt was sent
+                # and billed all the same, so its estimate goes in with the output so far.
+                usage = usage.replace(input_tokens=prompt_tokens(self.request_body))
         ctx = self.context
         assert self.ts is not None
         model = (parsed.model if parsed is not None else None) or self._request_model() or "unknown"
@@ -185,7 +192,7 @@ class BodyReader:
                 self._parts = []
 
     def _incremental(self) -> None:
-        self._decoder = _decoder(self.encoding)
+        self._decoder = content_decoder(self.encoding)
         self._reader = StreamReader(self.call.provider)
         parts, self._parts = self._parts, []
         for part in parts:
@@ -220,7 +227,7 @@ class BodyReader:
             elif self._too_big or (cut and self.status < 400):
                 parsed = None
             else:
-                decode = _decoder(self.encoding)
+                decode = content_decoder(self.encoding)
                 body = b"".join(self._parts)
                 parsed = _parse(self.call.provider, decode(body) if decode is not None else body)
         except (SpendtagError, ValueError, zlib.error):
@@ -237,7 +244,8 @@ def _parse(provider: str, body: bytes) -> Parsed | None:
         return None
 
 
-def _decoder(encoding: str) -> Callable[[bytes], bytes] | None:
+def content_decoder(encoding: str) -> Callable[[bytes], bytes] | None:
+    """A function decoding a body sent with Content-Encoding ``encoding`` piece by piece; None for identity."""
     codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
     if not codings:
         return None
