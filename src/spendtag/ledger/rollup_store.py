@@ -940,18 +940,10 @@ class RollupStore(Dialect):
             lo = max(lo, to_us(filters.since))
         if filters.until:
             hi = min(hi, to_us(filters.until))
-<<<<<<< HEAD
-        self._resum_rollups(dim_ids, lo, hi)
-
-    def _resum_rollups(self, dim_ids: Sequence[int], lo: int, hi: int) -> None:
-        """Replace every rollup row of these dims rows in the whole UTC days around [lo, hi) by the
-        sums of the events there now."""
-=======
         self._rebuild_days(dim_ids, lo, hi)
 
-    def _rebuild_days(self, dim_ids: list[int], lo: int, hi: int) -> None:
+    def _rebuild_days(self, dim_ids: Sequence[int], lo: int, hi: int) -> None:
         """Recompute every rollup row of these dims rows over the whole UTC days from ``lo`` to ``hi`` (µs)."""
->>>>>>> live-capture
         lo -= lo % DAY_US
         hi += (-hi) % DAY_US
         for part in self._chunks(dim_ids):
@@ -1006,7 +998,7 @@ class RollupStore(Dialect):
                           args)
                 removed += self._run(f"DELETE FROM events WHERE {where}", args).rowcount
             if lo is not None and hi is not None:
-                self._resum_rollups(dim_ids, lo, hi)
+                self._rebuild_days(dim_ids, lo, hi)
                 self._run("INSERT INTO retag_log (at, what, events) VALUES (?, ?, ?)",
                           (int(time.time()), f"removed the demo's sample calls (source={DEMO_SOURCE})", removed))
         return removed
