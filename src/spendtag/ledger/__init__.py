@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spendtag.ledger.store import ModelUse, RecordResult, Store
+from spendtag.ledger.store import ModelUse, RecordResult, Store, Vocabulary
 
 
 def is_postgres_url(url: str) -> bool:
@@ -37,4 +37,4 @@ def migrate(url: str) -> list[str]:
         return lite.migrate()
 
 
-__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "migrate", "open_store"]
+__all__ = ["ModelUse", "RecordResult", "Store", "Vocabulary", "is_postgres_url", "migrate", "open_store"]

@@ -32,6 +32,7 @@ from spendtag.ledger.store import (
     RecordResult,
     SessionSummary,
     TagChange,
+    Vocabulary,
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
@@ -707,6 +708,20 @@ class RollupStore(Dialect):
             if allowed is None or dim_id in allowed:
                 keys.update(self._tagset_rows[int(row[-1])])
         return sorted(keys)
+
+    def vocabulary(self) -> Vocabulary:
+        self._load_dims()
+        dims: dict[str, set[str]] = {name: set() for name in DIMENSIONS}
+        tags: dict[str, set[str]] = {}
+        # The day rollups name every dims row that has calls, in far fewer rows than events.
+        for (dim_id,) in self._run("SELECT DISTINCT dim_id FROM rollup_day WHERE requests > 0"):
+            row = self._dim_of(int(dim_id))
+            for name, value in zip(DIMENSIONS, row[:-1], strict=True):
+                if value:
+                    dims[name].add(value)
+            for key, value in self._tagset_rows[int(row[-1])].items():
+                tags.setdefault(key, set()).add(value)
+        return Vocabulary({k: frozenset(v) for k, v in dims.items()}, {k: frozenset(v) for k, v in tags.items()})
 
     def count(self) -> int:
         return int(self._one("SELECT COALESCE(SUM(requests), 0) FROM rollup_day")[0])
