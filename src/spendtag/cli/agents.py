@@ -104,7 +104,10 @@ def _compare(app: App, report: Any) -> None:
 @click.pass_obj
 def retag(app: App, /, dry_run: bool, **kwargs: Any) -> None:
     """Apply the [attribution] rules of the config file to calls already recorded."""
+    from spendtag import matching
+
     sel = selection(app.tz, kwargs)
+    matching.check(app.store, sel.filters)
     rules = app.rules
     if not rules:
         raise click.UsageError("no [attribution] rules in the config file; see the README")
@@ -156,9 +159,18 @@ def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: 
     from spendtag.money import exact_str, parse_usd
     from spendtag.sessions import list_sessions
 
+    from spendtag import matching
+
     sel = selection(app.tz, kwargs)
+    matching.check(app.store, sel.filters)
     rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=parse_usd(min_cost) if min_cost else 0,
                          by_cost=by_cost)
+    if not rows and matching.filtered(sel.filters) and not min_cost:
+        note = matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)
+        if fmt != "json":
+            click.echo(str(note))
+            return
+        click.echo(f"note: {note}", err=True)
     if fmt == "json":
         app.console.out(json.dumps([{
             "session": r.session, "start": r.start.isoformat(), "end": r.end.isoformat(),

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from spendtag import matching
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
 from spendtag.invoices import build, render, repricing
@@ -20,8 +21,10 @@ from spendtag.invoices.model import Invoice, from_json, to_json, usd
 from spendtag.invoices.price_diff import diff, load
 from spendtag.invoices.store import IssuedInvoices
 from spendtag.invoices.terms import BillingError, from_flags
+from spendtag.ledger.query import Filters
 from spendtag.money import format_usd
 from spendtag.periods import parse_instant, parse_period, zone
+from spendtag.reports import group_key
 from spendtag.tags import Selector, parse_pairs
 
 
@@ -128,10 +131,12 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee, usage_cap=usage_cap,
                          absorb_overage=absorb_overage, per_unit=per_unit))
     on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
+    _check_names(app, req, client)
     issued = IssuedInvoices.for_store(app.store) if issue else None
     try:
         if client:
             invoices = [build.invoice_for(app.store, req, client)]
+            _refuse_nothing(app, req, invoices[0])
             if issued is not None:
                 invoices = _issue(issued, config, invoices, on, reissue)
             _emit(invoices[0], fmt, output)
@@ -139,6 +144,10 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         if output_dir is None:
             raise click.UsageError("--all writes one file per client: give --output-dir DIR")
         run = build.run_all(app.store, req)
+        if not run.invoices:
+            everyone = Filters(since=req.range.since, until=req.range.until,
+                               tags=(Selector(config.client_key, "present"),))
+            raise matching.explain_empty(app.store, everyone, req.range, tz)
         invoices = run.invoices if issued is None else _issue(issued, config, run.invoices, on, reissue)
         for inv in invoices:
             stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
@@ -152,6 +161,27 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
     finally:
         if issued is not None:
             issued.close()
+
+
+def _check_names(app: App, req: build.Request, client: str | None) -> None:
+    """Refuse a client (or --by key) no call in the ledger carries: a typo would bill $0.00.
+
+    A client with its own [billing.clients] terms may have no calls yet (a retainer).
+    """
+    wanted = Selector(req.config.client_key, "eq" if client else "present", client)
+    if client in req.config.clients:
+        wanted = Selector(req.config.client_key, "present")
+    vocab = app.store.vocabulary()
+    matching.check(app.store, Filters(tags=(wanted,)), by=[group_key(req.by)], vocab=vocab)
+
+
+def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:
+    """No calls in the period and nothing else due (a fee, a share of shared cost): there is nothing to bill."""
+    if inv.events or inv.allocated or inv.total_due:
+        return
+    client = Filters(since=req.range.since, until=req.range.until,
+                     tags=(Selector(req.config.client_key, "eq", inv.client),))
+    raise matching.explain_empty(app.store, client, req.range, req.tz)
 
 
 @invoice.command("show")
@@ -236,8 +266,12 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
     sel = selection(app.tz, kwargs, tuple(Selector.parse(s) for s in scope))
     if sel.range.since is None and sel.range.until is None:
         raise click.UsageError("give the events to reprice: --period 2026-03 or --since/--until")
+    matching.check(app.store, sel.filters)
     client_key = app.settings["client_key"]
     plan = repricing.plan(app.store, app.pricer, sel.filters, client_key)
+    if not plan.scanned:
+        click.echo(f"nothing to reprice: {matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)}")
+        return
     if not plan.revised:
         fixed = f" ({plan.fixed_skipped} fixed costs are never repriced)" if plan.fixed_skipped else ""
         click.echo(f"nothing to reprice: {plan.scanned - plan.fixed_skipped} events already have current prices{fixed}")
