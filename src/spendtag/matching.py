@@ -131,7 +131,7 @@ def problems(store: Store, filters: Filters, *, by: Sequence[str] = (),
     paths = vocab.dims.get("project", frozenset())
     for root in filters.project:
         base = root.rstrip("/")
-        if not any(p == root or p == base or p.startswith(base + "/") for p in paths):
+        if not any(p in (root, base) or p.startswith(base + "/") for p in paths):
             hint, near = _hint(root, paths, "projects in the ledger")
             found.append(NoMatch(f"no calls under project '{root}'{hint or _none('project')}", suggestions=near))
     return found

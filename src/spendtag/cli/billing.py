@@ -13,6 +13,7 @@ import click
 from spendtag import matching
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
+from spendtag.cli.render import cost_text
 from spendtag.invoices import build, render, repricing
 from spendtag.invoices.allocation import Allocation
 from spendtag.invoices.config import BillingConfig
@@ -41,8 +42,17 @@ def _write(path: Path, data: str | bytes) -> None:
         path.write_text(data, encoding="utf-8")
 
 
+def _warn_unpriced(inv: Invoice) -> None:
+    if inv.unpriced:
+        names = ", ".join(f"{p}/{m} ({n:,})" for p, m, n in inv.unpriced)
+        click.echo(f"warning: {inv.client}: {sum(n for _, _, n in inv.unpriced):,} calls could not be priced and "
+                   f"are not billed: {names}; add a price with `spendtag prices override`, then `spendtag reprice` "
+                   "(see `spendtag prices check`)", err=True)
+
+
 def _emit(inv: Invoice, fmt: str, output: Path | None) -> None:
     """The invoice to ``output`` (a message on stdout) or to stdout itself, exactly as rendered."""
+    _warn_unpriced(inv)
     data: str | bytes = render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt)
     if output is None:
         if isinstance(data, bytes):
@@ -152,6 +162,7 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         for inv in invoices:
             stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
             target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
+            _warn_unpriced(inv)
             _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
         summary = render.summary_text(run, period, req.allocation.describe())
         _write(output_dir / "summary.txt", summary)
@@ -276,13 +287,23 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
         fixed = f" ({plan.fixed_skipped} fixed costs are never repriced)" if plan.fixed_skipped else ""
         click.echo(f"nothing to reprice: {plan.scanned - plan.fixed_skipped} events already have current prices{fixed}")
         return
-    rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", format_usd(r.old), format_usd(r.new),
-             format_usd(r.delta)] + ([f"{r.newly_unpriced} now unpriced"] if r.newly_unpriced else [""])
-            for r in plan.rows]
-    rows.append(["total", "", f"{len(plan.revised):,}", format_usd(plan.old_total), format_usd(plan.new_total),
-                 format_usd(plan.new_total - plan.old_total), ""])
+    # Unpriced events are counted beside the priced sums, never shown as $0.00; a difference
+    # with events current prices cannot price is unknown ("—"), not a drop.
+    rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", cost_text(r.old, r.events, r.old_unpriced),
+             cost_text(r.new, r.events, r.new_unpriced), "—" if r.new_unpriced else format_usd(r.delta),
+             _reprice_note(r.newly_unpriced, r.newly_priced)] for r in plan.rows]
+    events = len(plan.revised)
+    rows.append(["total", "", f"{events:,}", cost_text(plan.old_total, events, plan.old_unpriced),
+                 cost_text(plan.new_total, events, plan.new_unpriced),
+                 "—" if plan.new_unpriced else format_usd(plan.new_total - plan.old_total),
+                 _reprice_note(sum(r.newly_unpriced for r in plan.rows), sum(r.newly_priced for r in plan.rows))])
     click.echo("\n".join(render.text_table([client_key, "model", "events", "recorded", "current prices",
                                             "difference", ""], rows, [False, False, True, True, True, True, False])))
+    if plan.new_unpriced:
+        models = sorted({r.model for r in plan.rows if r.new_unpriced})
+        click.echo(f"warning: {plan.new_unpriced:,} events cannot be priced at current prices ({', '.join(models)}) "
+                   "and are not in these costs; add a price with `spendtag prices override`, see "
+                   "`spendtag prices check`")
     if dry_run:
         click.echo(f"dry run: nothing written; {len(plan.revised)} events would get a new cost revision")
         return
@@ -290,6 +311,12 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
         click.confirm(f"Record new costs for {len(plan.revised)} events (previous costs are kept)?", abort=True)
     changed = repricing.apply(app.store, plan, reason)
     click.echo(f"revised {changed} events; previous costs kept as revisions. Issued invoices keep their prices.")
+
+
+def _reprice_note(newly_unpriced: int, newly_priced: int) -> str:
+    notes = [f"{newly_unpriced:,} now unpriced" if newly_unpriced else "",
+             f"{newly_priced:,} newly priced" if newly_priced else ""]
+    return ", ".join(n for n in notes if n)
 
 
 @click.command("diff")
