@@ -222,8 +222,11 @@ def _days(store: Store, filters: Filters, tz: ZoneInfo) -> list[str]:
     return sorted(a.key[0] for a in store.aggregate(filters, ["day"], tz) if a.key[0] and a.totals.requests)
 
 
-def explain_empty(store: Store, filters: Filters, rng: Range, tz: ZoneInfo) -> NoMatch:
-    """Why a selection whose every name exists has no calls: the period (and its nearest call), or never together."""
+def explain_empty(store: Store, filters: Filters, rng: Range, tz: ZoneInfo, *, private: bool = False) -> NoMatch:
+    """Why a selection whose every name exists has no calls: the period (and its nearest call), or never together.
+
+    ``private`` (a client's link) never says that the other names exist in the ledger.
+    """
     what = describe(filters)
     subject = f"no calls for {what}" if what else "no calls"
     if store.vocabulary().empty:
@@ -233,7 +236,7 @@ def explain_empty(store: Store, filters: Filters, rng: Range, tz: ZoneInfo) -> N
     if not before and not after:
         if not what:
             return NoMatch(f"no calls {period_words(rng, tz)}", kind="empty")
-        together = ": each exists in the ledger, but no call has them all" if "," in what else ""
+        together = ": each exists in the ledger, but no call has them all" if "," in what and not private else ""
         return NoMatch(f"no calls match {what}{together}", kind="empty")
     last = before[-1] if before else None
     first = after[0] if after else None
