@@ -145,9 +145,10 @@ def _selector_problems(s: Selector, vocab: Vocabulary) -> list[NoMatch]:
     if s.key not in vocab.tags:
         return [unknown_tag_key(s.key, vocab)]
     if s.op in ("eq", "ne") and s.value is not None and s.value not in vocab.tags[s.key]:
-        values = vocab.tags[s.key]
-        hint, near = _hint(s.value, values, f"{s.key} values in the ledger", lambda v: f"{s.key}={v}")
-        return [NoMatch(f"no calls tagged {s.key}={s.value}{hint}", suggestions=near)]
+        op = "=" if s.op == "eq" else "!="
+        hint, near = _hint(s.value, vocab.tags[s.key], f"{s.key} values in the ledger", lambda v: f"{s.key}{op}{v}")
+        excludes = f", so {s} excludes nothing" if s.op == "ne" else ""
+        return [NoMatch(f"no calls tagged {s.key}={s.value}{excludes}{hint}", suggestions=near)]
     return []
 
 
