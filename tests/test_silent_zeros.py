@@ -145,6 +145,17 @@ def test_invoice_for_a_typo_or_a_client_without_calls_is_refused_not_billed_at_z
         "error: no tag key 'projet'; did you mean 'project'?\n")
 
 
+def test_per_unit_terms_on_a_tag_no_call_has_are_refused_not_billed_as_zero_units() -> None:
+    assert fail("invoice", "--client", "acme", "--period", "2026-03", "--per-unit", "tiket=2.50") == (
+        "error: no tag key 'tiket' (tag keys in the ledger: client)\n")
+
+
+def test_forecast_and_anomalies_refuse_what_no_call_has() -> None:
+    assert fail("forecast", "--scope", "client=acmee") == (
+        "error: no calls tagged client=acmee; did you mean client=acme?\n")
+    assert fail("anomalies", "--by", "clinet", "--no-alert") == "error: no tag key 'clinet'; did you mean 'client'?\n"
+
+
 def test_a_client_with_its_own_terms_may_be_invoiced_before_its_first_call(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "retainer.toml"

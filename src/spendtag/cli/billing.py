@@ -182,8 +182,11 @@ def _check_names(app: App, req: build.Request, client: str | None) -> None:
     wanted = Selector(req.config.client_key, "eq" if client else "present", client)
     if client in req.config.clients:
         wanted = Selector(req.config.client_key, "present")
-    vocab = app.store.vocabulary()
-    matching.check(app.store, Filters(tags=(wanted,)), by=[group_key(req.by)], vocab=vocab)
+    # Per-unit terms count the distinct values of a tag: one no call has would bill 0 units.
+    terms = req.terms_for(client) if client else req.terms
+    units = (Selector(terms.unit_key, "present"),) if terms and terms.model == "per-unit" and terms.unit_key else ()
+    tags = (wanted, *units)
+    matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)])
 
 
 def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:

@@ -269,8 +269,11 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
         if b is None:
             raise click.UsageError(f"no budget {budget_name!r}")
     else:
+        from spendtag import matching
+
         b = Budget(name="forecast", limit=parse_usd(limit_usd) if limit_usd else 10**30, period="monthly",
                    scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
+        matching.check(app.store, b.filters(Range(None, None)))   # a typo would project $0.00
     st = status(app.store, b, datetime.now(UTC), app.tz)
     has_limit = bool(budget_name or limit_usd)
     if fmt == "json":
@@ -303,9 +306,12 @@ def anomalies(app: App, by_key: str, hours: int, days: int, no_alert: bool, fmt:
     Each anomaly is also recorded as an alert (once per scope, hour and kind) and sent
     through the configured channels; run it from cron to be told.
     """
-    from spendtag import alerting
+    from spendtag import alerting, matching
+    from spendtag.ledger.query import Filters
     from spendtag.monitoring import find_anomalies
+    from spendtag.reports import group_key
 
+    matching.check(app.store, Filters(), by=[group_key(by_key)])   # else "no anomalies" for a typo
     found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
                            history=timedelta(days=days))
     if found and not no_alert:
