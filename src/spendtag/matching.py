@@ -110,6 +110,8 @@ def unknown_group_key(key: str, vocab: Vocabulary) -> NoMatch:
 def problems(store: Store, filters: Filters, *, by: Sequence[str] = (),
              vocab: Vocabulary | None = None) -> list[NoMatch]:
     """Every name in ``filters`` (and ``by``, store group keys) that no call in the ledger carries."""
+    if not filtered(filters) and not any(key.startswith("tag:") for key in by):
+        return []   # nothing named: no need to read the vocabulary
     vocab = store.vocabulary() if vocab is None else vocab
     if vocab.empty:
         return []
