@@ -24,7 +24,7 @@ def _money(pico: int | None) -> str:
     return "-" if pico is None else format_usd(pico)
 
 
-def cost_of(totals: Any) -> str:
+def _cost_of(totals: Any) -> str:
     """A cost for people, unpriced calls counted beside it (never $0.00): as report tables show it."""
     from spendtag.cli.render import cost_of as shown
 
@@ -201,7 +201,7 @@ def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: 
         minutes = int(r.duration.total_seconds() // 60)
         t.add_row(r.session[:12], f"{r.start.astimezone(app.tz):%Y-%m-%d %H:%M}", f"{minutes // 60}h{minutes % 60:02d}",
                   ", ".join(r.projects)[:40], ", ".join(r.agents), ", ".join(r.models), _tokens(r.totals.tokens),
-                  cost_of(r.totals), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
+                  _cost_of(r.totals), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
     app.console.print(t)
 
 
@@ -238,7 +238,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
         f"({minutes // 60}h{minutes % 60:02d}) · {', '.join(v.projects) or '-'} · {', '.join(v.agents) or '-'}")
     if v.tags:
         out("tags: " + " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())))
-    out(f"cost {cost_of(v.totals)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
+    out(f"cost {_cost_of(v.totals)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
         f"{_money(v.cost_per_minute)} per minute")
     for bucket, n in d.tokens.items():
         cost = d.costs.get(bucket)
@@ -247,7 +247,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
         if comp not in d.tokens:
             out(f"  {comp:<24} {'':>14}  {_money(cost)}")
     for model, t in sorted(d.by_model.items(), key=lambda kv: -kv[1].cost):
-        out(f"  model {model}: {cost_of(t)} ({t.requests:,} calls)")
+        out(f"  model {model}: {_cost_of(t)} ({t.requests:,} calls)")
 
 
 @click.command()
@@ -284,7 +284,7 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
         app.console.out("no Claude Code usage in that time (import it with `spendtag import`)")
     for b in found:
         line = (f"{b.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {b.end.astimezone(app.tz):%H:%M}  "
-                f"{_tokens(b.totals.tokens):>7} tok  {cost_of(b.totals):>10}  {b.totals.requests:,} calls")
+                f"{_tokens(b.totals.tokens):>7} tok  {_cost_of(b.totals):>10}  {b.totals.requests:,} calls")
         if b.active(now):
             left = int((b.end - now).total_seconds() // 60)
             line += (f"  ACTIVE: {_money(b.burn_rate)}/h, projected {_money(b.projected(now))}, "
