@@ -84,6 +84,15 @@ def test_report_by_a_key_no_call_has_is_refused_with_the_close_match() -> None:
         "key, user, source, status, session, hour, day, week, month, hour-of-day, weekday)\n")
 
 
+def test_the_client_key_is_always_a_key_to_group_by(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With client_key = customer and no call tagged customer yet, every call is untagged: said, not refused.
+    monkeypatch.setenv("SPENDTAG_CLIENT_KEY", "customer")
+    assert run("report", "--by", "customer", "--format", "summary").startswith(
+        "(untagged): $0.009000 + 2 unpriced (100.0%), 4 requests\n")
+    assert fail("report", "--by", "custmer") == "error: no tag key 'custmer'; did you mean 'customer' or 'user'?\n"
+    assert fail("report", "--tag", "customer=acme") == "error: no tag key 'customer' (tag keys in the ledger: client)\n"
+
+
 def test_a_tag_filter_naming_an_unknown_key_or_value_is_refused() -> None:
     assert fail("report", "--tag", "client=acmee") == "error: no calls tagged client=acmee; did you mean client=acme?\n"
     assert fail("report", "--tag", "client=Acme") == "error: no calls tagged client=Acme; did you mean client=acme?\n"

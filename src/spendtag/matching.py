@@ -96,29 +96,34 @@ def unknown_tag_key(key: str, vocab: Vocabulary) -> NoMatch:
     return NoMatch(f"no tag key '{key}'{hint}", suggestions=near)
 
 
-def unknown_group_key(key: str, vocab: Vocabulary) -> NoMatch:
-    """A ``--by`` word that is neither a tag key in the ledger nor a dimension or time group."""
-    words = [*vocab.tags, *_DIMENSION_WORDS, *TIME_GROUPS]
+def unknown_group_key(key: str, vocab: Vocabulary, known_keys: Sequence[str] = ()) -> NoMatch:
+    """A ``--by`` word that is neither a tag key in the ledger (or ``known_keys``) nor a dimension or time group."""
+    words = [*vocab.tags, *known_keys, *_DIMENSION_WORDS, *TIME_GROUPS]
     near = close_matches(key, words)
     if near:
         return NoMatch(f"no tag key '{key}'; did you mean {_quoted(near)}?", suggestions=near)
-    keys = sorted(vocab.tags)
+    keys = sorted({*vocab.tags, *known_keys})
     known = f"tag keys in the ledger: {', '.join(keys[:LISTED])}{' …' if len(keys) > LISTED else ''}; " if keys else ""
     return NoMatch(f"no tag key '{key}' ({known}or group by {', '.join((*_DIMENSION_WORDS, *TIME_GROUPS))})")
 
 
-def problems(store: Store, filters: Filters, *, by: Sequence[str] = (),
+def problems(store: Store, filters: Filters, *, by: Sequence[str] = (), known_keys: Sequence[str] = (),
              vocab: Vocabulary | None = None) -> list[NoMatch]:
-    """Every name in ``filters`` (and ``by``, store group keys) that no call in the ledger carries."""
-    if not filtered(filters) and not any(key.startswith("tag:") for key in by):
+    """Every name in ``filters`` (and ``by``, store group keys) that no call in the ledger carries.
+
+    ``known_keys`` are tag keys always fit to group by (the client key: a ledger without
+    client tags yet reports its calls as untagged), though not to filter on.
+    """
+    by = [key for key in by if key.startswith("tag:") and key[4:] not in known_keys]
+    if not filtered(filters) and not by:
         return []   # nothing named: no need to read the vocabulary
     vocab = store.vocabulary() if vocab is None else vocab
     if vocab.empty:
         return []
     found: list[NoMatch] = []
     for key in by:
-        if key.startswith("tag:") and key[4:] not in vocab.tags:
-            found.append(unknown_group_key(key[4:], vocab))
+        if key[4:] not in vocab.tags:
+            found.append(unknown_group_key(key[4:], vocab, known_keys))
     for s in filters.tags:
         found += _selector_problems(s, vocab)
     for name, values in filters.dims.items():
@@ -163,9 +168,10 @@ def _session_problems(store: Store, session: str) -> list[NoMatch]:
     return [NoMatch(f"no calls recorded for session '{session}'{hint}", suggestions=near)]
 
 
-def check(store: Store, filters: Filters, *, by: Sequence[str] = (), vocab: Vocabulary | None = None) -> None:
+def check(store: Store, filters: Filters, *, by: Sequence[str] = (), known_keys: Sequence[str] = (),
+          vocab: Vocabulary | None = None) -> None:
     """Raise :class:`NoMatch` for the first name no call carries (a typo, most likely)."""
-    found = problems(store, filters, by=by, vocab=vocab)
+    found = problems(store, filters, by=by, known_keys=known_keys, vocab=vocab)
     if found:
         raise found[0]
 

@@ -186,7 +186,7 @@ def _check_names(app: App, req: build.Request, client: str | None) -> None:
     terms = req.terms_for(client) if client else req.terms
     units = (Selector(terms.unit_key, "present"),) if terms and terms.model == "per-unit" and terms.unit_key else ()
     tags = (wanted, *units)
-    matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)])
+    matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)], known_keys=(req.config.client_key,))
 
 
 def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:

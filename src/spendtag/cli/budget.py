@@ -311,7 +311,8 @@ def anomalies(app: App, by_key: str, hours: int, days: int, no_alert: bool, fmt:
     from spendtag.monitoring import find_anomalies
     from spendtag.reports import group_key
 
-    matching.check(app.store, Filters(), by=[group_key(by_key)])   # else "no anomalies" for a typo
+    # Else "no anomalies" for a typo; the client key is always a key (no client tag yet: no anomaly).
+    matching.check(app.store, Filters(), by=[group_key(by_key)], known_keys=(app.settings["client_key"],))
     found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
                            history=timedelta(days=days))
     if found and not no_alert:

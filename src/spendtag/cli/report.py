@@ -33,8 +33,12 @@ def report(app: App, /, by_text: str, limit: int | None, fmt: str, **kwargs: Any
 
 
 def _build(app: App, sel: Selection, by: list[str], **kwargs: Any) -> Report:
-    """The report, once every tag key and value it names is known to the ledger."""
-    matching.check(app.store, sel.filters, by=[group_key(n) for n in by])
+    """The report, once every tag key and value it names is known to the ledger.
+
+    The client key (setting ``client_key``) is always a key to group by: a ledger whose calls
+    have no client tag yet shows them all as untagged.
+    """
+    matching.check(app.store, sel.filters, by=[group_key(n) for n in by], known_keys=(app.settings["client_key"],))
     return build(app.store, by, sel.filters, sel.tz, **kwargs)
 
 

@@ -150,7 +150,7 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
     now = datetime.now(UTC)
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [])
+        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
         _require(views.nothing_found(store, sel, data["total"]["requests"]))
@@ -172,7 +172,8 @@ def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filteri
     sel = f.selection(ctx, who)
     words = reports.parse_by(by)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(w) for w in words], scoped=who.scoped)
+        views.check_names(store, sel, by=[reports.group_key(w) for w in words], scoped=who.scoped,
+                          client_key=ctx.client_key)
         result = reports.build(store, words, sel.filters, sel.tz, order=order, limit=limit)
         _require(views.nothing_found(store, sel, result.total.requests, private=who.scoped))
         return reports.to_dict(result)
@@ -216,7 +217,7 @@ def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)
     ctx = context(request)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(key)])
+        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
         return views.tag_values(store, sel, key)
 
 

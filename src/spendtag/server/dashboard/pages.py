@@ -121,7 +121,7 @@ def overview(request: Request, who: Staff, f: Filtering,
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [])
+        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
         keys = store.tag_keys(sel.filters)
@@ -143,7 +143,7 @@ def tag_list(request: Request, key: str, who: Staff, f: Filtering) -> HTMLRespon
     f = _range_args(f)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(key)])
+        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
         rows = views.tag_values(store, sel, key)
     return render(request, "tags.html", key=key, rows=rows, period=views.range_dict(sel.range, sel.tz), f=f,
                   page="tags", api=f"/api/v1/tags/{key}{with_query(_query(request, f))}")

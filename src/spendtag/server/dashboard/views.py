@@ -73,13 +73,15 @@ def bucket_group(rng: Range, span: tuple[datetime, datetime] | None) -> str:
 
 # -- selections that match nothing ------------------------------------------------------------
 
-def check_names(store: Store, sel: Selection, *, by: Sequence[str] = (), scoped: bool = False) -> None:
+def check_names(store: Store, sel: Selection, *, by: Sequence[str] = (), scoped: bool = False,
+                client_key: str | None = None) -> None:
     """Refuse a filter (or grouping) naming what no call carries, with the close matches.
 
-    Not for a client's link (``scoped``): the close matches would name other clients.
+    The client key is always a key to group by. Not for a client's link (``scoped``): the
+    close matches would name other clients.
     """
     if not scoped:
-        matching.check(store, sel.filters, by=by)
+        matching.check(store, sel.filters, by=by, known_keys=(client_key,) if client_key else ())
 
 
 def nothing_found(store: Store, sel: Selection, requests: int, *, private: bool = False) -> matching.NoMatch | None:
