@@ -58,11 +58,17 @@ def _cost(row: dict[str, Any] | None) -> Markup:
     return shown
 
 
+def _share(row: dict[str, Any]) -> str:
+    """A row's share of the spend; none for a row whose every call is unpriced (its cost is unknown)."""
+    unpriced, requests = row.get("unpriced_requests", 0), row.get("requests", 0)
+    return "—" if requests and unpriced >= requests else f"{row['share_percent']}%"
+
+
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.filters.update(usd=_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
-env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost,
+env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
                    legend=lambda c: Markup(charts.legend(c)),
                    progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])))
