@@ -305,6 +305,7 @@ def test_usage_errors_are_clear() -> None:
 
 @pytest.mark.skipif(pdf_available(), reason="WeasyPrint is installed: PDF output works")
 def test_pdf_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+    seed()
     assert fail("invoice", "--client", "acme", "--period", "2026-03", "--format", "pdf", "--output",
                 str(tmp_path / "x.pdf")) == (
         "error: PDF output needs WeasyPrint: pip install weasyprint (or write --format html and print it "

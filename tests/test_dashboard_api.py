@@ -72,7 +72,7 @@ def test_report_two_keys_and_filters(client: TestClient) -> None:
                    (None, None): "0.00"}                       # the untagged row is always shown
     doc = get(client, f"/api/v1/report?by=agent&{MARCH}&provider=openai")
     assert isinstance(doc, dict)
-    assert rows_by(doc, "agent") == {"coder": "1.25", "summariser": "0.00"}
+    assert rows_by(doc, "agent") == {"coder": "1.25", "summariser": None}      # its one call is unpriced: not $0
     doc = get(client, "/api/v1/report?by=month")
     assert isinstance(doc, dict)
     assert rows_by(doc, "month") == {"2026-02": "2.00", "2026-03": "5.15"}
@@ -114,10 +114,11 @@ def test_overview_for_march(client: TestClient) -> None:
     assert doc["previous"]["cost_usd"] == "2.00" and doc["previous"]["since"] == "2026-02-01T00:00:00Z"
     assert doc["change_percent"] == "157.5"
     assert doc["forecast"] is None                              # March is over: nothing to project
-    assert doc["untagged"] == {"key": "client", "cost_usd": "0.40", "share_percent": "7.8"}
+    assert doc["untagged"] == {"key": "client", "requests": 2, "unpriced_requests": 1, "cost_usd": "0.40",
+                               "share_percent": "7.8"}
     assert doc["unpriced"]["requests"] == 1
     assert {r["label"]: r["cost_usd"] for r in doc["by_model"]} == {
-        "claude-sonnet-4-5": "3.40", "gpt-4.1": "1.25", "claude-haiku-4-5": "0.50", "ft:custom-model": "0.00"}
+        "claude-sonnet-4-5": "3.40", "gpt-4.1": "1.25", "claude-haiku-4-5": "0.50", "ft:custom-model": None}
     assert {r["label"]: r["cost_usd"] for r in doc["by_provider"]} == {"anthropic": "3.90", "openai": "1.25"}
     chart = doc["chart"]
     assert chart["group"] == "day" and len(chart["buckets"]) == 31
@@ -125,7 +126,12 @@ def test_overview_for_march(client: TestClient) -> None:
     assert totals == {"acme": "3.50", "globex": "1.25", "(untagged)": "0.40"}
     day2 = chart["buckets"].index("2026-03-02")
     assert next(s for s in chart["series"] if s["name"] == "acme")["cost_usd"][day2] == "1.50"
-    assert sum(Decimal(c) for s in chart["series"] for c in s["cost_usd"]) == Decimal("5.15")
+    assert sum(Decimal(c) for s in chart["series"] for c in s["cost_usd"] if c is not None) == Decimal("5.15")
+    # The day of the one unpriced (untagged) call has no amount, and says why: never $0.
+    untagged = next(s for s in chart["series"] if s["name"] == "(untagged)")
+    day21 = chart["buckets"].index("2026-03-21")
+    assert (untagged["cost_usd"][day21], untagged["requests"][day21], untagged["unpriced_requests"][day21]) == (
+        None, 1, 1)
     assert sorted(b["name"] for b in doc["budgets"]) == ["acme-monthly", "everyone"]
 
 
@@ -133,14 +139,14 @@ def test_overview_by_agent_is_exact(client: TestClient) -> None:
     doc = get(client, f"/api/v1/overview?{MARCH}")
     assert isinstance(doc, dict)
     assert {r["label"]: r["cost_usd"] for r in doc["by_agent"]} == {
-        "coder": "3.15", "planner": "2.00", "summariser": "0.00"}
+        "coder": "3.15", "planner": "2.00", "summariser": None}
 
 
 def test_overview_stacks_by_any_key_and_defaults_to_this_month(client: TestClient) -> None:
     doc = get(client, f"/api/v1/overview?{MARCH}&stack=model")
     assert isinstance(doc, dict)
     assert {s["name"]: s["total_usd"] for s in doc["chart"]["series"]} == {
-        "claude-sonnet-4-5": "3.40", "gpt-4.1": "1.25", "claude-haiku-4-5": "0.50", "ft:custom-model": "0.00"}
+        "claude-sonnet-4-5": "3.40", "gpt-4.1": "1.25", "claude-haiku-4-5": "0.50", "ft:custom-model": None}
     now = get(client, "/api/v1/overview")
     assert isinstance(now, dict)
     assert now["total"]["cost_usd"] == "0.00" and now["forecast"] is not None   # this month: nothing yet
@@ -309,12 +315,15 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(tmp_path: Path) -> Non
 
 def test_overview_page_shows_the_api_numbers(client: TestClient) -> None:
     html = client.get(f"/?{MARCH}").text
-    assert 'id="total-cost" data-usd="5.15">$5.15<' in html
+    unpriced = '<span class="warn" title="calls with no price, not in this total">+ 1 unpriced</span>'
+    assert f'id="total-cost" data-usd="5.15">$5.15 {unpriced}<' in html
     assert 'id="previous-cost" data-usd="2.00">$2.00<' in html
-    assert 'id="untagged-cost" data-usd="0.40">$0.40<' in html
+    assert f'id="untagged-cost" data-usd="0.40">$0.40 {unpriced}<' in html
     assert 'id="unpriced-count">1<' in html
     assert "157.5%" in html
-    assert '<span class="warn">unpriced</span>' in html            # the unknown model is never shown as $0
+    # The unknown model is never shown as $0: no amount, and how many calls have none.
+    assert ('data-usd=""><span class="warn" title="calls with no price: their cost is unknown, not $0">'
+            '— (1 unpriced)</span>') in html
     assert 'data-series="acme" data-bucket="2026-03-02" data-cost="1.50"' in html
     assert 'href="/api/v1/overview?period=2026-03"' in html
 

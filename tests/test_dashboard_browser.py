@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -200,9 +201,9 @@ def usd_attr(page: Page, selector: str) -> str | None:
 
 
 def column(page: Page, table: str, attr: str = "data-usd") -> list[str | None]:
-    """Each body row's first cell carrying ``attr``: the exact amount the row shows."""
+    """Each body row's first cell carrying ``attr``: the exact amount the row shows (None: no amount, unpriced)."""
     cells = page.locator(f"#{table} tbody tr td[{attr}]")
-    return [cells.nth(i).get_attribute(attr) for i in range(cells.count())]
+    return [cells.nth(i).get_attribute(attr) or None for i in range(cells.count())]
 
 
 def first_cells(page: Page, table: str) -> list[str]:
@@ -213,6 +214,14 @@ def first_cells(page: Page, table: str) -> list[str]:
 def shown(amount: str) -> str:
     """How the pages print an exact amount: dollars and cents, thousands grouped."""
     return f"${Decimal(amount):,.2f}"
+
+
+def shown_cost(totals: dict[str, Any]) -> str:
+    """How the pages print a total: its unpriced calls counted beside the amount, never as $0."""
+    unpriced = totals.get("unpriced_requests", 0)
+    if totals["cost_usd"] is None:
+        return f"— ({unpriced:,} unpriced)"
+    return shown(totals["cost_usd"]) + (f" + {unpriced:,} unpriced" if unpriced else "")
 
 
 def query_of(url: str) -> dict[str, list[str]]:
@@ -232,7 +241,7 @@ def priced_total(rows: list[dict[str, str]]) -> Decimal:
 def check_overview(page: Page, fetch: Callable[[str], Any], query: str) -> None:
     api = fetch(f"/api/v1/overview?{query}")
     assert usd_attr(page, "#total-cost") == api["total"]["cost_usd"]
-    assert page.locator("#total-cost").inner_text() == shown(api["total"]["cost_usd"])
+    assert page.locator("#total-cost").inner_text() == shown_cost(api["total"])
     assert usd_attr(page, "#previous-cost") == api["previous"]["cost_usd"]
     assert usd_attr(page, "#untagged-cost") == api["untagged"]["cost_usd"]
     assert page.locator("#unpriced-count").inner_text() == str(api["unpriced"]["requests"])
@@ -246,7 +255,7 @@ def test_overview_for_march(tab: Tab, server: Server) -> None:
     check_overview(page, server.api, MARCH)
     # The seeded ledger's own figures: acme 3.50 + globex 1.25 + untagged 0.40; February 2.00.
     assert usd_attr(page, "#total-cost") == "5.15"
-    assert page.locator("#total-cost").inner_text() == "$5.15"
+    assert page.locator("#total-cost").inner_text() == "$5.15 + 1 unpriced"    # the unknown model's call
     assert usd_attr(page, "#previous-cost") == "2.00"
     assert usd_attr(page, "#untagged-cost") == "0.40"
     assert page.locator("#unpriced-count").inner_text() == "1"
@@ -315,7 +324,7 @@ def test_session_detail(tab: Tab, server: Server) -> None:
 def test_events(tab: Tab, server: Server) -> None:
     page = tab.visit(server.base, f"/events?{MARCH}")
     api = server.api(f"/api/v1/events?{MARCH}")
-    assert column(page, "events") == [e["cost_usd"] or "" for e in api["events"]]
+    assert column(page, "events") == [e["cost_usd"] for e in api["events"]]
     assert page.locator("#page-info").inner_text() == f"page 1 of 1 · {api['total']} in all" == "page 1 of 1 · 8 in all"
     assert "unpriced" in page.locator("#events").inner_text()     # the unpriced call says so, never $0
     tab.shot("events-2026-03")
@@ -525,9 +534,15 @@ def test_share_link_shows_one_client_only(tab: Tab, server: Server, ledger: Ledg
 
 
 def test_share_link_default_period(tab: Tab, server: Server, ledger: Ledger) -> None:
+    # acme's calls are all in February and March 2026: this month has none. The page says so, and when the
+    # last one was; the API answers 404 with the same words, never a 200 of $0.00.
     page = tab.visit(server.base, f"/share/{ledger.share_token}")
-    api = server.api("/api/v1/summary?range=this-month", token=ledger.share_token)
-    assert usd_attr(page, "#total-cost") == api["total"]["cost_usd"]
+    said = f"no calls for client=acme in {datetime.now(UTC):%Y-%m} (last call 2026-03-20)"
+    assert page.locator("#notice").inner_text() == said
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.api("/api/v1/summary?range=this-month", token=ledger.share_token)
+    assert refused.value.code == 404
+    assert json.loads(refused.value.read())["detail"] == said
     assert "globex" not in page.content().lower()
     tab.assert_clean()
 

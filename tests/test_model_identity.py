@@ -149,7 +149,7 @@ def test_a_model_filter_on_the_undated_id_covers_dated_ids(seeded: Store) -> Non
 def test_cli_report_and_api_report_group_by_model_unless_asked_not_to() -> None:
     store = open_store(_db())
     try:
-        store.record([make_event("a", TS, model="claude-sonnet-4-5", cost=10**12),
+        store.record([make_event("a", TS, model="claude-sonnet-4-5", cost=10**12, tags={"client": "acme"}),
                       make_event("b", TS, model="claude-sonnet-4-5-20250929", cost=2 * 10**12)])
     finally:
         store.close()
@@ -160,7 +160,7 @@ def test_cli_report_and_api_report_group_by_model_unless_asked_not_to() -> None:
                                                                      ("claude-sonnet-4-5", "1.00")]
     top = run("top", "--by", "model", "--period", "2026-03")
     assert "claude-sonnet-4-5-20250929" not in top and "claude-sonnet-4-5" in top
-    compared = run("compare", "--period", "2026-03", "--exact-models", "!client", "client=none")
+    compared = run("compare", "--period", "2026-03", "--exact-models", "!client", "client=acme")
     assert "claude-sonnet-4-5-20250929" in compared
 
     from fastapi.testclient import TestClient
@@ -200,3 +200,17 @@ def test_names_are_kept_in_the_user_cache_so_a_later_process_needs_no_price_data
     monkeypatch.setattr(identity, "_resolve", no_data)
     assert model_name("anthropic", "claude-opus-4-6-20260205") == "claude-opus-4-6"
     fresh_process()
+
+
+def test_a_model_filter_on_the_undated_id_is_not_refused_when_only_dated_calls_exist() -> None:
+    """The filter takes the model's name (pricing.identity), so the 'matches nothing' check must too."""
+    store = open_store(_db())
+    try:
+        store.record([make_event("d", TS, model="claude-sonnet-4-5-20250929", cost=2 * 10**12)])
+    finally:
+        store.close()
+    doc = json.loads(run("report", "--by", "model", "--model", "claude-sonnet-4-5", "--format", "json"))
+    assert [(r["model"], r["cost_usd"]) for r in doc["rows"]] == [("claude-sonnet-4-5", "2.00")]
+    typo = CliRunner().invoke(cli, ["report", "--model", "claude-sonet-4-5"], env={"COLUMNS": "200"})
+    assert typo.exit_code == 2
+    assert "no calls with model 'claude-sonet-4-5'; did you mean" in typo.output

@@ -316,6 +316,26 @@ def test_session_ids_by_prefix(store: Store) -> None:
     assert len(store.session_ids("2a", limit=2)) == 2
 
 
+def test_vocabulary_names_what_recorded_calls_carry(store: Store) -> None:
+    assert store.vocabulary().empty
+    assert store.vocabulary().tags == {}
+    store.record([make_event("a", tags={"client": "acme", "env": "prod"}, agent="planner", project="/w/acme"),
+                  make_event("b", tags={"client": "globex"}, provider="openai", model="gpt-4o"),
+                  make_event("c", priced=False, model="house-9", source="cli")])
+    vocab = store.vocabulary()
+    assert not vocab.empty
+    assert vocab.tags == {"client": {"acme", "globex"}, "env": {"prod"}}
+    assert vocab.dims["model"] == {"claude-sonnet-4-5", "gpt-4o", "house-9"}
+    assert vocab.dims["provider"] == {"anthropic", "openai"}
+    assert vocab.dims["agent"] == {"planner"}                  # empty values are not values
+    assert vocab.dims["project"] == {"/w/acme"}
+    assert vocab.dims["source"] == {"api", "cli"}
+    # A retag that moves every call off a tag set leaves its dims row behind, without calls:
+    # the vocabulary follows the calls, not the rows.
+    store.retag(Filters(tags=(Selector.parse("client=globex"),)), lambda d, t: {"client": "initech"}, "rename")
+    assert store.vocabulary().tags["client"] == {"acme", "initech"}
+
+
 # -- budgets, alerts, imports ----------------------------------------------------------------
 
 def test_budgets_are_saved_replaced_and_removed(store: Store) -> None:

@@ -185,13 +185,18 @@ REPORT_TOKEN_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tok
 
 
 def totals_dict(totals: Totals) -> dict[str, Any]:
-    """Counts as ints, money as exact decimal strings (USD)."""
+    """Counts as ints, money as exact decimal strings (USD).
+
+    ``cost_usd`` sums the priced calls; it is null when every call is unpriced (their cost
+    is unknown, not 0), and ``unpriced_requests`` counts the calls it leaves out.
+    """
+    every_unpriced = totals.requests and totals["unpriced_requests"] >= totals.requests
     return {
         "requests": totals.requests,
         "unpriced_requests": totals["unpriced_requests"],
         "tokens": {b: totals[b] for b in REPORT_TOKEN_BUCKETS},
         "web_search_requests": totals["web_search_requests"],
-        "cost_usd": exact_str(totals.cost),
+        "cost_usd": None if every_unpriced else exact_str(totals.cost),
         "cost_components_usd": {name[5:]: exact_str(totals[name]) for name in totals.as_dict()
                                 if name.startswith("cost_") and totals[name]},
     }

@@ -25,6 +25,20 @@ def _money(pico: int | None) -> str:
     return "-" if pico is None else format_usd(pico)
 
 
+def _cost_of(totals: Any) -> str:
+    """A cost for people, unpriced calls counted beside it (never $0.00): as report tables show it."""
+    from spendtag.cli.render import cost_of as shown
+
+    return shown(totals)
+
+
+def _exact_or_none(totals: Any) -> str | None:
+    """Exact USD, or None when every call is unpriced (the cost is unknown, not 0)."""
+    from spendtag.money import exact_str
+
+    return None if totals.requests and totals["unpriced_requests"] >= totals.requests else exact_str(totals.cost)
+
+
 def _tokens(n: int) -> str:
     if n >= 1_000_000:
         return f"{n / 1_000_000:.1f}M"
@@ -107,7 +121,10 @@ def _compare(app: App, report: Any) -> None:
 @click.pass_obj
 def retag(app: App, /, dry_run: bool, **kwargs: Any) -> None:
     """Apply the [attribution] rules of the config file to calls already recorded."""
+    from spendtag import matching
+
     sel = selection(app.tz, kwargs)
+    matching.check(app.store, sel.filters)
     rules = app.rules
     if not rules:
         raise click.UsageError("no [attribution] rules in the config file; see the README")
@@ -156,18 +173,26 @@ def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
 @click.pass_obj
 def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: str, **kwargs: Any) -> None:
     """Sessions with start, end, duration, project, agent, models, tokens, cost and tags."""
-    from spendtag.money import exact_str, parse_usd
+    from spendtag import matching
+    from spendtag.money import parse_usd
     from spendtag.sessions import list_sessions
 
     sel = selection(app.tz, kwargs)
+    matching.check(app.store, sel.filters)
     rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=parse_usd(min_cost) if min_cost else 0,
                          by_cost=by_cost)
+    if not rows and matching.filtered(sel.filters) and not min_cost:
+        note = matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)
+        if fmt != "json":
+            click.echo(str(note))
+            return
+        click.echo(f"note: {note}", err=True)
     if fmt == "json":
         app.console.out(json.dumps([{
             "session": r.session, "start": r.start.isoformat(), "end": r.end.isoformat(),
             "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
             "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
-            "cost_usd": exact_str(r.totals.cost),
+            "unpriced_requests": r.totals["unpriced_requests"], "cost_usd": _exact_or_none(r.totals),
         } for r in rows], indent=2))
         return
     from rich.table import Table
@@ -179,7 +204,7 @@ def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: 
         minutes = int(r.duration.total_seconds() // 60)
         t.add_row(r.session[:12], f"{r.start.astimezone(app.tz):%Y-%m-%d %H:%M}", f"{minutes // 60}h{minutes % 60:02d}",
                   ", ".join(r.projects)[:40], ", ".join(r.agents), ", ".join(r.models), _tokens(r.totals.tokens),
-                  _money(r.totals.cost), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
+                  _cost_of(r.totals), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
     app.console.print(t)
 
 
@@ -203,10 +228,11 @@ def session(app: App, session_id: str, fmt: str) -> None:
         app.console.out(json.dumps({
             "session": v.session, "start": v.start.isoformat(), "end": v.end.isoformat(),
             "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
-            "tokens": d.tokens, "cost_usd": exact_str(v.totals.cost),
+            "tokens": d.tokens, "unpriced_requests": v.totals["unpriced_requests"],
+            "cost_usd": _exact_or_none(v.totals),
             "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
             "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
-            "models": {m: exact_str(t.cost) for m, t in sorted(d.by_model.items())},
+            "models": {m: _exact_or_none(t) for m, t in sorted(d.by_model.items())},
         }, indent=2))
         return
     out = app.console.out
@@ -215,7 +241,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
         f"({minutes // 60}h{minutes % 60:02d}) · {', '.join(v.projects) or '-'} · {', '.join(v.agents) or '-'}")
     if v.tags:
         out("tags: " + " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())))
-    out(f"cost {_money(v.totals.cost)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
+    out(f"cost {_cost_of(v.totals)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
         f"{_money(v.cost_per_minute)} per minute")
     for bucket, n in d.tokens.items():
         cost = d.costs.get(bucket)
@@ -224,7 +250,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
         if comp not in d.tokens:
             out(f"  {comp:<24} {'':>14}  {_money(cost)}")
     for model, t in sorted(d.by_model.items(), key=lambda kv: -kv[1].cost):
-        out(f"  model {model}: {_money(t.cost)} ({t.requests:,} calls)")
+        out(f"  model {model}: {_cost_of(t)} ({t.requests:,} calls)")
 
 
 @click.command()
@@ -261,7 +287,7 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
         app.console.out("no Claude Code usage in that time (import it with `spendtag import`)")
     for b in found:
         line = (f"{b.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {b.end.astimezone(app.tz):%H:%M}  "
-                f"{_tokens(b.totals.tokens):>7} tok  {_money(b.totals.cost):>10}  {b.totals.requests:,} calls")
+                f"{_tokens(b.totals.tokens):>7} tok  {_cost_of(b.totals):>10}  {b.totals.requests:,} calls")
         if b.active(now):
             left = int((b.end - now).total_seconds() // 60)
             line += (f"  ACTIVE: {_money(b.burn_rate)}/h, projected {_money(b.projected(now))}, "

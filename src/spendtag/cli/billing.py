@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from spendtag import matching
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
+from spendtag.cli.render import cost_text
 from spendtag.invoices import build, render, repricing
 from spendtag.invoices.allocation import Allocation
 from spendtag.invoices.config import BillingConfig
@@ -21,8 +23,10 @@ from spendtag.invoices.model import Invoice, from_json, to_json, usd
 from spendtag.invoices.price_diff import diff, load
 from spendtag.invoices.store import IssuedInvoices
 from spendtag.invoices.terms import BillingError, from_flags
+from spendtag.ledger.query import Filters
 from spendtag.money import format_usd
 from spendtag.periods import parse_instant, parse_period, zone
+from spendtag.reports import group_key
 from spendtag.tags import Selector, parse_pairs
 
 
@@ -39,8 +43,17 @@ def _write(path: Path, data: str | bytes) -> None:
         path.write_text(data, encoding="utf-8")
 
 
+def _warn_unpriced(inv: Invoice) -> None:
+    if inv.unpriced:
+        names = ", ".join(f"{p}/{m} ({n:,})" for p, m, n in inv.unpriced)
+        click.echo(f"warning: {inv.client}: {sum(n for _, _, n in inv.unpriced):,} calls could not be priced and "
+                   f"are not billed: {names}; add a price with `spendtag prices override`, then `spendtag reprice` "
+                   "(see `spendtag prices check`)", err=True)
+
+
 def _emit(inv: Invoice, fmt: str, output: Path | None) -> None:
     """The invoice to ``output`` (a message on stdout) or to stdout itself, exactly as rendered."""
+    _warn_unpriced(inv)
     data: str | bytes = render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt)
     if output is None:
         if isinstance(data, bytes):
@@ -129,10 +142,12 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee, usage_cap=usage_cap,
                          absorb_overage=absorb_overage, per_unit=per_unit))
     on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
+    _check_names(app, req, client)
     issued = IssuedInvoices.for_store(app.store) if issue else None
     try:
         if client:
             invoices = [build.invoice_for(app.store, req, client)]
+            _refuse_nothing(app, req, invoices[0])
             if issued is not None:
                 invoices = _issue(issued, config, invoices, on, reissue)
             _emit(invoices[0], fmt, output)
@@ -140,10 +155,15 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         if output_dir is None:
             raise click.UsageError("--all writes one file per client: give --output-dir DIR")
         run = build.run_all(app.store, req)
+        if not run.invoices:
+            everyone = Filters(since=req.range.since, until=req.range.until,
+                               tags=(Selector(config.client_key, "present"),))
+            raise matching.explain_empty(app.store, everyone, req.range, tz)
         invoices = run.invoices if issued is None else _issue(issued, config, run.invoices, on, reissue)
         for inv in invoices:
             stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
             target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
+            _warn_unpriced(inv)
             _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
         summary = render.summary_text(run, period, req.allocation.describe())
         _write(output_dir / "summary.txt", summary)
@@ -153,6 +173,30 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
     finally:
         if issued is not None:
             issued.close()
+
+
+def _check_names(app: App, req: build.Request, client: str | None) -> None:
+    """Refuse a client (or --by key) no call in the ledger carries: a typo would bill $0.00.
+
+    A client with its own [billing.clients] terms may have no calls yet (a retainer).
+    """
+    wanted = Selector(req.config.client_key, "eq" if client else "present", client)
+    if client in req.config.clients:
+        wanted = Selector(req.config.client_key, "present")
+    # Per-unit terms count the distinct values of a tag: one no call has would bill 0 units.
+    terms = req.terms_for(client) if client else req.terms
+    units = (Selector(terms.unit_key, "present"),) if terms and terms.model == "per-unit" and terms.unit_key else ()
+    tags = (wanted, *units)
+    matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)], known_keys=(req.config.client_key,))
+
+
+def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:
+    """No calls in the period and nothing else due (a fee, a share of shared cost): there is nothing to bill."""
+    if inv.events or inv.allocated or inv.total_due:
+        return
+    client = Filters(since=req.range.since, until=req.range.until,
+                     tags=(Selector(req.config.client_key, "eq", inv.client),))
+    raise matching.explain_empty(app.store, client, req.range, req.tz)
 
 
 @invoice.command("show")
@@ -288,19 +332,33 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
     sel = selection(app.tz, kwargs, tuple(Selector.parse(s) for s in scope))
     if sel.range.since is None and sel.range.until is None:
         raise click.UsageError("give the events to reprice: --period 2026-03 or --since/--until")
+    matching.check(app.store, sel.filters)
     client_key = app.settings["client_key"]
     plan = repricing.plan(app.store, app.pricer, sel.filters, client_key)
+    if not plan.scanned:
+        click.echo(f"nothing to reprice: {matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)}")
+        return
     if not plan.revised:
         fixed = f" ({plan.fixed_skipped} fixed costs are never repriced)" if plan.fixed_skipped else ""
         click.echo(f"nothing to reprice: {plan.scanned - plan.fixed_skipped} events already have current prices{fixed}")
         return
-    rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", format_usd(r.old), format_usd(r.new),
-             format_usd(r.delta)] + ([f"{r.newly_unpriced} now unpriced"] if r.newly_unpriced else [""])
-            for r in plan.rows]
-    rows.append(["total", "", f"{len(plan.revised):,}", format_usd(plan.old_total), format_usd(plan.new_total),
-                 format_usd(plan.new_total - plan.old_total), ""])
+    # Unpriced events are counted beside the priced sums, never shown as $0.00; a difference
+    # with events current prices cannot price is unknown ("—"), not a drop.
+    rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", cost_text(r.old, r.events, r.old_unpriced),
+             cost_text(r.new, r.events, r.new_unpriced), "—" if r.new_unpriced else format_usd(r.delta),
+             _reprice_note(r.newly_unpriced, r.newly_priced)] for r in plan.rows]
+    events = len(plan.revised)
+    rows.append(["total", "", f"{events:,}", cost_text(plan.old_total, events, plan.old_unpriced),
+                 cost_text(plan.new_total, events, plan.new_unpriced),
+                 "—" if plan.new_unpriced else format_usd(plan.new_total - plan.old_total),
+                 _reprice_note(sum(r.newly_unpriced for r in plan.rows), sum(r.newly_priced for r in plan.rows))])
     click.echo("\n".join(render.text_table([client_key, "model", "events", "recorded", "current prices",
                                             "difference", ""], rows, [False, False, True, True, True, True, False])))
+    if plan.new_unpriced:
+        models = sorted({r.model for r in plan.rows if r.new_unpriced})
+        click.echo(f"warning: {plan.new_unpriced:,} events cannot be priced at current prices ({', '.join(models)}) "
+                   "and are not in these costs; add a price with `spendtag prices override`, see "
+                   "`spendtag prices check`")
     if dry_run:
         click.echo(f"dry run: nothing written; {len(plan.revised)} events would get a new cost revision")
         return
@@ -308,6 +366,12 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
         click.confirm(f"Record new costs for {len(plan.revised)} events (previous costs are kept)?", abort=True)
     changed = repricing.apply(app.store, plan, reason)
     click.echo(f"revised {changed} events; previous costs kept as revisions. Issued invoices keep their prices.")
+
+
+def _reprice_note(newly_unpriced: int, newly_priced: int) -> str:
+    notes = [f"{newly_unpriced:,} now unpriced" if newly_unpriced else "",
+             f"{newly_priced:,} newly priced" if newly_priced else ""]
+    return ", ".join(n for n in notes if n)
 
 
 @click.command("diff")

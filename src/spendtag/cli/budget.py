@@ -11,6 +11,7 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.periods import Range
 
 
 def _percents(text: str | None) -> tuple[Decimal, ...]:
@@ -48,11 +49,13 @@ def budget() -> None:
               help="At the stop threshold: warn only, or block new calls (proxy, SDK, Claude Code hook).")
 @click.option("--no-forecast-alert", is_flag=True, help="Do not warn when the projection exceeds the limit.")
 @click.option("--channel", "channels", multiple=True, help="Alert channels to use (default: all configured).")
+@click.option("--allow-new", is_flag=True,
+              help="The scope names a tag value (client...) with no calls yet, close to one that has some.")
 @click.pass_obj
 def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
          daily: str | None, weekly: str | None, monthly: str | None, total: str | None, start: str | None,
          end: str | None, notify_at: str | None, notify_at_amount: tuple[str, ...], stop_at: str | None,
-         enforce: str, no_forecast_alert: bool, channels: tuple[str, ...]) -> None:
+         enforce: str, no_forecast_alert: bool, channels: tuple[str, ...], allow_new: bool) -> None:
     """Create or replace budget NAME.
 
     \b
@@ -82,13 +85,24 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
         stop_percent=_percents(stop_at)[0] if stop_at else None, enforce=enforce,  # type: ignore[arg-type]
         forecast_alert=not no_forecast_alert, channels=channels,
     )
+    notes = _scope_notes(app, b.filters(Range(None, None)), allow_new)
     app.store.save_budget(name, b.to_dict())
+    for note in notes:
+        click.echo(f"note: budget {name} counts from the first such call: {note}", err=True)
     app.console.out(f"budget {name}: {b.describe_scope()}, {_money(b.limit)} {b.describe_period()}, "
                     f"alerts at {', '.join(_threshold_label(t) for t in b.thresholds())}")
 
 
 def _threshold_label(t: Any) -> str:
     return f"{t.label} (default)" if t.implied else t.label
+
+
+def _scope_notes(app: App, filters: Any, allow_new: bool) -> list[str]:
+    """Refuse a scope naming a near miss of a tag value the ledger has (a typo); other unseen names are notes."""
+    from spendtag.matching import check_scope
+
+    return check_scope(app.store, filters, allow_new=allow_new,
+                       fix="for a scope with no calls yet, pass --allow-new")
 
 
 def _money(pico: int | None) -> str:
@@ -121,6 +135,13 @@ def list_(app: App, fmt: str) -> None:
         t.add_row(s.budget.name, s.budget.describe_scope(), s.period, _money(s.spent), _money(s.budget.limit),
                   f"{s.percent}%", _money(s.projected), "-" if s.days_left is None else str(s.days_left), s.state)
     app.console.print(t)
+    from spendtag import matching
+
+    vocab = app.store.vocabulary()
+    for s in rows:
+        unknown = matching.problems(app.store, s.budget.filters(Range(None, None)), vocab=vocab)
+        if unknown:
+            app.console.out(f"warning: budget {s.budget.name}: {unknown[0]}")
 
 
 def _status_dict(s: Any) -> dict[str, Any]:
@@ -171,11 +192,24 @@ def show(app: App, name: str) -> None:
     for t in found.thresholds():
         blocks = " · blocks calls" if t.stop and found.enforce == "block" and st.current else ""
         out(f"  {'✔' if st.spent >= t.amount else '·'} {_threshold_label(t)} at {_money(t.amount)}{blocks}")
+    if found.scope or found.agent or found.key or found.project:
+        _show_scope_matches(app, found, st.range)
     contrib = contributors(app.store, found, st, app.tz)
     if contrib:
         out("top contributors: " + ", ".join(f"{c.kind} {c.name} {_money(c.cost)}" for c in contrib))
     for line in recommend(app.store, app.pricer, found.filters(st.range), app.tz):
         out(f"recommendation: {line}")
+
+
+def _show_scope_matches(app: App, b: Any, period: Range) -> None:
+    """Say when a budget's scope names what no call carries, or has no calls in its period: never a quiet $0."""
+    from spendtag import matching
+
+    unknown = matching.problems(app.store, b.filters(Range(None, None)))
+    if unknown:
+        app.console.out(f"warning: this budget counts nothing until such a call is recorded: {unknown[0]}")
+    elif not any(a.totals.requests for a in app.store.aggregate(b.filters(period))):
+        app.console.out(f"note: {matching.explain_empty(app.store, b.filters(period), period, app.tz)}")
 
 
 @budget.command("remove")
@@ -258,8 +292,11 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
         if b is None:
             raise click.UsageError(f"no budget {budget_name!r}")
     else:
+        from spendtag import matching
+
         b = Budget(name="forecast", limit=parse_usd(limit_usd) if limit_usd else 10**30, period="monthly",
                    scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
+        matching.check(app.store, b.filters(Range(None, None)))   # a typo would project $0.00
     st = status(app.store, b, datetime.now(UTC), app.tz)
     has_limit = bool(budget_name or limit_usd)
     if fmt == "json":
@@ -295,9 +332,13 @@ def anomalies(app: App, by_key: str, hours: int, days: int, alert: bool, fmt: st
     configured channels (once per scope, hour and kind): run `spendtag anomalies --alert`
     from cron to be told.
     """
-    from spendtag import alerting
+    from spendtag import alerting, matching
+    from spendtag.ledger.query import Filters
     from spendtag.monitoring import find_anomalies
+    from spendtag.reports import group_key
 
+    # Else "no anomalies" for a typo; the client key is always a key (no client tag yet: no anomaly).
+    matching.check(app.store, Filters(), by=[group_key(by_key)], known_keys=(app.settings["client_key"],))
     found = find_anomalies(app.store, by_key, now=datetime.now(UTC), recent=timedelta(hours=hours),
                            history=timedelta(days=days))
     if found and alert:
@@ -320,9 +361,11 @@ def anomalies(app: App, by_key: str, hours: int, days: int, alert: bool, fmt: st
 @click.option("--key", help="Check budgets covering this virtual key.")
 @click.option("--project", help="Check budgets covering this project path.")
 @click.option("--budget", "budget_name", help="Check this budget only.")
+@click.option("--allow-new", is_flag=True,
+              help="The scope names a tag value (client...) with no calls yet, close to one that has some.")
 @click.pass_obj
 def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
-          budget_name: str | None) -> None:
+          budget_name: str | None, allow_new: bool) -> None:
     """Check the budgets covering a scope (all budgets without one), for scripts, CI and cron.
 
     Prints one line per budget: ok, OVER (at or over its limit), STOP (at its stop
@@ -343,6 +386,7 @@ def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, 
         raise click.UsageError(f"no budget {budget_name!r}")
     tags = parse_pairs(scope) if scope else {}
     everything = not (scope or agent or key or project)
+    _check_scope_names(app, tags, agent, key, project, allow_new)
     decisions = budgets_mod.check(app.store, chosen, tags=tags, agent=agent, key=key, project=project,
                                   tz=app.tz, all_budgets=everything)
     app.fire_alerts()
@@ -353,6 +397,18 @@ def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, 
         app.console.out("no budget covers this scope")
     if any(d.over for d in decisions):
         raise SystemExit(1)
+
+
+def _check_scope_names(app: App, tags: dict[str, str], agent: str | None, key: str | None, project: str | None,
+                       allow_new: bool) -> None:
+    from spendtag.ledger.query import Filters
+    from spendtag.tags import Selector
+
+    dims = {name: (value,) for name, value in (("agent", agent), ("key", key)) if value}
+    wanted = Filters(tags=tuple(Selector(k, "eq", v) for k, v in tags.items()), dims=dims,
+                     project=(project,) if project else ())
+    for note in _scope_notes(app, wanted, allow_new):
+        click.echo(f"note: {note}", err=True)
 
 
 COMMANDS = [budget, alerts, forecast, anomalies, check]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from spendtag import exports
+from spendtag import exports, matching
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
 
@@ -26,6 +26,9 @@ def export(app: App, /, fmt: str, output: str | None, **kwargs: Any) -> None:
     neutralised with a leading quote.
     """
     sel = selection(app.tz, kwargs)
+    if matching.filtered(sel.filters) or sel.range.since or sel.range.until:
+        # Before anything is written: a file of no rows would bill $0.00.
+        matching.require_calls(app.store, sel.filters, sel.range, sel.tz)
     if output:
         tmp = Path(output).with_name(Path(output).name + ".partial")
         with open(tmp, "w", encoding="utf-8", newline="") as handle:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_usd
-from spendtag.reports import Comparison, Report, share, to_dict
+from spendtag.reports import Comparison, Report, Row, share, to_dict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,6 +23,27 @@ TOKEN_COLUMNS = (
 
 def _n(value: int) -> str:
     return f"{value:,}"
+
+
+def cost_text(cost: int, requests: int, unpriced: int) -> str:
+    """A cost for people: unpriced calls are counted beside the priced sum, never shown as $0.00."""
+    if requests and unpriced >= requests:
+        return f"— ({unpriced:,} unpriced)"
+    if unpriced:
+        return f"{format_usd(cost)} + {unpriced:,} unpriced"
+    return format_usd(cost)
+
+
+def cost_of(totals: Totals) -> str:
+    return cost_text(totals.cost, totals.requests, totals["unpriced_requests"])
+
+
+def _all_unpriced(totals: Totals) -> bool:
+    return bool(totals.requests) and totals["unpriced_requests"] >= totals.requests
+
+
+def _share(row: Row) -> str:
+    return "—" if _all_unpriced(row.totals) else f"{row.share}%"
 
 
 def _tokens(t: Totals, buckets: tuple[str, ...]) -> int:
@@ -56,10 +77,11 @@ def table(console: Console, report: Report, title: str | None = None) -> None:
     t.add_column("cost", justify="right")
     t.add_column("share", justify="right")
     for row in report.rows:
-        t.add_row(*report.labels(row), *_numbers(row.totals), format_usd(row.totals.cost), f"{row.share}%")
+        t.add_row(*report.labels(row), *_numbers(row.totals), cost_of(row.totals), _share(row))
     t.add_section()
-    t.add_row("total", *[""] * (len(report.by) - 1), *_numbers(report.total), format_usd(report.total.cost),
-              "100.0%" if report.total.cost else "0.0%", style="bold")
+    total_share = "—" if _all_unpriced(report.total) else "100.0%" if report.total.cost else "0.0%"
+    t.add_row("total", *[""] * (len(report.by) - 1), *_numbers(report.total), cost_of(report.total), total_share,
+              style="bold")
     console.print(t)
     warning = unpriced_text(report)
     if warning:
@@ -86,19 +108,25 @@ def as_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([*report.by, "requests", "unpriced_requests", *CSV_BUCKETS, "cost_usd", "share_percent"])
+    # A row whose every call is unpriced has no cost (an empty cell), not 0; unpriced_requests says how many.
     for r in report.rows:
         w.writerow([*(neutralise(x) for x in report.labels(r)), r.totals.requests, r.totals["unpriced_requests"],
-                    *(r.totals[b] for b in CSV_BUCKETS), exact_str(r.totals.cost), str(r.share)])
+                    *(r.totals[b] for b in CSV_BUCKETS), _csv_cost(r.totals), str(r.share)])
     t = report.total
     w.writerow(["total", *[""] * (len(report.by) - 1), t.requests, t["unpriced_requests"],
-                *(t[b] for b in CSV_BUCKETS), exact_str(t.cost), "100.0" if t.cost else "0.0"])
+                *(t[b] for b in CSV_BUCKETS), _csv_cost(t), "100.0" if t.cost else "0.0"])
     return buf.getvalue()
 
 
+def _csv_cost(totals: Totals) -> str:
+    return "" if _all_unpriced(totals) else exact_str(totals.cost)
+
+
 def as_summary(report: Report) -> str:
-    lines = [f"{' · '.join(report.labels(r))}: {format_usd(r.totals.cost)} ({r.share}%), "
-             f"{r.totals.requests:,} requests" for r in report.rows]
-    lines.append(f"total: {format_usd(report.total.cost)}, {report.total.requests:,} requests")
+    lines = [f"{' · '.join(report.labels(r))}: {cost_of(r.totals)}"
+             + ("" if _all_unpriced(r.totals) else f" ({r.share}%)") + f", {r.totals.requests:,} requests"
+             for r in report.rows]
+    lines.append(f"total: {cost_of(report.total)}, {report.total.requests:,} requests")
     warning = unpriced_text(report)
     if warning:
         lines.append(f"warning: {warning}")
@@ -123,9 +151,9 @@ def bars(console: Console, report: Report, width: int = 40) -> None:
     for r in report.rows:
         filled = 0 if peak == 0 else round(width * r.totals.cost / peak)
         label = " · ".join(report.labels(r)).ljust(label_width)
-        console.out(f"{label}  {'█' * filled}{' ' * (width - filled)}  {format_usd(r.totals.cost):>12}  "
+        console.out(f"{label}  {'█' * filled}{' ' * (width - filled)}  {cost_of(r.totals):>12}  "
                     f"{r.totals.requests:>7,} req")
-    console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {format_usd(report.total.cost):>12}  "
+    console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {cost_of(report.total):>12}  "
                 f"{report.total.requests:>7,} req")
     warning = unpriced_text(report)
     if warning:
@@ -136,8 +164,10 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
     sides = list(zip(cmp.labels, cmp.totals, cmp.models, strict=True))
     if fmt == "json":
         console.out(json.dumps({
-            label: {"requests": t.requests, "tokens": t.tokens, "cost_usd": exact_str(t.cost),
-                    "models": {m: exact_str(mt.cost) for m, mt in sorted(models.items())}}
+            label: {"requests": t.requests, "unpriced_requests": t["unpriced_requests"], "tokens": t.tokens,
+                    "cost_usd": None if _all_unpriced(t) else exact_str(t.cost),
+                    "models": {m: None if _all_unpriced(mt) else exact_str(mt.cost)
+                               for m, mt in sorted(models.items())}}
             for label, t, models in sides
         }, indent=2))
         return
@@ -148,14 +178,15 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["selector", "requests", "tokens", "cost_usd"])
+        w.writerow(["selector", "requests", "unpriced_requests", "tokens", "cost_usd"])
         for label, t, _ in sides:
-            w.writerow([neutralise(label), t.requests, t.tokens, exact_str(t.cost)])
+            w.writerow([neutralise(label), t.requests, t["unpriced_requests"], t.tokens, _csv_cost(t)])
         console.out(buf.getvalue(), end="")
         return
     if fmt == "summary":
-        console.out("\n".join(f"{label}: {format_usd(t.cost)}, {t.requests:,} requests, {t.tokens:,} tokens"
+        console.out("\n".join(f"{label}: {cost_of(t)}, {t.requests:,} requests, {t.tokens:,} tokens"
                               for label, t, _ in sides))
+        _comparison_warning(console, cmp)
         return
     from rich.table import Table
 
@@ -163,15 +194,29 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
     table.add_column("")
     for label in cmp.labels:
         table.add_column(label, justify="right")
-    table.add_row("cost", *(format_usd(x.cost) for x in cmp.totals))
+    table.add_row("cost", *(cost_of(x) for x in cmp.totals))
     table.add_row("requests", *(_n(x.requests) for x in cmp.totals))
     table.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
-    table.add_row("cost / request", *(format_usd(x.cost // x.requests) if x.requests else "-" for x in cmp.totals))
+    table.add_row("cost / request", *(format_usd(x.cost // (x.requests - x["unpriced_requests"]))
+                                      if x.requests > x["unpriced_requests"] else "-" for x in cmp.totals))
     table.add_row("cache read share", *(f"{share(x['cache_read_tokens'], x.tokens - x['output_tokens'])}%"
                                     for x in cmp.totals))
     models = sorted({m for side in cmp.models for m in side})
     if models:
         table.add_section()
         for m in models:
-            table.add_row(m, *(format_usd(side[m].cost) if m in side else "-" for side in cmp.models))
+            table.add_row(m, *(cost_of(side[m]) if m in side else "-" for side in cmp.models))
     console.print(table)
+    _comparison_warning(console, cmp)
+
+
+def _comparison_warning(console: Console, cmp: Comparison) -> None:
+    unpriced: dict[str, int] = {}
+    for side in cmp.models:
+        for model, t in side.items():
+            if t["unpriced_requests"]:
+                unpriced[model] = unpriced.get(model, 0) + t["unpriced_requests"]
+    if unpriced:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(unpriced.items()))
+        console.out(f"warning: {sum(unpriced.values()):,} calls could not be priced and are not in these costs: "
+                    f"{names}. Add a price with `spendtag prices override`; see `spendtag prices check`.")

@@ -58,8 +58,11 @@ def tokens() -> None:
 @click.option("--scope", metavar="KEY=VALUE", help="A link for one value of any tag key (project=apollo).")
 @click.option("--url", "base_url", default="http://127.0.0.1:8787", show_default=True,
               help="The dashboard's address, to print the link.")
+@click.option("--allow-new", is_flag=True,
+              help="A link for a client (tag value) with no calls yet, close to one that has some.")
 @click.pass_obj
-def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: str | None, base_url: str) -> None:
+def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: str | None, base_url: str,
+               allow_new: bool) -> None:
     """Make a token; it is shown once (only its hash is kept)."""
     from spendtag.server.dashboard.access import create_token
 
@@ -77,7 +80,16 @@ def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: 
         if not sep or not key.strip() or not value.strip():
             raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
         pair = (key.strip(), value.strip())
+    from spendtag.ledger.query import Filters
+    from spendtag.matching import check_scope
+    from spendtag.tags import Selector, check_key, check_value
+
+    wanted = Selector(check_key(pair[0]), "eq", check_value(pair[0], pair[1]))
+    notes = check_scope(app.store, Filters(tags=(wanted,)), allow_new=allow_new,
+                        fix="for a client with no calls yet, pass --allow-new")
     token, record = create_token(app.store, name, "client", pair)
+    for note in notes:
+        click.echo(f"note: the link shows nothing until such a call is recorded: {note}", err=True)
     app.console.out(f"link for {pair[0]}={pair[1]} ({record.token_id}): {base_url.rstrip('/')}/share/{token}")
     app.console.out("Shown once. It shows only this client's own spend, budgets and invoices.")
 

@@ -56,9 +56,18 @@ def _charge_note(c: Charge) -> str | None:
             f"margin per unit {usd(c.unit_price - c.unit_cost)}")
 
 
+UNPRICED_NOTE = "could not be priced, not billed"
+
+
+def unpriced_label(provider: str, model: str) -> str:
+    return f"{provider}/{model}: {UNPRICED_NOTE}"
+
+
 def _cost_rows(inv: Invoice) -> list[list[str]]:
     rows = [[x.label + (f" ({x.note})" if x.note else ""), count(x.requests), count(x.tokens), usd(x.amount)]
             for x in inv.lines]
+    # Unpriced calls are lines of their own, with their count and no amount: never $0.00.
+    rows += [[unpriced_label(p, m), count(n), "", "—"] for p, m, n in inv.unpriced]
     rows.append(["Cost subtotal", "", "", usd(inv.net_cost)])
     return rows
 
@@ -97,6 +106,8 @@ def as_csv(inv: Invoice) -> str:
     for x in inv.lines:
         w.writerow([x.kind, neutralise(x.label), count(x.requests).replace(",", ""),
                     count(x.tokens).replace(",", ""), plain(x.amount), ""])
+    for p, m, n in inv.unpriced:   # no amount (unknown, not 0) and not billed
+        w.writerow(["unpriced", neutralise(unpriced_label(p, m)), n, "", "", "false"])
     w.writerow(["subtotal", "Cost subtotal", "", "", plain(inv.net_cost), ""])
     for c in inv.charges:
         w.writerow([c.kind, neutralise(c.label), "", "", plain(c.amount), "true" if c.billed else "false"])
@@ -128,6 +139,7 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space:
 tr.sub td { font-weight: 600; border-top: 2px solid #1b1f24; }
 tr.neg td.n { color: #067647; }
 tr.info td { color: #777; font-style: italic; }
+tr.unpriced td { color: #b42318; }
 tr.due td { font-size: 18px; font-weight: 700; border-top: 3px double #1b1f24; border-bottom: none; }
 .notes { margin-top: 28px; font-size: 12px; color: #444; }
 .notes p { margin: 4px 0; }
@@ -160,6 +172,9 @@ def as_html(inv: Invoice) -> str:
         label = x.label + (f" ({x.note})" if x.note else "")
         parts.append(f"<tr{cls}>{_td(label)}{_td(count(x.requests), True)}{_td(count(x.tokens), True)}"
                      f"{_td(usd(x.amount), True)}</tr>")
+    for p, m, n in inv.unpriced:
+        parts.append(f'<tr class="unpriced">{_td(unpriced_label(p, m))}{_td(count(n), True)}{_td("", True)}'
+                     f'{_td("—", True)}</tr>')
     parts += [f'<tr class="sub"><td colspan="3">Cost subtotal</td>{_td(usd(inv.net_cost), True)}</tr>', "</table>",
               "<h2>Charges</h2>", "<table>"]
     for c in inv.charges:
@@ -222,6 +237,11 @@ def _summary_rows(run: Run) -> list[list[Decimal | str]]:
 
 def summary_text(run: Run, period: str, policy: str) -> str:
     rows = [[c if isinstance(c, str) else usd(c) for c in row] for row in _summary_rows(run)]
+    counts = [(sum(n for _, _, n in inv.unpriced), len(inv.events)) for inv in run.invoices]
+    counts.append((sum(u for u, _ in counts), sum(n for _, n in counts)))
+    for row, (unpriced, calls) in zip(rows, counts, strict=True):   # unpriced calls beside the cost, never $0
+        if unpriced:
+            row[2] = f"— ({unpriced:,} unpriced)" if unpriced == calls else f"{row[2]} + {unpriced:,} unpriced"
     out = [f"Invoices {period} · {len(run.rows)} clients · shared cost: {policy}", "",
            *text_table(_SUMMARY_COLUMNS, rows, [False, *[True] * 6]), "",
            f"Untagged spend: {usd(to_decimal(run.spend.untagged))} · allocated to clients: "
@@ -229,9 +249,19 @@ def summary_text(run: Run, period: str, policy: str) -> str:
            f"Ledger total for the period: {usd(to_decimal(run.spend.total))} "
            f"(= attributed {usd(exact_sum(r.attributed for r in run.rows))} + overhead "
            f"{usd(to_decimal(run.overhead))})",
+           *_unpriced_summary(run),
            "Even split: the period's whole bill divided equally among the clients. Difference = even split - "
            "attributed: above zero, an even split would have overcharged the client; below zero, undercharged."]
     return "\n".join(out) + "\n"
+
+
+def _unpriced_summary(run: Run) -> list[str]:
+    found = [(inv.client, sum(n for _, _, n in inv.unpriced),
+              ", ".join(f"{p}/{m}" for p, m, _ in inv.unpriced)) for inv in run.invoices if inv.unpriced]
+    if not found:
+        return []
+    return ["Not in these totals, could not be priced (not billed): "
+            + "; ".join(f"{client} {n:,} calls ({models})" for client, n, models in found)]
 
 
 def summary_csv(run: Run) -> str:

@@ -28,10 +28,12 @@ class DiffRow:
     client: str | None
     model: str
     events: int = 0
-    old: int = 0                 # pico-USD recorded now
-    new: int = 0                 # pico-USD with current prices
+    old: int = 0                 # pico-USD recorded now (priced events only)
+    new: int = 0                 # pico-USD with current prices (priced events only)
     newly_unpriced: int = 0      # priced before, nobody can price them now
     newly_priced: int = 0
+    old_unpriced: int = 0        # events without a price now, left out of ``old``
+    new_unpriced: int = 0        # events current prices cannot price, left out of ``new``
 
     @property
     def delta(self) -> int:
@@ -52,6 +54,14 @@ class Plan:
     @property
     def new_total(self) -> int:
         return sum(r.new for r in self.rows)
+
+    @property
+    def old_unpriced(self) -> int:
+        return sum(r.old_unpriced for r in self.rows)
+
+    @property
+    def new_unpriced(self) -> int:
+        return sum(r.new_unpriced for r in self.rows)
 
 
 def _same(a: PricedEvent, b: PricedEvent) -> bool:
@@ -80,6 +90,8 @@ def compare(events: Iterable[PricedEvent], pricer: Pricer, client_key: str) -> P
         row.new += fresh.cost.total
         row.newly_unpriced += priced.cost.priced and not fresh.cost.priced
         row.newly_priced += fresh.cost.priced and not priced.cost.priced
+        row.old_unpriced += not priced.cost.priced
+        row.new_unpriced += not fresh.cost.priced
     plan.rows = sorted(rows.values(), key=lambda r: (r.client is None, r.client or "", r.model))
     return plan
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from spendtag.ledger.store import ModelUse, RecordResult, Store
+from spendtag.ledger.store import ModelUse, RecordResult, Store, Vocabulary
 
 
 def is_postgres_url(url: str) -> bool:
@@ -59,4 +59,4 @@ def migrate(url: str) -> list[str]:
         return lite.migrate()
 
 
-__all__ = ["ModelUse", "RecordResult", "Store", "is_postgres_url", "location", "migrate", "open_store"]
+__all__ = ["ModelUse", "RecordResult", "Store", "Vocabulary", "is_postgres_url", "location", "migrate", "open_store"]

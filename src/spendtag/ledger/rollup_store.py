@@ -36,6 +36,7 @@ from spendtag.ledger.store import (
     SessionSummary,
     TagChange,
     UnpricedUse,
+    Vocabulary,
 )
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
@@ -751,6 +752,25 @@ class RollupStore(Dialect):
             if dim_id in in_use and (allowed is None or dim_id in allowed):
                 keys.update(self._tagset_rows[int(row[-1])])
         return sorted(keys)
+
+    def vocabulary(self) -> Vocabulary:
+        self._load_dims()
+        dims: dict[str, set[str]] = {name: set() for name in DIMENSIONS}
+        tags: dict[str, set[str]] = {}
+        # A dims row is made for the calls recorded with it, so each has calls, unless a retag
+        # moved them away: then only the rows the day rollups still name count (a scan of them).
+        if self._run("SELECT 1 FROM retag_log WHERE events > 0 LIMIT 1").fetchone() is None:
+            ids = list(self._dim_rows)
+        else:
+            ids = [int(d) for (d,) in self._run("SELECT DISTINCT dim_id FROM rollup_day WHERE requests > 0")]
+        for dim_id in ids:
+            row = self._dim_of(dim_id)
+            for name, value in zip(DIMENSIONS, row[:-1], strict=True):
+                if value:
+                    dims[name].add(value)
+            for key, value in self._tagset_rows[int(row[-1])].items():
+                tags.setdefault(key, set()).add(value)
+        return Vocabulary({k: frozenset(v) for k, v in dims.items()}, {k: frozenset(v) for k, v in tags.items()})
 
     def count(self) -> int:
         return int(self._one("SELECT COALESCE(SUM(requests), 0) FROM rollup_day")[0])

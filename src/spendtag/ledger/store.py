@@ -114,6 +114,23 @@ class UnpricedUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """What the recorded calls carry: every dimension's values and every tag key's values.
+
+    Only values some call in the ledger has now (a dims row left without calls by a retag
+    is not counted); empty dimension values are left out.
+    """
+
+    dims: Mapping[str, frozenset[str]]      # a name of query.DIMENSIONS -> its values
+    tags: Mapping[str, frozenset[str]]      # tag key -> its values
+
+    @property
+    def empty(self) -> bool:
+        """True when the ledger holds no call at all."""
+        return not any(self.dims.values())
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """An alert that fired. ``alert_id`` (budget, period, threshold) makes it fire once."""
 
@@ -221,6 +238,10 @@ class Store(Protocol):
         ...
 
     def tag_keys(self, filters: Filters) -> list[str]: ...
+
+    # The dimension and tag values of every call in the ledger (time not considered): what a
+    # filter may name, so one that names something else can be told it and offered the nearest.
+    def vocabulary(self) -> Vocabulary: ...
 
     def count(self) -> int: ...
 

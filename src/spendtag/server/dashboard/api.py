@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from spendtag import exports, reports
+from spendtag import exports, matching, reports
 from spendtag.invoices import repricing
 from spendtag.ledger import open_store
 from spendtag.ledger.query import QueryError
@@ -152,8 +152,17 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
     now = datetime.now(UTC)
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
-        return views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
+        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
+        data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
+        _require(views.nothing_found(store, sel, data["total"]["requests"]))
+        return data
+
+
+def _require(nothing: Exception | None) -> None:
+    """Filters that match no call answer 404 with why (and the nearest call), never a 200 of $0."""
+    if nothing is not None:
+        raise nothing
 
 
 @router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`")
@@ -165,9 +174,13 @@ def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filteri
            ) -> dict[str, Any]:
     ctx = context(request)
     sel = f.selection(ctx, who)
+    words = reports.parse_by(by)
     with ctx.store() as store:
-        return reports.to_dict(reports.build(store, reports.parse_by(by), sel.filters, sel.tz, order=order,
-                                             limit=limit, exact_models=exact_models))
+        views.check_names(store, sel, by=[reports.group_key(w) for w in words], scoped=who.scoped,
+                          client_key=ctx.client_key)
+        result = reports.build(store, words, sel.filters, sel.tz, order=order, limit=limit, exact_models=exact_models)
+        _require(views.nothing_found(store, sel, result.total.requests, private=who.scoped))
+        return reports.to_dict(result)
 
 
 @router.get("/summary", summary="One client's own summary (what a client link shows)")
@@ -184,24 +197,32 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
     now = datetime.now(UTC)
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
-        return views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
+        scoped = views.with_tag(sel, key, value)
+        views.check_names(store, scoped, scoped=who.scoped)
+        data = views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
                                parallel=ctx.parallel,
                                with_calls=not who.scoped)
+        _require(views.nothing_found(store, scoped, data["total"]["requests"], private=who.scoped))
+        return data
 
 
 @router.get("/tags", summary="Tag keys used by the selected events")
 def tag_keys(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering) -> list[str]:
     ctx = context(request)
+    sel = f.selection(ctx, who)
     with ctx.store() as store:
-        return store.tag_keys(f.selection(ctx, who).filters)
+        views.check_names(store, sel)
+        return store.tag_keys(sel.filters)
 
 
 @router.get("/tags/{key}", summary="Every value of one tag key, with its totals")
 def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)],
                f: Filtering) -> list[dict[str, Any]]:
     ctx = context(request)
+    sel = f.selection(ctx, who)
     with ctx.store() as store:
-        return views.tag_values(store, f.selection(ctx, who), key)
+        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
+        return views.tag_values(store, sel, key)
 
 
 @router.get("/events", summary="Events, sorted and paginated on the server")
@@ -209,8 +230,10 @@ def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
            order: Literal[EVENT_ORDERS] = "-ts", page: Page = 1, per_page: PerPage = 50,  # type: ignore[valid-type]
            min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
     ctx = context(request)
+    sel = f.selection(ctx, who)
     with ctx.store() as store:
-        return views.events_table(store, f.selection(ctx, who), order=order, page=page, per_page=per_page,
+        views.check_names(store, sel)
+        return views.events_table(store, sel, order=order, page=page, per_page=per_page,
                                   min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
 
 
@@ -228,8 +251,10 @@ def sessions(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
              sort: Literal["recent", "cost"] = "recent", page: Page = 1, per_page: PerPage = 50,
              min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
     ctx = context(request)
+    sel = f.selection(ctx, who)
     with ctx.store() as store:
-        return views.sessions_table(store, f.selection(ctx, who), sort=sort, page=page, per_page=per_page,
+        views.check_names(store, sel)
+        return views.sessions_table(store, sel, sort=sort, page=page, per_page=per_page,
                                     min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
 
 
@@ -314,6 +339,9 @@ def export(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
     ctx = context(request)
     sel = f.selection(ctx, who)
     lo, hi = usd_bound(min_cost), usd_bound(max_cost)
+    if matching.filtered(sel.filters) or sel.range.since or sel.range.until:
+        with ctx.store() as store:   # before the file starts: a file of no rows would bill $0.00
+            matching.require_calls(store, sel.filters, sel.range, sel.tz)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json",
              "jsonl": "application/x-ndjson"}[format]
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from spendtag.errors import SpendtagError
+from spendtag.matching import NoMatch
 from spendtag.server.asgi import Lifecycle, Receive, Scope, Send, lifespan
 from spendtag.server.dashboard import api, pages
 from spendtag.server.dashboard.access import Gate, is_loopback
@@ -40,6 +41,14 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(files("spendtag.server.dashboard") / "static")), name="static")
+
+    @app.exception_handler(NoMatch)
+    async def no_match(request: Request, exc: NoMatch) -> Response:
+        # A name no call carries is a bad request (with the close matches); a period with no calls is not found.
+        status = 400 if exc.kind == "unknown" else 404
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(exc.as_dict(), status_code=status)
+        return pages.render(request, "error.html", status=status, title="Nothing matches", message=str(exc))
 
     @app.exception_handler(SpendtagError)
     async def bad_input(request: Request, exc: SpendtagError) -> Response:

@@ -39,10 +39,23 @@ def _nice_max(value: int) -> int:
     return value
 
 
+def amount_text(cost: int, requests: int, unpriced: int) -> str:
+    """An amount for a tooltip or legend: unpriced calls counted beside it, never shown as $0.00."""
+    if requests and unpriced >= requests:
+        return f"— ({unpriced:,} unpriced)"
+    return format_usd(cost) + (f" + {unpriced:,} unpriced" if unpriced else "")
+
+
+def _counts(s: Mapping[str, Any], name: str, n: int) -> list[int]:
+    return list(s.get(name) or [0] * n)
+
+
 def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = ()) -> str:
     buckets: list[str] = chart["buckets"]
     series = chart["series"]
-    costs = [[parse_usd(c) for c in s["cost_usd"]] for s in series]
+    costs = [[0 if c is None else parse_usd(c) for c in s["cost_usd"]] for s in series]
+    calls = [_counts(s, "requests", len(buckets)) for s in series]
+    unpriced = [_counts(s, "unpriced_requests", len(buckets)) for s in series]
     totals = [sum(col) for col in zip(*costs, strict=True)] if costs else [0] * len(buckets)
     top = _nice_max(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -63,7 +76,13 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
         y = TOP + plot_h
         for s_i, s in enumerate(series):
             amount = costs[s_i][b]
+            text = escape(amount_text(amount, calls[s_i][b], unpriced[s_i][b]))
             if amount <= 0:
+                if unpriced[s_i][b]:   # calls with no price: a hatched sliver at the axis that says so
+                    out.append(f'<rect class="unpriced" x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" width="{bar:.1f}" '
+                               f'height="3" data-series="{escape(s["name"])}" data-bucket="{escape(label)}" '
+                               f'data-unpriced="{unpriced[s_i][b]}"><title>{escape(label)} · '
+                               f'{escape(s["name"])}: {text}</title></rect>')
                 continue
             h = plot_h * amount / top
             y -= h
@@ -71,7 +90,7 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
                        f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
                        f'data-bucket="{escape(label)}" '
                        f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
-                       f'{escape(format_usd(amount))}</title></rect>')
+                       f'{text}</title></rect>')
         if label in marked:
             cx = x + bar / 2
             notes = "; ".join(str(m["message"]) for m in anomalies if m["bucket"] == label)
@@ -87,9 +106,12 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
 
 
 def legend(chart: Mapping[str, Any]) -> str:
-    items = [f'<li><span class="swatch" style="background:{colour(i, s["name"])}"></span>{escape(s["name"])} '
-             f'<span class="num">{escape(format_usd(parse_usd(s["total_usd"])))}</span></li>'
-             for i, s in enumerate(chart["series"])]
+    items = []
+    for i, s in enumerate(chart["series"]):
+        total = amount_text(parse_usd(s["total_usd"] or "0"), sum(s.get("requests") or ()),
+                            sum(s.get("unpriced_requests") or ()))
+        items.append(f'<li><span class="swatch" style="background:{colour(i, s["name"])}"></span>'
+                     f'{escape(s["name"])} <span class="num">{escape(total)}</span></li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 

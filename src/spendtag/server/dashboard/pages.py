@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from spendtag import reports
 from spendtag.invoices import repricing
 from spendtag.invoices.model import usd
 from spendtag.ledger.store import EVENT_ORDERS
@@ -50,11 +51,14 @@ def _local(value: str | None, tz: Any = None) -> str:
     return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M") if tz else ts.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _cost(row: dict[str, Any]) -> Markup:
-    """A row's cost; unpriced calls are said, never shown as $0."""
+def _cost(row: dict[str, Any] | None) -> Markup:
+    """A row's cost; unpriced calls are said, with their count, never shown as $0."""
+    if row is None:
+        return Markup("—")
     unpriced, requests = row.get("unpriced_requests", 0), row.get("requests", 0)
-    if requests and unpriced == requests:
-        return Markup('<span class="warn">unpriced</span>')
+    if requests and unpriced >= requests:
+        return Markup(f'<span class="warn" title="calls with no price: their cost is unknown, not $0">— ({unpriced:,} '
+                      'unpriced)</span>')
     shown = Markup.escape(_usd(row["cost_usd"]))
     if unpriced:
         return shown + Markup(f' <span class="warn" title="calls with no price, not in this total">+ {unpriced:,} '
@@ -62,11 +66,17 @@ def _cost(row: dict[str, Any]) -> Markup:
     return shown
 
 
+def _share(row: dict[str, Any]) -> str:
+    """A row's share of the spend; none for a row whose every call is unpriced (its cost is unknown)."""
+    unpriced, requests = row.get("unpriced_requests", 0), row.get("requests", 0)
+    return "—" if requests and unpriced >= requests else f"{row['share_percent']}%"
+
+
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
-env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost,
+env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
                    legend=lambda c: Markup(charts.legend(c)),
                    progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])))
@@ -125,10 +135,12 @@ def overview(request: Request, who: Staff, f: Filtering,
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
+        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
         keys = store.tag_keys(sel.filters)
-    return render(request, "overview.html", data=data, tag_keys=keys, f=f, page="overview",
+        notice = views.nothing_found(store, sel, data["total"]["requests"])
+    return render(request, "overview.html", data=data, tag_keys=keys, f=f, page="overview", notice=notice,
                   api=f"/api/v1/overview{with_query(_query(request, f), stack=stack)}")
 
 
@@ -145,6 +157,7 @@ def tag_list(request: Request, key: str, who: Staff, f: Filtering) -> HTMLRespon
     f = _range_args(f)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
+        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
         rows = views.tag_values(store, sel, key)
     return render(request, "tags.html", key=key, rows=rows, period=views.range_dict(sel.range, sel.tz), f=f,
                   page="tags", api=f"/api/v1/tags/{key}{with_query(_query(request, f))}")
@@ -157,10 +170,13 @@ def tag_page(request: Request, key: str, value: str, who: Staff, f: Filtering) -
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
+        scoped = views.with_tag(sel, key, value)
+        views.check_names(store, scoped)
         data = views.tag_value(store, sel, key, value, ctx.budgets(store), now=now, client_key=ctx.client_key,
                                parallel=ctx.parallel)
+        notice = views.nothing_found(store, scoped, data["total"]["requests"])
     query = _query(request, f)
-    return render(request, "tag.html", data=data, f=f, page="tags",
+    return render(request, "tag.html", data=data, f=f, page="tags", notice=notice,
                   api=f"/api/v1/summary{with_query(query, key=key, value=value)}",
                   export=with_query([*query, ("tag", f"{key}={value}")]))
 
@@ -173,10 +189,12 @@ def events(request: Request, who: Staff, f: Filtering, order: str = "-ts",
     f = _range_args(f)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
+        views.check_names(store, sel)
         data = views.events_table(store, sel, order=order, page=page, per_page=per_page,
                                   min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+        notice = None if min_cost or max_cost else views.nothing_found(store, sel, data["total"])
     query = _query(request, f)
-    return render(request, "events.html", data=data, f=f, page="events", min_cost=min_cost or "",
+    return render(request, "events.html", data=data, f=f, page="events", notice=notice, min_cost=min_cost or "",
                   max_cost=max_cost or "", api=f"/api/v1/events{with_query(query)}",
                   export=with_query([(k, v) for k, v in query if k not in ("page", "per_page", "order")]))
 
@@ -198,9 +216,12 @@ def sessions(request: Request, who: Staff, f: Filtering, sort: str = "recent",
     f = _range_args(f)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
+        views.check_names(store, sel)
         data = views.sessions_table(store, sel, sort="cost" if sort == "cost" else "recent", page=page,
                                     per_page=per_page, min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
-    return render(request, "sessions.html", data=data, f=f, page="sessions", min_cost=min_cost or "",
+        notice = None if min_cost or max_cost else views.nothing_found(store, sel, data["total"])
+    return render(request, "sessions.html", data=data, f=f, page="sessions", notice=notice,
+                  min_cost=min_cost or "",
                   max_cost=max_cost or "", api=f"/api/v1/sessions{with_query(_query(request, f))}")
 
 
@@ -294,7 +315,10 @@ def share(request: Request, token: str, f: Filtering) -> HTMLResponse:
         data = views.tag_value(store, sel, *who.scope, ctx.budgets(store), now=now, client_key=ctx.client_key,
                                parallel=ctx.parallel,
                                with_calls=False)
-    return render(request, "share.html", data=data, f=f, token=token, who=who)
+        # A period with no calls is said (and when the last one was), in words that name no other client.
+        notice = views.nothing_found(store, views.with_tag(sel, *who.scope), data["total"]["requests"],
+                                     private=True)
+    return render(request, "share.html", data=data, f=f, token=token, who=who, notice=notice)
 
 
 @router.get("/share/{token}/invoices/{number}", response_class=HTMLResponse)

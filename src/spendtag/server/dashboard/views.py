@@ -8,13 +8,13 @@ tag value is one of the filters), so no function here can leak another client's 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from spendtag import reports
+from spendtag import matching, reports
 from spendtag.budgets import Budget, Status, status
 from spendtag.forecasts import forecast
 from spendtag.invoices.repricing import History
@@ -25,7 +25,7 @@ from spendtag.periods import Range
 from spendtag.reports import totals_dict
 from spendtag.selection import Selection
 from spendtag.sessions import SessionView, view
-from spendtag.tags import Selector
+from spendtag.tags import Selector, check_key, check_value
 from spendtag.usage import PricedEvent, PriceRef
 
 if TYPE_CHECKING:
@@ -75,6 +75,33 @@ def bucket_group(rng: Range, span: tuple[datetime, datetime] | None) -> str:
     return "day" if length <= timedelta(days=120) else "month"
 
 
+# -- selections that match nothing ------------------------------------------------------------
+
+def check_names(store: Store, sel: Selection, *, by: Sequence[str] = (), scoped: bool = False,
+                client_key: str | None = None) -> None:
+    """Refuse a filter (or grouping) naming what no call carries, with the close matches.
+
+    The client key is always a key to group by. Not for a client's link (``scoped``): the
+    close matches would name other clients.
+    """
+    if not scoped:
+        matching.check(store, sel.filters, by=by, known_keys=(client_key,) if client_key else ())
+
+
+def nothing_found(store: Store, sel: Selection, requests: int, *, private: bool = False) -> matching.NoMatch | None:
+    """When filters match no call in the period: why, and when the nearest call was (never a quiet $0)."""
+    if requests or not matching.filtered(sel.filters):
+        return None
+    return matching.explain_empty(store, sel.filters, sel.range, sel.tz, private=private)
+
+
+def with_tag(sel: Selection, key: str, value: str) -> Selection:
+    want = Selector(check_key(key), "eq", check_value(key, value))
+    if want in sel.filters.tags:
+        return sel
+    return Selection(replace(sel.filters, tags=(*sel.filters.tags, want)), sel.tz, sel.range)
+
+
 # -- breakdowns and series ----------------------------------------------------------------
 
 def breakdown(store: Store, filters: Filters, key: str, tz: ZoneInfo, *,
@@ -87,17 +114,36 @@ def breakdown(store: Store, filters: Filters, key: str, tz: ZoneInfo, *,
 
 @dataclass
 class Series:
-    """A stacked chart: buckets (time labels) x series (tag values), cost in pico-USD."""
+    """A stacked chart: buckets (time labels) x series (tag values), cost in pico-USD.
+
+    ``cost`` sums the priced calls; ``requests`` and ``unpriced`` count every call and the
+    unpriced ones, so a bucket of unpriced calls is drawn and named as such, never as $0.
+    """
 
     group: str
     buckets: list[str]
     names: list[str]
     cost: dict[str, list[int]]            # series name -> cost per bucket
+    requests: dict[str, list[int]] = field(default_factory=dict)
+    unpriced: dict[str, list[int]] = field(default_factory=dict)
+
+    def _counts(self, table: dict[str, list[int]], name: str) -> list[int]:
+        return table.get(name) or [0] * len(self.buckets)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "buckets": self.buckets,
-                "series": [{"name": n, "cost_usd": [exact_str(c) for c in self.cost[n]],
-                            "total_usd": exact_str(sum(self.cost[n]))} for n in self.names]}
+        """Amounts are null where every call is unpriced (unknown, not 0)."""
+        out = []
+        for n in self.names:
+            calls, unpriced = self._counts(self.requests, n), self._counts(self.unpriced, n)
+            out.append({"name": n, "cost_usd": [_usd_or_none(c, r, u) for c, r, u in
+                                                zip(self.cost[n], calls, unpriced, strict=True)],
+                        "total_usd": _usd_or_none(sum(self.cost[n]), sum(calls), sum(unpriced)),
+                        "requests": calls, "unpriced_requests": unpriced})
+        return {"group": self.group, "buckets": self.buckets, "series": out}
+
+
+def _usd_or_none(cost: int, requests: int, unpriced: int) -> str | None:
+    return None if 0 < requests <= unpriced else exact_str(cost)
 
 
 def bucket_labels(rng: Range, group: str, tz: ZoneInfo, seen: Iterable[str]) -> list[str]:
@@ -136,11 +182,16 @@ def series(store: Store, filters: Filters, rng: Range, stack: str, tz: ZoneInfo,
     buckets = bucket_labels(rng, group, tz, (a.key[0] or "" for a in rows))
     index = {b: i for i, b in enumerate(buckets)}
     cost = {n: [0] * len(buckets) for n in names}
+    requests = {n: [0] * len(buckets) for n in names}
+    unpriced = {n: [0] * len(buckets) for n in names}
     for a in rows:
         value = a.key[1]
         name = value if value in kept else (UNTAGGED if key.startswith("tag:") else NONE) if value is None else OTHER
-        cost[name][index[a.key[0] or ""]] += a.totals.cost
-    return Series(group, buckets, names, cost)
+        at = index[a.key[0] or ""]
+        cost[name][at] += a.totals.cost
+        requests[name][at] += a.totals.requests
+        unpriced[name][at] += a.totals["unpriced_requests"]
+    return Series(group, buckets, names, cost, requests, unpriced)
 
 
 # -- overview -------------------------------------------------------------------------------
@@ -218,10 +269,11 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         prev_total = Totals()
         for a in store.aggregate(replace(f, since=before.since, until=before.until)):
             prev_total.merge(a.totals)
-        previous = {**range_dict(before, tz), "cost_usd": exact_str(prev_total.cost),
-                    "requests": prev_total.requests}
+        previous = {**range_dict(before, tz), "cost_usd": totals_dict(prev_total)["cost_usd"],
+                    "requests": prev_total.requests, "unpriced_requests": prev_total["unpriced_requests"]}
         change = change_percent(total.cost, prev_total.cost)
     untagged = sum(chart.cost.get(UNTAGGED, ()))
+    untagged_calls, untagged_unpriced = sum(chart.requests.get(UNTAGGED, ())), sum(chart.unpriced.get(UNTAGGED, ()))
     return {
         "period": range_dict(rng, tz),
         "stack": stack,
@@ -229,7 +281,8 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "previous": previous,
         "change_percent": change,
         "forecast": project(store, f, rng, tz, now),
-        "untagged": {"key": stack, "cost_usd": exact_str(untagged),
+        "untagged": {"key": stack, "requests": untagged_calls, "unpriced_requests": untagged_unpriced,
+                     "cost_usd": _usd_or_none(untagged, untagged_calls, untagged_unpriced),
                      "share_percent": str(reports.share(untagged, total.cost))},
         "unpriced": {"requests": total["unpriced_requests"],
                      "models": [{"provider": p, "model": m, "requests": n}
