@@ -76,6 +76,15 @@ def format_usd(pico: int, *, places: int = 2) -> str:
     return f"{sign}${abs(shown):,.{places}f}"
 
 
+def format_cost(pico: int, requests: int, unpriced: int) -> str:
+    """A cost for people: unpriced calls are counted beside the priced sum, never shown as $0.00."""
+    if requests and unpriced >= requests:
+        return f"— ({unpriced:,} unpriced)"
+    if unpriced:
+        return f"{format_usd(pico)} + {unpriced:,} unpriced"
+    return format_usd(pico)
+
+
 def exact_str(pico: int) -> str:
     """The exact decimal USD string used in CSV and JSON (no exponent, no float)."""
     whole, frac = divmod(abs(pico), PICO_PER_USD)

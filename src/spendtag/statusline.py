@@ -25,7 +25,7 @@ from spendtag.attribution import Rules
 from spendtag.budgets import Budget, status
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
-from spendtag.money import format_usd
+from spendtag.money import format_cost, format_usd
 
 
 def _tokens(n: int) -> str:
@@ -89,11 +89,13 @@ def line(payload: Mapping[str, Any], store: Store, budgets: Sequence[Budget], ru
     if isinstance(session, str) and session:
         by_client = store.aggregate(Filters(dims={"session": (session,)}), [f"tag:{client_key}"])
         cost = sum(a.totals.cost for a in by_client)
+        calls = sum(a.totals.requests for a in by_client)
+        unpriced = sum(a.totals["unpriced_requests"] for a in by_client)
         tokens = sum(a.totals.tokens for a in by_client)
         named = [a.key[0] for a in by_client if a.key[0]]
         if client_key not in tags and named:
             tags[client_key] = named[0]
-        parts += [f"session {format_usd(cost)}", _tokens(tokens)]
+        parts += [f"session {format_cost(cost, calls, unpriced)}", _tokens(tokens)]
     if tags.get(client_key):
         parts.insert(0, tags[client_key])
     now = now or datetime.now(UTC)

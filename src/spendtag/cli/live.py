@@ -10,24 +10,26 @@ from rich.console import Group
 from rich.table import Table
 
 from spendtag.budgets import Budget, statuses
-from spendtag.ledger.query import Filters
+from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
-from spendtag.money import format_usd
+from spendtag.money import format_cost, format_usd
 from spendtag.periods import named_period
 from spendtag.sessions import current_block, list_sessions
 
 
 def dashboard(store: Store, budgets: Sequence[Budget], tz: ZoneInfo, now: datetime) -> Group:
     today = named_period("today", tz, now)
-    spent = sum(a.totals.cost for a in store.aggregate(Filters(since=today.since, until=today.until)))
-    lines = [f"today: {format_usd(spent)}"]
+    spent = Totals()
+    for a in store.aggregate(Filters(since=today.since, until=today.until)):
+        spent.merge(a.totals)
+    lines = [f"today: {_cost(spent)}"]
     recent = list_sessions(store, Filters(since=now - timedelta(minutes=30)), limit=1)
     if recent:
         s = recent[0]
         minutes = max(1, int((s.end - s.start).total_seconds() // 60))
-        lines.append(f"active session {s.session[:12]} ({', '.join(s.projects) or '-'}): {format_usd(s.totals.cost)} "
+        lines.append(f"active session {s.session[:12]} ({', '.join(s.projects) or '-'}): {_cost(s.totals)} "
                      f"in {minutes} min")
-    block = current_block(store, now)
+    block = current_block(store, now)   # burn rate and projection: from priced calls (said above when some are not)
     if block is not None:
         lines.append(f"5-hour block: {format_usd(block.totals.cost)}, burn rate {format_usd(block.burn_rate)}/h, "
                      f"projected {format_usd(block.projected(now))}")
@@ -38,3 +40,7 @@ def dashboard(store: Store, budgets: Sequence[Budget], tz: ZoneInfo, now: dateti
         table.add_row(st.budget.name, format_usd(st.spent), format_usd(st.budget.limit),
                       format_usd(max(0, st.budget.limit - st.spent)), st.state)
     return Group(*lines, table) if budgets else Group(*lines)
+
+
+def _cost(totals: Totals) -> str:
+    return format_cost(totals.cost, totals.requests, totals["unpriced_requests"])

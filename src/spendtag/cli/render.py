@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from spendtag.ledger.query import Totals
-from spendtag.money import exact_str, format_usd
+from spendtag.money import exact_str, format_cost, format_usd
 from spendtag.reports import Comparison, Report, Row, share, to_dict
 
 if TYPE_CHECKING:
@@ -25,13 +25,7 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
-def cost_text(cost: int, requests: int, unpriced: int) -> str:
-    """A cost for people: unpriced calls are counted beside the priced sum, never shown as $0.00."""
-    if requests and unpriced >= requests:
-        return f"— ({unpriced:,} unpriced)"
-    if unpriced:
-        return f"{format_usd(cost)} + {unpriced:,} unpriced"
-    return format_usd(cost)
+cost_text = format_cost
 
 
 def cost_of(totals: Totals) -> str:
