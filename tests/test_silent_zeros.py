@@ -154,6 +154,26 @@ def test_invoice_for_a_typo_or_a_client_without_calls_is_refused_not_billed_at_z
         "error: no tag key 'projet'; did you mean 'project'?\n")
 
 
+def test_a_fixed_allocation_naming_a_client_no_call_has_is_refused() -> None:
+    assert fail("invoice", "--client", "acme", "--period", "2026-03", "--allocate", "fixed:acmee=60,globex=40") == (
+        "error: no calls tagged client=acmee; did you mean client=acme? "
+        "(name it in [billing.clients] if it is a new client)\n")
+    code, out, err = invoke("invoice", "--client", "acme", "--period", "2026-03", "--allocate",
+                            "fixed:acme=60,globex=40")
+    assert code == 0 and err.count("note: --allocate") == 0, err
+
+
+def test_a_price_override_scoped_to_a_typo_is_refused() -> None:
+    assert fail("prices", "override", "house-9", "--provider", "acme-ai", "--input", "1", "--output", "2",
+                "--scope", "client=acmee") == (
+        "error: no calls tagged client=acmee; did you mean client=acme? (pass --allow-new if it is new)\n")
+    code, out, err = invoke("prices", "override", "house-9", "--provider", "acme-ai", "--input", "1", "--output",
+                            "2", "--scope", "client=acmee", "--allow-new")
+    assert (code, out.startswith("override #")) == (0, True), out + err
+    assert err == ("note: the override applies from the first such call: no calls tagged client=acmee; "
+                   "did you mean client=acme?\n")
+
+
 def test_per_unit_terms_on_a_tag_no_call_has_are_refused_not_billed_as_zero_units() -> None:
     assert fail("invoice", "--client", "acme", "--period", "2026-03", "--per-unit", "tiket=2.50") == (
         "error: no tag key 'tiket' (tag keys in the ledger: client)\n")

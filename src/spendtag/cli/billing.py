@@ -188,6 +188,13 @@ def _check_names(app: App, req: build.Request, client: str | None) -> None:
     units = (Selector(terms.unit_key, "present"),) if terms and terms.model == "per-unit" and terms.unit_key else ()
     tags = (wanted, *units)
     matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)], known_keys=(req.config.client_key,))
+    # A fixed split naming a client no call has (acmee=60) would hand its share to nobody anyone bills.
+    for name in req.allocation.shares:
+        if name not in req.config.clients:
+            share = Filters(tags=(Selector(req.config.client_key, "eq", name),))
+            for note in matching.check_scope(app.store, share, allow_new=False,
+                                             fix="name it in [billing.clients] if it is a new client"):
+                click.echo(f"note: --allocate {name}: {note}", err=True)
 
 
 def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:

@@ -77,12 +77,13 @@ def show(app: App, model: str, provider: str | None, when: str | None) -> None:
 @click.option("--until", "valid_until", help="Day it stops applying (UTC date, exclusive).")
 @click.option("--scope", multiple=True, metavar="SELECTOR", help="Only for events whose tags match, e.g. client=acme.")
 @click.option("--note", default="", help="Why (shown with every cost it produces).")
+@click.option("--allow-new", is_flag=True, help="Accept a --scope tag value no call has yet, even if close to one.")
 @click.pass_obj
 def override(app: App, model: str, provider: str | None, input_: str | None, output: str | None,
              cache_read: str | None, cache_write_5m: str | None, cache_write_1h: str | None,
              input_audio: str | None, output_audio: str | None, reasoning: str | None,
              web_search: str | None, multiplier: str | None, valid_from: str | None, valid_until: str | None,
-             scope: tuple[str, ...], note: str) -> None:
+             scope: tuple[str, ...], note: str, allow_new: bool) -> None:
     """Give MODEL (a name or glob) your own rate card or a multiplier on list prices.
 
     Applies to calls recorded from now on whose time falls in --from/--until; costs already
@@ -98,6 +99,14 @@ def override(app: App, model: str, provider: str | None, input_: str | None, out
         valid_until=date.fromisoformat(valid_until) if valid_until else None,
         scope=tuple(Selector.parse(s) for s in scope), note=note,
     )
+    if o.scope:
+        from spendtag import matching
+        from spendtag.ledger.query import Filters
+
+        # A scope that names a typo (client=acmee) would never apply, silently.
+        for found in matching.check_scope(app.store, Filters(tags=o.scope), allow_new=allow_new,
+                                          fix="pass --allow-new if it is new"):
+            click.echo(f"note: the override applies from the first such call: {found}", err=True)
     oid = app.store.add_price_override(o)
     app.console.out(f"override #{oid} saved for {model}")
 
