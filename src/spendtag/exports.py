@@ -1,32 +1,82 @@
 """Event exports for invoices and spreadsheets: one row per call, money as exact decimals.
 
 CSV cells that a spreadsheet would run as a formula (starting with ``= + - @``, a tab or a
-carriage return) are prefixed with a single quote. Only text that came from outside is
-neutralised; numbers spendtag writes itself are left as numbers.
+carriage return) are prefixed with a single quote, and a cell holding a comma, a quote or a
+line break (a lone CR included, where spreadsheets start a new row) is quoted. Only text that
+came from outside is neutralised; numbers spendtag writes itself (counts, money) are left as
+numbers, negative ones included.
+
+An export reads the ledger's rows as stored (``Store.event_rows``) and builds each line from
+text made once per dims row, price and hour, so a million events take seconds. ``row`` is the
+reference, one ``PricedEvent`` at a time (``chunks(..., events=...)``); both give the same bytes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Iterator
-from typing import IO, Any
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
+from operator import itemgetter
+from typing import IO, Any, TypeVar
 
 from spendtag.ledger.query import Filters
-from spendtag.ledger.store import Store
+from spendtag.ledger.store import (
+    ESTIMATED_FLAG,
+    EXTRA_COSTS,
+    EXTRA_TOKENS,
+    ROW_COSTS,
+    ROW_TOKENS,
+    UNPRICED_FLAG,
+    Store,
+)
 from spendtag.money import exact_str
+from spendtag.periods import from_us
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, PricedEvent
 
+K = TypeVar("K")
+V = TypeVar("V")
 FORMATS = ("csv", "json", "jsonl")
 BASE_COLUMNS = ("event_id", "time_utc", "provider", "model", "project", "session", "agent", "key", "user",
                 "source", "status")
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED = re.compile('[,"\r\n]').search
+_MONEY_COLUMNS = frozenset((*(f"cost_{c}" for c in COST_COMPONENTS), "cost_usd"))
+# The store's row columns are the token buckets and cost components in their export order.
+assert (*ROW_TOKENS, *EXTRA_TOKENS) == TOKEN_BUCKETS and (*ROW_COSTS, *EXTRA_COSTS) == COST_COMPONENTS
 
 
 def neutralise(cell: str) -> str:
     """A text cell a spreadsheet will show as text, never evaluate."""
     return "'" + cell if cell.startswith(_DANGEROUS) else cell
+
+
+def csv_field(cell: str) -> str:
+    """A cell as a CSV field: quoted when it holds a comma, a quote, CR or LF (as csv.writer does, CR too)."""
+    return '"' + cell.replace('"', '""') + '"' if _QUOTED(cell) else cell
+
+
+def csv_text(cell: str) -> str:
+    """Text from outside as a CSV field a spreadsheet shows as text."""
+    return csv_field(neutralise(cell))
+
+
+def csv_line(cells: Iterable[object]) -> str:
+    """One CSV record and its line end, as ``csv.writer(lineterminator="\\n")`` writes it, except that a
+    cell holding a lone CR is quoted too. Cells are not neutralised here: the caller knows which
+    ones came from outside."""
+    fields = ["" if c is None else csv_field(c if isinstance(c, str) else str(c)) for c in cells]
+    return '""\n' if fields == [""] else ",".join(fields) + "\n"
+
+
+class CsvWriter:
+    """``csv.writer``'s ``writerow`` with :func:`csv_line`'s quoting."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._write = out.write
+
+    def writerow(self, cells: Iterable[object]) -> None:
+        self._write(csv_line(cells))
 
 
 def columns(tag_keys: Iterable[str]) -> list[str]:
@@ -82,68 +132,243 @@ def row(priced: PricedEvent, tag_keys: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _csv_value(value: Any) -> str:
+def _csv_value(column: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return neutralise(str(value))
+    return csv_field(value) if column in _MONEY_COLUMNS else csv_text(str(value))
 
 
-def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
-           size: int = 1000) -> Iterator[str]:
-    """The export as pieces of text (``size`` events each), for a file or an HTTP response."""
+def _reference_lines(events: Iterable[PricedEvent], fmt: str, tag_keys: Sequence[str],
+                     size: int = 1000) -> Iterator[list[str]]:
+    """Lines (without their ends) of ``events``, ``size`` at a time, through ``row``."""
+    cols = columns(tag_keys)
+    lines: list[str] = []
+    for priced in events:
+        record = row(priced, tag_keys)
+        if fmt == "csv":
+            lines.append(",".join([_csv_value(c, record[c]) for c in cols]))
+        else:
+            lines.append(json.dumps(record, ensure_ascii=False))
+        if len(lines) == size:
+            yield lines
+            lines = []
+    yield lines
+
+
+# -- the fast path: lines from the store's rows ----------------------------------------------
+
+_PICO = 10**12
+_CENT = 10**10                      # a cent in pico-USD
+_MINUTES_SECONDS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+_CACHE_LIMIT = 1 << 16              # entries per cache before it starts again (memory stays flat)
+_AMOUNTS_LIMIT = 1 << 17            # (about 15 MB of amounts)
+_FORMULA_AFTER_NUL = re.compile("\x00[-=+@\t\r]").search   # a literal first: the fastest kind of search
+_JSON_ESCAPED = re.compile('[\x00-\x1f"\\\\]').search     # what encode_basestring escapes
+_JSON_PLAIN = bytes(c for c in range(32, 128) if chr(c) not in '"\\')
+_EVENT_ID, _SESSION = 0, 3          # the text columns of a store row that come from outside
+_event_ids, _sessions = itemgetter(_EVENT_ID), itemgetter(_SESSION)
+
+
+def _money(value: int) -> str:
+    """``exact_str``, sooner in the usual case: a positive amount with more than cents."""
+    if value > 0 and value % _CENT:
+        whole, fraction = divmod(value, _PICO)
+        return f"{whole}.{fraction:012d}".rstrip("0")
+    return exact_str(value)
+
+
+def _json_pairs(record: dict[str, Any]) -> str:
+    """The ``"key": value`` pairs json.dumps writes for ``record``, without the braces."""
+    return json.dumps(record, ensure_ascii=False)[1:-1]
+
+
+class _Lines:
+    """Export lines (without their ends) of one format from ``Store.event_rows`` batches.
+
+    A line is a template filled with the row's own values and with text made once and kept:
+    per dims row (dimensions and tags), per (price, flags, service tier), per hour of the
+    timestamp and per amount of money. Event ids and sessions are escaped only in the batches
+    where some need it (one regular-expression scan of the batch says which).
+    """
+
+    def __init__(self, store: Store, fmt: str, tag_keys: Sequence[str]) -> None:
+        self._store = store
+        self._csv = fmt == "csv"
+        self._tag_keys = sorted(tag_keys)
+        self._dims: dict[int, tuple[str, str]] = {}
+        self._tails: dict[tuple[int | None, int, str | None], str] = {}
+        self._hours: dict[int, str] = {}
+        self._amounts: dict[int, str] = {}
+        if self._csv:
+            self._template = ("%s,%s%s%s,%s,%s,%s," + ",".join(["%d"] * len(ROW_TOKENS)) + "%s,"
+                              + ",".join(["%s"] * len(ROW_COSTS)) + "%s,%s,%s")
+        else:
+            tokens = ", ".join(f"{encode_basestring(b)}: %d" for b in ROW_TOKENS)
+            costs = ", ".join(f'{encode_basestring(f"cost_{c}")}: "%s"' for c in ROW_COSTS)
+            self._template = ('{"event_id": "%s", "time_utc": "%s%s%s", %s, "session": "%s", %s, '
+                              + tokens + "%s, " + costs + '%s, "cost_usd": "%s", %s}')
+        self._no_extra = self._extra(",".join(["0"] * (len(EXTRA_TOKENS) + len(EXTRA_COSTS))))
+
+    def lines(self, rows: list[tuple[Any, ...]]) -> list[str]:
+        if self._risky(rows):
+            rows = [self._escaped(r) for r in rows]
+        template, dims, tails, hours, amounts = self._template, self._dims, self._tails, self._hours, self._amounts
+        minutes_seconds, no_extra = _MINUTES_SECONDS, self._no_extra
+        out: list[str] = []
+        append = out.append
+        for (event_id, ts, dim_id, session, price_id, flags, tier, extra, t1, t2, t3, t4, t5, t6,
+             c1, c2, c3, c4, c5, cost) in rows:
+            seconds, micros = divmod(ts, 1_000_000)
+            hour, in_hour = divmod(seconds, 3600)
+            head, body = dims.get(dim_id) or self._dim(dim_id)
+            extra_tokens, extra_costs = no_extra if extra is None else self._extra(extra)
+            # Totals are nearly all different: formatted here (as _money does), never kept.
+            if flags & UNPRICED_FLAG:
+                total = ""
+            elif cost > 0 and cost % _CENT:
+                total = f"{cost // _PICO}.{cost % _PICO:012d}".rstrip("0")
+            else:
+                total = exact_str(cost)
+            append(template % (
+                event_id, hours.get(hour) or self._hour(hour), minutes_seconds[in_hour],
+                f".{micros:06d}Z" if micros else "Z", head, session, body,
+                t1, t2, t3, t4, t5, t6, extra_tokens,
+                amounts.get(c1) or self._amount(c1), amounts.get(c2) or self._amount(c2),
+                amounts.get(c3) or self._amount(c3), amounts.get(c4) or self._amount(c4),
+                amounts.get(c5) or self._amount(c5), extra_costs, total,
+                tails.get((price_id, flags, tier)) or self._tail(price_id, flags, tier)))
+        return out
+
+    def _risky(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Whether some event id or session of the batch needs escaping (a scan of all of them at once)."""
+        if self._csv:
+            texts = "\x00" + "\x00".join(map(_event_ids, rows)) + "\x00" + "\x00".join(map(_sessions, rows))
+            return _FORMULA_AFTER_NUL(texts) is not None or any(c in texts for c in ',"\r\n')
+        texts = "".join(map(_event_ids, rows)) + "".join(map(_sessions, rows))
+        if texts.isascii():   # then deleting the plain characters leaves those to escape
+            return bool(texts.encode("ascii").translate(None, _JSON_PLAIN))
+        return _JSON_ESCAPED(texts) is not None
+
+    def _escaped(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        escape = csv_text if self._csv else _json_inner
+        return (escape(r[_EVENT_ID]), r[1], r[2], escape(r[_SESSION]), *r[4:])
+
+    def _dim(self, dim_id: int) -> tuple[str, str]:
+        """The text before the session (provider, model, project) and after it (agent to the tags)."""
+        dims, tags = self._store.event_dims(dim_id)
+        head = {k: dims[k] for k in ("provider", "model", "project")}
+        body = {k: dims[k] for k in ("agent", "key", "user", "source", "status")}
+        body.update((f"tag:{k}", tags.get(k, "")) for k in self._tag_keys)
+        if self._csv:
+            found = ",".join(map(csv_text, head.values())), ",".join(map(csv_text, body.values()))
+        else:
+            found = _json_pairs(head), _json_pairs(body)
+        return self._keep(self._dims, dim_id, found)
+
+    def _tail(self, price_id: int | None, flags: int, tier: str | None) -> str:
+        """The columns after cost_usd: priced, estimated, service tier and the price used."""
+        p = self._store.price_ref(price_id)
+        record = {
+            "priced": not flags & UNPRICED_FLAG, "estimated": bool(flags & ESTIMATED_FLAG), "service_tier": tier or "",
+            "price_model": p.model if p else "", "price_date": p.price_date if p else "",
+            "price_source": p.source if p else "", "price_note": p.note if p else "",
+            "price_rates": json.dumps(dict(sorted(p.rates.items()))) if p else "",
+        }
+        found = ",".join(_csv_value(k, v) for k, v in record.items()) if self._csv else _json_pairs(record)
+        return self._keep(self._tails, (price_id, flags, tier), found)
+
+    def _hour(self, hour: int) -> str:
+        return self._keep(self._hours, hour, from_us(hour * 3_600_000_000).isoformat()[:14])   # 2026-03-14T10:
+
+    def _amount(self, value: int) -> str:
+        """A cost component's amount (the same few thousand recur: a model's price times a token count)."""
+        text = _money(value)
+        if len(self._amounts) >= _AMOUNTS_LIMIT:
+            self._amounts.clear()
+        self._amounts[value] = text
+        return text
+
+    def _extra(self, text: str) -> tuple[str, str]:
+        """The rarely used sums (``extra``: integers joined by commas) as the text after the token
+        columns and after the cost columns."""
+        values = [int(v) for v in text.split(",")]
+        tokens = dict(zip(EXTRA_TOKENS, values, strict=False))
+        costs = {f"cost_{c}": _money(v) for c, v in zip(EXTRA_COSTS, values[len(EXTRA_TOKENS):], strict=True)}
+        if self._csv:
+            return "".join(f",{v}" for v in tokens.values()), "".join(f",{v}" for v in costs.values())
+        return ", " + _json_pairs(tokens), ", " + _json_pairs(costs)
+
+    @staticmethod
+    def _keep(cache: dict[K, V], key: K, value: V) -> V:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+        return value
+
+
+def _json_inner(text: str) -> str:
+    return str(encode_basestring(text))[1:-1]
+
+
+# -- putting an export together ----------------------------------------------------------------
+
+
+def _pieces(store: Store, filters: Filters, fmt: str, events: Iterable[PricedEvent] | None,
+            min_cost: int | None, max_cost: int | None) -> Iterator[tuple[str, int]]:
+    """The export as pieces of text, each with the number of events in it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     tag_keys = store.tag_keys(filters)
-    source = store.events(filters) if events is None else events
-    buf = io.StringIO()
-    cols = columns(tag_keys)
-    writer = csv.writer(buf, lineterminator="\n")
+    if events is None:
+        maker = _Lines(store, fmt, tag_keys)
+        batches: Iterable[list[str]] = map(maker.lines, store.event_rows(filters, min_cost=min_cost,
+                                                                          max_cost=max_cost))
+    else:
+        batches = _reference_lines(events, fmt, tag_keys)
     if fmt == "csv":
-        writer.writerow(cols)
-    elif fmt == "json":
-        buf.write("[")
-    for n, priced in enumerate(source, 1):
-        record = row(priced, tag_keys)
-        if fmt == "csv":
-            writer.writerow([_csv_value(record[c]) for c in cols])
-        elif fmt == "jsonl":
-            buf.write(json.dumps(record, ensure_ascii=False) + "\n")
+        yield csv_line(columns(tag_keys)), 0
+    first = True
+    for lines in batches:
+        if not lines:
+            continue
+        if fmt == "json":
+            yield ("[\n" if first else ",\n") + ",\n".join(lines), len(lines)
         else:
-            buf.write(("," if n > 1 else "") + "\n" + json.dumps(record, ensure_ascii=False))
-        if n % size == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
+            yield "\n".join(lines) + "\n", len(lines)
+        first = False
     if fmt == "json":
-        buf.write("\n]\n")
-    yield buf.getvalue()
+        yield ("[" if first else "") + "\n]\n", 0
 
 
-def cost_bounded(store: Store, filters: Filters, min_cost: int | None, max_cost: int | None,
-                 page: int = 5000) -> Iterator[PricedEvent]:
-    """Events passing ``filters`` whose cost is within the bounds (inclusive), oldest first."""
-    offset = 0
-    while True:
-        found = store.event_page(filters, order="ts", offset=offset, limit=page, min_cost=min_cost,
-                                 max_cost=max_cost).events
-        yield from found
-        if len(found) < page:
-            return
-        offset += page
+def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
+           min_cost: int | None = None, max_cost: int | None = None) -> Iterator[str]:
+    """The export as pieces of text, for a file or an HTTP response.
+
+    ``events`` (the reference path) replaces the ledger's events; ``min_cost``/``max_cost``
+    (pico-USD, inclusive) keep the events whose cost is within them.
+    """
+    for text, _ in _pieces(store, filters, fmt, events, min_cost, max_cost):
+        yield text
 
 
-def write(store: Store, filters: Filters, fmt: str, out: IO[str]) -> int:
-    """Write every event that passes ``filters`` to ``out``; return how many."""
+def count(store: Store, filters: Filters) -> int:
+    """How many events an export of ``filters`` will hold, from the rollups (for a progress bar)."""
+    return sum(a.totals.requests for a in store.aggregate(filters))
+
+
+def write(store: Store, filters: Filters, fmt: str, out: IO[str], *,
+          progress: Callable[[int], None] | None = None) -> int:
+    """Write every event that passes ``filters`` to ``out``; return how many.
+
+    ``progress`` is told the number of events written so far, after each piece.
+    """
     n = 0
-
-    def counted() -> Iterator[PricedEvent]:
-        nonlocal n
-        for priced in store.events(filters):
-            n += 1
-            yield priced
-
-    for piece in chunks(store, filters, fmt, events=counted()):
-        out.write(piece)
+    for text, events in _pieces(store, filters, fmt, None, None, None):
+        out.write(text)
+        if events:
+            n += events
+            if progress is not None:
+                progress(n)
     return n

@@ -270,6 +270,20 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
             if left is not None:
                 left -= len(rows)
 
+    def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
+                   batch: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
+        query = self._event_rows_query(filters, min_cost, max_cost)
+        if query is None:
+            return
+        sql, args, _ = query
+        # A server-side cursor (it lives in a transaction): the server sends a batch at a time,
+        # and the rows are read in one scan of the (ts, event_id) key, from one snapshot.
+        with self._transaction() as conn, conn.cursor(name="spendtag_event_rows") as cursor:
+            cursor.itersize = batch
+            cursor.execute(_native(sql), args)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+
     def _session_spans(self, sessions: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[int]]]:
         spans: dict[str, tuple[int, int]] = {}
         dims: dict[str, list[int]] = {}

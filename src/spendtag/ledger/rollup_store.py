@@ -22,7 +22,12 @@ from spendtag.ledger.dialect import Dialect
 from spendtag.ledger.plan import DAY_US, HOUR_US, QUARTER_US, plan
 from spendtag.ledger.query import DIMENSIONS, TOTAL_FIELDS, Aggregate, Filters, QueryError, Totals, check_group
 from spendtag.ledger.store import (
+    ESTIMATED_FLAG,
     EVENT_ORDERS,
+    EXTRA_SUMS,
+    ROW_COSTS,
+    ROW_TOKENS,
+    UNPRICED_FLAG,
     CompactEvent,
     EventPage,
     ImportHead,
@@ -45,6 +50,15 @@ DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "so
 EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
 EVENT_SELECT = (f"event_id, ts, dim_id, session, response_id, price_id, {', '.join(EVENT_SUMS)}, "
                 "service_tier, inference_geo, speed, reported_cost")
+# Store.event_rows' columns (EVENT_ROW_COLUMNS), computed by the database: the flags, and the rare
+# sums as one text column, or NULL when all are 0 (a bitwise OR is 0 only then), so most rows carry
+# ten fewer values.
+_EXTRA_TEXT = " || ',' || ".join(f"CAST({c} AS TEXT)" for c in EXTRA_SUMS)
+EVENT_ROW_SELECT = (
+    f"event_id, ts, dim_id, session, price_id, CASE WHEN unpriced_requests = 0 THEN 0 ELSE {UNPRICED_FLAG} END + "
+    f"CASE WHEN estimated_requests = 0 THEN 0 ELSE {ESTIMATED_FLAG} END, service_tier, "
+    f"CASE WHEN ({' | '.join(EXTRA_SUMS)}) = 0 THEN NULL ELSE {_EXTRA_TEXT} END, "
+    f"{', '.join(ROW_TOKENS)}, {', '.join(f'cost_{c}' for c in ROW_COSTS)}, cost")
 INSERT_COLUMNS = (
     "event_id", "ts", "dim_id", "session", "response_id", "price_id",
     "service_tier", "inference_geo", "speed", "reported_cost", "recorded_at", *EVENT_SUMS,
@@ -615,6 +629,28 @@ class RollupStore(Dialect):
             f"SELECT {EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
         return EventPage([self._event_from_row(r) for r in rows], total)
+
+    def _event_rows_query(self, filters: Filters, min_cost: int | None,
+                          max_cost: int | None) -> tuple[str, list[Any], set[int] | None] | None:
+        """The SELECT of ``event_rows``, its arguments, and the dims ids to check row by row (or None)."""
+        found = self._event_where(filters, dims_inline=False)
+        if found is None:
+            return None
+        where, args, check = found
+        if min_cost is not None:
+            where.append("cost >= ?")
+            args.append(min_cost)
+        if max_cost is not None:
+            where.append("cost <= ?")
+            args.append(max_cost)
+        return (f"SELECT {EVENT_ROW_SELECT} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id",
+                args, check)
+
+    def event_dims(self, dim_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        return self._dim_dict(dim_id), self._dim_tags(dim_id)
+
+    def price_ref(self, price_id: int | None) -> PriceRef | None:
+        return self._price(price_id)
 
     def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
                  max_cost: int | None = None, by_cost: bool = False,

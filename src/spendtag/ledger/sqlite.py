@@ -320,6 +320,21 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
             shown += 1
             yield self._event_from_row(row)
 
+    def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
+                   batch: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
+        query = self._event_rows_query(filters, min_cost, max_cost)
+        if query is None:
+            return
+        sql, args, check = query
+        cursor = self._conn.execute(sql, args)
+        try:
+            while rows := cursor.fetchmany(batch):
+                if check is not None:
+                    rows = [row for row in rows if row[2] in check]
+                yield rows
+        finally:
+            cursor.close()
+
     def _session_spans(self, sessions: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[int]]]:
         spans: dict[str, tuple[int, int]] = {}
         dims: dict[str, list[int]] = {}
