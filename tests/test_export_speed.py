@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +333,38 @@ def test_no_progress_bar_in_a_pipe_to_stdout_or_in_ci(tmp_path: Path, three_even
     assert len(out.splitlines()) == 4
     _, err = _run_export(tmp_path, ["-o", str(three_events)], tty=True, env={"CI": "true"})
     assert "exporting" not in err and err.strip() == f"wrote 3 events to {three_events}"
+
+
+# -- several processes ----------------------------------------------------------------------------
+
+
+def _spread_events(n: int) -> list[PricedEvent]:
+    """``n`` events over a few days, some hours empty, odd text in places."""
+    start, hour = datetime(2026, 3, 1, tzinfo=UTC), timedelta(hours=1)
+    return [make_event(f"p{i:05d}", start + (i * 3 // 7) * hour + i * timedelta(seconds=1),
+                       tags={"client": ODD[i % len(ODD)]}, session=f"s{i // 9}", agent=ODD[(i * 5) % len(ODD)])
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_workers_write_the_same_bytes_in_the_same_order(request: pytest.FixtureRequest, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    url = str(tmp_path / "par.db") if kind == "sqlite" else request.getfixturevalue("pg_url")
+    with closing(open_store(url)) as store:
+        store.record(_spread_events(300))
+        monkeypatch.setattr(exports, "SLICE_EVENTS", 25)       # a dozen slices, some hours between them empty
+        filters = Filters(since=datetime(2026, 3, 1, 7, 30, tzinfo=UTC), tags=(Selector.parse("!env"),))
+        assert len(exports._slices(store, filters) or []) > 5
+        for fmt in exports.FORMATS:
+            for f in (Filters(), filters):
+                one, two = io.StringIO(), io.StringIO()
+                seen: list[int] = []
+                assert exports.write(store, f, fmt, one) == exports.write(store, f, fmt, two, workers=2,
+                                                                          progress=seen.append)
+                assert two.getvalue() == one.getvalue()
+                assert seen == sorted(seen) and seen[-1] == exports.count(store, f)
+
+
+def test_small_exports_stay_in_one_process() -> None:
+    assert exports.workers_for(exports.PARALLEL_MIN - 1) == 1
+    assert exports.workers_for(exports.PARALLEL_MIN) == max(1, min(4, os.cpu_count() or 1))

@@ -14,11 +14,20 @@ reference, one ``PricedEvent`` at a time (``chunks(..., events=...)``); both giv
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
+import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from itertools import islice
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from operator import itemgetter
 from typing import IO, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import (
@@ -315,31 +324,112 @@ def _json_inner(text: str) -> str:
 # -- putting an export together ----------------------------------------------------------------
 
 
+def _block(lines: list[str], fmt: str) -> str:
+    """Lines as one piece of text: JSON's joined by commas (framed by ``_framed``), others each ended."""
+    return ",\n".join(lines) if fmt == "json" else "\n".join(lines) + "\n"
+
+
+def _framed(blocks: Iterable[tuple[str, int]], fmt: str, tag_keys: Sequence[str]) -> Iterator[tuple[str, int]]:
+    """Blocks of lines with the header (CSV) or the brackets and commas between them (JSON)."""
+    if fmt == "csv":
+        yield csv_line(columns(tag_keys)), 0
+    first = True
+    for text, n in blocks:
+        if not n:
+            continue
+        yield (("[\n" if first else ",\n") + text if fmt == "json" else text), n
+        first = False
+    if fmt == "json":
+        yield ("[" if first else "") + "\n]\n", 0
+
+
 def _pieces(store: Store, filters: Filters, fmt: str, events: Iterable[PricedEvent] | None,
-            min_cost: int | None, max_cost: int | None) -> Iterator[tuple[str, int]]:
+            min_cost: int | None, max_cost: int | None, workers: int = 1) -> Iterator[tuple[str, int]]:
     """The export as pieces of text, each with the number of events in it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     tag_keys = store.tag_keys(filters)
-    if events is None:
-        maker = _Lines(store, fmt, tag_keys)
-        batches: Iterable[list[str]] = map(maker.lines, store.event_rows(filters, min_cost=min_cost,
-                                                                          max_cost=max_cost))
+    if events is not None:
+        batches: Iterable[list[str]] = _reference_lines(events, fmt, tag_keys)
     else:
-        batches = _reference_lines(events, fmt, tag_keys)
-    if fmt == "csv":
-        yield csv_line(columns(tag_keys)), 0
-    first = True
-    for lines in batches:
-        if not lines:
-            continue
-        if fmt == "json":
-            yield ("[\n" if first else ",\n") + ",\n".join(lines), len(lines)
-        else:
-            yield "\n".join(lines) + "\n", len(lines)
-        first = False
-    if fmt == "json":
-        yield ("[" if first else "") + "\n]\n", 0
+        slices = _slices(store, filters) if workers > 1 and min_cost is None and max_cost is None else None
+        if slices is not None and len(slices) > 1:
+            yield from _framed(_parallel(store.url, slices, fmt, tag_keys, workers), fmt, tag_keys)
+            return
+        maker = _Lines(store, fmt, tag_keys)
+        batches = map(maker.lines, store.event_rows(filters, min_cost=min_cost, max_cost=max_cost))
+    yield from _framed(((_block(lines, fmt), len(lines)) for lines in batches), fmt, tag_keys)
+
+
+# -- several processes: contiguous time slices, formatted apart, written in order -------------
+
+PARALLEL_MIN = 100_000   # fewer events: starting worker processes would cost more than it saves
+SLICE_EVENTS = 5_000     # per slice: a few slices ahead of the writer hold their text (JSON: 7 MB each)
+
+
+def workers_for(n: int) -> int:
+    """How many processes to export ``n`` events with (the cores, up to 4; 1 for a small export)."""
+    return 1 if n < PARALLEL_MIN else max(1, min(4, os.cpu_count() or 1))
+
+
+def _slices(store: Store, filters: Filters) -> list[Filters] | None:
+    """``filters`` cut at UTC hours into slices of about SLICE_EVENTS events (the rollups count them)."""
+    hours = []
+    for a in store.aggregate(filters, ["hour"], tz=ZoneInfo("UTC")):
+        try:
+            hours.append((datetime.strptime(str(a.key[0]), "%Y-%m-%d %H:00").replace(tzinfo=UTC),
+                          a.totals.requests))
+        except ValueError:
+            return None   # a year before 1000 has no such label: one process, then
+    out, since, held = [], filters.since, 0
+    for hour, n in sorted(hours):
+        if held >= SLICE_EVENTS:
+            out.append(replace(filters, since=since, until=hour))
+            since, held = hour, 0
+        held += n
+    out.append(replace(filters, since=since, until=filters.until))
+    return out
+
+
+def _parallel(url: str, slices: list[Filters], fmt: str, tag_keys: Sequence[str],
+              workers: int) -> Iterator[tuple[str, int]]:
+    """Each slice's block from a pool of processes, in order; a few slices ahead at most (memory)."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
+    try:
+        todo = iter(slices)
+        running = deque(pool.submit(_slice_block, url, s, fmt, tuple(tag_keys)) for s in islice(todo, workers + 1))
+        while running:
+            block = running.popleft().result()
+            following = next(todo, None)
+            if following is not None:
+                running.append(pool.submit(_slice_block, url, following, fmt, tuple(tag_keys)))
+            yield block
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker_stores: dict[str, Store] = {}
+_worker_lines: dict[tuple[str, str, tuple[str, ...]], _Lines] = {}
+
+
+def _worker_start() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the writer's to handle
+
+
+def _slice_block(url: str, filters: Filters, fmt: str, tag_keys: tuple[str, ...]) -> tuple[str, int]:
+    """In a worker: one slice's lines as a block (the store and the kept text serve every slice)."""
+    from spendtag.ledger import open_store
+
+    store = _worker_stores.get(url)
+    if store is None:
+        store = _worker_stores[url] = open_store(url)
+    maker = _worker_lines.get((url, fmt, tag_keys))
+    if maker is None:
+        maker = _worker_lines[(url, fmt, tag_keys)] = _Lines(store, fmt, tag_keys)
+    lines: list[str] = []
+    for rows in store.event_rows(filters):
+        lines += maker.lines(rows)
+    return _block(lines, fmt), len(lines)
 
 
 def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
@@ -359,13 +449,16 @@ def count(store: Store, filters: Filters) -> int:
 
 
 def write(store: Store, filters: Filters, fmt: str, out: IO[str], *,
-          progress: Callable[[int], None] | None = None) -> int:
+          progress: Callable[[int], None] | None = None, workers: int = 1) -> int:
     """Write every event that passes ``filters`` to ``out``; return how many.
 
-    ``progress`` is told the number of events written so far, after each piece.
+    ``progress`` is told the number of events written so far, after each piece. With
+    ``workers`` > 1 (see ``workers_for``), processes of their own format slices of the time
+    range at once, each from its own read of the ledger: an event recorded meanwhile is in the
+    export or not, never twice nor in part.
     """
     n = 0
-    for text, events in _pieces(store, filters, fmt, None, None, None):
+    for text, events in _pieces(store, filters, fmt, None, None, None, workers):
         out.write(text)
         if events:
             n += events

@@ -31,15 +31,17 @@ def export(app: App, /, fmt: str, output: str | None, **kwargs: Any) -> None:
     (on stderr).
     """
     sel = selection(app.tz, kwargs)
+    total = exports.count(app.store, sel.filters)   # from the rollups: milliseconds
+    workers = exports.workers_for(total)
     if not output:
-        exports.write(app.store, sel.filters, fmt, sys.stdout)
+        exports.write(app.store, sel.filters, fmt, sys.stdout, workers=workers)
         return
     tmp = Path(output).with_name(Path(output).name + ".partial")
     with open(tmp, "w", encoding="utf-8", newline="") as handle:
         if shows_progress(app.err):
-            n = _write_with_progress(app, sel.filters, fmt, handle)
+            n = _write_with_progress(app, sel.filters, fmt, handle, total, workers)
         else:
-            n = exports.write(app.store, sel.filters, fmt, handle)
+            n = exports.write(app.store, sel.filters, fmt, handle, workers=workers)
     tmp.replace(output)
     app.err.print(f"wrote {n:,} events to {output}", markup=False)
 
@@ -49,10 +51,9 @@ def shows_progress(err: Console) -> bool:
     return err.is_terminal and os.environ.get("CI", "").lower() in ("", "0", "false")
 
 
-def _write_with_progress(app: App, filters: Any, fmt: str, handle: Any) -> int:
+def _write_with_progress(app: App, filters: Any, fmt: str, handle: Any, total: int, workers: int) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    total = exports.count(app.store, filters)
     columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=app.err, transient=True) as bar:
@@ -62,7 +63,7 @@ def _write_with_progress(app: App, filters: Any, fmt: str, handle: Any) -> int:
             speed = bar.tasks[0].speed
             bar.update(task, completed=done, rate=f"{speed:,.0f} rows/s" if speed else "")
 
-        return exports.write(app.store, filters, fmt, handle, progress=progress)
+        return exports.write(app.store, filters, fmt, handle, progress=progress, workers=workers)
 
 
 COMMANDS = [export]

@@ -47,6 +47,7 @@ _IMPORT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(IMPORT_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})")
 _IN_CHUNK = 900
 PAGE_SIZE = 16384   # for new ledgers
+_SCAN_CACHE = -2048  # KiB of page cache while event_rows reads
 
 
 def _upsert_sql(table: str, keys: str) -> str:
@@ -326,6 +327,10 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
         if query is None:
             return
         sql, args, check = query
+        # One pass over the events: a page read will not be read again, so a small page cache
+        # for the while keeps the reader's memory flat.
+        (cache,) = self._conn.execute("PRAGMA cache_size").fetchone()
+        self._conn.execute(f"PRAGMA cache_size={_SCAN_CACHE}")
         cursor = self._conn.execute(sql, args)
         try:
             while rows := cursor.fetchmany(batch):
@@ -334,6 +339,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
                 yield rows
         finally:
             cursor.close()
+            self._conn.execute(f"PRAGMA cache_size={int(cache)}")
 
     def _session_spans(self, sessions: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[int]]]:
         spans: dict[str, tuple[int, int]] = {}
