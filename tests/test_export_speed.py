@@ -158,10 +158,10 @@ def test_event_rows_hold_what_varies_per_event(store: Store) -> None:
     rows = [r for batch in store.event_rows(Filters()) for r in batch]
     assert [dict(zip(EVENT_ROW_COLUMNS, r, strict=True))["event_id"] for r in rows] == ["a", "b"]
     a, b = (dict(zip(EVENT_ROW_COLUMNS, r, strict=True)) for r in rows)
-    assert (a["flags"], a["extra"], a["price_id"], a["session"], a["cost"]) == (2, None, None, "", 0)
-    assert (b["flags"], b["extra"], b["session"], b["input_tokens"], b["cost"]) == (1, "0,9,0,0,0,0,0,0,0", "s", 5,
-                                                                                   1_000_000)
-    assert store.price_ref(b["price_id"]) == make_event("b", datetime(2026, 3, 2, tzinfo=UTC)).cost.price
+    assert (a["price_flags"], a["extra"], a["tokens"], a["session"], a["cost"]) == (2, None, "100,0,0,0,10,0", "", 0)
+    assert (b["price_flags"] & 3, b["extra"], b["session"], b["tokens"], b["cost"]) == (
+        1, "0,9,0,0,0,0,0,0,0", "s", "5,0,0,0,3,0", 1_000_000)
+    assert store.price_ref(b["price_flags"] >> 2) == make_event("b", datetime(2026, 3, 2, tzinfo=UTC)).cost.price
     dims, tags = store.event_dims(b["dim_id"])
     assert (dims["provider"], dims["project"], dict(tags)) == ("anthropic", "", {})
     assert [len(batch) for batch in store.event_rows(Filters(), batch=1)] == [1, 1]

@@ -207,34 +207,35 @@ class _Lines:
         self._csv = fmt == "csv"
         self._tag_keys = sorted(tag_keys)
         self._dims: dict[int, tuple[str, str]] = {}
-        self._tails: dict[tuple[int | None, int, str | None], str] = {}
+        self._tails: dict[int | tuple[int, str], str] = {}
         self._hours: dict[int, str] = {}
         self._amounts: dict[int, str] = {}
+        costs = len(ROW_COSTS)
         if self._csv:
-            self._template = ("%s,%s%s%s,%s,%s,%s," + ",".join(["%d"] * len(ROW_TOKENS)) + "%s,"
-                              + ",".join(["%s"] * len(ROW_COSTS)) + "%s,%s,%s")
+            self._template = "%s,%s%s%s,%s,%s,%s,%s%s," + ",".join(["%s"] * costs) + "%s,%s,%s"
         else:
-            tokens = ", ".join(f"{encode_basestring(b)}: %d" for b in ROW_TOKENS)
-            costs = ", ".join(f'{encode_basestring(f"cost_{c}")}: "%s"' for c in ROW_COSTS)
-            self._template = ('{"event_id": "%s", "time_utc": "%s%s%s", %s, "session": "%s", %s, '
-                              + tokens + "%s, " + costs + '%s, "cost_usd": "%s", %s}')
+            # The counts come as "1,2,...": each after its key.
+            self._json_tokens = ", ".join(f"{encode_basestring(b)}: %s" for b in ROW_TOKENS)
+            costs_json = ", ".join(f'{encode_basestring(f"cost_{c}")}: "%s"' for c in ROW_COSTS)
+            self._template = ('{"event_id": "%s", "time_utc": "%s%s%s", %s, "session": "%s", %s, %s%s, '
+                              + costs_json + '%s, "cost_usd": "%s", %s}')
         self._no_extra = self._extra(",".join(["0"] * (len(EXTRA_TOKENS) + len(EXTRA_COSTS))))
 
     def lines(self, rows: list[tuple[Any, ...]]) -> list[str]:
         if self._risky(rows):
             rows = [self._escaped(r) for r in rows]
         template, dims, tails, hours, amounts = self._template, self._dims, self._tails, self._hours, self._amounts
-        minutes_seconds, no_extra = _MINUTES_SECONDS, self._no_extra
+        minutes_seconds, no_extra, plain = _MINUTES_SECONDS, self._no_extra, self._csv
+        json_tokens = "" if plain else self._json_tokens
         out: list[str] = []
         append = out.append
-        for (event_id, ts, dim_id, session, price_id, flags, tier, extra, t1, t2, t3, t4, t5, t6,
-             c1, c2, c3, c4, c5, cost) in rows:
+        for (event_id, ts, dim_id, session, price_flags, tier, extra, tokens, c1, c2, c3, c4, c5, cost) in rows:
             seconds, micros = divmod(ts, 1_000_000)
             hour, in_hour = divmod(seconds, 3600)
             head, body = dims.get(dim_id) or self._dim(dim_id)
             extra_tokens, extra_costs = no_extra if extra is None else self._extra(extra)
             # Totals are nearly all different: formatted here (as _money does), never kept.
-            if flags & UNPRICED_FLAG:
+            if price_flags & UNPRICED_FLAG:
                 total = ""
             elif cost > 0 and cost % _CENT:
                 total = f"{cost // _PICO}.{cost % _PICO:012d}".rstrip("0")
@@ -243,11 +244,11 @@ class _Lines:
             append(template % (
                 event_id, hours.get(hour) or self._hour(hour), minutes_seconds[in_hour],
                 f".{micros:06d}Z" if micros else "Z", head, session, body,
-                t1, t2, t3, t4, t5, t6, extra_tokens,
+                tokens if plain else json_tokens % tuple(tokens.split(",")), extra_tokens,
                 amounts.get(c1) or self._amount(c1), amounts.get(c2) or self._amount(c2),
                 amounts.get(c3) or self._amount(c3), amounts.get(c4) or self._amount(c4),
                 amounts.get(c5) or self._amount(c5), extra_costs, total,
-                tails.get((price_id, flags, tier)) or self._tail(price_id, flags, tier)))
+                tails.get(price_flags if tier is None else (price_flags, tier)) or self._tail(price_flags, tier)))
         return out
 
     def _risky(self, rows: list[tuple[Any, ...]]) -> bool:
@@ -276,9 +277,10 @@ class _Lines:
             found = _json_pairs(head), _json_pairs(body)
         return self._keep(self._dims, dim_id, found)
 
-    def _tail(self, price_id: int | None, flags: int, tier: str | None) -> str:
+    def _tail(self, price_flags: int, tier: str | None) -> str:
         """The columns after cost_usd: priced, estimated, service tier and the price used."""
-        p = self._store.price_ref(price_id)
+        flags = price_flags & (UNPRICED_FLAG | ESTIMATED_FLAG)
+        p = self._store.price_ref(price_flags >> 2 or None)
         record = {
             "priced": not flags & UNPRICED_FLAG, "estimated": bool(flags & ESTIMATED_FLAG), "service_tier": tier or "",
             "price_model": p.model if p else "", "price_date": p.price_date if p else "",
@@ -286,7 +288,7 @@ class _Lines:
             "price_rates": json.dumps(dict(sorted(p.rates.items()))) if p else "",
         }
         found = ",".join(_csv_value(k, v) for k, v in record.items()) if self._csv else _json_pairs(record)
-        return self._keep(self._tails, (price_id, flags, tier), found)
+        return self._keep(self._tails, price_flags if tier is None else (price_flags, tier), found)
 
     def _hour(self, hour: int) -> str:
         return self._keep(self._hours, hour, from_us(hour * 3_600_000_000).isoformat()[:14])   # 2026-03-14T10:

@@ -173,6 +173,9 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
         return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                 f"ON CONFLICT{target} DO NOTHING")
 
+    def _ints_text(self, columns: Sequence[str]) -> str:
+        return f"concat_ws(',', {', '.join(columns)})"
+
     def _made(self, table: str, columns: Sequence[str], row: Sequence[Any], key: Sequence[str]) -> int:
         # ON CONFLICT DO NOTHING and read back: concurrent writers agree on one id per distinct row.
         values = dict(zip(columns, row, strict=True))

@@ -50,15 +50,6 @@ DIM_COLUMNS = ("provider", "model", "project", "agent", "key_id", "user_id", "so
 EVENT_SUMS = TOTAL_FIELDS[1:]   # every total but "requests", which is COUNT(*) on events
 EVENT_SELECT = (f"event_id, ts, dim_id, session, response_id, price_id, {', '.join(EVENT_SUMS)}, "
                 "service_tier, inference_geo, speed, reported_cost")
-# Store.event_rows' columns (EVENT_ROW_COLUMNS), computed by the database: the flags, and the rare
-# sums as one text column, or NULL when all are 0 (a bitwise OR is 0 only then), so most rows carry
-# ten fewer values.
-_EXTRA_TEXT = " || ',' || ".join(f"CAST({c} AS TEXT)" for c in EXTRA_SUMS)
-EVENT_ROW_SELECT = (
-    f"event_id, ts, dim_id, session, price_id, CASE WHEN unpriced_requests = 0 THEN 0 ELSE {UNPRICED_FLAG} END + "
-    f"CASE WHEN estimated_requests = 0 THEN 0 ELSE {ESTIMATED_FLAG} END, service_tier, "
-    f"CASE WHEN ({' | '.join(EXTRA_SUMS)}) = 0 THEN NULL ELSE {_EXTRA_TEXT} END, "
-    f"{', '.join(ROW_TOKENS)}, {', '.join(f'cost_{c}' for c in ROW_COSTS)}, cost")
 INSERT_COLUMNS = (
     "event_id", "ts", "dim_id", "session", "response_id", "price_id",
     "service_tier", "inference_geo", "speed", "reported_cost", "recorded_at", *EVENT_SUMS,
@@ -643,8 +634,18 @@ class RollupStore(Dialect):
         if max_cost is not None:
             where.append("cost <= ?")
             args.append(max_cost)
-        return (f"SELECT {EVENT_ROW_SELECT} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id",
+        return (f"SELECT {self._event_row_select()} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id",
                 args, check)
+
+    def _event_row_select(self) -> str:
+        """Store.event_rows' columns (EVENT_ROW_COLUMNS), computed by the database: the rare sums in one
+        column, NULL when all are 0 (a bitwise OR is 0 only then), and the counts as one text, so a
+        row carries 15 values rather than 30 (each value read costs a reader as much as formatting it)."""
+        return (f"event_id, ts, dim_id, session, COALESCE(price_id, 0) * 4 + "
+                f"CASE WHEN unpriced_requests = 0 THEN 0 ELSE {UNPRICED_FLAG} END + "
+                f"CASE WHEN estimated_requests = 0 THEN 0 ELSE {ESTIMATED_FLAG} END, service_tier, "
+                f"CASE WHEN ({' | '.join(EXTRA_SUMS)}) = 0 THEN NULL ELSE {self._ints_text(EXTRA_SUMS)} END, "
+                f"{self._ints_text(ROW_TOKENS)}, {', '.join(f'cost_{c}' for c in ROW_COSTS)}, cost")
 
     def event_dims(self, dim_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
         return self._dim_dict(dim_id), self._dim_tags(dim_id)

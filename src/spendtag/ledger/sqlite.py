@@ -175,6 +175,9 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Acce
     def _insert_new(self, table: str, columns: Sequence[str], conflict: str = "") -> str:
         return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
 
+    def _ints_text(self, columns: Sequence[str]) -> str:
+        return f"printf('{','.join(['%d'] * len(columns))}', {', '.join(columns)})"
+
     def _made(self, table: str, columns: Sequence[str], row: Sequence[Any], key: Sequence[str]) -> int:
         conn = self._conn
         conn.execute(self._insert_new(table, columns), row)

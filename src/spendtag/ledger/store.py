@@ -44,14 +44,15 @@ ImportPart = tuple[Sequence[ImportHead], Sequence[CompactEvent]]
 
 # Events as plain rows (``Store.event_rows``), for readers of many events (exports): what varies
 # per event, with the ids of its dims row and price (``event_dims``, ``price_ref``) for the rest.
-# ``flags``: 2 if unpriced, plus 1 if estimated. The columns of EXTRA_SUMS are 0 for almost every
-# call: ``extra`` is None when they all are, else their values as integers in text, joined by commas.
+# ``price_flags``: the price id (0 for none) times 4, plus 2 if unpriced, plus 1 if estimated.
+# ``tokens``: the ROW_TOKENS counts as decimal text joined by commas. The columns of EXTRA_SUMS are
+# 0 for almost every call: ``extra`` is None when they all are, else their values likewise as text.
 ROW_TOKENS = TOKEN_BUCKETS[:6]          # input to reasoning
 ROW_COSTS = COST_COMPONENTS[:5]         # input to output
 EXTRA_TOKENS = TOKEN_BUCKETS[6:]        # audio, web searches and fetches
 EXTRA_COSTS = COST_COMPONENTS[5:]       # audio, web searches, request fees, reported
 EXTRA_SUMS = (*EXTRA_TOKENS, *(f"cost_{c}" for c in EXTRA_COSTS))
-EVENT_ROW_COLUMNS = ("event_id", "ts", "dim_id", "session", "price_id", "flags", "service_tier", "extra", *ROW_TOKENS,
+EVENT_ROW_COLUMNS = ("event_id", "ts", "dim_id", "session", "price_flags", "service_tier", "extra", "tokens",
                      *(f"cost_{c}" for c in ROW_COSTS), "cost")
 UNPRICED_FLAG, ESTIMATED_FLAG = 2, 1
 
