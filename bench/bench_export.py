@@ -14,6 +14,9 @@ two vCPUs may be one core's two hyper-threads).
 
 Baseline in the same run: the reference export, one `PricedEvent` per call through
 `exports.row` (what `export` did before), on the small ledger.
+
+With ``--callgrind N`` (valgrind installed), also the CPU instructions per row of each export,
+one process, on an N-event ledger: a count that another engineer's load does not change.
 """
 
 from __future__ import annotations
@@ -79,9 +82,12 @@ def child(db: str, fmt: str, mode: str) -> dict[str, float]:
     from spendtag.ledger.sqlite import SQLiteStore
 
     store = SQLiteStore(db)
+    store.tag_keys(Filters())
     wall, cpu = time.perf_counter(), cpu_seconds()
     with open("/dev/null", "w", encoding="utf-8") as out:
-        if mode == "reference":
+        if mode == "nothing":   # the start-up a callgrind count takes away
+            n = 0
+        elif mode == "reference":
             for piece in exports.chunks(store, Filters(), fmt, events=store.events(Filters())):
                 out.write(piece)
             n = store.count()
@@ -118,6 +124,13 @@ def run_command(db: Path, fmt: str, target: Path) -> dict[str, float]:
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak_kb / 1024, "mb": size / 1e6}
 
 
+def instructions(db: Path, fmt: str, mode: str) -> int:
+    """CPU instructions (valgrind's callgrind) of a child that opens the ledger and runs ``mode``."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+                          "--child", str(db), fmt, mode], check=True, capture_output=True, text=True).stderr
+    return int(next(x for x in out.splitlines() if "Collected" in x).split()[-1])
+
+
 def line(label: str, r: dict[str, float], n: int) -> str:
     return (f"{label}: {n / r['wall']:,.0f} rows/s ({r['wall']:.2f} s wall, {n / r['cpu']:,.0f} rows per CPU-second), "
             f"peak RSS {r['peak_mb']:,.0f} MB")
@@ -129,6 +142,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--work", type=Path, help="keep the ledgers here and reuse them")
     parser.add_argument("--child", nargs=3, metavar=("DB", "FORMAT", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", type=int, metavar="N", help="also count instructions per row (valgrind)")
     parser.add_argument("--build", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -170,6 +184,16 @@ def main() -> None:
         r = run_command(sizes[args.events], fmt, work / f"out.{fmt}")
         print(line(f"{fmt}, `spendtag export -o` (whole command), {args.events:,} events", r, args.events)
               + f", {r['mb']:,.0f} MB written")
+    if args.callgrind:
+        db = work / f"export-{args.callgrind}.db"
+        if not db.exists():
+            subprocess.run([sys.executable, __file__, "--build", str(db), str(args.callgrind)], check=True,
+                           capture_output=True)
+        start_up = instructions(db, "csv", "nothing")
+        for fmt in ("csv", "jsonl"):
+            fast, ref = ((instructions(db, fmt, mode) - start_up) / args.callgrind for mode in ("1", "reference"))
+            print(f"{fmt}, instructions per row ({args.callgrind:,} events, callgrind): exports.write {fast:,.0f}, "
+                  f"baseline {ref:,.0f} ({ref / fast:.1f}x)")
     if args.work is None:
         shutil.rmtree(work)
 
