@@ -198,8 +198,8 @@ class _Lines:
 
     A line is a template filled with the row's own values and with text made once and kept:
     per dims row (dimensions and tags), per (price, flags, service tier), per hour of the
-    timestamp and per amount of money. Event ids and sessions are escaped only in the batches
-    where some need it (one regular-expression scan of the batch says which).
+    timestamp and per amount of a cost component. Event ids and sessions are escaped only in
+    the batches where some need it (one scan of the whole batch's text says which).
     """
 
     def __init__(self, store: Store, fmt: str, tag_keys: Sequence[str]) -> None:

@@ -52,9 +52,9 @@ def shows_progress(err: Console) -> bool:
 
 
 def _write_with_progress(app: App, filters: Any, fmt: str, handle: Any, total: int, workers: int) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("exporting"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=app.err, transient=True) as bar:
         task = bar.add_task("export", total=total, rate="")
