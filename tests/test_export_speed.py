@@ -368,3 +368,17 @@ def test_workers_write_the_same_bytes_in_the_same_order(request: pytest.FixtureR
 def test_small_exports_stay_in_one_process() -> None:
     assert exports.workers_for(exports.PARALLEL_MIN - 1) == 1
     assert exports.workers_for(exports.PARALLEL_MIN) == max(1, min(4, os.cpu_count() or 1))
+
+
+def test_a_virtual_key_is_exported_by_its_id_never_in_clear(tmp_path: Path) -> None:
+    from spendtag.server.proxy.keys import create
+
+    with closing(open_store(str(tmp_path / "keys.db"))) as store:
+        made = create(store, "acme", {"client": "acme"})
+        store.record([make_event("k1", key=made.record.key_id, tags=dict(made.record.tags))])   # as the proxy does
+        for fmt in exports.FORMATS:
+            text = "".join(exports.chunks(store, Filters(), fmt))
+            assert made.record.key_id in text
+            assert made.key not in text and made.key[len(made.record.prefix):] not in text
+        record = next(csv.DictReader(io.StringIO("".join(exports.chunks(store, Filters(), "csv")))))
+        assert record["key"] == made.record.key_id
