@@ -363,6 +363,10 @@ def test_workers_write_the_same_bytes_in_the_same_order(request: pytest.FixtureR
                                                                           progress=seen.append)
                 assert two.getvalue() == one.getvalue()
                 assert seen == sorted(seen) and seen[-1] == exports.count(store, f)
+                # A file as the command opens it: the workers' UTF-8 goes to it as it came.
+                with open(tmp_path / "out", "w", encoding="utf-8", newline="") as handle:
+                    exports.write(store, f, fmt, handle, workers=2)
+                assert (tmp_path / "out").read_bytes() == one.getvalue().encode("utf-8")
 
 
 def test_small_exports_stay_in_one_process() -> None:

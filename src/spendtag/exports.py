@@ -13,6 +13,7 @@ reference, one ``PricedEvent`` at a time (``chunks(..., events=...)``); both giv
 
 from __future__ import annotations
 
+import codecs
 import json
 import multiprocessing
 import os
@@ -349,7 +350,10 @@ def _block(lines: list[str], fmt: str) -> str:
     return ",\n".join(lines) if fmt == "json" else "\n".join(lines) + "\n"
 
 
-def _framed(blocks: Iterable[tuple[str, int]], fmt: str, tag_keys: Sequence[str]) -> Iterator[tuple[str, int]]:
+Block = str | bytes   # a worker's block comes as UTF-8, for the writer to pass on as it is
+
+
+def _framed(blocks: Iterable[tuple[Block, int]], fmt: str, tag_keys: Sequence[str]) -> Iterator[tuple[Block, int]]:
     """Blocks of lines with the header (CSV) or the brackets and commas between them (JSON)."""
     if fmt == "csv":
         yield csv_line(columns(tag_keys)), 0
@@ -357,15 +361,17 @@ def _framed(blocks: Iterable[tuple[str, int]], fmt: str, tag_keys: Sequence[str]
     for text, n in blocks:
         if not n:
             continue
-        yield (("[\n" if first else ",\n") + text if fmt == "json" else text), n
+        if fmt == "json":
+            yield "[\n" if first else ",\n", 0
+        yield text, n
         first = False
     if fmt == "json":
         yield ("[" if first else "") + "\n]\n", 0
 
 
 def _pieces(store: Store, filters: Filters, fmt: str, events: Iterable[PricedEvent] | None,
-            min_cost: int | None, max_cost: int | None, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """The export as pieces of text, each with the number of events in it."""
+            min_cost: int | None, max_cost: int | None, workers: int = 1) -> Iterator[tuple[Block, int]]:
+    """The export as pieces of text, each with the number of events in it (bytes: from a worker)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     tag_keys = store.tag_keys(filters)
@@ -412,7 +418,7 @@ def _slices(store: Store, filters: Filters) -> list[Filters] | None:
 
 
 def _parallel(url: str, slices: list[Filters], fmt: str, tag_keys: Sequence[str],
-              workers: int) -> Iterator[tuple[str, int]]:
+              workers: int) -> Iterator[tuple[bytes, int]]:
     """Each slice's block from a pool of processes, in order; a few slices ahead at most (memory)."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start)
     try:
@@ -436,8 +442,8 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the writer's to handle
 
 
-def _slice_block(url: str, filters: Filters, fmt: str, tag_keys: tuple[str, ...]) -> tuple[str, int]:
-    """In a worker: one slice's lines as a block (the store and the kept text serve every slice)."""
+def _slice_block(url: str, filters: Filters, fmt: str, tag_keys: tuple[str, ...]) -> tuple[bytes, int]:
+    """In a worker: one slice's lines as a block in UTF-8 (the store and the kept text serve every slice)."""
     from spendtag.ledger import open_store
 
     store = _worker_stores.get(url)
@@ -449,7 +455,7 @@ def _slice_block(url: str, filters: Filters, fmt: str, tag_keys: tuple[str, ...]
     lines: list[str] = []
     for rows in store.event_rows(filters):
         lines += maker.lines(rows)
-    return _block(lines, fmt), len(lines)
+    return _block(lines, fmt).encode("utf-8"), len(lines)
 
 
 def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
@@ -460,12 +466,21 @@ def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedE
     (pico-USD, inclusive) keep the events whose cost is within them.
     """
     for text, _ in _pieces(store, filters, fmt, events, min_cost, max_cost):
-        yield text
+        yield text if isinstance(text, str) else text.decode("utf-8")
 
 
 def count(store: Store, filters: Filters) -> int:
     """How many events an export of ``filters`` will hold, from the rollups (for a progress bar)."""
     return sum(a.totals.requests for a in store.aggregate(filters))
+
+
+def _utf8_buffer(out: IO[str]) -> IO[bytes] | None:
+    """The bytes under ``out`` when text written to it becomes exactly its UTF-8 (a file opened with
+    encoding="utf-8", no line-end translation): a worker's block is written there as it came."""
+    buffer, encoding = getattr(out, "buffer", None), getattr(out, "encoding", None)
+    if buffer is None or not encoding or codecs.lookup(encoding).name != "utf-8" or os.linesep != "\n":
+        return None
+    return buffer  # type: ignore[no-any-return]
 
 
 def write(store: Store, filters: Filters, fmt: str, out: IO[str], *,
@@ -478,8 +493,15 @@ def write(store: Store, filters: Filters, fmt: str, out: IO[str], *,
     export or not, never twice nor in part.
     """
     n = 0
+    raw = _utf8_buffer(out)
     for text, events in _pieces(store, filters, fmt, None, None, None, workers):
-        out.write(text)
+        if isinstance(text, str):
+            out.write(text)
+        elif raw is not None:
+            out.flush()
+            raw.write(text)
+        else:
+            out.write(text.decode("utf-8"))
         if events:
             n += events
             if progress is not None:
