@@ -8,7 +8,7 @@ with ``--work DIR`` they are kept there and reused by the next run. Each measure
 child process of its own, so its peak memory (VmHWM) is its own: the export itself, through
 the library (`exports.write` to /dev/null) in one process and with worker processes (one per
 core, up to 4), then the whole command (`spendtag export -o FILE`, interpreter start-up and the
-file included; it uses the workers from 100k events). Rows/s are events over wall time; the CPU
+file included; it uses the workers from 250k events). Rows/s are events over wall time; the CPU
 time of the export and its workers is printed next to it (the machine may be shared, and on a VM
 two vCPUs may be one core's two hyper-threads).
 

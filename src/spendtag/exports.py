@@ -389,7 +389,7 @@ def _pieces(store: Store, filters: Filters, fmt: str, events: Iterable[PricedEve
 
 # -- several processes: contiguous time slices, formatted apart, written in order -------------
 
-PARALLEL_MIN = 100_000   # fewer events: starting worker processes would cost more than it saves
+PARALLEL_MIN = 250_000   # fewer events: starting worker processes costs more than it saves (bench_export)
 SLICE_EVENTS = 5_000     # per slice: a few slices ahead of the writer hold their text (JSON: 7 MB each)
 
 
