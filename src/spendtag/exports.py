@@ -7,8 +7,10 @@ came from outside is neutralised; numbers spendtag writes itself (counts, money)
 numbers, negative ones included.
 
 An export reads the ledger's rows as stored (``Store.event_rows``) and builds each line from
-text made once per dims row, price and hour, so a million events take seconds. ``row`` is the
-reference, one ``PricedEvent`` at a time (``chunks(..., events=...)``); both give the same bytes.
+text made once per dims row, price and hour, so a million events take seconds; ``write`` can
+share a large export among worker processes, each formatting slices of the time range, written
+in order. ``row`` is the reference, one ``PricedEvent`` at a time (``chunks(..., events=...)``):
+every path gives the same bytes (tests/test_export_speed.py).
 """
 
 from __future__ import annotations
