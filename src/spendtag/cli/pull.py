@@ -208,14 +208,15 @@ def _print_groups(app: App, by: str, groups: list[Any], total: Any, fmt: str) ->
              "cost_usd": exact_str(g.cost)} for g in [*groups, total]]}, indent=2))
         return
     if fmt == "csv":
-        import csv
         import io
 
+        from spendtag.exports import CsvWriter, neutralise
+
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = CsvWriter(out)
         writer.writerow([by, "requests", *USAGE_COUNTS, "cost_usd"])
         for g in [*groups, total]:
-            writer.writerow([_csv_safe(g.label), "" if g.requests is None else g.requests,
+            writer.writerow([neutralise(g.label), "" if g.requests is None else g.requests,
                              *(g.counts[n] for n in USAGE_COUNTS), exact_str(g.cost)])
         app.console.out(out.getvalue(), end="")
         return
@@ -230,10 +231,6 @@ def _print_groups(app: App, by: str, groups: list[Any], total: Any, fmt: str) ->
                   f"{g.counts[names[1]]:,}", f"{g.counts[names[2]] + g.counts[names[3]]:,}", f"{g.counts[names[4]]:,}",
                   f"{g.counts['web_search_requests']:,}", format_usd(g.cost))
     app.console.print(t)
-
-
-def _csv_safe(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @pull.command("status")

@@ -95,12 +95,10 @@ CSV_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "ca
 
 
 def as_csv(report: Report) -> str:
-    import csv
-
-    from spendtag.exports import neutralise
+    from spendtag.exports import CsvWriter, neutralise
 
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = CsvWriter(buf)
     w.writerow([*report.by, "requests", "unpriced_requests", *CSV_BUCKETS, "cost_usd", "share_percent"])
     # A row whose every call is unpriced has no cost (an empty cell), not 0; unpriced_requests says how many.
     for r in report.rows:
@@ -166,12 +164,10 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
         }, indent=2))
         return
     if fmt == "csv":
-        import csv
-
-        from spendtag.exports import neutralise
+        from spendtag.exports import CsvWriter, neutralise
 
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = CsvWriter(buf)
         w.writerow(["selector", "requests", "unpriced_requests", "tokens", "cost_usd"])
         for label, t, _ in sides:
             w.writerow([neutralise(label), t.requests, t["unpriced_requests"], t.tokens, _csv_cost(t)])

@@ -6,7 +6,6 @@ text never depends on the terminal, so an invoice stored as JSON renders the sam
 
 from __future__ import annotations
 
-import csv
 import importlib
 import importlib.util
 import io
@@ -14,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from spendtag.exports import neutralise
+from spendtag.exports import CsvWriter, neutralise
 from spendtag.invoices.build import Run
 from spendtag.invoices.model import Charge, Invoice, exact_sum, plain, to_json, usd
 from spendtag.invoices.terms import BillingError
@@ -101,7 +100,7 @@ def as_text(inv: Invoice) -> str:
 
 def as_csv(inv: Invoice) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = CsvWriter(buf)
     w.writerow(["section", "description", "requests", "tokens", "amount_usd", "billed"])
     for x in inv.lines:
         w.writerow([x.kind, neutralise(x.label), count(x.requests).replace(",", ""),
@@ -266,7 +265,7 @@ def _unpriced_summary(run: Run) -> list[str]:
 
 def summary_csv(run: Run) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = CsvWriter(buf)
     w.writerow(["client", "revenue_usd", "cost_usd", "margin_usd", "even_split_usd", "attributed_usd",
                 "difference_usd"])
     for row in _summary_rows(run):

@@ -55,6 +55,10 @@ class Dialect:
         """An INSERT of one row that does nothing when the row exists (``conflict``: the key)."""
         raise NotImplementedError
 
+    def _ints_text(self, columns: Sequence[str]) -> str:
+        """SQL for integer columns' values as decimal text joined by commas."""
+        raise NotImplementedError
+
     def _lock_table(self, table: str) -> None:
         """Keep other writers of ``table`` out until this transaction ends."""
 

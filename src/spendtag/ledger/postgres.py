@@ -174,6 +174,9 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
         return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                 f"ON CONFLICT{target} DO NOTHING")
 
+    def _ints_text(self, columns: Sequence[str]) -> str:
+        return f"concat_ws(',', {', '.join(columns)})"
+
     def _made(self, table: str, columns: Sequence[str], row: Sequence[Any], key: Sequence[str]) -> int:
         # ON CONFLICT DO NOTHING and read back: concurrent writers agree on one id per distinct row.
         values = dict(zip(columns, row, strict=True))
@@ -272,6 +275,20 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
             after = (rows[-1][1], rows[-1][0])
             if left is not None:
                 left -= len(rows)
+
+    def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
+                   batch: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
+        query = self._event_rows_query(filters, min_cost, max_cost)
+        if query is None:
+            return
+        sql, args, _ = query
+        # A server-side cursor (it lives in a transaction): the server sends a batch at a time,
+        # and the rows are read in one scan of the (ts, event_id) key, from one snapshot.
+        with self._transaction() as conn, conn.cursor(name="spendtag_event_rows") as cursor:
+            cursor.itersize = batch
+            cursor.execute(_native(sql), args)
+            while rows := cursor.fetchmany(batch):
+                yield rows
 
     def _session_spans(self, sessions: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[int]]]:
         spans: dict[str, tuple[int, int]] = {}

@@ -24,7 +24,12 @@ from spendtag.ledger.query import DIMENSIONS, TOTAL_FIELDS, Aggregate, Filters, 
 from spendtag.ledger.store import (
     DEMO_ID_PREFIX,
     DEMO_SOURCE,
+    ESTIMATED_FLAG,
     EVENT_ORDERS,
+    EXTRA_SUMS,
+    ROW_COSTS,
+    ROW_TOKENS,
+    UNPRICED_FLAG,
     CompactEvent,
     CostRevision,
     EventPage,
@@ -656,6 +661,38 @@ class RollupStore(Dialect):
             f"SELECT {EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
         return EventPage([self._event_from_row(r) for r in rows], total)
+
+    def _event_rows_query(self, filters: Filters, min_cost: int | None,
+                          max_cost: int | None) -> tuple[str, list[Any], set[int] | None] | None:
+        """The SELECT of ``event_rows``, its arguments, and the dims ids to check row by row (or None)."""
+        found = self._event_where(filters, dims_inline=False)
+        if found is None:
+            return None
+        where, args, check = found
+        if min_cost is not None:
+            where.append("cost >= ?")
+            args.append(min_cost)
+        if max_cost is not None:
+            where.append("cost <= ?")
+            args.append(max_cost)
+        return (f"SELECT {self._event_row_select()} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id",
+                args, check)
+
+    def _event_row_select(self) -> str:
+        """Store.event_rows' columns (EVENT_ROW_COLUMNS), computed by the database: the rare sums in one
+        column, NULL when all are 0 (a bitwise OR is 0 only then), and the counts as one text, so a
+        row carries 15 values rather than 30 (each value read costs a reader as much as formatting it)."""
+        return (f"event_id, ts, dim_id, session, COALESCE(price_id, 0) * 4 + "
+                f"CASE WHEN unpriced_requests = 0 THEN 0 ELSE {UNPRICED_FLAG} END + "
+                f"CASE WHEN estimated_requests = 0 THEN 0 ELSE {ESTIMATED_FLAG} END, service_tier, "
+                f"CASE WHEN ({' | '.join(EXTRA_SUMS)}) = 0 THEN NULL ELSE {self._ints_text(EXTRA_SUMS)} END, "
+                f"{self._ints_text(ROW_TOKENS)}, {', '.join(f'cost_{c}' for c in ROW_COSTS)}, cost")
+
+    def event_dims(self, dim_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        return self._dim_dict(dim_id), self._dim_tags(dim_id)
+
+    def price_ref(self, price_id: int | None) -> PriceRef | None:
+        return self._price(price_id)
 
     def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
                  max_cost: int | None = None, by_cost: bool = False,

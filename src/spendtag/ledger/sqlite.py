@@ -48,6 +48,7 @@ _IMPORT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(IMPORT_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})")
 _IN_CHUNK = 900
 PAGE_SIZE = 16384   # for new ledgers
+_SCAN_CACHE = -2048  # KiB of page cache while event_rows reads
 
 
 def _upsert_sql(table: str, keys: str) -> str:
@@ -176,6 +177,9 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
 
     def _insert_new(self, table: str, columns: Sequence[str], conflict: str = "") -> str:
         return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+
+    def _ints_text(self, columns: Sequence[str]) -> str:
+        return f"printf('{','.join(['%d'] * len(columns))}', {', '.join(columns)})"
 
     def _made(self, table: str, columns: Sequence[str], row: Sequence[Any], key: Sequence[str]) -> int:
         conn = self._conn
@@ -331,6 +335,26 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
                 return
             shown += 1
             yield self._event_from_row(row)
+
+    def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
+                   batch: int = 2000) -> Iterator[list[tuple[Any, ...]]]:
+        query = self._event_rows_query(filters, min_cost, max_cost)
+        if query is None:
+            return
+        sql, args, check = query
+        # One pass over the events: a page read will not be read again, so a small page cache
+        # for the while keeps the reader's memory flat.
+        (cache,) = self._conn.execute("PRAGMA cache_size").fetchone()
+        self._conn.execute(f"PRAGMA cache_size={_SCAN_CACHE}")
+        cursor = self._conn.execute(sql, args)
+        try:
+            while rows := cursor.fetchmany(batch):
+                if check is not None:
+                    rows = [row for row in rows if row[2] in check]
+                yield rows
+        finally:
+            cursor.close()
+            self._conn.execute(f"PRAGMA cache_size={int(cache)}")
 
     def _session_spans(self, sessions: list[str]) -> tuple[dict[str, tuple[int, int]], dict[str, list[int]]]:
         spans: dict[str, tuple[int, int]] = {}

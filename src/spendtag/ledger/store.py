@@ -38,7 +38,7 @@ from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
-from spendtag.usage import Cost, PricedEvent, PriceRef
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
@@ -56,6 +56,21 @@ DEMO_ID_PREFIX = "demo:"
 ImportHead = tuple[tuple[Any, ...], PriceRef | None]
 CompactEvent = tuple[int, tuple[Any, ...]]
 ImportPart = tuple[Sequence[ImportHead], Sequence[CompactEvent], Sequence[CompactEvent]]
+
+
+# Events as plain rows (``Store.event_rows``), for readers of many events (exports): what varies
+# per event, with the ids of its dims row and price (``event_dims``, ``price_ref``) for the rest.
+# ``price_flags``: the price id (0 for none) times 4, plus 2 if unpriced, plus 1 if estimated.
+# ``tokens``: the ROW_TOKENS counts as decimal text joined by commas. The columns of EXTRA_SUMS are
+# 0 for almost every call: ``extra`` is None when they all are, else their values likewise as text.
+ROW_TOKENS = TOKEN_BUCKETS[:6]          # input to reasoning
+ROW_COSTS = COST_COMPONENTS[:5]         # input to output
+EXTRA_TOKENS = TOKEN_BUCKETS[6:]        # audio, web searches and fetches
+EXTRA_COSTS = COST_COMPONENTS[5:]       # audio, web searches, request fees, reported
+EXTRA_SUMS = (*EXTRA_TOKENS, *(f"cost_{c}" for c in EXTRA_COSTS))
+EVENT_ROW_COLUMNS = ("event_id", "ts", "dim_id", "session", "price_flags", "service_tier", "extra", "tokens",
+                     *(f"cost_{c}" for c in ROW_COSTS), "cost")
+UNPRICED_FLAG, ESTIMATED_FLAG = 2, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +229,16 @@ class Store(Protocol):
     def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]: ...
 
     def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]: ...
+
+    # The events ``events`` gives (cost bounds inclusive), as EVENT_ROW_COLUMNS tuples in batches of
+    # at most ``batch``, streamed: a reader holds one batch at a time.
+    def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
+                   batch: int = 2000) -> Iterator[list[tuple[Any, ...]]]: ...
+
+    # The dimensions (query.DIMENSIONS, "" for absent) and tags of a dims row an event row names.
+    def event_dims(self, dim_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]: ...
+
+    def price_ref(self, price_id: int | None) -> PriceRef | None: ...
 
     # A page of events for a history table: sorted by ``order`` (EVENT_ORDERS), cost bounds inclusive.
     def event_page(self, filters: Filters, *, order: str = "-ts", offset: int = 0, limit: int = 50,

@@ -349,8 +349,7 @@ def export(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
         # A connection of its own: the response may outlive the request that started it.
         store = open_store(ctx.store_url)
         try:
-            events = exports.cost_bounded(store, sel.filters, lo, hi) if lo is not None or hi is not None else None
-            yield from exports.chunks(store, sel.filters, format, events=events)
+            yield from exports.chunks(store, sel.filters, format, min_cost=lo, max_cost=hi)
         finally:
             store.close()
 
