@@ -214,3 +214,18 @@ def test_csv_cells_read_back_as_the_neutralised_text(tmp_path: Path, values: lis
     assert sorted(r["event_id"] for r in rows) == sorted(given_values)
     for r in rows:
         assert r["tag:t"] == exports.neutralise(given_values[r["event_id"]])
+
+
+def test_every_csv_writer_quotes_a_lone_carriage_return() -> None:
+    """csv.writer leaves a cell holding only CR unquoted (a spreadsheet starts a new row there):
+    every CSV the package writes goes through exports.CsvWriter / csv_line instead."""
+    import re
+    from pathlib import Path
+
+    import spendtag
+
+    root = Path(spendtag.__file__).parent
+    users = [f"{p.relative_to(root)}:{n}" for p in sorted(root.rglob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"\bcsv\.(writer|DictWriter)\(", line) and not line.lstrip().startswith(('"', "#"))]
+    assert users == []

@@ -49,12 +49,10 @@ def recommend(app: App, /, fmt: str, **kwargs: Any) -> None:
 
 
 def _csv(items: Any) -> str:
-    import csv
-
-    from spendtag.exports import neutralise
+    from spendtag.exports import CsvWriter, neutralise
 
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = CsvWriter(buf)
     w.writerow(CSV_COLUMNS)
     for r in items:
         row = r.to_dict()
