@@ -77,9 +77,9 @@ def cpu_seconds() -> float:
 
 def child(db: str, fmt: str, mode: str) -> dict[str, float]:
     """One export in this process: events, wall and CPU seconds (workers included), peak RSS."""
-    from spendtag import exports
     from spendtag.ledger.query import Filters
     from spendtag.ledger.sqlite import SQLiteStore
+    from spendtag.report import exports
 
     store = SQLiteStore(db)
     store.tag_keys(Filters())

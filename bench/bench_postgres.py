@@ -43,7 +43,7 @@ from spendtag.ledger.sqlite import SQLiteStore  # noqa: E402
 from spendtag.ledger.store import Store  # noqa: E402
 from spendtag.periods import month_range, zone  # noqa: E402
 from spendtag.pricing import Pricer  # noqa: E402
-from spendtag.reports import build  # noqa: E402
+from spendtag.report.breakdown import build  # noqa: E402
 from spendtag.usage import PricedEvent  # noqa: E402
 
 BATCH = 5_000

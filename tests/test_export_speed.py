@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg import Cluster
 
-from spendtag import exports
 from spendtag.cli.main import cli
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import EVENT_ROW_COLUMNS, Store
 from spendtag.periods import from_us
+from spendtag.report import exports
 from spendtag.tags import Selector
 from spendtag.usage import COST_COMPONENTS, STATUSES, Cost, PricedEvent, PriceRef, Usage, UsageEvent
 

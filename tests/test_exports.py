@@ -15,9 +15,9 @@ from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spendtag import exports
 from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
+from spendtag.report import exports
 from spendtag.tags import Selector
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, PricedEvent, Usage
 

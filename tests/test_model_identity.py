@@ -19,7 +19,7 @@ from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.pricing import PriceBook, PriceOverride, Pricer
 from spendtag.pricing.identity import model_name
-from spendtag.reports import build
+from spendtag.report.breakdown import build
 from spendtag.usage import PricedEvent, Usage, UsageEvent
 
 TS = datetime(2026, 3, 14, 10, tzinfo=UTC)

@@ -15,7 +15,6 @@ from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spendtag import exports
 from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
 from spendtag.money import (
@@ -28,6 +27,7 @@ from spendtag.money import (
     round_cents,
     to_decimal,
 )
+from spendtag.report import exports
 from spendtag.usage import COST_COMPONENTS, PricedEvent
 
 # Decimal's default context keeps 28 significant digits, so exactness is promised up to there

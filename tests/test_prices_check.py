@@ -18,7 +18,7 @@ from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.pricing import Pricer
-from spendtag.unpriced import FILL_IN, suggest
+from spendtag.report.unpriced import FILL_IN, suggest
 from spendtag.usage import PricedEvent, Usage, UsageEvent
 
 TS = datetime(2026, 3, 14, 10, tzinfo=UTC)

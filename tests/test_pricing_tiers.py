@@ -21,11 +21,11 @@ from genai_prices import data as genai_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spendtag import exports
 from spendtag.cli.main import cli
 from spendtag.money import exact_str
 from spendtag.pricing import PriceBook, PriceOverride, Pricer
 from spendtag.pricing.tiers import EARLIER_TIERS, FAST_MODE
+from spendtag.report import exports
 from spendtag.usage import BILLED_TOKEN_BUCKETS, PricedEvent, Usage, UsageEvent
 
 FAST_TRANSCRIPTS = Path(__file__).parent / "fixtures" / "pricing" / "fast_mode" / "projects"

@@ -26,7 +26,7 @@ from spendtag.ledger.query import Filters
 from spendtag.money import parse_usd
 from spendtag.periods import zone
 from spendtag.pricing.pricer import Pricer
-from spendtag.recommendations import recommend, recommendations
+from spendtag.report.recommendations import recommend, recommendations
 from spendtag.usage import Usage
 
 USD = 10**12

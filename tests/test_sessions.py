@@ -18,7 +18,7 @@ from spendtag.cli.main import cli
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
-from spendtag.sessions import Quota, blocks, current_block, percent
+from spendtag.report.sessions import Quota, blocks, current_block, percent
 from spendtag.usage import PricedEvent, Usage
 
 DAY = datetime(2026, 3, 14, tzinfo=UTC)

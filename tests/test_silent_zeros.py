@@ -333,7 +333,7 @@ def test_sessions_json_has_no_zero_cost_for_unpriced_calls() -> None:
 # -- the words, as a library ------------------------------------------------------------------------------
 
 def test_close_matches_prefer_another_case_then_difflib() -> None:
-    from spendtag.matching import close_matches
+    from spendtag.report.matching import close_matches
 
     assert close_matches("Acme", ["acme", "globex"]) == ["acme"]
     assert close_matches("clinet", ["client", "cluster", "team"]) == ["client"]
@@ -344,13 +344,13 @@ def test_close_matches_prefer_another_case_then_difflib() -> None:
     ("2026-03", "in 2026-03"), ("2026-03-14", "in 2026-03-14"), ("2026-W11", "in 2026-W11"), ("2026", "in 2026"),
 ])
 def test_period_words_name_the_calendar_period(period: str, words: str) -> None:
-    from spendtag.matching import period_words
+    from spendtag.report.matching import period_words
 
     assert period_words(parse_period(period, zone("Europe/Berlin")), zone("Europe/Berlin")) == words
 
 
 def test_explain_empty(tmp_path: Path) -> None:
-    from spendtag.matching import explain_empty
+    from spendtag.report.matching import explain_empty
 
     store = open_store(f"sqlite:///{tmp_path / 'l.db'}")
     acme = Filters(tags=(Selector("client", "eq", "acme"),))

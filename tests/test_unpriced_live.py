@@ -11,7 +11,7 @@ from conftest import make_event
 from spendtag.attribution import Rules
 from spendtag.cli.live import dashboard
 from spendtag.ledger import open_store
-from spendtag.statusline import line
+from spendtag.report.statusline import line
 
 NOW = datetime(2026, 3, 14, 12, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")

@@ -8,7 +8,7 @@ from spendtag.anomalies import Anomaly, Settings, detect
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.periods import zone
-from spendtag.reports import group_key
+from spendtag.report.breakdown import group_key
 
 Series = dict[datetime, tuple[int, int]]
 MANUAL_SOURCE = "manual"

@@ -121,7 +121,7 @@ def _compare(app: App, report: Any) -> None:
 @click.pass_obj
 def retag(app: App, /, dry_run: bool, **kwargs: Any) -> None:
     """Apply the [attribution] rules of the config file to calls already recorded."""
-    from spendtag import matching
+    from spendtag.report import matching
 
     sel = selection(app.tz, kwargs)
     matching.check(app.store, sel.filters)
@@ -154,7 +154,7 @@ def tag() -> None:
 def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
     """Tag every call of SESSION_ID (or the one session it begins), e.g. `spendtag tag session 4f1c client=acme`."""
     from spendtag.ledger.query import Filters
-    from spendtag.sessions import resolve
+    from spendtag.report.sessions import resolve
     from spendtag.tags import parse_pairs
 
     extra = parse_pairs(tags)
@@ -173,9 +173,9 @@ def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
 @click.pass_obj
 def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: str, **kwargs: Any) -> None:
     """Sessions with start, end, duration, project, agent, models, tokens, cost and tags."""
-    from spendtag import matching
     from spendtag.money import parse_usd
-    from spendtag.sessions import list_sessions
+    from spendtag.report import matching
+    from spendtag.report.sessions import list_sessions
 
     sel = selection(app.tz, kwargs)
     matching.check(app.store, sel.filters)
@@ -218,7 +218,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
     SESSION_ID may be the start of an id, as `spendtag sessions` shows it, when only one session begins so.
     """
     from spendtag.money import exact_str
-    from spendtag.sessions import detail, resolve
+    from spendtag.report.sessions import detail, resolve
 
     d = detail(app.store, resolve(app.store, session_id))
     if d is None:
@@ -264,7 +264,7 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
     """Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection."""
     from spendtag.money import exact_str
     from spendtag.periods import parse_instant
-    from spendtag.sessions import blocks as find_blocks
+    from spendtag.report.sessions import blocks as find_blocks
 
     if days is not None and (since or until):
         raise click.UsageError("give --days, or --since/--until, not both")
@@ -299,7 +299,7 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
 @click.pass_obj
 def quota(app: App) -> None:
     """Subscription use in the current 5-hour block (tokens, messages, per project) against [quota] limits."""
-    from spendtag.sessions import Quota, current_block, percent
+    from spendtag.report.sessions import Quota, current_block, percent
 
     q = Quota.from_config(app.settings.sections.get("quota"))
     block = current_block(app.store)
@@ -322,7 +322,7 @@ def quota(app: App) -> None:
 @click.pass_obj
 def statusline(app: App) -> None:
     """One line for Claude Code's status line (reads its JSON on stdin): client · session · tokens · budget."""
-    from spendtag.statusline import line
+    from spendtag.report.statusline import line
 
     try:
         payload = json.loads(sys.stdin.read() or "{}")

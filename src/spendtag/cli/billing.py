@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from spendtag import matching
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
@@ -26,7 +25,8 @@ from spendtag.invoices.terms import BillingError, from_flags
 from spendtag.ledger.query import Filters
 from spendtag.money import format_usd
 from spendtag.periods import parse_instant, parse_period, zone
-from spendtag.reports import group_key
+from spendtag.report import matching
+from spendtag.report.breakdown import group_key
 from spendtag.tags import Selector, parse_pairs
 
 

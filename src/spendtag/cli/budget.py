@@ -99,7 +99,7 @@ def _threshold_label(t: Any) -> str:
 
 def _scope_notes(app: App, filters: Any, allow_new: bool) -> list[str]:
     """Refuse a scope naming a near miss of a tag value the ledger has (a typo); other unseen names are notes."""
-    from spendtag.matching import check_scope
+    from spendtag.report.matching import check_scope
 
     return check_scope(app.store, filters, allow_new=allow_new,
                        fix="for a scope with no calls yet, pass --allow-new")
@@ -135,7 +135,7 @@ def list_(app: App, fmt: str) -> None:
         t.add_row(s.budget.name, s.budget.describe_scope(), s.period, _money(s.spent), _money(s.budget.limit),
                   f"{s.percent}%", _money(s.projected), "-" if s.days_left is None else str(s.days_left), s.state)
     app.console.print(t)
-    from spendtag import matching
+    from spendtag.report import matching
 
     vocab = app.store.vocabulary()
     for s in rows:
@@ -166,7 +166,7 @@ def show(app: App, name: str) -> None:
     """One budget in full: thresholds, projection, top contributors and recommendations."""
     from spendtag.alerting import contributors
     from spendtag.budgets import status
-    from spendtag.recommendations import recommend
+    from spendtag.report.recommendations import recommend
 
     found = next((b for b in app.budgets if b.name == name), None)
     if found is None:
@@ -203,7 +203,7 @@ def show(app: App, name: str) -> None:
 
 def _show_scope_matches(app: App, b: Any, period: Range) -> None:
     """Say when a budget's scope names what no call carries, or has no calls in its period: never a quiet $0."""
-    from spendtag import matching
+    from spendtag.report import matching
 
     unknown = matching.problems(app.store, b.filters(Range(None, None)))
     if unknown:
@@ -292,7 +292,7 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
         if b is None:
             raise click.UsageError(f"no budget {budget_name!r}")
     else:
-        from spendtag import matching
+        from spendtag.report import matching
 
         b = Budget(name="forecast", limit=parse_usd(limit_usd) if limit_usd else 10**30, period="monthly",
                    scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
@@ -332,10 +332,11 @@ def anomalies(app: App, by_key: str, hours: int, days: int, alert: bool, fmt: st
     configured channels (once per scope, hour and kind): run `spendtag anomalies --alert`
     from cron to be told.
     """
-    from spendtag import alerting, matching
+    from spendtag import alerting
     from spendtag.ledger.query import Filters
     from spendtag.monitoring import find_anomalies
-    from spendtag.reports import group_key
+    from spendtag.report import matching
+    from spendtag.report.breakdown import group_key
 
     # Else "no anomalies" for a typo; the client key is always a key (no client tag yet: no anomaly).
     matching.check(app.store, Filters(), by=[group_key(by_key)], known_keys=(app.settings["client_key"],))

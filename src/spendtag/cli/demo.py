@@ -15,7 +15,7 @@ from spendtag.cli import render
 from spendtag.cli.app import App
 from spendtag.ledger import is_postgres_url, location
 from spendtag.ledger.query import Filters
-from spendtag.reports import build
+from spendtag.report.breakdown import build
 
 
 def shell_quote(word: str) -> str:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spendtag import exports, matching
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
+from spendtag.report import exports, matching
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -17,7 +17,7 @@ def statusline() -> None:
     from spendtag.attribution import Rules
     from spendtag.ledger import open_store
     from spendtag.periods import zone
-    from spendtag.statusline import line
+    from spendtag.report.statusline import line
 
     try:
         payload = json.loads(sys.stdin.read() or "{}")

@@ -14,7 +14,7 @@ from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
 from spendtag.money import format_cost, format_usd
 from spendtag.periods import named_period
-from spendtag.sessions import current_block, list_sessions
+from spendtag.report.sessions import current_block, list_sessions
 
 
 def dashboard(store: Store, budgets: Sequence[Budget], tz: ZoneInfo, now: datetime) -> Group:

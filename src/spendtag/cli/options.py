@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from spendtag.selection import FILTER_DIMENSIONS, NAMED_PERIODS, Selection, select
+from spendtag.report.selection import FILTER_DIMENSIONS, NAMED_PERIODS, Selection, select
 from spendtag.tags import Selector
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,14 +8,14 @@ from decimal import Decimal, InvalidOperation
 import click
 from rich.table import Table
 
-from spendtag import unpriced as unpriced_calls
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.errors import PricingError
 from spendtag.periods import parse_instant
 from spendtag.pricing import PriceOverride
+from spendtag.report import unpriced as unpriced_calls
+from spendtag.report.unpriced import CARD_FLAGS
 from spendtag.tags import Selector
-from spendtag.unpriced import CARD_FLAGS
 
 
 @click.group(cls=HelpGroup)
@@ -100,8 +100,8 @@ def override(app: App, model: str, provider: str | None, input_: str | None, out
         scope=tuple(Selector.parse(s) for s in scope), note=note,
     )
     if o.scope:
-        from spendtag import matching
         from spendtag.ledger.query import Filters
+        from spendtag.report import matching
 
         # A scope that names a typo (client=acmee) would never apply, silently.
         for found in matching.check_scope(app.store, Filters(tags=o.scope), allow_new=allow_new,

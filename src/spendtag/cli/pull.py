@@ -210,7 +210,7 @@ def _print_groups(app: App, by: str, groups: list[Any], total: Any, fmt: str) ->
     if fmt == "csv":
         import io
 
-        from spendtag.exports import CsvWriter, neutralise
+        from spendtag.report.exports import CsvWriter, neutralise
 
         out = io.StringIO()
         writer = CsvWriter(out)

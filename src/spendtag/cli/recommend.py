@@ -33,7 +33,7 @@ def recommend(app: App, /, fmt: str, **kwargs: Any) -> None:
       spendtag recommend --tag client=acme --this-month
       spendtag recommend --period 2026-03 --format csv > savings.csv
     """
-    from spendtag.recommendations import recommendations
+    from spendtag.report.recommendations import recommendations
 
     if not any(kwargs.get(k) for k in kwargs if k.startswith("named_")) and not (
             kwargs.get("since") or kwargs.get("until") or kwargs.get("period")):
@@ -49,7 +49,7 @@ def recommend(app: App, /, fmt: str, **kwargs: Any) -> None:
 
 
 def _csv(items: Any) -> str:
-    from spendtag.exports import CsvWriter, neutralise
+    from spendtag.report.exports import CsvWriter, neutralise
 
     buf = io.StringIO()
     w = CsvWriter(buf)
@@ -64,7 +64,7 @@ def _table(app: App, found: Any) -> None:
     from rich.table import Table
 
     from spendtag.money import format_usd
-    from spendtag.recommendations import LOW_CACHE_SHARE, MIN_SHARE_PERCENT
+    from spendtag.report.recommendations import LOW_CACHE_SHARE, MIN_SHARE_PERCENT
 
     rng = found.range
     period = "all time" if rng.since is None and rng.until is None else f"{rng.label(found.tz)} ({found.tz.key})"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_cost, format_usd
-from spendtag.reports import Comparison, Report, Row, share, to_dict
+from spendtag.report.breakdown import Comparison, Report, Row, share, to_dict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -95,7 +95,7 @@ CSV_BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "ca
 
 
 def as_csv(report: Report) -> str:
-    from spendtag.exports import CsvWriter, neutralise
+    from spendtag.report.exports import CsvWriter, neutralise
 
     buf = io.StringIO()
     w = CsvWriter(buf)
@@ -164,7 +164,7 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
         }, indent=2))
         return
     if fmt == "csv":
-        from spendtag.exports import CsvWriter, neutralise
+        from spendtag.report.exports import CsvWriter, neutralise
 
         buf = io.StringIO()
         w = CsvWriter(buf)

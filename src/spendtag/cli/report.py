@@ -6,14 +6,14 @@ from typing import Any
 
 import click
 
-from spendtag import matching
 from spendtag.cli import render
 from spendtag.cli.app import App
 from spendtag.cli.options import exact_models_option, filter_options, format_option, selection
 from spendtag.ledger.query import Filters
-from spendtag.reports import Report, build, group_key, parse_by
-from spendtag.reports import compare as compare_report
-from spendtag.selection import Selection
+from spendtag.report import matching
+from spendtag.report.breakdown import Report, build, group_key, parse_by
+from spendtag.report.breakdown import compare as compare_report
+from spendtag.report.selection import Selection
 from spendtag.tags import Selector
 
 

@@ -81,7 +81,7 @@ def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: 
             raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
         pair = (key.strip(), value.strip())
     from spendtag.ledger.query import Filters
-    from spendtag.matching import check_scope
+    from spendtag.report.matching import check_scope
     from spendtag.tags import Selector, check_key, check_value
 
     wanted = Selector(check_key(pair[0]), "eq", check_value(pair[0], pair[1]))

@@ -25,7 +25,7 @@ from spendtag.ledger.query import EVENT_DIMENSIONS, Filters
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd, to_decimal
 from spendtag.periods import Range
-from spendtag.reports import group_key
+from spendtag.report.breakdown import group_key
 from spendtag.tags import Selector
 from spendtag.usage import PricedEvent, PriceRef
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from spendtag.exports import CsvWriter, neutralise
 from spendtag.invoices.build import Run
 from spendtag.invoices.model import Charge, Invoice, exact_sum, plain, to_json, usd
 from spendtag.invoices.terms import BillingError
 from spendtag.money import to_decimal
+from spendtag.report.exports import CsvWriter, neutralise
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "html", "pdf")
 EXTENSIONS = {"table": "txt", "csv": "csv", "json": "json", "html": "html", "pdf": "pdf"}

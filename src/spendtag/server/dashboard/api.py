@@ -17,13 +17,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from spendtag import exports, matching, reports
 from spendtag.invoices import repricing
 from spendtag.ledger import open_store
 from spendtag.ledger.query import QueryError
 from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import MoneyError, parse_usd
-from spendtag.selection import NAMED_PERIODS, Selection, select
+from spendtag.report import breakdown, exports, matching
+from spendtag.report.selection import NAMED_PERIODS, Selection, select
 from spendtag.server.dashboard import views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.context import Context
@@ -152,7 +152,7 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
     now = datetime.now(UTC)
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
+        views.check_names(store, sel, by=[breakdown.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
         _require(views.nothing_found(store, sel, data["total"]["requests"]))
@@ -174,13 +174,13 @@ def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filteri
            ) -> dict[str, Any]:
     ctx = context(request)
     sel = f.selection(ctx, who)
-    words = reports.parse_by(by)
+    words = breakdown.parse_by(by)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(w) for w in words], scoped=who.scoped,
+        views.check_names(store, sel, by=[breakdown.group_key(w) for w in words], scoped=who.scoped,
                           client_key=ctx.client_key)
-        result = reports.build(store, words, sel.filters, sel.tz, order=order, limit=limit, exact_models=exact_models)
+        result = breakdown.build(store, words, sel.filters, sel.tz, order=order, limit=limit, exact_models=exact_models)
         _require(views.nothing_found(store, sel, result.total.requests, private=who.scoped))
-        return reports.to_dict(result)
+        return breakdown.to_dict(result)
 
 
 @router.get("/summary", summary="One client's own summary (what a client link shows)")
@@ -221,7 +221,7 @@ def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)
     ctx = context(request)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
+        views.check_names(store, sel, by=[breakdown.group_key(key)], client_key=ctx.client_key)
         return views.tag_values(store, sel, key)
 
 

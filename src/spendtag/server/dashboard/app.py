@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from spendtag.errors import SpendtagError
-from spendtag.matching import NoMatch
+from spendtag.report.matching import NoMatch
 from spendtag.server.asgi import Lifecycle, Receive, Scope, Send, lifespan
 from spendtag.server.dashboard import api, pages
 from spendtag.server.dashboard.access import Gate, is_loopback

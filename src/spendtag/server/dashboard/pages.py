@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from spendtag import reports
 from spendtag.invoices import repricing
 from spendtag.invoices.model import usd
 from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import format_usd, parse_usd
-from spendtag.selection import NAMED_PERIODS
+from spendtag.report import breakdown
+from spendtag.report.selection import NAMED_PERIODS
 from spendtag.server.dashboard import charts, views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
@@ -135,7 +135,7 @@ def overview(request: Request, who: Staff, f: Filtering,
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(stack)] if stack else [], client_key=ctx.client_key)
+        views.check_names(store, sel, by=[breakdown.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
                               parallel=ctx.parallel)
         keys = store.tag_keys(sel.filters)
@@ -157,7 +157,7 @@ def tag_list(request: Request, key: str, who: Staff, f: Filtering) -> HTMLRespon
     f = _range_args(f)
     sel = f.selection(ctx, who)
     with ctx.store() as store:
-        views.check_names(store, sel, by=[reports.group_key(key)], client_key=ctx.client_key)
+        views.check_names(store, sel, by=[breakdown.group_key(key)], client_key=ctx.client_key)
         rows = views.tag_values(store, sel, key)
     return render(request, "tags.html", key=key, rows=rows, period=views.range_dict(sel.range, sel.tz), f=f,
                   page="tags", api=f"/api/v1/tags/{key}{with_query(_query(request, f))}")

@@ -14,7 +14,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from spendtag import matching, reports
 from spendtag.budgets import Budget, Status, status
 from spendtag.forecasts import forecast
 from spendtag.invoices.repricing import History
@@ -22,9 +21,10 @@ from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import CostRevision, Store
 from spendtag.money import exact_str
 from spendtag.periods import Range
-from spendtag.reports import totals_dict
-from spendtag.selection import Selection
-from spendtag.sessions import SessionView, view
+from spendtag.report import matching
+from spendtag.report.breakdown import build, group_key, share, totals_dict
+from spendtag.report.selection import Selection
+from spendtag.report.sessions import SessionView, view
 from spendtag.tags import Selector, check_key, check_value
 from spendtag.usage import PricedEvent, PriceRef
 
@@ -107,7 +107,7 @@ def with_tag(sel: Selection, key: str, value: str) -> Selection:
 def breakdown(store: Store, filters: Filters, key: str, tz: ZoneInfo, *,
               limit: int | None = None) -> list[dict[str, Any]]:
     """Rows of one grouping, costliest first, with shares; the untagged row is kept for tag keys."""
-    report = reports.build(store, [key], filters, tz, limit=limit)
+    report = build(store, [key], filters, tz, limit=limit)
     return [{"value": row.key[0], "label": report.labels(row)[0], **totals_dict(row.totals),
              "share_percent": str(row.share)} for row in report.rows]
 
@@ -167,7 +167,7 @@ def series(store: Store, filters: Filters, rng: Range, stack: str, tz: ZoneInfo,
     """Spend over time stacked by ``stack`` (a tag key or a dimension); the biggest ``limit`` kept apart."""
     if group is None:
         group = bucket_group(rng, None if rng.since and rng.until else store.time_span())
-    key = reports.group_key(stack)
+    key = group_key(stack)
     rows = store.aggregate(filters, [group, key], tz)
     per_value: dict[str | None, int] = {}
     for a in rows:
@@ -283,7 +283,7 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "forecast": project(store, f, rng, tz, now),
         "untagged": {"key": stack, "requests": untagged_calls, "unpriced_requests": untagged_unpriced,
                      "cost_usd": _usd_or_none(untagged, untagged_calls, untagged_unpriced),
-                     "share_percent": str(reports.share(untagged, total.cost))},
+                     "share_percent": str(share(untagged, total.cost))},
         "unpriced": {"requests": total["unpriced_requests"],
                      "models": [{"provider": p, "model": m, "requests": n}
                                 for (p, m), n in sorted(unpriced.items(), key=lambda kv: (-kv[1], kv[0]))]},
@@ -300,7 +300,7 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
 
 def _rows(groups: dict[str, Totals], whole: int) -> list[dict[str, Any]]:
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1].cost, -kv[1].requests, kv[0]))
-    return [{"value": k, "label": k, **totals_dict(t), "share_percent": str(reports.share(t.cost, whole))}
+    return [{"value": k, "label": k, **totals_dict(t), "share_percent": str(share(t.cost, whole))}
             for k, t in ordered]
 
 
@@ -448,7 +448,7 @@ def budgets_list(store: Store, budgets: Sequence[Budget], now: datetime, tz: Zon
 
 def recommendations(store: Store, pricer: Pricer, sel: Selection) -> dict[str, Any]:
     """The same document as ``spendtag recommend --format json``."""
-    from spendtag.recommendations import recommendations as find
+    from spendtag.report.recommendations import recommendations as find
 
     return find(store, pricer, sel.filters, sel.tz).to_dict()
 

@@ -23,7 +23,7 @@ from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
 from spendtag.money import exact_str, format_usd
 from spendtag.periods import Range
-from spendtag.reports import share
+from spendtag.report.breakdown import share
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer

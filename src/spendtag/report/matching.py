@@ -33,7 +33,7 @@ Kind = Literal["unknown", "empty"]
 LISTED = 8          # names listed when none is close to the one asked for
 CLOSE = 3           # close matches offered at most
 
-# What a grouping may name besides tag keys (reports.BY_CHOICES, without importing reports).
+# What a grouping may name besides tag keys (breakdown.BY_CHOICES, without importing breakdown).
 _DIMENSION_WORDS = ("provider", "model", "project", "agent", "key", "user", "source", "status", "session")
 _PLURAL = {"provider": "providers", "model": "models", "project": "projects", "agent": "agents", "key": "keys",
            "user": "users", "source": "sources", "status": "statuses"}
