@@ -367,6 +367,21 @@ def test_workers_write_the_same_bytes_in_the_same_order(request: pytest.FixtureR
                 with open(tmp_path / "out", "w", encoding="utf-8", newline="") as handle:
                     exports.write(store, f, fmt, handle, workers=2)
                 assert (tmp_path / "out").read_bytes() == one.getvalue().encode("utf-8")
+                assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".spendtag-export")) == []
+        # Where the kernel cannot copy a spooled block in (another file system), it is copied the plain way.
+        def no_copy(*args: object) -> int:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(exports.os, "copy_file_range", no_copy)
+        copied: list[str] = []
+        copy_in = exports._copy_in
+        monkeypatch.setattr(exports, "_copy_in", lambda path, raw: (copied.append(path), copy_in(path, raw)))
+        with open(tmp_path / "out", "w", encoding="utf-8", newline="") as handle:
+            exports.write(store, filters, "csv", handle, workers=2)
+        assert len(copied) == len(exports._slices(store, filters) or [])   # every block went through a spool file
+        expected = io.StringIO()
+        exports.write(store, filters, "csv", expected)
+        assert (tmp_path / "out").read_bytes() == expected.getvalue().encode("utf-8")
 
 
 def test_small_exports_stay_in_one_process() -> None:
