@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from operator import itemgetter
 from typing import IO, Any, TypeVar
@@ -359,7 +359,8 @@ def _json_inner(text: str) -> str:
 
 def _block(lines: list[str], fmt: str) -> str:
     """Lines as one piece of text: JSON's joined by commas (framed by ``_framed``), others each ended."""
-    return ",\n".join(lines) if fmt == "json" else "\n".join(lines) + "\n"
+    # (chained with an empty last line rather than + "\n": a block is megabytes, and + copies it again)
+    return ",\n".join(lines) if fmt == "json" else "\n".join(chain(lines, ("",)))
 
 
 class Spooled(str):
