@@ -401,13 +401,14 @@ def _pieces(store: Store, filters: Filters, fmt: str, events: Iterable[PricedEve
             yield from _framed(_parallel(store.url, slices, fmt, tag_keys, workers, spool), fmt, tag_keys)
             return
         maker = _Lines(store, fmt, tag_keys)
-        batches = map(maker.lines, store.event_rows(filters, min_cost=min_cost, max_cost=max_cost))
+        batches = map(maker.lines, store.event_rows(filters, min_cost=min_cost, max_cost=max_cost, batch=PIECE_ROWS))
     yield from _framed(((_block(lines, fmt), len(lines)) for lines in batches), fmt, tag_keys)
 
 
 # -- several processes: contiguous time slices, formatted apart, written in order -------------
 
 PARALLEL_MIN = 250_000   # fewer events: starting worker processes costs more than it saves (bench_export)
+PIECE_ROWS = 500         # lines formatted and written at a time (a JSON line is ~1.4 kB: pieces under 1 MB)
 SLICE_EVENTS = 5_000     # per slice: a few slices ahead of the writer hold their text (JSON: 7 MB each)
 
 
@@ -476,16 +477,26 @@ def _slice_block(url: str, filters: Filters, fmt: str, tag_keys: tuple[str, ...]
     maker = _worker_lines.get((url, fmt, tag_keys))
     if maker is None:
         maker = _worker_lines[(url, fmt, tag_keys)] = _Lines(store, fmt, tag_keys)
-    lines: list[str] = []
-    for rows in store.event_rows(filters):
-        lines += maker.lines(rows)
-    block = _block(lines, fmt).encode("utf-8")
-    if spool is None or not lines:
-        return block, len(lines)
+    if spool is None:
+        lines: list[str] = []
+        for rows in store.event_rows(filters):
+            lines += maker.lines(rows)
+        return _block(lines, fmt).encode("utf-8"), len(lines)
+    # Spooled: written a few hundred lines at a time, so no piece is large enough for the allocator
+    # to map it fresh from the kernel (at a page fault per 4 KiB, a fifth of a JSON line's cost).
     fd, path = tempfile.mkstemp(dir=spool, suffix=".part")
+    n = 0
     with os.fdopen(fd, "wb") as part:
-        part.write(block)
-    return Spooled(path), len(lines)
+        for rows in store.event_rows(filters, batch=PIECE_ROWS):
+            lines = maker.lines(rows)
+            if lines:
+                part.write(((",\n" if n else "") + _block(lines, fmt) if fmt == "json" else _block(lines, fmt))
+                           .encode("utf-8"))
+                n += len(lines)
+    if not n:
+        os.unlink(path)
+        return b"", 0
+    return Spooled(path), n
 
 
 def chunks(store: Store, filters: Filters, fmt: str, *, events: Iterable[PricedEvent] | None = None,
