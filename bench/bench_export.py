@@ -1,6 +1,6 @@
 """Export benchmark: `spendtag export` of a 100k- and a 1M-event SQLite ledger, CSV and JSON lines.
 
-    python bench/bench_export.py [--events 1000000] [--small 100000] [--work DIR]
+    python bench/bench_export.py [--events 1000000] [--small 100000] [--work DIR] [--rounds N] [--callgrind N]
 
 Builds the ledgers from the synthetic agency stream (bench/common.py: 12 clients, 8 agents,
 10 models, sessions of 10-90 calls), priced and recorded 50,000 events per transaction;
@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("DB", "FORMAT", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--callgrind", type=int, metavar="N", help="also count instructions per row (valgrind)")
     parser.add_argument("--build", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run the whole command N times per format, CSV and JSON lines in turn, and give the "
+                             "median and the range (a shared VM drifts by a third over an hour)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -181,9 +184,18 @@ def main() -> None:
                 assert r["events"] == n, r
                 print(line(f"{fmt}, exports.write, {mode} process{'es' if mode > 1 else ''}, {n:,} events", r, n)
                       + f"; {base['wall'] / args.small / (r['wall'] / n):.1f}x the baseline")
-        r = run_command(sizes[args.events], fmt, work / f"out.{fmt}")
+    # The whole command, CSV and JSON lines taking turns so that drift hits both alike.
+    runs: dict[str, list[dict[str, float]]] = {"csv": [], "jsonl": []}
+    for _ in range(args.rounds):
+        for fmt in runs:
+            runs[fmt].append(run_command(sizes[args.events], fmt, work / f"out.{fmt}"))
+    for fmt, rs in runs.items():
+        rs.sort(key=lambda r: r["wall"])
+        r = rs[len(rs) // 2]
+        spread = (f" (median of {len(rs)}; {args.events / rs[-1]['wall']:,.0f}-{args.events / rs[0]['wall']:,.0f} "
+                  "rows/s)") if len(rs) > 1 else ""
         print(line(f"{fmt}, `spendtag export -o` (whole command), {args.events:,} events", r, args.events)
-              + f", {r['mb']:,.0f} MB written")
+              + f", {r['mb']:,.0f} MB written{spread}")
     if args.callgrind:
         db = work / f"export-{args.callgrind}.db"
         if not db.exists():
