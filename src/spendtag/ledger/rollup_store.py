@@ -649,12 +649,7 @@ class RollupStore(Dialect):
         if found is None:
             return EventPage([], 0)
         where, args, _ = found
-        if min_cost is not None:
-            where.append("cost >= ?")
-            args.append(min_cost)
-        if max_cost is not None:
-            where.append("cost <= ?")
-            args.append(max_cost)
+        _cost_bounds(where, args, min_cost, max_cost)
         condition = " AND ".join(where)
         total = int(self._one(f"SELECT COUNT(*) FROM events WHERE {condition}", args)[0])
         rows = self._run(
@@ -669,12 +664,7 @@ class RollupStore(Dialect):
         if found is None:
             return None
         where, args, check = found
-        if min_cost is not None:
-            where.append("cost >= ?")
-            args.append(min_cost)
-        if max_cost is not None:
-            where.append("cost <= ?")
-            args.append(max_cost)
+        _cost_bounds(where, args, min_cost, max_cost)
         return (f"SELECT {self._event_row_select()} FROM events WHERE {' AND '.join(where)} ORDER BY ts, event_id",
                 args, check)
 
@@ -1173,3 +1163,13 @@ class RollupStore(Dialect):
             cost = Cost(components, values["cost"], self._price(row[1]), not values["unpriced_requests"])
             out.append(CostRevision(int(row[0]), cost, row[2], from_us(int(row[3]))))
         return out
+
+
+def _cost_bounds(where: list[str], args: list[Any], min_cost: int | None, max_cost: int | None) -> None:
+    """Add the conditions for an event's cost within [min_cost, max_cost] (pico-USD, either may be None)."""
+    if min_cost is not None:
+        where.append("cost >= ?")
+        args.append(min_cost)
+    if max_cost is not None:
+        where.append("cost <= ?")
+        args.append(max_cost)
