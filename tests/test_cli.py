@@ -191,8 +191,10 @@ def test_demo_loads_once_into_its_own_ledger_and_prints_client_report() -> None:
     again = json.loads(run("--db", demo_db, "report", "--by", "client", "--source", "demo", "--format", "json"))
     assert again["total"] == data["total"]
     assert data["total"]["requests"] > 50
-    # The user's own ledger (SPENDTAG_DB) got nothing.
-    assert json.loads(run("report", "--format", "json"))["total"]["requests"] == 0
+    # The user's own ledger (SPENDTAG_DB) got nothing: its report says so (on stderr, beside the JSON).
+    own = CliRunner().invoke(cli, ["report", "--format", "json"], catch_exceptions=False)
+    assert json.loads(own.stdout)["total"]["requests"] == 0
+    assert own.stderr.startswith("note: no calls recorded yet in ")
 
 
 def _commands(group: click.Group, prefix: str = "spendtag") -> list[str]:
@@ -263,3 +265,21 @@ def test_bad_config_names_file_line_and_fix(tmp_path: Path, monkeypatch: pytest.
     assert result.exit_code == 2
     assert result.output == (f"error: {config}:2: unpriced_policy = 'sometimes' is not allowed "
                              "(fix: use one of: allow, warn, block)\n")
+
+
+def test_an_empty_ledger_says_so_and_how_to_fill_it_not_a_table_of_zeros() -> None:
+    import os
+
+    for args in (["report"], ["report", "--by", "clinet"], ["top"], ["trends"]):
+        result = CliRunner().invoke(cli, args, catch_exceptions=False, env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        assert result.output == (f"no calls recorded yet in {os.environ['SPENDTAG_DB']}: record calls (spendtag "
+                                 "record, spendtag import, spendtag proxy) or load a sample month with spendtag demo\n")
+
+
+def test_export_to_a_folder_that_does_not_exist_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    seed()
+    result = CliRunner().invoke(cli, ["export", "-o", str(tmp_path / "missing" / "x.csv")])
+    assert result.exit_code == 2 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert result.output == (f"error: cannot write {tmp_path / 'missing' / 'x.csv'}: No such file or directory "
+                             "(give a file in a folder that exists and you can write to)\n")

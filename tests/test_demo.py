@@ -31,7 +31,9 @@ def run(*args: str, ok: bool = True) -> str:
 
 
 def total(*args: str) -> dict[str, object]:
-    doc = json.loads(run(*args, "--format", "json"))
+    result = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)   # a report of no calls says so on stderr
     assert isinstance(doc, dict)
     return doc["total"]  # type: ignore[no-any-return]
 

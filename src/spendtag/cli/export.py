@@ -11,6 +11,7 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
+from spendtag.errors import SpendtagError
 from spendtag.report import exports, matching
 
 if TYPE_CHECKING:
@@ -40,7 +41,12 @@ def export(app: App, /, fmt: str, output: str | None, **kwargs: Any) -> None:
         exports.write(app.store, sel.filters, fmt, sys.stdout, workers=workers)
         return
     tmp = Path(output).with_name(Path(output).name + ".partial")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    try:
+        handle = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below, after the export
+    except OSError as exc:
+        raise SpendtagError(f"cannot write {output}: {exc.strerror or exc} "
+                            "(give a file in a folder that exists and you can write to)") from None
+    with handle:
         if shows_progress(app.err):
             n = _write_with_progress(app, sel.filters, fmt, handle, total, workers)
         else:

@@ -9,6 +9,7 @@ import click
 from spendtag.cli import render
 from spendtag.cli.app import App
 from spendtag.cli.options import exact_models_option, filter_options, format_option, selection
+from spendtag.ledger import location as ledger_location
 from spendtag.ledger.query import Filters
 from spendtag.report import matching
 from spendtag.report.breakdown import Report, build, group_key, parse_by
@@ -49,9 +50,13 @@ def _nothing(app: App, result: Report, sel: Selection, fmt: str) -> bool:
     Tables and summaries show only the message; JSON and CSV still go out whole (their
     request counts say 0) with the message on stderr.
     """
-    if result.total.requests or not matching.filtered(sel.filters):
+    if result.total.requests:
         return False
+    # Filtered or not: a table of zeros would read as "$0.00 spent". An empty ledger says how to fill it.
     note = str(matching.explain_empty(app.store, sel.filters, sel.range, sel.tz))
+    if app.store.vocabulary().empty:
+        note += (f" in {ledger_location(app.store.url)}: record calls (spendtag record, spendtag import, "
+                 "spendtag proxy) or load a sample month with spendtag demo")
     if fmt in ("json", "csv"):
         click.echo(f"note: {note}", err=True)
         return False
