@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import AGENTS, CLIENTS, machine, synthetic  # noqa: E402
 
-from spendtag import budgets  # noqa: E402
+from spendtag.guard import budgets  # noqa: E402
 from spendtag.ledger.sqlite import SQLiteStore  # noqa: E402
 from spendtag.periods import zone  # noqa: E402
 from spendtag.pricing.pricer import Pricer  # noqa: E402

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_event
 
-from spendtag.budgets import Budget
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.ledger.store import AlertRecord, VirtualKey
 from spendtag.money import parse_usd

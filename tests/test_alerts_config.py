@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from spendtag.alerts import ConsoleChannel, EmailChannel, SlackChannel, WebhookChannel, channel_from_config
 from spendtag.errors import ConfigError
+from spendtag.guard.alerts import ConsoleChannel, EmailChannel, SlackChannel, WebhookChannel, channel_from_config
 
 PATH = "/home/me/.config/spendtag/config.toml"
 

@@ -21,8 +21,8 @@ pytest.importorskip("aiosmtpd", reason="aiosmtpd is in the test extra: pip insta
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session  # noqa: E402
 
-from spendtag.alerts import Alert, Contributor, DeliveryError, Dispatcher, EmailChannel, channel_from_config  # noqa: E402
-from spendtag.alerts.message import render_text  # noqa: E402
+from spendtag.guard.alerts import Alert, Contributor, DeliveryError, Dispatcher, EmailChannel, channel_from_config  # noqa: E402
+from spendtag.guard.alerts.message import render_text  # noqa: E402
 from spendtag.money import parse_usd  # noqa: E402
 
 # aiosmtpd warns when a test server takes AUTH without TLS: these tests do that on loopback on purpose.

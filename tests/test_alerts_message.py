@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spendtag.alerts import Alert, Contributor, render_json, render_slack, render_subject, render_text
+from spendtag.guard.alerts import Alert, Contributor, render_json, render_slack, render_subject, render_text
 from spendtag.money import PICO_PER_USD, parse_usd
 
 ALERT = Alert(

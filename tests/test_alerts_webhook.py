@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from spendtag.alerts import (
+from spendtag.guard.alerts import (
     Alert,
     ConsoleChannel,
     Contributor,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spendtag.anomalies import (
+from spendtag.guard.anomalies import (
     Anomaly,
     Settings,
     baseline,

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import spendtag
-from spendtag.budgets import Budget
 from spendtag.capture.sdk.enforce import Enforcer
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.money import PICO_PER_USD, parse_usd
 from spendtag.tags import Selector

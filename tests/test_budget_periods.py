@@ -20,10 +20,11 @@ from conftest import make_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spendtag import alerting, budgets, guard
 from spendtag.attribution import Rules
-from spendtag.budgets import Budget, BudgetError, BudgetTracker
 from spendtag.cli.main import cli
+from spendtag.guard import alerting, budgets
+from spendtag.guard import hook as agent_hook
+from spendtag.guard.budgets import Budget, BudgetError, BudgetTracker
 from spendtag.ledger import open_store
 from spendtag.ledger.store import Store
 from spendtag.periods import zone
@@ -263,7 +264,7 @@ def test_an_expired_budget_never_alerts_nor_refuses_anywhere(tmp_path: Path) -> 
         shared.close()
     rules = Rules.from_config({"/home/u/acme/**": {"client": "acme"}})                  # the Claude Code hook
     prompt = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "cwd": "/home/u/acme"}
-    assert guard.claude_code(prompt, s, [b], rules, UTC_ZONE, tmp_path / "asked.json", now=NOW) is None
+    assert agent_hook.claude_code(prompt, s, [b], rules, UTC_ZONE, tmp_path / "asked.json", now=NOW) is None
     s.close()
 
 

@@ -18,10 +18,11 @@ from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spendtag import alerting, budgets, guard
 from spendtag.attribution import Rules
-from spendtag.budgets import Budget
 from spendtag.cli.main import cli
+from spendtag.guard import alerting, budgets
+from spendtag.guard import hook as agent_hook
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.ledger.store import Store
 from spendtag.money import parse_usd
@@ -240,17 +241,18 @@ def test_hook_blocks_at_a_blocking_stop_and_asks_once_at_a_notice(tmp_path: Path
     prompt = {"hook_event_name": "UserPromptSubmit", "session_id": "s1", "cwd": "/home/u/clients/acme/api"}
     store.record([make_event("x", NOW - timedelta(days=1), cost=85 * USD, tags={"client": "acme"})])
     tz = zone("UTC")
-    first = guard.claude_code(prompt, store, [soft], rules, tz, state, now=NOW)
+    first = agent_hook.claude_code(prompt, store, [soft], rules, tz, state, now=NOW)
     assert first is not None and first["decision"] == "block"
     assert "spent $85.00 of $100.00 (85.0%), $15.00 left" in first["reason"]
-    again = guard.claude_code(prompt, store, [soft], rules, tz, state, now=NOW)
+    again = agent_hook.claude_code(prompt, store, [soft], rules, tz, state, now=NOW)
     assert again is not None and "decision" not in again and "$15.00 left" in again["systemMessage"]
     elsewhere = {**prompt, "cwd": "/home/u/other"}
-    assert guard.claude_code(elsewhere, store, [soft], rules, tz, state, now=NOW) is None
+    assert agent_hook.claude_code(elsewhere, store, [soft], rules, tz, state, now=NOW) is None
     store.record([make_event("y", NOW - timedelta(hours=1), cost=20 * USD, tags={"client": "acme"})])
-    blocked = guard.claude_code(prompt, store, [hard], rules, tz, state, now=NOW)
+    blocked = agent_hook.claude_code(prompt, store, [hard], rules, tz, state, now=NOW)
     assert blocked is not None and blocked["decision"] == "block" and "stop threshold reached" in blocked["reason"]
-    start = guard.claude_code({**prompt, "hook_event_name": "SessionStart"}, store, [hard], rules, tz, state, now=NOW)
+    start = agent_hook.claude_code({**prompt, "hook_event_name": "SessionStart"}, store, [hard], rules, tz, state,
+                                   now=NOW)
     assert start is not None and "systemMessage" in start
     store.close()
 
@@ -269,7 +271,7 @@ def test_hook_install_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_anomaly_docs_match_the_detector() -> None:
-    import spendtag.anomalies as detector
+    import spendtag.guard.anomalies as detector
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "anomalies.md").read_text()
     for heading in ("How the detector works", "What it will not catch"):

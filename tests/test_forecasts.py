@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spendtag.forecasts import HISTORY_DAYS, Forecast, ForecastError, forecast
+from spendtag.guard.forecasts import HISTORY_DAYS, Forecast, ForecastError, forecast
 from spendtag.money import PICO_PER_USD
 
 USD = PICO_PER_USD

@@ -11,7 +11,7 @@ import aiohttp
 import test_proxy_helpers as helpers
 from test_proxy_helpers import Proxy, Upstream, call
 
-from spendtag.budgets import Budget
+from spendtag.guard.budgets import Budget
 from spendtag.ledger.query import Filters
 from spendtag.tags import Selector
 from spendtag.usage import Usage, UsageEvent

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from test_proxy_helpers import free_port, get_json, wait_until_up
 
-from spendtag.budgets import Budget
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.pricing import Pricer

@@ -12,7 +12,7 @@ import test_proxy_helpers as helpers
 from conftest import make_event
 from test_proxy_helpers import Upstream, free_port
 
-from spendtag.budgets import Budget
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.tags import Selector

@@ -11,7 +11,7 @@ import pytest
 from conftest import make_event
 from pull_support import Store, open_store
 
-from spendtag.alerts import ConsoleChannel
+from spendtag.guard.alerts import ConsoleChannel
 from spendtag.providers_api.mapping import Rules
 from spendtag.providers_api.model import CostRow, Fetched, UsageRow
 from spendtag.reconcile import drift_alert, reconcile

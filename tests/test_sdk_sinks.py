@@ -134,7 +134,7 @@ def test_http_sink_buffer_is_bounded_when_the_server_is_down() -> None:
 
 
 def _spend(db: str, client: str, usd_events: int) -> None:
-    from spendtag.budgets import Budget
+    from spendtag.guard.budgets import Budget
     from spendtag.recording import Recorder
     from spendtag.tags import Selector
     from spendtag.usage import Usage, UsageEvent, new_event_id

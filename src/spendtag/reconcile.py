@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
-from spendtag.alerting import deliver
-from spendtag.alerts import Alert, Channel, render_json
+from spendtag.guard.alerting import deliver
+from spendtag.guard.alerts import Alert, Channel, render_json
 from spendtag.ledger.provider_tables import ProviderStore
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import AlertRecord

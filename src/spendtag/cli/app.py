@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from spendtag.alerts import Channel
     from spendtag.attribution import Rules
-    from spendtag.budgets import Budget
+    from spendtag.guard.alerts import Channel
+    from spendtag.guard.budgets import Budget
     from spendtag.ledger import Store
     from spendtag.pricing import PriceBook
     from spendtag.pricing.pricer import Pricer
@@ -70,14 +70,14 @@ class App:
 
     @cached_property
     def budgets(self) -> list[Budget]:
-        from spendtag import budgets
+        from spendtag.guard import budgets
 
         return budgets.load(self.store, self.settings.sections.get("budgets"),
                             config_path=str(self.settings.config_path))
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
-        from spendtag.alerting import channels_from_config
+        from spendtag.guard.alerting import channels_from_config
 
         return channels_from_config(self.settings.sections.get("alerts"), path=str(self.settings.config_path))
 
@@ -89,7 +89,7 @@ class App:
 
     def fire_alerts(self) -> None:
         """Fire and deliver the budget alerts now due (after recording); never fails the command."""
-        from spendtag import alerting
+        from spendtag.guard import alerting
 
         if not self.budgets:
             return

@@ -65,7 +65,7 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
       spendtag budget set acme-web --project ~/clients/acme/web --monthly 50
       spendtag budget set acme --scope client=acme --monthly 300 --notify-at 80 --stop-at 100 --enforce block
     """
-    from spendtag.budgets import Budget
+    from spendtag.guard.budgets import Budget
     from spendtag.money import parse_usd
     from spendtag.tags import Selector
 
@@ -120,7 +120,7 @@ def list_(app: App, fmt: str) -> None:
     A fixed range (--total --from/--until) that has ended shows as expired, with its final
     figures; one that has not started yet, as not started.
     """
-    from spendtag.budgets import statuses
+    from spendtag.guard.budgets import statuses
 
     rows = statuses(app.store, app.budgets, datetime.now(UTC), app.tz)
     if fmt == "json":
@@ -164,8 +164,8 @@ def _status_dict(s: Any) -> dict[str, Any]:
 @click.pass_obj
 def show(app: App, name: str) -> None:
     """One budget in full: thresholds, projection, top contributors and recommendations."""
-    from spendtag.alerting import contributors
-    from spendtag.budgets import status
+    from spendtag.guard.alerting import contributors
+    from spendtag.guard.budgets import status
     from spendtag.report.recommendations import recommend
 
     found = next((b for b in app.budgets if b.name == name), None)
@@ -257,7 +257,7 @@ def alerts(ctx: click.Context, limit: int, fmt: str) -> None:
 @click.pass_obj
 def alerts_test(app: App, channel: str) -> None:
     """Send a test alert through CHANNEL (console, or a name from [alerts.channels])."""
-    from spendtag.alerts import Alert, Dispatcher
+    from spendtag.guard.alerts import Alert, Dispatcher
 
     if channel not in app.channels:
         raise click.UsageError(f"no alert channel {channel!r}; configured: {', '.join(sorted(app.channels))}")
@@ -283,7 +283,7 @@ def alerts_test(app: App, channel: str) -> None:
 def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: str | None, limit_usd: str | None,
              fmt: str) -> None:
     """Projected end-of-month spend (weekday-aware), its range, and when a limit runs out."""
-    from spendtag.budgets import Budget, status
+    from spendtag.guard.budgets import Budget, status
     from spendtag.money import exact_str, parse_usd
     from spendtag.tags import Selector
 
@@ -332,9 +332,9 @@ def anomalies(app: App, by_key: str, hours: int, days: int, alert: bool, fmt: st
     configured channels (once per scope, hour and kind): run `spendtag anomalies --alert`
     from cron to be told.
     """
-    from spendtag import alerting
+    from spendtag.guard import alerting
+    from spendtag.guard.anomaly_scan import find_anomalies
     from spendtag.ledger.query import Filters
-    from spendtag.monitoring import find_anomalies
     from spendtag.report import matching
     from spendtag.report.breakdown import group_key
 
@@ -379,7 +379,7 @@ def check(app: App, scope: tuple[str, ...], agent: str | None, key: str | None, 
       1  a budget in effect is at or over its limit, or at its stop threshold
       2  a usage or configuration error (no such budget, a bad selector...)
     """
-    from spendtag import budgets as budgets_mod
+    from spendtag.guard import budgets as budgets_mod
     from spendtag.tags import parse_pairs
 
     chosen = [b for b in app.budgets if budget_name in (None, b.name)]

@@ -13,8 +13,9 @@ SETTLE_PAUSE = 0.5
 
 
 def statusline() -> None:
-    from spendtag import budgets, settings
+    from spendtag import settings
     from spendtag.attribution import Rules
+    from spendtag.guard import budgets
     from spendtag.ledger import open_store
     from spendtag.periods import zone
     from spendtag.report.statusline import line

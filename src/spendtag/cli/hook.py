@@ -24,14 +24,14 @@ def claude_code(app: App) -> None:
     """Answer a Claude Code hook event (JSON on stdin). Installed by `spendtag hook install`."""
     import platformdirs
 
-    from spendtag import guard
+    from spendtag.guard import hook as agent_hook
 
     try:
         payload = json.loads(sys.stdin.read() or "{}")
     except json.JSONDecodeError:
         payload = {}
     state = Path(platformdirs.user_state_dir("spendtag", appauthor=False)) / "hook-asked.json"
-    answer = guard.claude_code(payload if isinstance(payload, dict) else {}, app.store, app.budgets, app.rules,
+    answer = agent_hook.claude_code(payload if isinstance(payload, dict) else {}, app.store, app.budgets, app.rules,
                                app.tz, state)
     if answer is not None:
         click.echo(json.dumps(answer))
@@ -48,11 +48,11 @@ def claude_settings_path() -> Path:
 @click.pass_obj
 def install(app: App, settings_path: str | None) -> None:
     """Add `spendtag hook claude-code` to Claude Code's SessionStart and UserPromptSubmit hooks."""
-    from spendtag import guard
+    from spendtag.guard import hook as agent_hook
 
     path = Path(settings_path) if settings_path else claude_settings_path()
     try:
-        changed = guard.install(path)
+        changed = agent_hook.install(path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     app.console.out(f"{'installed in' if changed else 'already installed in'} {path}")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Group
 from rich.table import Table
 
-from spendtag.budgets import Budget, statuses
+from spendtag.guard.budgets import Budget, statuses
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
 from spendtag.money import format_cost, format_usd

@@ -141,7 +141,7 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     \b
       spendtag run --tags client=acme --budget acme -- claude
     """
-    from spendtag import budgets as budgetmod
+    from spendtag.guard import budgets as budgetmod
     from spendtag.ledger.query import Filters
     from spendtag.money import format_usd
     from spendtag.server.proxy.app import encode_token

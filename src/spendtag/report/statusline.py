@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendtag.attribution import Rules
-from spendtag.budgets import Budget, status
+from spendtag.guard.budgets import Budget, status
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.money import format_cost, format_usd

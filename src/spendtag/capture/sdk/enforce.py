@@ -18,8 +18,8 @@ from spendtag.capture.sdk.errors import BudgetExceeded
 from spendtag.usage import UsageEvent
 
 if TYPE_CHECKING:
-    from spendtag.budgets import BudgetTracker
     from spendtag.capture.sdk.sinks import Sink
+    from spendtag.guard.budgets import BudgetTracker
     from spendtag.ledger.store import Store
     from spendtag.pricing.pricer import Pricer
 
@@ -36,8 +36,9 @@ class Enforcer:
         self._loaded = 0.0
 
     def _load(self) -> BudgetTracker:
-        from spendtag import budgets, settings
-        from spendtag.budgets import BudgetTracker
+        from spendtag import settings
+        from spendtag.guard import budgets
+        from spendtag.guard.budgets import BudgetTracker
         from spendtag.ledger import open_store
         from spendtag.periods import zone
         from spendtag.pricing.pricer import Pricer

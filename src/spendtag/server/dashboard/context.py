@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-from spendtag.budgets import Budget
-from spendtag.budgets import load as load_budgets
+from spendtag.guard.budgets import Budget
+from spendtag.guard.budgets import load as load_budgets
 from spendtag.ledger import Store, open_store
 from spendtag.periods import zone
 from spendtag.settings import Settings

@@ -14,8 +14,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from spendtag.budgets import Budget, Status, status
-from spendtag.forecasts import forecast
+from spendtag.guard.budgets import Budget, Status, status
+from spendtag.guard.forecasts import forecast
 from spendtag.invoices.repricing import History
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import CostRevision, Store

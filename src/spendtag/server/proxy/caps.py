@@ -3,7 +3,7 @@
 Checking and reserving happen in one synchronous step on the event loop, so concurrent
 calls see each other's reservations: a budget with room for one call admits one, and the
 spend recorded can pass the stop threshold by at most one call's settled cost over its
-estimate. Reservations ride on :class:`~spendtag.budgets.BudgetTracker`'s running sums
+estimate. Reservations ride on :class:`~spendtag.guard.budgets.BudgetTracker`'s running sums
 (added with ``observe`` and replaced by the actual cost at settlement).
 
 Replicas sharing one ledger (PostgreSQL) also reserve in the ledger (:class:`SharedReservations`),
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from spendtag.budgets import Budget, BudgetTracker, Decision
+from spendtag.guard.budgets import Budget, BudgetTracker, Decision
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd

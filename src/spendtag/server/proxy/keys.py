@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from spendtag.budgets import Budget
 from spendtag.errors import SpendtagError
+from spendtag.guard.budgets import Budget
 from spendtag.ledger.store import Store, VirtualKey
 from spendtag.tags import check_tags
 

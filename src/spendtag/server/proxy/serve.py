@@ -21,8 +21,8 @@ from spendtag.server.proxy.metrics import Metrics
 from spendtag.server.proxy.writer import Journal, LedgerWriter, journal_dir, recover
 
 if TYPE_CHECKING:
-    from spendtag.budgets import Budget
     from spendtag.cli.app import App
+    from spendtag.guard.budgets import Budget
 
 HOLDS_EVERY = 1.0          # seconds between publishing this proxy's reservations
 HOLDS_STALE = timedelta(seconds=10)
@@ -36,7 +36,7 @@ def config_for(app: App, base_urls: Mapping[str, str | None] | None = None) -> P
 
 def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> ProxyApp:
     """The ASGI app over ``app``'s ledger; earlier proxies' journals are recorded first."""
-    from spendtag import alerting
+    from spendtag.guard import alerting
     from spendtag.ledger import open_store
 
     store = app.store
@@ -110,7 +110,7 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
 
 
 def _budgets(app: App) -> list[Budget]:
-    from spendtag import budgets
+    from spendtag.guard import budgets
 
     return list(budgets.load(app.store, app.settings.sections.get("budgets"),
                              config_path=str(app.settings.config_path)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from spendtag.anomalies import Anomaly, Settings, detect
+from spendtag.guard.anomalies import Anomaly, Settings, detect
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.periods import zone

@@ -20,10 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from spendtag.alerts.channels import Channel, DeliveryError
-from spendtag.alerts.message import Alert
+from spendtag.guard.alerts.channels import Channel, DeliveryError
+from spendtag.guard.alerts.message import Alert
 
-log = logging.getLogger("spendtag.alerts")
+log = logging.getLogger("spendtag.guard.alerts")
 
 ResultCallback = Callable[[Alert, str, bool, int, str | None], None]
 

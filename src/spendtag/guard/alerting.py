@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag.alerts import Alert, Channel, Contributor, Dispatcher, channel_from_config, render_json
-from spendtag.budgets import Budget, Status, status
 from spendtag.errors import ConfigError
+from spendtag.guard.alerts import Alert, Channel, Contributor, Dispatcher, channel_from_config, render_json
+from spendtag.guard.budgets import Budget, Status, status
 from spendtag.ledger.store import AlertRecord, Delivery, Store
 from spendtag.money import format_usd
 
 
 def channels_from_config(section: Any, *, path: str) -> dict[str, Channel]:
     """``[alerts.channels.NAME]`` tables -> channels by name (a console channel always exists)."""
-    from spendtag.alerts import ConsoleChannel
+    from spendtag.guard.alerts import ConsoleChannel
 
     found: dict[str, Channel] = {"console": ConsoleChannel()}
     if not section:

@@ -371,7 +371,7 @@ def status(store: Store, budget: Budget, now: datetime, tz: ZoneInfo, *, with_fo
 
 
 def _add_forecast(store: Store, budget: Budget, st: Status, now: datetime, tz: ZoneInfo) -> None:
-    from spendtag.forecasts import forecast
+    from spendtag.guard.forecasts import forecast
 
     assert st.range.since is not None and st.range.until is not None
     start = st.range.since.astimezone(tz).date()

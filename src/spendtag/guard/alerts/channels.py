@@ -1,7 +1,7 @@
 """Where alerts go: console, signed webhook, Slack incoming webhook, email over SMTP.
 
 A channel sends one alert once and raises :class:`DeliveryError` when it could not;
-retries and threads belong to :class:`spendtag.alerts.delivery.Dispatcher`.
+retries and threads belong to :class:`spendtag.guard.alerts.delivery.Dispatcher`.
 
 Secrets (webhook signing keys, SMTP passwords) come from the environment, never from the
 config file, and never appear in an error, a log line or a ``repr``; neither does a URL's
@@ -30,8 +30,8 @@ from functools import cache
 from typing import Any, Protocol, TextIO, runtime_checkable
 from urllib.parse import urlsplit
 
-from spendtag.alerts.message import Alert, render_json, render_slack, render_subject, render_text
 from spendtag.errors import ConfigError, SpendtagError
+from spendtag.guard.alerts.message import Alert, render_json, render_slack, render_subject, render_text
 
 SIGNATURE_HEADER = "X-Spendtag-Signature"
 TIMESTAMP_HEADER = "X-Spendtag-Timestamp"

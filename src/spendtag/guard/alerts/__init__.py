@@ -7,7 +7,7 @@ this package only renders and delivers it, and reports each attempt's outcome ba
 
 from __future__ import annotations
 
-from spendtag.alerts.channels import (
+from spendtag.guard.alerts.channels import (
     Channel,
     ConsoleChannel,
     DeliveryError,
@@ -19,8 +19,8 @@ from spendtag.alerts.channels import (
     sign,
     verify_signature,
 )
-from spendtag.alerts.delivery import Dispatcher, ResultCallback
-from spendtag.alerts.message import Alert, Contributor, render_json, render_slack, render_subject, render_text
+from spendtag.guard.alerts.delivery import Dispatcher, ResultCallback
+from spendtag.guard.alerts.message import Alert, Contributor, render_json, render_slack, render_subject, render_text
 
 __all__ = [
     "Alert",

@@ -1,0 +1,1 @@
+"""The guard job: budgets, forecasts, anomalies, alerts, and the checks that enforce them."""
