@@ -113,8 +113,7 @@ def test_a_blocking_budget_with_no_stop_threshold_blocks_at_its_limit(tmp_path: 
     tracker = BudgetTracker(store, [b], UTC_ZONE, now=NOW)
     refused = tracker.refusal({"client": "acme"}, now=NOW)
     assert refused is not None and refused.budget.name == "acme"
-    caps = Caps(store, lambda: [b], UTC_ZONE, Pricer())
-    caps.tracker = BudgetTracker(store, [b], UTC_ZONE, now=NOW)
+    caps = Caps(store, lambda _: [b], UTC_ZONE, Pricer(), now=NOW)
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=NOW)
     assert isinstance(got, Refusal) and got.status == 429
@@ -253,7 +252,7 @@ def test_an_expired_budget_never_alerts_nor_refuses_anywhere(tmp_path: Path) -> 
     tracker = BudgetTracker(s, [b], UTC_ZONE, now=NOW)                                   # SDK enforcement
     assert tracker.refusal({"client": "acme"}, now=NOW, reserve=USD) is None
     assert tracker.observe(NOW, USD, {"client": "acme"}) == []
-    caps = Caps(s, lambda: [b], UTC_ZONE, Pricer())                                      # the proxy
+    caps = Caps(s, lambda _: [b], UTC_ZONE, Pricer())                                      # the proxy
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=datetime.now(UTC))
     assert got is None                                   # no blocking budget in effect: nothing to reserve
@@ -276,8 +275,7 @@ def test_the_same_budget_alerts_and_refuses_while_in_effect(tmp_path: Path) -> N
     (decision,) = budgets.check(s, [b], tags={"client": "acme"}, now=during)
     assert (decision.allowed, decision.over, decision.phase) == (False, True, "current")
     assert BudgetTracker(s, [b], UTC_ZONE, now=during).refusal({"client": "acme"}, now=during) is not None
-    caps = Caps(s, lambda: [b], UTC_ZONE, Pricer())
-    caps.tracker = BudgetTracker(s, [b], UTC_ZONE, now=during)
+    caps = Caps(s, lambda _: [b], UTC_ZONE, Pricer(), now=during)
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=during)
     assert isinstance(got, Refusal) and "budget q4" in got.message
@@ -288,14 +286,14 @@ def test_a_hold_remembers_the_budgets_it_was_reserved_against(tmp_path: Path) ->
     store = open_store(str(tmp_path / "l.db"))
     live = Budget("live", 100 * USD, scope=ACME, enforce="block")
     done = Budget("done", 100 * USD, "total", scope=ACME, end=date(2025, 1, 1), enforce="block")
-    caps = Caps(store, lambda: [live, done], UTC_ZONE, Pricer())
+    caps = Caps(store, lambda _: [live, done], UTC_ZONE, Pricer())
     now = datetime.now(UTC)
     hold = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                         input_tokens=1000, max_output=1000, now=now)
     assert isinstance(hold, Hold) and [b.name for b in hold.budgets] == ["live"] and hold.amount > 0
     assert caps.outstanding == {"live": hold.amount}
     caps.settle(hold, hold.amount // 2, {"client": "acme"}, key=None, project=None, agent=None, ts=now)
-    assert caps.outstanding == {"live": 0}                # never a negative hold on the expired budget
+    assert caps.outstanding == {}                         # never a negative hold on the expired budget
     store.close()
 
 
@@ -319,7 +317,7 @@ def test_proxy_metrics_show_only_budgets_in_effect(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "l.db"))
     live = Budget("live", 100 * USD, scope=ACME, enforce="block")
     done = Budget("done", 100 * USD, "total", scope=ACME, end=date(2025, 1, 1), enforce="block")
-    text = Metrics([], Caps(store, lambda: [live, done], UTC_ZONE, Pricer())).render().decode()
+    text = Metrics([], Caps(store, lambda _: [live, done], UTC_ZONE, Pricer())).render().decode()
     assert 'spendtag_budget_spent_usd{budget="live"} 0.0' in text
     assert 'budget="done"' not in text
     store.close()

@@ -154,6 +154,9 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
                 self._forget_caches()
                 raise
 
+    def change_token(self) -> int | None:
+        return None   # no cheap per-database commit counter: guards read the ledger on a timer
+
     def close(self) -> None:
         self._conn.close()
 

@@ -35,6 +35,7 @@ from spendtag.server.proxy.metrics import CONTENT_TYPE, Metrics
 from spendtag.server.proxy.routes import Body, Target, inspect, resolve
 from spendtag.server.proxy.streaming import UsageChunkStripper
 from spendtag.server.proxy.upstream import Response, UpstreamClient, UpstreamError
+from spendtag.server.proxy.watch import LedgerWatch
 from spendtag.server.proxy.writer import Done, Journal, LedgerWriter
 from spendtag.tags import merge, parse_header
 from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
@@ -77,6 +78,7 @@ class ProxyApp:
         self._routes: dict[tuple[str, str], Target | None] = {}
         self._tags: dict[tuple[bytes | None, bytes | None, str | None], dict[str, str]] = {}
         self._on_shutdown: list[Callable[[], None]] = []
+        self.watch: LedgerWatch | None = None     # what keeps the budgets and keys current (serve.build)
 
     def on_shutdown(self, fn: Callable[[], None]) -> None:
         self._on_shutdown.append(fn)
@@ -91,6 +93,7 @@ class ProxyApp:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def startup(self) -> None:
+        self.p.caps.loop = asyncio.get_running_loop()    # where the writer's reads of the ledger are applied
         for name, up in self.upstreams.items():
             self.clients[name] = UpstreamClient(up.base_url, connect_timeout=10,
                                                 read_timeout=self.p.config.read_timeout)
@@ -433,13 +436,13 @@ class Call:
         if self.done:
             return priced
         self.done = True
-        p.caps.settle(self.hold, cost.total if cost.priced else 0, self.tags, key=self.key, project=self.project,
-                      agent=self.agent, ts=self.ts)
+        seq = p.caps.settle(self.hold, cost.total if cost.priced else 0, self.tags, key=self.key,
+                            project=self.project, agent=self.agent, ts=self.ts)
         p.metrics.call(event.provider, event.model, status, self.tags, usage, cost.total)
         journal = p.journal
         journal.end(event)
         p.writer.put(Done(priced, http_status, up.name, self.target.url, (time.perf_counter() - self.t0) * 1000,
-                          self.hold.hold_id if self.hold is not None else None))
+                          self.hold.hold_id if self.hold is not None else None, seq))
         if journal.should_rotate():
             old, fd = journal.rotate()
             p.writer.retire(old, fd)

@@ -3,8 +3,11 @@
 Checking and reserving happen in one synchronous step on the event loop, so concurrent
 calls see each other's reservations: a budget with room for one call admits one, and the
 spend recorded can pass the stop threshold by at most one call's settled cost over its
-estimate. Reservations ride on :class:`~spendtag.guard.budgets.BudgetTracker`'s running sums
-(added with ``observe`` and replaced by the actual cost at settlement).
+estimate. The sums live in :class:`~spendtag.guard.live.LiveBudgets`: the ledger's spend as last
+read, this proxy's settled calls the ledger does not hold yet, and the reservations of calls in
+flight. The writer's thread reads the ledger again whenever another process changed it (a
+budget made, changed or deleted, a key revoked, spend recorded: see ``serve.py``), so every
+check sees the ledger as it is now, within a fraction of a second.
 
 Replicas sharing one ledger (PostgreSQL) also reserve in the ledger (:class:`SharedReservations`),
 atomically across all of them, so the same bound holds however many proxies serve the budget.
@@ -17,11 +20,12 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from spendtag.guard.budgets import Budget, BudgetTracker, Decision
+from spendtag.guard.budgets import Budget
+from spendtag.guard.live import ESTIMATE, LiveBudgets
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd
@@ -39,6 +43,7 @@ class Hold:
     project: str | None
     agent: str | None
     ts: datetime
+    token: int = 0                  # its reservation in :class:`LiveBudgets`
     hold_id: str | None = None      # its reservation in a shared ledger, if any
     budgets: tuple[Budget, ...] = ()   # the blocking budgets in effect it was reserved against
 
@@ -103,39 +108,87 @@ class Refusal:
 
 
 class Caps:
-    def __init__(self, store: Store, load_budgets: Callable[[], Sequence[Budget]], tz: ZoneInfo, pricer: Pricer,
-                 *, unpriced_policy: str = "warn", default_max_output_tokens: int = 4096) -> None:
+    """The proxy's budget checks over :class:`~spendtag.guard.live.LiveBudgets`.
+
+    ``load_budgets`` reads every budget from a store (the config file's and the ledger's);
+    :meth:`reload` reads them and their spend on the calling thread, :meth:`refresh` does it
+    on the writer's thread and hands the result to the event loop.
+    """
+
+    def __init__(self, store: Store, load_budgets: Callable[[Store], Sequence[Budget]], tz: ZoneInfo,
+                 pricer: Pricer, *, unpriced_policy: str = "warn", output_estimate: OutputEstimate | None = None,
+                 now: datetime | None = None) -> None:
         self.store = store
         self.tz = tz
         self.pricer = pricer
         self.policy = unpriced_policy
-        self.default_output = default_max_output_tokens
+        self.output = output_estimate or OutputEstimate()
         self._load = load_budgets
+        self.live = LiveBudgets(tz)
         self.alerts_due = False      # a threshold may have been crossed: evaluate alerts after the next write
-        self.external: dict[str, int] = {}   # other proxies' holds per budget (shared ledgers)
         self.shared: SharedReservations | None = None   # set when replicas share the ledger
+        self.loop: asyncio.AbstractEventLoop | None = None   # where a refresh from another thread is applied
+        self.committed = 0           # the writer's last committed sequence number (read by any thread)
         self._priced: dict[tuple[str, str], bool] = {}
         self._warned: set[tuple[str, str]] = set()
-        self.reload()
+        self.reload(now=now)
 
-    def reload(self) -> None:
-        self.budgets = list(self._load())
-        self.tracker = BudgetTracker(self.store, self.budgets, self.tz)
-        self.names = {b.name for b in self.budgets}
-        self._blocking = [b for b in self.budgets if b.enforce == "block" and b.stop_amount is not None]
-        self._covering: dict[tuple[object, ...], tuple[Budget, ...]] = {}
-        self.outstanding: dict[str, int] = {}
+    @property
+    def budgets(self) -> list[Budget]:
+        return self.live.budgets
 
-    def _blocking_for(self, tags: Mapping[str, str], key: str | None, project: str | None,
-                      agent: str | None) -> tuple[Budget, ...]:
-        ck = (tuple(tags.items()), key, project, agent)
-        found = self._covering.get(ck)
-        if found is None:
-            found = tuple(b for b in self._blocking if b.covers(tags, agent, key, project))
-            if len(self._covering) > 100_000:
-                self._covering.clear()
-            self._covering[ck] = found
-        return found
+    @property
+    def names(self) -> set[str]:
+        return {b.name for b in self.live.budgets}
+
+    @property
+    def outstanding(self) -> dict[str, int]:
+        """This proxy's reservations per budget."""
+        return self.live.held()
+
+    @property
+    def external(self) -> dict[str, int]:
+        return self.live.external
+
+    @external.setter
+    def external(self, held: dict[str, int]) -> None:
+        self.live.external = held
+
+    def read(self, store: Store, now: datetime) -> tuple[list[Budget], dict[str, int], int]:
+        """Every budget and the spend of its current period as ``store`` has them, with the writer's
+        committed sequence number taken first (so every call up to it is in that spend)."""
+        committed = self.committed
+        found = list(self._load(store))
+        spent = {}
+        for b in found:
+            rng, _ = b.period_at(now, self.tz)
+            spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
+        return found, spent, committed
+
+    def reload(self, now: datetime | None = None) -> None:
+        """Read the budgets and their spend now, on this thread (the event loop's, or before it runs)."""
+        now = now or datetime.now(UTC)
+        self.live.load(*self.read(self.store, now), now)
+
+    def refresh(self, store: Store) -> None:
+        """Read the budgets and their spend on ``store`` (the writer's thread, between its commits) and
+        hand them to the event loop, which applies them between two calls."""
+        now = datetime.now(UTC)
+        found, spent, committed = self.read(store, now)
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            self.live.load(found, spent, committed, now)
+        else:
+            loop.call_soon_threadsafe(self.live.load, found, spent, committed, now)
+
+    def mark_committed(self, upto: int) -> None:
+        """From the writer's thread: every call up to sequence number ``upto`` is in the ledger."""
+        self.committed = upto
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            self.live.committed(upto)
+        else:
+            loop.call_soon_threadsafe(self.live.committed, upto)
 
     def is_priced(self, provider: str, model: str, now: datetime) -> bool:
         pk = (provider, model)
@@ -148,8 +201,6 @@ class Caps:
     def reserve(self, provider: str, model: str, tags: Mapping[str, str], *, key: str | None, project: str | None,
                 agent: str | None, input_tokens: int, max_output: int | None, now: datetime) -> Hold | Refusal | None:
         """A hold (None when no blocking budget covers the call and the model is priced), or a refusal."""
-        # A fixed-range budget is in effect only inside its range: an expired one never refuses.
-        blocking = tuple(b for b in self._blocking_for(tags, key, project, agent) if b.in_effect(now, self.tz))
         if self.policy != "allow" and not self.is_priced(provider, model, now):
             if self.policy == "block":
                 return Refusal(403, f"spendtag: model {model!r} ({provider}) has no price and unpriced_policy is "
@@ -158,31 +209,25 @@ class Caps:
                 self._warned.add((provider, model))
                 print(f"spendtag proxy: warning: model {model!r} ({provider}) has no price; its calls are recorded "
                       "as unpriced", file=sys.stderr, flush=True)
+        live = self.live
+        # A fixed-range budget is in effect only inside its range: an expired one never refuses.
+        blocking = live.blocking(live.covering(tags, agent, key, project), now)
         if not blocking:
             return None
-        usage = Usage(input_tokens=input_tokens, output_tokens=max_output or self.default_output)
-        cost = self.pricer.price(UsageEvent("estimate", now, provider, model, usage))
+        output = max_output if max_output is not None else self.output.tokens(model)
+        cost = self.pricer.price(UsageEvent("estimate", now, provider, model,
+                                            Usage(input_tokens=input_tokens, output_tokens=output)))
         amount = cost.total if cost.priced else 0
-        decision = self.tracker.refusal(tags, agent=agent, key=key, project=project, now=now, reserve=amount)
-        if decision is None and self.external:
-            decision = self._external_refusal(blocking, amount, now)
-        if decision is not None:
-            return Refusal(429, decision.message, _seconds_until(decision, now))
-        self.tracker.observe(now, amount, tags, agent=agent, key=key, project=project)
-        for b in blocking:
-            self.outstanding[b.name] = self.outstanding.get(b.name, 0) + amount
-        return Hold(amount, tags, key, project, agent, now, budgets=blocking)
-
-    def _external_refusal(self, blocking: Sequence[Budget], amount: int, now: datetime) -> Decision | None:
-        for b in blocking:
-            held = self.external.get(b.name, 0)
-            stop = b.stop_amount
-            if held and stop is not None and self.tracker.spent(b.name) + held + amount > stop:
-                spent = self.tracker.spent(b.name) + held
-                return Decision(b, False, spent, b.limit, b.period_at(now, self.tz)[0].until,
-                                f"budget {b.name} ({b.describe_scope()}) has no room for this call: "
-                                f"spent and reserved {format_usd(spent)} of {format_usd(b.limit)}")
-        return None
+        verdict = live.verdict(blocking, amount)
+        if verdict is not None:
+            if verdict.reason == ESTIMATE:
+                bound = "its max_tokens" if max_output is not None else self.output.describe(model)
+                message = f"{verdict.message} (estimate: {input_tokens:,} input + {output:,} output tokens, {bound})"
+            else:
+                message = verdict.message
+            return Refusal(429, message, _seconds_until(verdict.until, now))
+        token = live.hold(amount, tags, agent, key, project, now)
+        return Hold(amount, tags, key, project, agent, now, token, budgets=tuple(live.budgets[i] for i in blocking))
 
     async def admit(self, hold: Hold, hold_id: str) -> Refusal | None:
         """With a shared ledger: reserve there too (atomically across replicas), or undo the local hold."""
@@ -193,36 +238,46 @@ class Caps:
         if outcome.ok:
             hold.hold_id = hold_id
             return None
-        self._undo(hold)
+        self.live.release(hold.token)
         budget = next((b for b in blocking if b.name == outcome.budget), blocking[0])
         rng, label = budget.period_at(hold.ts, self.tz)
-        decision = Decision(budget, False, outcome.spent, budget.limit, rng.until,
-                            f"budget {budget.name} ({budget.describe_scope()}, {label}) has no room for this call: "
-                            f"spent and reserved {format_usd(outcome.spent)} of {format_usd(budget.limit)}")
-        return Refusal(429, decision.message, _seconds_until(decision, hold.ts))
-
-    def _undo(self, hold: Hold) -> None:
-        self.tracker.observe(hold.ts, -hold.amount, hold.tags, agent=hold.agent, key=hold.key, project=hold.project)
-        for b in hold.budgets:
-            self.outstanding[b.name] = self.outstanding.get(b.name, 0) - hold.amount
+        message = (f"budget {budget.name} ({budget.describe_scope()}, {label}) has no room for this call: "
+                   f"spent and reserved by calls in flight {format_usd(outcome.spent)} of {format_usd(budget.limit)}")
+        return Refusal(429, message, _seconds_until(rng.until, hold.ts))
 
     def settle(self, hold: Hold | None, cost: int, tags: Mapping[str, str], *, key: str | None,
-               project: str | None, agent: str | None, ts: datetime) -> None:
-        """Replace the hold by the actual cost (or just add the cost when nothing was held)."""
-        if not self.budgets:
-            return
-        if hold is None:
-            crossed = self.tracker.observe(ts, cost, tags, agent=agent, key=key, project=project)
-        else:
-            crossed = self.tracker.observe(hold.ts, cost - hold.amount, hold.tags, agent=hold.agent, key=hold.key,
-                                           project=hold.project)
-            for b in hold.budgets:
-                self.outstanding[b.name] = self.outstanding.get(b.name, 0) - hold.amount
-        if crossed or cost:
-            self.alerts_due = self.alerts_due or bool(crossed)
+               project: str | None, agent: str | None, ts: datetime) -> int:
+        """Replace the hold by the actual cost (or just add the cost when nothing was held); returns the
+        call's sequence number, for the writer to report once the call is committed."""
+        seq, crossed = self.live.settle(hold.token if hold is not None else None, cost, tags, agent, key, project,
+                                        hold.ts if hold is not None else ts)
+        if crossed:
+            self.alerts_due = True
+        return seq
 
 
-def _seconds_until(decision: Decision, now: datetime) -> int | None:
-    if decision.retry_after is None:
+@dataclass(frozen=True, slots=True)
+class OutputEstimate:
+    """The output tokens a reservation counts for a request that sets no bound (no ``max_tokens``).
+
+    ``default`` for every model, ``models`` per model name (``[proxy.output_estimates]`` in the
+    config). A call that writes more than its estimate is charged what it wrote: the estimate only
+    decides whether it may start.
+    """
+
+    default: int = 1024
+    models: Mapping[str, int] = field(default_factory=dict)
+
+    def tokens(self, model: str) -> int:
+        return self.models.get(model, self.default)
+
+    def describe(self, model: str) -> str:
+        if model in self.models:
+            return f"no max_tokens: proxy.output_estimates sets {self.models[model]:,} for {model}"
+        return f"no max_tokens: proxy.default_max_output_tokens is {self.default:,}"
+
+
+def _seconds_until(until: datetime | None, now: datetime) -> int | None:
+    if until is None:
         return None
-    return max(1, int((decision.retry_after - now).total_seconds() + 0.999))
+    return max(1, int((until - now).total_seconds() + 0.999))

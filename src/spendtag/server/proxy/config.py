@@ -9,8 +9,13 @@ Config file (all optional)::
     anthropic_base_url = "https://api.anthropic.com"
     gemini_base_url = "https://generativelanguage.googleapis.com"
     metric_tags = ["client"]              # tag keys that become /metrics labels
-    default_max_output_tokens = 4096      # output bound for reservations when a request sets none
-    key_cache_seconds = 5                 # how long a virtual key look-up (and a revocation) is cached
+    default_max_output_tokens = 1024      # output tokens a budget reservation counts when a request
+                                          # sets no max_tokens (the call is charged what it wrote)
+    key_cache_seconds = 5                 # how long a virtual key look-up is cached (a revocation,
+                                          # like any change another process makes, is seen within 1 s)
+
+    [proxy.output_estimates]              # per model, instead of default_max_output_tokens
+    "gpt-5" = 4000
 
     [proxy.upstreams.groq]                # an OpenAI-compatible upstream, served under /groq/v1/...
     base_url = "https://api.groq.com/openai/v1"
@@ -58,7 +63,8 @@ class ProxyConfig:
     host: str = "127.0.0.1"
     port: int = 4000
     metric_tags: tuple[str, ...] = ("client",)
-    default_max_output_tokens: int = 4096
+    default_max_output_tokens: int = 1024
+    output_estimates: Mapping[str, int] = field(default_factory=dict)
     key_cache_seconds: float = 5.0
     access_log: bool = True
     read_timeout: float = 600.0
@@ -81,6 +87,13 @@ def _shared(value: Any, path: str) -> str:
         raise ConfigError(f"proxy.shared_budgets must be auto, on or off, not {value!r}", path=path,
                           fix='shared_budgets = "auto"   # on for a PostgreSQL ledger shared by replicas')
     return str(value)
+
+
+def _positive(value: Any, key: str, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"proxy.{key} must be a whole number above 0, not {value!r}", path=path,
+                          fix=f"{key} = 1024")
+    return value
 
 
 def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | None] | None = None,
@@ -110,6 +123,11 @@ def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | No
         key_env = _str(spec, "api_key_env", f"{name.upper().replace('-', '_')}_API_KEY", where, path)
         upstreams[name] = Upstream(name, "openai", _str(spec, "base_url", "", where, path).rstrip("/"),
                                    _str(spec, "provider", name, where, path), key_env, env.get(key_env) or None)
+    estimates = table.get("output_estimates", {})
+    if not isinstance(estimates, Mapping) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in estimates.values()):
+        raise ConfigError("[proxy.output_estimates] maps model names to output token counts above 0", path=path,
+                          fix='[proxy.output_estimates]\n"gpt-5" = 4000')
     tags = table.get("metric_tags", ["client"])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ConfigError("proxy.metric_tags must be a list of tag keys", path=path, fix='metric_tags = ["client"]')
@@ -119,7 +137,9 @@ def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | No
             host=str(table.get("host", "127.0.0.1")),
             port=int(table.get("port", 4000)),
             metric_tags=tuple(tags),
-            default_max_output_tokens=int(table.get("default_max_output_tokens", 4096)),
+            default_max_output_tokens=_positive(table.get("default_max_output_tokens", 1024),
+                                                "default_max_output_tokens", path),
+            output_estimates={str(k): int(v) for k, v in estimates.items()},
             key_cache_seconds=float(table.get("key_cache_seconds", 5)),
             access_log=bool(table.get("access_log", True)),
             read_timeout=float(table.get("read_timeout", 600)),

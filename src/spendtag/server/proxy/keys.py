@@ -70,6 +70,10 @@ class KeyCache:
         self.ttl = ttl
         self._found: dict[str, tuple[VirtualKey | None, float]] = {}
 
+    def forget(self) -> None:
+        """Drop every cached look-up (from any thread: the next look-up reads the ledger)."""
+        self._found = {}
+
     def lookup(self, secret: str) -> VirtualKey | None:
         """The active key, or None for an unknown or revoked one."""
         now = time.monotonic()
@@ -79,7 +83,8 @@ class KeyCache:
         found = self.store.key_by_hash(key_hash(secret))
         if found is not None and not found.active:
             found = None
-        if len(self._found) > 10_000:
-            self._found.clear()
-        self._found[secret] = (found, now + self.ttl)
+        cache = self._found
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[secret] = (found, now + self.ttl)
         return found

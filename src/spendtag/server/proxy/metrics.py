@@ -78,7 +78,7 @@ class Metrics(Collector):
             for b in self.caps.budgets:
                 if not b.in_effect(now, self.caps.tz):
                     continue   # a fixed range that has not started or has ended has no current period
-                s = self.caps.tracker.spent(b.name)
+                s = self.caps.live.spent(b.name) + self.caps.outstanding.get(b.name, 0)
                 used.add_metric([b.name], s / b.limit)
                 spent.add_metric([b.name], s / 10**12)
             yield used

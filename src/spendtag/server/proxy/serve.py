@@ -7,17 +7,18 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from spendtag.ledger.store import Store, VirtualKey
 from spendtag.server.proxy.app import Proxy, ProxyApp
-from spendtag.server.proxy.caps import Caps, SharedReservations
+from spendtag.server.proxy.caps import Caps, OutputEstimate, SharedReservations
 from spendtag.server.proxy.config import ProxyConfig
 from spendtag.server.proxy.config import load as load_config
 from spendtag.server.proxy.keys import KeyCache
 from spendtag.server.proxy.metrics import Metrics
+from spendtag.server.proxy.watch import LedgerWatch
 from spendtag.server.proxy.writer import Journal, LedgerWriter, journal_dir, recover
 
 if TYPE_CHECKING:
@@ -44,8 +45,10 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
     recovered = recover(journal_dir(url), store, app.pricer)
     if recovered:
         print(f"spendtag proxy: recorded {recovered} call(s) from an earlier run's journal", file=sys.stderr)
-    caps = Caps(store, lambda: _budgets(app), app.tz, app.pricer, unpriced_policy=app.settings["unpriced_policy"],
-                default_max_output_tokens=config.default_max_output_tokens)
+    caps = Caps(store, _budgets_of(app), app.tz, app.pricer, unpriced_policy=app.settings["unpriced_policy"],
+                output_estimate=OutputEstimate(config.default_max_output_tokens, config.output_estimates))
+    keys = KeyCache(store, config.key_cache_seconds)
+    watch = LedgerWatch(caps, keys)
     holder = f"proxy-{os.getpid()}-{os.urandom(3).hex()}"
     if config.shared_budgets == "on" or (config.shared_budgets == "auto" and not url.startswith("sqlite:")):
         caps.shared = SharedReservations(lambda: open_store(url), holder, app.tz,
@@ -55,19 +58,20 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
     lock = threading.Lock()
 
     def on_tick(wstore: Store) -> None:
-        """Keep this proxy's reservations alive; record what a replica that died on this machine left."""
+        """See what other processes changed; keep this proxy's reservations alive; record what a replica
+        that died on this machine left."""
         shared = caps.shared
-        if shared is None:
-            return
+        found = 0
         now = time.monotonic()
-        if now - ticks["extend"] >= min(EXTEND_EVERY, config.reservation_ttl / 3):
+        if shared is not None and now - ticks["extend"] >= min(EXTEND_EVERY, config.reservation_ttl / 3):
             ticks["extend"] = now
             shared.extend(wstore, datetime.now(UTC))
-        if now - ticks["recover"] >= config.recover_every:
+        if shared is not None and now - ticks["recover"] >= config.recover_every:
             ticks["recover"] = now
             found = recover(journal_dir(url), wstore, app.pricer)
             if found:
                 print(f"spendtag proxy: recorded {found} call(s) left by a proxy that stopped", file=sys.stderr)
+        watch.tick(wstore, force=found > 0)   # recorded on this connection: no change counter moves
 
     def after_write(wstore: Store) -> None:
         if caps.alerts_due and caps.budgets:
@@ -78,16 +82,15 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
             last[0] = now
             with lock:
                 at = datetime.now(UTC)
-                wstore.save_holds(holder, _snapshot(caps.outstanding), at)
+                wstore.save_holds(holder, caps.outstanding, at)
                 caps.external = wstore.holds(at - HOLDS_STALE, exclude=holder)
 
     # The writer only appends: a small page cache keeps the proxy's memory flat as the ledger grows.
     writer = LedgerWriter(lambda: open_store(url, cache_mb=WRITER_CACHE_MB),
                           access_log=config.access_log if access_log is None else access_log,
-                          after_write=after_write, on_tick=on_tick)
+                          after_write=after_write, on_tick=on_tick, on_commit=caps.mark_committed)
     journal = Journal(journal_dir(url))
     metrics = Metrics(config.metric_tags, caps)
-    keys = KeyCache(store, config.key_cache_seconds)
 
     def on_key(vk: VirtualKey) -> None:
         if vk.budget is not None and vk.budget not in caps.names:
@@ -95,6 +98,7 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
 
     proxy = Proxy(config, app.pricer, caps, keys, journal, writer, metrics, on_key)
     asgi = ProxyApp(proxy)
+    asgi.watch = watch
 
     def stop() -> None:
         writer.close()
@@ -109,20 +113,12 @@ def build(app: App, config: ProxyConfig, *, access_log: bool | None = None) -> P
     return asgi
 
 
-def _budgets(app: App) -> list[Budget]:
+def _budgets_of(app: App) -> Callable[[Store], list[Budget]]:
+    """Every budget as a store has them: the config file's and the ledger's."""
     from spendtag.guard import budgets
 
-    return list(budgets.load(app.store, app.settings.sections.get("budgets"),
-                             config_path=str(app.settings.config_path)))
-
-
-def _snapshot(d: Mapping[str, int]) -> dict[str, int]:
-    for _ in range(5):
-        try:
-            return dict(d)
-        except RuntimeError:   # resized by the event loop thread meanwhile
-            continue
-    return {}
+    entries, path = app.settings.sections.get("budgets"), str(app.settings.config_path)
+    return lambda store: list(budgets.load(store, entries, config_path=path))
 
 
 def serve(asgi: ProxyApp, host: str, port: int) -> None:

@@ -251,6 +251,7 @@ class Done:
     path: str
     ms: float
     hold_id: str | None = None      # a reservation in the ledger, released once the event is committed
+    seq: int = 0                    # the call's number in the budget checks (Caps.settle), reported once committed
 
 
 @dataclass(slots=True)
@@ -269,12 +270,14 @@ class LedgerWriter:
 
     def __init__(self, open_store: Callable[[], Store], *, interval: float = 0.05,
                  access_log: bool = True, after_write: Callable[[Store], None] | None = None,
-                 on_tick: Callable[[Store], None] | None = None) -> None:
+                 on_tick: Callable[[Store], None] | None = None,
+                 on_commit: Callable[[int], None] | None = None) -> None:
         self._open_store = open_store
         self.interval = interval
         self.access_log = access_log
         self.after_write = after_write
         self.on_tick = on_tick
+        self.on_commit = on_commit
         self.written = 0
         self._buf: list[Done | _Retire] = []
         self._stop = threading.Event()
@@ -328,6 +331,8 @@ class LedgerWriter:
                     print(f"spendtag proxy: ledger write failed, retrying: {exc}", file=sys.stderr, flush=True)
                     time.sleep(0.5)
             self.written += len(done)
+            if self.on_commit is not None:
+                self.on_commit(max(d.seq for d in done))
             held = [d.hold_id for d in done if d.hold_id is not None]
             while held:
                 try:   # only now: until the events are committed, their reservations stand for them

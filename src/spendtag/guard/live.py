@@ -1,0 +1,273 @@
+"""Budgets as the ledger holds them now, for a guard that sees every call it lets through (the proxy).
+
+Per budget and its current period the guard keeps three sums:
+
+* **ledger**: the spend the ledger held when it was last read, plus this process's calls
+  committed since (moved over by :meth:`LiveBudgets.committed`);
+* **pending**: this process's settled calls that the ledger does not hold yet (the writer
+  commits in batches: their cost is known, a read of the ledger would miss it);
+* **held**: reservations of calls in flight, an estimate each, replaced by the actual cost
+  when the call settles.
+
+A call is refused when ledger + pending + held (+ what other processes have reserved) plus
+its own estimate passes the stop threshold, and the refusal says why: the budget is **spent**;
+**this call's estimate does not fit** (it would not, even with no call in flight); or the room
+it needs is **reserved by calls in flight** (retry when they finish).
+
+Reading the ledger again (:meth:`LiveBudgets.load`, with budgets made, changed or deleted
+by any process and the spend any process recorded) replaces the budgets and the ledger sums
+in one step, and drops exactly the pending calls that read already includes (those up to
+the writer's last committed sequence number). Reservations and pending calls are kept per
+call, not per budget, and summed again for the budgets just loaded: a reload never drops a
+call in flight nor counts one twice.
+
+Everything here runs on one thread (the proxy's event loop); the reads of the ledger happen
+elsewhere and are handed over whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from spendtag.guard.budgets import Budget
+from spendtag.money import format_usd
+
+SPENT, RESERVED, ESTIMATE = "spent", "reserved by calls in flight", "this call's estimate does not fit"
+
+
+@dataclass(slots=True)
+class Call:
+    """A call this process let through: its reservation while in flight, then its settled cost."""
+
+    amount: int
+    tags: Mapping[str, str]
+    agent: str | None
+    key: str | None
+    project: str | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Why a blocking budget refuses a call."""
+
+    budget: Budget
+    reason: str                  # SPENT, RESERVED or ESTIMATE
+    period: str
+    spent: int                   # recorded (ledger + this process's settled calls)
+    reserved: int                # by calls in flight (this process's and others')
+    in_flight: int               # how many of this process's calls hold those reservations
+    estimate: int
+    stop: int
+    until: datetime | None       # when the period resets
+
+    @property
+    def message(self) -> str:
+        b = self.budget
+        head = f"budget {b.name} ({b.describe_scope()}, {self.period})"
+        stop = "" if self.stop == b.limit else f" (stops at {format_usd(self.stop)})"
+        if self.reason == SPENT:
+            return (f"{head} has reached its stop threshold: spent {format_usd(self.spent)} of "
+                    f"{format_usd(b.limit)}{stop}")
+        left = max(0, self.stop - self.spent - self.reserved)
+        if self.reason == RESERVED:
+            return (f"{head} has no room for this call: spent {format_usd(self.spent)} and "
+                    f"{format_usd(self.reserved)} reserved by calls in flight ({self.in_flight} here) of "
+                    f"{format_usd(b.limit)}{stop}; retry when they finish")
+        return (f"{head}: this call's estimate does not fit: it may cost up to {format_usd(self.estimate)}, "
+                f"and {format_usd(left)} is left (spent {format_usd(self.spent)}, reserved "
+                f"{format_usd(self.reserved)}, of {format_usd(b.limit)}{stop}); lower max_tokens or raise the budget")
+
+
+class LiveBudgets:
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.budgets: list[Budget] = []
+        self.external: dict[str, int] = {}      # other processes' reservations per budget name
+        self.stale = False                       # a period ended here: the ledger should be read again
+        self._ledger: list[int] = []
+        self._pending_sum: list[int] = []
+        self._held_sum: list[int] = []
+        self._held_n: list[int] = []
+        self._ranges: list[tuple[datetime | None, datetime | None, str]] = []
+        self._thresholds: list[tuple[int, ...]] = []
+        self._holds: dict[int, Call] = {}
+        self._pending: dict[int, Call] = {}
+        self._next = 0
+        self._covering: dict[tuple[object, ...], tuple[int, ...]] = {}
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self, budgets: Sequence[Budget], spent: Mapping[str, int], committed: int, now: datetime) -> None:
+        """Budgets and their spend as read from the ledger after every call up to ``committed`` (a
+        sequence number from :meth:`settle`) was committed: the pending calls up to it are in that
+        spend and leave; the others, and every reservation, count again for these budgets."""
+        for seq in [s for s in self._pending if s <= committed]:
+            del self._pending[seq]
+        self.budgets = list(budgets)
+        self._ranges = []
+        for b in self.budgets:
+            rng, label = b.period_at(now, self.tz)
+            self._ranges.append((rng.since, rng.until, label))
+        self._ledger = [spent.get(b.name, 0) for b in self.budgets]
+        self._thresholds = [tuple(t.amount for t in b.thresholds()) for b in self.budgets]
+        self._covering = {}
+        self.stale = False
+        self._sum_calls()
+
+    def _sum_calls(self, only: int | None = None) -> None:
+        n = len(self.budgets)
+        indexes = range(n) if only is None else (only,)
+        if only is None:
+            self._pending_sum, self._held_sum, self._held_n = [0] * n, [0] * n, [0] * n
+        else:
+            self._pending_sum[only] = self._held_sum[only] = self._held_n[only] = 0
+        for c in self._pending.values():
+            for i in indexes:
+                if self._counts(i, c):
+                    self._pending_sum[i] += c.amount
+        for c in self._holds.values():
+            for i in indexes:
+                if self._counts(i, c):
+                    self._held_sum[i] += c.amount
+                    self._held_n[i] += 1
+
+    def _counts(self, i: int, c: Call) -> bool:
+        since, until, _ = self._ranges[i]
+        return ((since is None or c.ts >= since) and (until is None or c.ts < until)
+                and self.budgets[i].covers(c.tags, c.agent, c.key, c.project))
+
+    # -- which budgets a call counts against ----------------------------------------------------
+
+    def covering(self, tags: Mapping[str, str], agent: str | None, key: str | None,
+                 project: str | None) -> tuple[int, ...]:
+        ck = (tuple(tags.items()), agent, key, project)
+        found = self._covering.get(ck)
+        if found is None:
+            found = tuple(i for i, b in enumerate(self.budgets) if b.covers(tags, agent, key, project))
+            if len(self._covering) > 100_000:
+                self._covering.clear()
+            self._covering[ck] = found
+        return found
+
+    def blocking(self, indexes: tuple[int, ...], now: datetime) -> tuple[int, ...]:
+        """Those of ``indexes`` that enforce a stop threshold on a call made at ``now``."""
+        out = []
+        for i in indexes:
+            b = self.budgets[i]
+            if b.enforce != "block" or b.stop_amount is None:
+                continue
+            self._roll(i, now)
+            since, until, _ = self._ranges[i]
+            if b.period == "total" and ((since is not None and now < since) or (until is not None and now >= until)):
+                continue   # a fixed range not in effect (upcoming or expired) never refuses
+            out.append(i)
+        return tuple(out)
+
+    def _roll(self, i: int, now: datetime) -> None:
+        """A calendar period that ended gives way to the next: nothing recorded in it yet but this
+        process's own calls (the next read of the ledger brings the rest)."""
+        since, until, _ = self._ranges[i]
+        b = self.budgets[i]
+        if until is not None and now >= until and b.period != "total":
+            rng, label = b.period_at(now, self.tz)
+            self._ranges[i] = (rng.since, rng.until, label)
+            self._ledger[i] = 0
+            self._sum_calls(only=i)
+            self.stale = True
+
+    # -- the checks -----------------------------------------------------------------------------
+
+    def verdict(self, indexes: tuple[int, ...], estimate: int) -> Verdict | None:
+        """The first of these (blocking, current) budgets that refuses a call estimated at ``estimate``."""
+        for i in indexes:
+            b = self.budgets[i]
+            stop = b.stop_amount
+            assert stop is not None
+            spent = self._ledger[i] + self._pending_sum[i]
+            reserved = self._held_sum[i] + self.external.get(b.name, 0)
+            if spent + reserved + estimate <= stop and spent < stop:
+                continue
+            # Blame what the call could not have done without: the budget spent, then its own size
+            # (it would not fit with nothing in flight), then the calls in flight.
+            reason = SPENT if spent >= stop else ESTIMATE if spent + estimate > stop else RESERVED
+            return Verdict(b, reason, self._ranges[i][2], spent, reserved, self._held_n[i], estimate, stop,
+                           self._ranges[i][1])
+        return None
+
+    def spent(self, name: str) -> int:
+        """Recorded spend of the budget's current period: the ledger's and this process's settled calls."""
+        i = self._index(name)
+        return self._ledger[i] + self._pending_sum[i]
+
+    def held(self) -> dict[str, int]:
+        """This process's reservations per budget name (for other processes to see)."""
+        return {b.name: self._held_sum[i] for i, b in enumerate(self.budgets) if self._held_sum[i]}
+
+    def _index(self, name: str) -> int:
+        return next(i for i, b in enumerate(self.budgets) if b.name == name)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def hold(self, amount: int, tags: Mapping[str, str], agent: str | None, key: str | None,
+             project: str | None, ts: datetime) -> int:
+        """Reserve ``amount`` for a call in flight; returns its token for :meth:`settle` or :meth:`release`."""
+        self._next += 1
+        c = self._holds[self._next] = Call(amount, tags, agent, key, project, ts)
+        for i in self.covering(tags, agent, key, project):
+            if self._counts_fast(i, c):
+                self._held_sum[i] += amount
+                self._held_n[i] += 1
+        return self._next
+
+    def release(self, token: int) -> None:
+        """Drop a reservation whose call never went ahead."""
+        c = self._holds.pop(token, None)
+        if c is not None:
+            for i in self.covering(c.tags, c.agent, c.key, c.project):
+                if self._counts_fast(i, c):
+                    self._held_sum[i] -= c.amount
+                    self._held_n[i] -= 1
+
+    def settle(self, token: int | None, cost: int, tags: Mapping[str, str], agent: str | None, key: str | None,
+               project: str | None, ts: datetime) -> tuple[int, list[tuple[Budget, int]]]:
+        """Replace a call's reservation (if it had one) by its cost, pending until the ledger holds it.
+
+        Returns the sequence number to hand the writer with the call, and the (budget, amount)
+        thresholds this cost crossed."""
+        if token is not None:
+            self.release(token)
+        self._next += 1
+        c = self._pending[self._next] = Call(cost, tags, agent, key, project, ts)
+        crossed: list[tuple[Budget, int]] = []
+        for i in self.covering(tags, agent, key, project):
+            if self._counts_fast(i, c):
+                before = self._ledger[i] + self._pending_sum[i]
+                self._pending_sum[i] += cost
+                crossed.extend((self.budgets[i], t) for t in self._thresholds[i] if before < t <= before + cost)
+        return self._next, crossed
+
+    def committed(self, upto: int) -> None:
+        """The writer committed every call up to sequence number ``upto``: their cost moves to the ledger sums."""
+        for seq in [s for s in self._pending if s <= upto]:
+            c = self._pending.pop(seq)
+            for i in self.covering(c.tags, c.agent, c.key, c.project):
+                if self._counts_fast(i, c):
+                    self._pending_sum[i] -= c.amount
+                    self._ledger[i] += c.amount
+
+    def _counts_fast(self, i: int, c: Call) -> bool:
+        """Whether a covering budget's current period holds the call (covering is already known)."""
+        since, until, _ = self._ranges[i]
+        return (since is None or c.ts >= since) and (until is None or c.ts < until)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._holds)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
