@@ -306,3 +306,105 @@ def test_a_revoked_key_stops_working_once_the_proxy_has_seen_the_revocation(prox
     seen_again(proxy, reads)
     r = call("POST", proxy.url + CHAT_PATH, CHAT, auth)
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+# -- the same on PostgreSQL (no change counter: the proxy reads the ledger on a timer) -------------
+
+
+@pytest.fixture
+def pg_proxy(tmp_path: Path, upstream: Upstream, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
+    from spendtag.cli.app import App
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai")
+    p = Proxy(tmp_path, upstream, '[proxy]\nmetric_tags = ["client"]\n')
+    p.app.close()
+    p.db, p.app = pg_url, App(db=pg_url)
+    p.start()
+    yield p
+    if p.thread.is_alive():
+        p.stop()
+    p.app.close()
+
+
+def test_postgres_a_budget_made_while_the_proxy_runs_holds_a_burst(pg_proxy: Proxy, upstream: Upstream) -> None:
+    settled = settled_cost(pg_proxy)
+    limit = estimate(pg_proxy, CHAT) * 3 // 2
+    reads = pg_proxy.asgi.watch.reads if pg_proxy.asgi.watch else 0
+    spendtag(pg_proxy, "budget", "set", "b", "--scope", "client=b", "--monthly", str(limit / 10**12),
+             "--stop-at", "100", "--enforce", "block")
+    seen_again(pg_proxy, reads, lambda: "b" in pg_proxy.asgi.p.caps.names)
+    budget = budget_named(pg_proxy, "b")
+    statuses = [s for s, _ in burst(pg_proxy, 64, CHAT, {"X-Spendtag-Tags": "client=b"})]
+    assert statuses.count(200) == 1 and statuses.count(429) == 63
+    assert 0 < ledger_spend(pg_proxy, budget) <= budget.limit + settled
+
+
+def test_postgres_spend_and_revocations_from_another_process(pg_proxy: Proxy) -> None:
+    out = spendtag(pg_proxy, "keys", "create", "temp", "--tags", "client=acme")
+    secret = next(w for w in out.split() if w.startswith("sk-spendtag-"))
+    auth = {"Authorization": f"Bearer {secret}"}
+    reads = pg_proxy.asgi.watch.reads if pg_proxy.asgi.watch else 0
+    spendtag(pg_proxy, "budget", "set", "acme", "--scope", "client=acme", "--monthly", "5", "--enforce", "block")
+    seen_again(pg_proxy, reads, lambda: "acme" in pg_proxy.asgi.p.caps.names)
+    assert call("POST", pg_proxy.url + CHAT_PATH, CHAT, auth).status_code == 200
+    reads = pg_proxy.asgi.watch.reads if pg_proxy.asgi.watch else 0
+    spendtag(pg_proxy, "record-cost", "5", "--tag", "client=acme", "--note", "tools")
+    seen_again(pg_proxy, reads + 1)       # a timer, not a counter: one read may have begun before the record
+    r = call("POST", pg_proxy.url + CHAT_PATH, CHAT, auth)
+    assert r.status_code == 429 and "has reached its stop threshold: spent $5.00" in r.json()["error"]["message"]
+    reads = pg_proxy.asgi.watch.reads if pg_proxy.asgi.watch else 0
+    spendtag(pg_proxy, "keys", "revoke", "temp")
+    seen_again(pg_proxy, reads + 1)
+    assert call("POST", pg_proxy.url + CHAT_PATH, CHAT, auth).status_code == 401
+
+
+# -- spendtag.instrument(enforce=True) -----------------------------------------------------------------
+
+
+def test_the_sdk_guard_sees_budgets_and_spend_from_other_processes(tmp_path: Path, upstream: Upstream) -> None:
+    """A budget made and spend recorded by the CLI in other processes, and this process's own calls
+    before and after its sink wrote them: each next call is judged on the ledger as it is now."""
+    import openai
+
+    import spendtag
+    from spendtag.capture.sdk.sinks import LedgerSink
+
+    db = str(tmp_path / "sdk.db")
+    sink = LedgerSink(db)
+    client = spendtag.instrument(openai.OpenAI(base_url=upstream.url + "/v1", api_key="sk-test", max_retries=0),
+                                 enforce=True, sink=sink, tags={"client": "acme"})
+    ask = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
+    client.chat.completions.create(**ask)                     # no budget yet
+    sink.flush(10)
+    store = open_store(db)
+    (first,) = store.events(Filters())
+    each = first.cost.total
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-c", "from spendtag.cli.main import cli; cli()", "--db", db, *args],
+                              env={**os.environ, "SPENDTAG_CONFIG": str(tmp_path / "none.toml")},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    # A limit of two calls and a half: two more go (the check is before a call, on what is spent), the
+    # next is refused, whether the sink wrote the two yet or not.
+    cli("budget", "set", "acme", "--scope", "client=acme", "--monthly", str((each * 5 // 2) / 10**12),
+        "--enforce", "block")
+    client.chat.completions.create(**ask)
+    client.chat.completions.create(**ask)
+    with pytest.raises(spendtag.BudgetExceeded) as refused:
+        client.chat.completions.create(**ask)
+    assert refused.value.spent_pico == 3 * each and "has reached its stop threshold" in str(refused.value)
+    sink.flush(10)
+    assert len(list(store.events(Filters()))) == 3            # the refused call never left
+    with pytest.raises(spendtag.BudgetExceeded):              # its own calls now in the ledger: counted once
+        client.chat.completions.create(**ask)
+    cli("budget", "remove", "acme")                           # another process lifts it: the next call goes
+    client.chat.completions.create(**ask)
+    cli("budget", "set", "tools", "--scope", "client=acme", "--monthly", "1", "--enforce", "block")
+    cli("record-cost", "1", "--tag", "client=acme", "--note", "a tool bought elsewhere")
+    with pytest.raises(spendtag.BudgetExceeded) as refused:
+        client.chat.completions.create(**ask)
+    assert refused.value.budget == "tools"
+    sink.close()
+    store.close()

@@ -27,7 +27,7 @@ elsewhere and are handed over whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -101,11 +101,12 @@ class LiveBudgets:
 
     # -- loading ------------------------------------------------------------------------------
 
-    def load(self, budgets: Sequence[Budget], spent: Mapping[str, int], committed: int, now: datetime) -> None:
+    def load(self, budgets: Sequence[Budget], spent: Mapping[str, int], committed: int, now: datetime, *,
+             known: Collection[int] = ()) -> None:
         """Budgets and their spend as read from the ledger after every call up to ``committed`` (a
-        sequence number from :meth:`settle`) was committed: the pending calls up to it are in that
-        spend and leave; the others, and every reservation, count again for these budgets."""
-        for seq in [s for s in self._pending if s <= committed]:
+        sequence number from :meth:`settle`), and the calls ``known``, were committed: those are in
+        that spend and leave; the others, and every reservation, count again for these budgets."""
+        for seq in [s for s in self._pending if s <= committed or s in known]:
             del self._pending[seq]
         self.budgets = list(budgets)
         self._ranges = []

@@ -1,10 +1,16 @@
 """``instrument(client, enforce=True)``: refuse a call before sending it when a blocking budget is spent.
 
-Budgets and their spend come from the local ledger (and the config file), loaded on the
-first call; each call this process makes is then added in memory, and the spend is re-read
-from the ledger every ``refresh`` seconds so that other processes' calls count too.
-Imports from the budget layer stay inside the functions: an SDK wrapper without
-``enforce`` never loads them.
+Budgets and their spend come from the local ledger (and the config file), read on the first
+call. Each call this process makes is then added in memory, until the ledger holds it. Before
+a call, at most every ``POLL`` seconds, the enforcer asks the ledger whether another
+connection committed since it last read (SQLite's ``PRAGMA data_version``, a few
+microseconds; on PostgreSQL it reads on a timer): when one did (a budget made, changed or
+deleted, spend recorded by another process, or this process's own sink), it reads the
+budgets and their spend again, so the check sees the ledger as it is now within a fraction
+of a second. It reads again at least every ``refresh`` seconds (budgets in the config file).
+
+Imports from the budget layer stay inside the functions: an SDK wrapper without ``enforce``
+never loads them.
 """
 
 from __future__ import annotations
@@ -12,16 +18,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from spendtag.capture.sdk.errors import BudgetExceeded
 from spendtag.usage import UsageEvent
 
 if TYPE_CHECKING:
     from spendtag.capture.sdk.sinks import Sink
-    from spendtag.guard.budgets import BudgetTracker
+    from spendtag.guard.live import LiveBudgets
     from spendtag.ledger.store import Store
     from spendtag.pricing.pricer import Pricer
+
+POLL = 0.005       # seconds between two looks at the ledger's change counter
+TIMER = 0.5        # seconds between reads where the ledger has no change counter (PostgreSQL)
 
 
 class Enforcer:
@@ -29,45 +39,86 @@ class Enforcer:
         self.sink = sink
         self.db = db
         self.refresh = refresh
+        self.reads = 0                        # how many times the ledger was read (tests)
         self._lock = threading.Lock()
-        self._tracker: BudgetTracker | None = None
+        self._live: LiveBudgets | None = None
         self._pricer: Pricer | None = None
         self._store: Store | None = None
+        self._loader: Any = None
+        self._token: int | None = None
         self._loaded = 0.0
+        self._polled = 0.0
+        self._pending: dict[str, int] = {}    # this process's calls the ledger may not hold yet: id -> seq
 
-    def _load(self) -> BudgetTracker:
+    def _open(self) -> LiveBudgets:
         from spendtag import settings
         from spendtag.guard import budgets
-        from spendtag.guard.budgets import BudgetTracker
+        from spendtag.guard.live import LiveBudgets
         from spendtag.ledger import open_store
         from spendtag.periods import zone
         from spendtag.pricing.pricer import Pricer
         from spendtag.recording import price_book
 
-        if self.sink is not None:
-            self.sink.flush(5.0)     # this process's own calls reach the ledger before it is re-read
         resolved = settings.load({"db": self.db})
-        if self._store is None:
-            self._store = open_store(resolved.db)
-            self._pricer = Pricer(price_book(self._store, resolved))
-        found = budgets.load(self._store, resolved.sections.get("budgets"), config_path=str(resolved.config_path))
-        self._loaded = time.monotonic()
-        return BudgetTracker(self._store, found, zone(resolved["tz"]))
+        self._store = store = open_store(resolved.db)
+        self._pricer = Pricer(price_book(store, resolved))
+        entries, path = resolved.sections.get("budgets"), str(resolved.config_path)
+        self._loader = lambda: budgets.load(store, entries, config_path=path)
+        return LiveBudgets(zone(resolved["tz"]))
+
+    def _read(self, live: LiveBudgets, token: int | None) -> None:
+        """Budgets and spend from the ledger; this process's calls it now holds leave the pending ones."""
+        store = self._store
+        assert store is not None
+        known = {seq for event_id, seq in self._pending.items() if store.get_event(event_id) is not None}
+        now = datetime.now(UTC)
+        found = self._loader()
+        spent = {}
+        for b in found:
+            rng, _ = b.period_at(now, live.tz)
+            spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
+        live.load(found, spent, 0, now, known=known)
+        self._pending = {i: seq for i, seq in self._pending.items() if seq not in known}
+        self._token, self._loaded = token, time.monotonic()
+        self.reads += 1
+
+    def _current(self) -> LiveBudgets:
+        live = self._live
+        if live is None:
+            live = self._live = self._open()
+            assert self._store is not None
+            self._read(live, self._store.change_token())
+            self._polled = time.monotonic()
+            return live
+        now = time.monotonic()
+        if now - self._polled < POLL:
+            return live
+        self._polled = now
+        assert self._store is not None
+        token = self._store.change_token()    # before the read: a change during it is seen next time
+        since = now - self._loaded
+        if since >= self.refresh or live.stale or (token is None and since >= TIMER) or (
+                token is not None and token != self._token):
+            self._read(live, token)
+        return live
 
     def check(self, tags: Mapping[str, str], *, agent: str | None, project: str | None) -> None:
         """Raise :class:`BudgetExceeded` if a blocking budget covering this call has reached its stop."""
         with self._lock:
-            if self._tracker is None or time.monotonic() - self._loaded > self.refresh:
-                self._tracker = self._load()
-            decision = self._tracker.refusal(tags, agent=agent, project=project)
-        if decision is not None:
-            raise BudgetExceeded(decision.message, budget=decision.budget.name, spent_pico=decision.spent,
-                                 limit_pico=decision.limit, retry_after=decision.retry_after)
+            live = self._current()
+            verdict = live.verdict(live.blocking(live.covering(tags, agent, None, project), datetime.now(UTC)), 0)
+        if verdict is not None:
+            raise BudgetExceeded(verdict.message, budget=verdict.budget.name, spent_pico=verdict.spent,
+                                 limit_pico=verdict.budget.limit, retry_after=verdict.until)
 
     def observe(self, event: UsageEvent) -> None:
-        """Add a finished call's cost to the running spend."""
+        """Add a finished call's cost to the spend, until the ledger holds it."""
         with self._lock:
-            if self._tracker is None or self._pricer is None:
+            if self._live is None or self._pricer is None:
                 return
             cost = self._pricer.price(event)
-            self._tracker.observe(event.ts, cost.total, event.tags, agent=event.agent, project=event.project)
+            seq, _ = self._live.settle(None, cost.total if cost.priced else 0, event.tags, event.agent, event.key,
+                                       event.project, event.ts)
+            self._pending[event.event_id] = seq
+            if len(self._pending) > 100_000:     # a sink that never writes: keep the newest
+                self._pending = dict(list(self._pending.items())[-50_000:])
