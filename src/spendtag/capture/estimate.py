@@ -22,7 +22,9 @@ google     gemini/02 stream "Rust's ownership model ..."            114      23 
 Per provider, the ratio is the fixtures' (rounded to a half): OpenAI-style 4 characters a
 token (72 characters, 20 tokens; counted per stream with rounding up, 20 estimated for
 20), Anthropic 3 (14 for 14), Gemini 5 (23 for 23). Per stream the error is up to 40 % on
-a few words (short strings round badly), and it shrinks with length. On the input side one
+a few words (short strings round badly), and it shrinks with length. Thinking is billed as
+output but not streamed as text (Gemini's stream also reports 432 thought tokens), so the
+output of a thinking model's cut stream is under-estimated. On the input side one
 fixture pairs a request with its count: ``anthropic/05`` (count_tokens: a system prompt, a
 tool and one message) reports 623 tokens; the estimate is 437, 30 % under (87 from its text,
 4 for the message, and the 346 of the hidden system prompt Anthropic documents for a request
