@@ -63,6 +63,7 @@ class Receiver:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.finished = 0
+        self.answer = b"no"         # the body of an answer other than 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,9 +81,10 @@ class Receiver:
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "2")
+                answer = b"ok" if status == 200 else receiver.answer
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"no")
+                self.wfile.write(answer)
                 receiver.finished += 1
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -195,6 +197,17 @@ def test_errors_never_show_the_url_token(receiver: Callable[..., Receiver]) -> N
     assert info.value.retryable is False
     for shown in (str(info.value), repr(channel), repr(WebhookChannel("ops", url, secret=SECRET))):
         assert "XOXBTOKEN" not in shown and "qs-secret" not in shown and SECRET not in shown
+
+
+def test_a_receivers_answer_is_kept_short_and_without_credentials(receiver: Callable[..., Receiver]) -> None:
+    rx = receiver(secret=None, statuses=[401])
+    rx.answer = (b'{"error": "invalid token xoxb-1234567890-abcdefghijkl", "hint": "send Authorization: '
+                 b'Bearer s3cr3t-t0ken-value or ?key=AIzaSyA1234567890abcdefghijk"}')
+    with pytest.raises(DeliveryError) as info:
+        WebhookChannel("ops", rx.url, secret=None, allow_unsigned=True).send(ALERT)
+    shown = str(info.value)
+    assert shown.endswith('answered HTTP 401 Unauthorized: {"error": "invalid token [redacted]", "hint": "send '
+                          'Authorization: Bearer [redacted] or ?key=[redacted]"}')
 
 
 def test_redirects_are_failures_not_followed(receiver: Callable[..., Receiver]) -> None:

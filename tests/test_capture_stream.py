@@ -237,7 +237,7 @@ def test_anthropic_error_event_mid_stream_keeps_known_usage() -> None:
                     event="error"))
     parsed = parse_stream("anthropic", stream)
     assert parsed.status == "error"
-    assert parsed.usage == Usage(input_tokens=40, output_tokens=10, estimated=True)
+    assert parsed.usage == Usage(input_tokens=40, output_tokens=14, estimated=True)   # 40 chars at 3 a token
 
 
 def test_anthropic_estimate_never_goes_below_the_placeholder() -> None:
@@ -277,7 +277,7 @@ def test_gemini_stream_cut_before_finish_is_aborted_and_estimated() -> None:
                  _gemini_chunk("y" * 12, None))
     parsed = parse_stream("google", stream)
     assert parsed.status == "aborted"
-    assert parsed.usage == Usage(input_tokens=7, output_tokens=6, estimated=True)   # 24 chars / 4
+    assert parsed.usage == Usage(input_tokens=7, output_tokens=5, estimated=True)   # 24 chars at 5 a token
 
 
 def test_gemini_corrupt_last_usage_chunk_falls_back_to_the_previous_one() -> None:

@@ -2,9 +2,10 @@
 
 The upstream speaks the providers' exact formats by replaying tests/fixtures/formats and
 records every request it gets (path, headers, body). A request header ``x-test-mode``
-selects a behaviour: ``error429`` (a rate-limit error body), ``slow`` (50 ms between SSE
-events), ``hang`` (half the stream, then wait until the client leaves), ``redirect`` (a 307
-to another path of the upstream).
+selects a behaviour: ``error429`` (a rate-limit error body), ``error401`` (a bad-key error
+whose message quotes the key, as OpenAI's does), ``slow`` (50 ms between SSE events), ``hang``
+(half the stream, then wait until the client leaves), ``cut`` (half the stream or half the
+body, then the connection is dropped), ``redirect`` (a 307 to another path of the upstream).
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def _events(raw: bytes) -> list[bytes]:
     return [e + b"\n\n" for e in text.split(b"\n\n") if e.strip()]
 
 
+# A bad-key answer that quotes (part of) the key, as OpenAI's 401 does.
+FAKE_KEY = "sk-proj-Zx81TqLm0c9VbN4sRw7YhU2eKa5Jd3Fg"
+LEAKY_401 = {"error": {"message": f"Incorrect API key provided: {FAKE_KEY}. You can find your API key at "
+                                  "https://platform.openai.com/account/api-keys.",
+                       "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+
+
 @dataclass
 class Seen:
     path: str
@@ -88,6 +96,9 @@ class Upstream:
         if mode == "redirect":
             self.answered += 1
             return web.json_response({"moved": True}, status=307, headers={"location": "/elsewhere"})
+        if mode == "error401":
+            self.answered += 1
+            return web.json_response(LEAKY_401, status=401)
         if mode == "error429":
             if path.endswith("/messages"):
                 err = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
@@ -101,30 +112,49 @@ class Upstream:
                 if not (req.get("stream_options") or {}).get("include_usage"):
                     events = [e.replace(b',"usage":null', b"") for e in events if b'"choices":[]' not in e]
                 return await self._stream(request, events, mode)
-            return self._json(fixture_path("openai", "01_chat_completion_nonstream.json"))
+            return await self._json(request, fixture_path("openai", "01_chat_completion_nonstream.json"), mode)
+        if path.endswith("/responses"):
+            if req.get("stream"):
+                return await self._stream(request, _events(fixture_path("openai", "05_responses_stream.sse")
+                                                           .read_bytes()), mode)
+            return await self._json(request, fixture_path("openai", "04_responses_nonstream_web_search.json"), mode)
         if path.endswith("/messages"):
             if req.get("stream"):
                 return await self._stream(request, _events(fixture_path("anthropic", "02_message_stream.sse")
                                                            .read_bytes()), mode)
-            return self._json(fixture_path("anthropic", "01_message_nonstream.json"))
+            return await self._json(request, fixture_path("anthropic", "01_message_nonstream.json"), mode)
         if path.endswith(":streamGenerateContent"):
             return await self._stream(request, _events(fixture_path("gemini", "02_stream_generate_content.sse")
                                                        .read_bytes()), mode)
         if path.endswith(":generateContent"):
-            return self._json(fixture_path("gemini", "01_generate_content.json"))
+            return await self._json(request, fixture_path("gemini", "01_generate_content.json"), mode)
         if path.endswith("/models"):
             return web.json_response({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
         return web.json_response({"error": {"message": "not found"}}, status=404)
 
-    def _json(self, path: Path) -> web.Response:
+    async def _json(self, request: web.Request, path: Path, mode: str) -> web.StreamResponse:
+        body = path.read_bytes()
+        if mode == "cut":     # the head and half the body it announces, then the connection drops
+            resp = web.StreamResponse(headers={"content-type": "application/json"})
+            resp.content_length = len(body)
+            await resp.prepare(request)
+            await resp.write(body[:len(body) // 2])
+            assert request.transport is not None
+            request.transport.abort()
+            self.aborted += 1
+            return resp
         self.answered += 1
-        return web.Response(body=path.read_bytes(), content_type="application/json")
+        return web.Response(body=body, content_type="application/json")
 
     async def _stream(self, request: web.Request, events: list[bytes], mode: str) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await resp.prepare(request)
         try:
             for i, event in enumerate(events):
+                if mode == "cut" and i == len(events) // 2:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise ConnectionResetError
                 if mode == "hang" and i == len(events) // 2:
                     for _ in range(600):      # until the proxy hangs up (at most 30 s)
                         await asyncio.sleep(0.05)

@@ -126,7 +126,7 @@ def test_a_page_that_keeps_failing_leaves_its_days_unpulled(store: Store) -> Non
     usage = result.reports[0]
     assert usage.days == [JAN5, date(2026, 1, 6)]
     assert usage.missing == [date(2026, 1, 7)]
-    assert usage.error == f"page 2: {ANTHROPIC_USAGE}: HTTP 500: Internal server error after 4 attempts"
+    assert usage.error == f"page 2: {ANTHROPIC_USAGE}: HTTP 500: api_error: Internal server error after 4 attempts"
     assert len(sleeps.calls) == 3
     assert len(store.provider_usage("anthropic")) == 3        # pages that were read are kept
     status = {(s.report, s.day): (s.complete, s.error) for s in store.provider_days("anthropic")}
@@ -215,6 +215,21 @@ def test_auth_errors_are_not_retried_and_never_echo_the_key(store: Store) -> Non
     assert usage.error == f"page 1: {ANTHROPIC_USAGE}: HTTP 401: invalid x-api-key"
     assert "sk-ant-secret" not in usage.error and sleeps.calls == []
     assert usage.missing == [JAN5, date(2026, 1, 6), date(2026, 1, 7)]
+
+
+def test_a_provider_error_that_quotes_a_key_is_stored_with_its_type_and_code_and_the_key_redacted(
+        store: Store) -> None:
+    routes = anthropic_routes()
+    quoted = "sk-ant-admin01-Zx81TqLm0c9VbN4sRw7YhU2eKa5Jd3Fg"
+    routes[ANTHROPIC_USAGE].faults[None] = [(403, {}, {"type": "error", "error": {
+        "type": "permission_error", "message": f"key {quoted} is not an admin key"}})]
+    with serve(FakeAdminAPI(routes)) as url:
+        result = pull(store, "anthropic", make_client("anthropic", url, key="k", sleep=Sleeps(), policy=FAST),
+                      JAN5, JAN8)
+    expected = f"page 1: {ANTHROPIC_USAGE}: HTTP 403: permission_error: key [redacted] is not an admin key"
+    assert result.reports[0].error == expected
+    stored = [d.error for d in store.provider_days("anthropic")] + [p.error for p in store.provider_pulls("anthropic")]
+    assert expected in stored and not any(quoted in e or "Zx81" in e for e in stored)
 
 
 def test_missing_key_and_bad_options_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:

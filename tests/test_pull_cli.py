@@ -105,7 +105,7 @@ def test_a_failing_pull_says_which_days_and_exits_non_zero(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
         "anthropic usage: 2 day(s) replaced, 3 row(s), 1 page(s); INCOMPLETE 1 day(s) not pulled: 2026-01-07 "
-        f"(page 2: {ANTHROPIC_USAGE}: HTTP 500: Internal server error after 5 attempts)")
+        f"(page 2: {ANTHROPIC_USAGE}: HTTP 500: api_error: Internal server error after 5 attempts)")
     assert "some days were not pulled" in result.stderr
 
 

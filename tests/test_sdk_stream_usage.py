@@ -301,8 +301,12 @@ def test_prompt_estimates_count_text_not_images() -> None:
     image = {"model": "gpt-4o", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "x" * 400},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 100_000}}]}]}
-    # The strings' 410 characters ("gpt-4o", "user", the text) at four a token, and the message's framing.
-    assert prompt_tokens(json.dumps(text).encode()) == 103 + 4
-    # The image's base64 does not count; the parts' types do ("text", "image_url").
-    assert prompt_tokens(json.dumps(image).encode()) == 106 + 4
+    # The text's 400 characters at four a token, and the message's framing; the model and role are settings.
+    assert prompt_tokens(json.dumps(text).encode()) == 100 + 4
+    # The image's base64 does not count, nor do the parts' types.
+    assert prompt_tokens(json.dumps(image).encode()) == 100 + 4
+    # Claude's tokenizer is denser (three characters a token), and tools bring a hidden system prompt.
+    assert prompt_tokens(json.dumps(text).encode(), "anthropic") == 134 + 4
+    tools = {**text, "tools": [{"name": "f", "input_schema": {"type": "object"}}]}
+    assert prompt_tokens(json.dumps(tools).encode(), "anthropic") == 149 + 4 + 346   # 447 chars with the tool's JSON
     assert prompt_tokens(b"raw prompt") == 3 and prompt_tokens(b"{}") == 1 and prompt_tokens(b"") == 0

@@ -123,7 +123,7 @@ class MessagesStream:
             # Cut before message_delta: input and cache are exact from message_start; output
             # is estimated from the streamed text, never below message_start's placeholder.
             known = messages_usage(self._start or {})
-            output = tokens_for_chars(self._chars, at_least=known.output_tokens)
+            output = tokens_for_chars(self._chars, provider, at_least=known.output_tokens)
             usage = known.replace(output_tokens=output, estimated=True)
             status = "error" if self._error else "aborted"
         return Parsed(provider, self._model, usage, self._id, status)

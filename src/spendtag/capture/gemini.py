@@ -165,11 +165,11 @@ class GeminiStream:
             usage = parsed.usage
             if usage is not None and status != "ok":
                 # Cumulative counts stop where the stream did; generation may have gone on.
-                output = max(usage.output_tokens, tokens_for_chars(self._chars))
+                output = max(usage.output_tokens, tokens_for_chars(self._chars, provider))
                 usage = usage.replace(output_tokens=output, estimated=True)
             return Parsed(provider, parsed.model, usage, parsed.response_id, status)
         first = _decoded(self._first) or EMPTY
-        usage = Usage(output_tokens=tokens_for_chars(self._chars), web_search_requests=self._searches,
+        usage = Usage(output_tokens=tokens_for_chars(self._chars, provider), web_search_requests=self._searches,
                       estimated=True)
         model = text(first, "modelVersion") or text(first, "model_version")
         return Parsed(provider, model, usage, text(first, "responseId") or text(first, "response_id"), status)

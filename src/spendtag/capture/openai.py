@@ -235,8 +235,8 @@ class ChatStream:
             status: Status = "error" if self._error else "ok"
         else:
             # No usage chunk: either include_usage was off ([DONE] arrived) or the stream was
-            # cut. The prompt size is unknown here, so only the output can be estimated.
-            usage = Usage(output_tokens=tokens_for_chars(self._chars), service_tier=self._tier,
+            # cut. The prompt is not in the stream: whoever holds the request adds its estimate.
+            usage = Usage(output_tokens=tokens_for_chars(self._chars, provider), service_tier=self._tier,
                           estimated=True)
             status = "error" if self._error else "ok" if self._done else "aborted"
         return Parsed(provider, self._model, usage, self._id, status)
@@ -283,5 +283,5 @@ class ResponsesStream:
                 return Parsed(provider, parsed.model, parsed.usage, parsed.response_id, status)
         else:
             status = "error" if self._error else "aborted"
-        usage = Usage(output_tokens=tokens_for_chars(self._chars), estimated=True)
+        usage = Usage(output_tokens=tokens_for_chars(self._chars, provider), estimated=True)
         return Parsed(provider, self._model, usage, self._id, status)

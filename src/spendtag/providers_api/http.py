@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from spendtag.errors import SpendtagError
+from spendtag.redaction import error_summary
 
 _RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
@@ -85,16 +86,13 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
 
 
 def _reason(response: Response) -> str:
-    """The provider's error message, short, without echoing anything sent."""
+    """The provider's error, short: its type, code and message, with anything like a credential
+    redacted (a 401 may quote the key it refused), since it is stored with the pull."""
     try:
         data = json.loads(response.body)
-        err = data.get("error") if isinstance(data, dict) else None
-        message = err.get("message") if isinstance(err, dict) else None
-        if isinstance(message, str):
-            return message[:200]
     except (ValueError, UnicodeDecodeError):
-        pass
-    return ""
+        return ""
+    return error_summary(response.body) if isinstance(data, dict) and data.get("error") else ""
 
 
 def default_sleep(seconds: float) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from spendtag.capture.estimate import prompt_tokens
+from spendtag.capture.estimate import body_output_tokens, prompt_tokens
 from spendtag.capture.parsed import Parsed, normalise_provider
 from spendtag.capture.parsers import parse_response
 from spendtag.capture.sdk.context import EMPTY, Context, current
@@ -115,22 +115,29 @@ class Call:
             return BodyReader(self, status, headers.get("content-encoding", ""), stream)
         return None
 
-    def event(self, parsed: Parsed | None, status: int, cut: bool) -> UsageEvent | None:
-        """The call's event from what its body said; None when the body carried nothing billable."""
+    def event(self, parsed: Parsed | None, status: int, cut: bool, partial: bytes = b"") -> UsageEvent | None:
+        """The call's event from what its body said; None when the body carried nothing billable.
+
+        ``partial``: what arrived of a body cut short (``cut``), whose usage never came."""
         state: Status
         if status >= 400:
             state = "error"
             usage = parsed.usage if parsed is not None and parsed.usage is not None else Usage()
+        elif cut and parsed is None and self._request_model() is not None:
+            # A model call's body cut short (the upstream dropped it, or the caller closed it):
+            # the call ran and is billed, so it is its estimate, the prompt's tokens added below.
+            state = "aborted"
+            usage = Usage(output_tokens=body_output_tokens(partial, self.provider), estimated=True)
         elif parsed is None or parsed.usage is None:
             return None     # a list of models, a file
         else:
             usage = parsed.usage
             # Closed after its end (an SDK closes a chat stream at [DONE]) is not cut short.
             state = "aborted" if cut and parsed.status != "ok" else parsed.status
-            if usage.estimated and not usage.total_input_tokens:
-                # The stream ended before its usage (the caller closed it): the prompt was sent
-                # and billed all the same, so its estimate goes in with the output so far.
-                usage = usage.replace(input_tokens=prompt_tokens(self.request_body))
+        if usage.estimated and not usage.total_input_tokens and state != "error":
+            # The usage never came (the caller closed the stream, the upstream cut it): the
+            # prompt was sent and billed all the same, so its estimate goes in with the output so far.
+            usage = usage.replace(input_tokens=prompt_tokens(self.request_body, self.provider))
         ctx = self.context
         assert self.ts is not None
         model = (parsed.model if parsed is not None else None) or self._request_model() or "unknown"
@@ -226,6 +233,10 @@ class BodyReader:
                 parsed: Parsed | None = self._reader.finish()
             elif self._too_big or (cut and self.status < 400):
                 parsed = None
+                if not self._too_big:
+                    decode = content_decoder(self.encoding)
+                    body = b"".join(self._parts)
+                    return self.call.event(None, self.status, cut, decode(body) if decode is not None else body)
             else:
                 decode = content_decoder(self.encoding)
                 body = b"".join(self._parts)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from spendtag.errors import ConfigError, SpendtagError
 from spendtag.guard.alerts.message import Alert, render_json, render_slack, render_subject, render_text
+from spendtag.redaction import redact
 
 SIGNATURE_HEADER = "X-Spendtag-Signature"
 TIMESTAMP_HEADER = "X-Spendtag-Timestamp"
@@ -118,7 +119,7 @@ def _post(what: str, url: str, body: bytes, headers: Mapping[str, str], timeout:
             detail = exc.read(300).decode("utf-8", "replace")
         except (OSError, http.client.HTTPException):
             detail = ""
-        detail = " ".join(detail.split())[:200]
+        detail = redact(" ".join(detail.split()))[:200]     # stored with the delivery: no credential in it
         retryable = exc.code >= 500 or exc.code in _RETRYABLE_4XX or exc.code < 400
         answer = f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
         raise DeliveryError(f"{what}: {where} answered {answer}", retryable=retryable) from None
@@ -293,7 +294,7 @@ class EmailChannel:
 
 def _text(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    return " ".join(text.split())[:200]
+    return redact(" ".join(text.split()))[:200]
 
 
 def _refusals(recipients: Mapping[str, tuple[int, bytes]]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import gc
 import json
 import time
@@ -19,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from spendtag.capture.parsed import Parsed
+from spendtag.capture.estimate import body_output_tokens, prompt_tokens
+from spendtag.capture.parsed import Parsed, normalise_provider
 from spendtag.capture.parsers import parse_response
 from spendtag.capture.stream import StreamReader
 from spendtag.errors import TagError, UsageFormatError
@@ -332,12 +332,16 @@ class Call:
             resp.close()
 
     async def whole(self, resp: Response, send: Send) -> None:
+        up = self.target.upstream
         try:
             data = await resp.read()
         except _UPSTREAM_ERRORS as exc:
-            self.finish(None, 502, "error")
-            await self.app.error(send, self.target.upstream, 502, f"spendtag: upstream response cut: "
-                                                                  f"{type(exc).__name__}")
+            # The call ran and is billed all the same: its estimate, from the request and what arrived.
+            provider = normalise_provider(up.provider)
+            usage = Usage(output_tokens=body_output_tokens(resp.received(), provider), estimated=True)
+            self.finish(Parsed(provider, None, usage, None, "aborted"), 502, "aborted")
+            await self.app.error(send, up, 502, f"spendtag: upstream response cut: {type(exc).__name__}",
+                                 [(b"x-spendtag-event-id", self.event_id.encode())])
             return
         except BaseException:
             self.finish(None, 499, "aborted")
@@ -374,7 +378,7 @@ class Call:
 
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         watcher.add_done_callback(on_gone)
-        cut = False
+        cut = broken = False
         try:
             await send({"type": "http.response.start", "status": resp.status, "headers": headers})
             async for chunk in resp.chunks():
@@ -398,9 +402,10 @@ class Call:
             task.uncancel()
             cut = True
         except _UPSTREAM_ERRORS:
-            cut = True     # the upstream broke off: what arrived is all there is
-            with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # The upstream broke off: what arrived is all there is, and the client must see it
+            # broken too. The body is left unfinished, so the server drops the connection and
+            # the client's SDK raises, as it would talking to the upstream directly.
+            cut = broken = True
         finally:
             watcher.remove_done_callback(on_gone)
             watcher.cancel()
@@ -410,7 +415,7 @@ class Call:
         elif resp.status >= 400:
             self.finish(parsed, resp.status, "error")
         else:
-            self.finish(parsed, resp.status if not cut else 499, parsed.status if not cut else "aborted")
+            self.finish(parsed, (502 if broken else 499) if cut else resp.status, "aborted" if cut else parsed.status)
         if cut:
             resp.close()
 
@@ -418,12 +423,15 @@ class Call:
         """Price, settle, count, journal and queue the event (once)."""
         p, up = self.app.p, self.target.upstream
         usage = parsed.usage if parsed is not None else None
+        if status == "ok" and parsed is not None and parsed.status != "ok":
+            status = parsed.status
         if usage is None:
             # Nothing readable: an error is zero unless the body said otherwise; a call that
             # vanished is its request's estimate, marked so.
-            usage = Usage() if status == "error" else Usage(input_tokens=self.body.input_tokens, estimated=True)
-        if status == "ok" and parsed is not None and parsed.status != "ok":
-            status = parsed.status
+            usage = Usage() if status == "error" else Usage(estimated=True)
+        if usage.estimated and not usage.total_input_tokens and status != "error":
+            # The usage never came (abandoned, cut): the prompt was sent and billed all the same.
+            usage = usage.replace(input_tokens=prompt_tokens(self.body.data, normalise_provider(up.provider)))
         event = UsageEvent(
             event_id=self.event_id, ts=self.ts, provider=parsed.provider if parsed is not None else up.provider,
             model=(parsed.model if parsed is not None and parsed.model else self.model), usage=usage,

@@ -88,6 +88,10 @@ class Response:
             else:
                 await self._wait()
 
+    def received(self) -> bytes:
+        """What of the body has arrived and not been taken yet (of a body cut short: all of it)."""
+        return b"".join(self._body)
+
     def close(self) -> None:
         """Stop reading: an unfinished response's connection is closed, never reused."""
         conn, self._conn = self._conn, None
