@@ -24,7 +24,8 @@ from spendtag.attribution import Rules
 from spendtag.cli.main import cli
 from spendtag.guard import alerting, budgets
 from spendtag.guard import hook as agent_hook
-from spendtag.guard.budgets import Budget, BudgetError, BudgetTracker
+from spendtag.guard.budgets import Budget, BudgetError
+from spendtag.guard.live import SPENT, LiveBudgets, Verdict, ledger_spend
 from spendtag.ledger import open_store
 from spendtag.ledger.store import Store
 from spendtag.periods import zone
@@ -110,9 +111,8 @@ def test_a_blocking_budget_with_no_stop_threshold_blocks_at_its_limit(tmp_path: 
     assert (decision.allowed, decision.stopped, decision.over) == (False, True, True)
     assert decision.message == ("budget acme (client=acme, 2026-03) has reached its stop threshold: "
                                 "spent $10.00 of $10.00")
-    tracker = BudgetTracker(store, [b], UTC_ZONE, now=NOW)
-    refused = tracker.refusal({"client": "acme"}, now=NOW)
-    assert refused is not None and refused.budget.name == "acme"
+    refused = _refusal(store, [b], NOW)
+    assert refused is not None and refused.budget.name == "acme" and refused.reason == SPENT
     caps = Caps(store, lambda _: [b], UTC_ZONE, Pricer(), now=NOW)
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=NOW)
@@ -249,9 +249,9 @@ def test_an_expired_budget_never_alerts_nor_refuses_anywhere(tmp_path: Path) -> 
     assert alerting.due(s, [b], NOW, UTC_ZONE) == []                                     # alerts
     (decision,) = budgets.check(s, [b], tags={"client": "acme"}, now=NOW)                # check, `spendtag run`
     assert (decision.allowed, decision.over, decision.phase, decision.spent) == (True, False, "expired", 15 * USD)
-    tracker = BudgetTracker(s, [b], UTC_ZONE, now=NOW)                                   # SDK enforcement
-    assert tracker.refusal({"client": "acme"}, now=NOW, reserve=USD) is None
-    assert tracker.observe(NOW, USD, {"client": "acme"}) == []
+    live = _live(s, [b], NOW)                                                            # SDK enforcement
+    assert live.blocking(live.covering({"client": "acme"}, None, None, None), NOW) == ()
+    assert live.settle(None, USD, {"client": "acme"}, None, None, None, NOW)[1] == []      # no threshold crossed
     caps = Caps(s, lambda _: [b], UTC_ZONE, Pricer())                                      # the proxy
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=datetime.now(UTC))
@@ -274,7 +274,7 @@ def test_the_same_budget_alerts_and_refuses_while_in_effect(tmp_path: Path) -> N
     assert sorted(a.threshold for a in alerting.due(s, [b], during, UTC_ZONE)) == ["50%", "stop 100%"]
     (decision,) = budgets.check(s, [b], tags={"client": "acme"}, now=during)
     assert (decision.allowed, decision.over, decision.phase) == (False, True, "current")
-    assert BudgetTracker(s, [b], UTC_ZONE, now=during).refusal({"client": "acme"}, now=during) is not None
+    assert _refusal(s, [b], during) is not None
     caps = Caps(s, lambda _: [b], UTC_ZONE, Pricer(), now=during)
     got = caps.reserve("openai", "gpt-4o-mini", {"client": "acme"}, key=None, project=None, agent=None,
                        input_tokens=10, max_output=10, now=during)
@@ -348,3 +348,14 @@ def test_the_dashboard_shows_an_expired_budget_as_expired_and_not_as_a_current_p
     row = page[page.index('data-budget="q1"'):]
     row = row[:row.index("</tr>")]
     assert '<td class="state">expired</td>' in row
+
+
+def _live(store: Store, defined: list[Budget], now: datetime) -> LiveBudgets:
+    live = LiveBudgets(UTC_ZONE)
+    live.load(defined, ledger_spend(store, defined, now, UTC_ZONE), 0, now)
+    return live
+
+
+def _refusal(store: Store, defined: list[Budget], now: datetime, estimate: int = 0) -> Verdict | None:
+    live = _live(store, defined, now)
+    return live.verdict(live.blocking(live.covering({"client": "acme"}, None, None, None), now), estimate)

@@ -325,30 +325,6 @@ def os_db() -> str:
     return os.environ["SPENDTAG_DB"]
 
 
-def test_tracker_running_sums_match_the_ledger_and_report_crossings(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "l.db"))
-    store.record([make_event("old", NOW - timedelta(days=3), cost=50 * USD, tags={"client": "acme"})])
-    acme = Budget("acme", 100 * USD, "monthly", scope=(Selector.parse("client=acme"),),
-                  notify_percent=(parse_pct("80"),), stop_percent=parse_pct("100"), enforce="block")
-    team = Budget("team", 1000 * USD, "monthly", notify_percent=(parse_pct("9"),))
-    tracker = budgets.BudgetTracker(store, [acme, team], zone("UTC"), now=NOW)
-    assert tracker.spent("acme") == 50 * USD and tracker.spent("team") == 50 * USD
-    crossed = tracker.observe(NOW, 45 * USD, {"client": "acme"})
-    assert [(b.name, p, t.label) for b, p, t in crossed] == [("acme", "2026-03", "80%"), ("team", "2026-03", "9%")]
-    assert tracker.refusal({"client": "acme"}, now=NOW) is None
-    refused = tracker.refusal({"client": "acme"}, now=NOW, reserve=6 * USD)     # 95 + 6 would pass the stop
-    assert refused is not None and refused.budget.name == "acme" and refused.retry_after == datetime(2026, 4, 1,
-                                                                                                     tzinfo=UTC)
-    assert tracker.refusal({"client": "globex"}, now=NOW, reserve=6 * USD) is None
-    tracker.observe(NOW, 5 * USD, {"client": "acme"})
-    assert tracker.refusal({"client": "acme"}, now=NOW) is not None
-    # A new month starts from the ledger's figure for it.
-    april = datetime(2026, 4, 2, tzinfo=UTC)
-    assert tracker.observe(april, USD, {"client": "acme"}) == []
-    assert tracker.spent("acme") == USD
-    store.close()
-
-
 def test_budget_show_prints_recommendations(tmp_path: Path) -> None:
     run("budget", "set", "team", "--monthly", "1000")
     store = open_store(os_db())

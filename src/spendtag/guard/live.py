@@ -33,7 +33,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from spendtag.guard.budgets import Budget
+from spendtag.ledger.store import Store
 from spendtag.money import format_usd
+
+
+def ledger_spend(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> dict[str, int]:
+    """Each budget's spend in the period ``now`` falls in, as ``store`` holds it (from the rollups)."""
+    spent = {}
+    for b in budgets:
+        rng, _ = b.period_at(now, tz)
+        spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
+    return spent
+
 
 SPENT, RESERVED, ESTIMATE = "spent", "reserved by calls in flight", "this call's estimate does not fit"
 

@@ -71,13 +71,11 @@ class Enforcer:
         store = self._store
         assert store is not None
         known = {seq for event_id, seq in self._pending.items() if store.get_event(event_id) is not None}
+        from spendtag.guard.live import ledger_spend
+
         now = datetime.now(UTC)
         found = self._loader()
-        spent = {}
-        for b in found:
-            rng, _ = b.period_at(now, live.tz)
-            spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
-        live.load(found, spent, 0, now, known=known)
+        live.load(found, ledger_spend(store, found, now, live.tz), 0, now, known=known)
         self._pending = {i: seq for i, seq in self._pending.items() if seq not in known}
         self._token, self._loaded = token, time.monotonic()
         self.reads += 1

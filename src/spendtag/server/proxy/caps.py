@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from spendtag.guard.budgets import Budget
-from spendtag.guard.live import ESTIMATE, LiveBudgets
+from spendtag.guard.live import ESTIMATE, LiveBudgets, ledger_spend
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd
@@ -159,11 +159,7 @@ class Caps:
         committed sequence number taken first (so every call up to it is in that spend)."""
         committed = self.committed
         found = list(self._load(store))
-        spent = {}
-        for b in found:
-            rng, _ = b.period_at(now, self.tz)
-            spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
-        return found, spent, committed
+        return found, ledger_spend(store, found, now, self.tz), committed
 
     def reload(self, now: datetime | None = None) -> None:
         """Read the budgets and their spend now, on this thread (the event loop's, or before it runs)."""
