@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spendtag.guard.budgets import Budget
-from spendtag.guard.live import ESTIMATE, RESERVED, SPENT, LiveBudgets, ledger_spend
+from spendtag.guard.live import ESTIMATE, RESERVED, SPENT, LiveBudgets, SpendReader, ledger_spend
 from spendtag.ledger import open_store
+from spendtag.ledger.store import Store
 from spendtag.periods import zone
 from spendtag.tags import Selector
 
@@ -53,6 +54,33 @@ def test_sums_start_from_the_ledger_and_report_crossings(tmp_path: Path) -> None
     blocking = live.blocking(live.covering(ACME, None, None, None), april)
     assert live.verdict(blocking, 0) is None and live.spent("acme") == 0 and live.stale
     store.close()
+
+
+def test_the_spend_reader_gives_each_budget_what_a_report_of_its_period_gives(store: Store) -> None:
+    """One read per period, summed per budget over the dims rows it covers: equal to a query per budget,
+    on SQLite and PostgreSQL, for tags, agents, keys, projects and every kind of period."""
+    rows = [("a", NOW - timedelta(hours=2), {"client": "acme"}, "coder", None, "/w/acme/site"),
+            ("b", NOW - timedelta(days=1), {"client": "acme", "env": "prod"}, "planner", "vk_1", "/w/acme/api"),
+            ("c", NOW - timedelta(days=9), {"client": "globex"}, "coder", None, "/w/globex"),
+            ("d", NOW - timedelta(days=40), {"client": "acme"}, None, "vk_1", None),
+            ("e", NOW - timedelta(minutes=5), {}, "coder", None, "/w/acme"),
+            ("f", NOW + timedelta(hours=1), {"client": "acme"}, None, None, None)]
+    store.record([make_event(i, ts, cost=(n + 1) * USD, tags=tags, agent=agent, key=key, project=project)
+                  for n, (i, ts, tags, agent, key, project) in enumerate(rows)])
+    defined = [Budget("all", 1000 * USD), Budget("acme-m", 1000 * USD, scope=(Selector.parse("client=acme"),)),
+               Budget("coder-d", 1000 * USD, "daily", agent="coder"),
+               Budget("key-w", 1000 * USD, "weekly", key="vk_1"),
+               Budget("site", 1000 * USD, "total", project="/w/acme"),
+               Budget("prod", 1000 * USD, "total", scope=(Selector.parse("env=prod"),), start=date(2026, 3, 1)),
+               Budget("none", 1000 * USD, scope=(Selector.parse("client=nobody"),))]
+    want = {}
+    for b in defined:
+        rng, _ = b.period_at(NOW, UTC_ZONE)
+        want[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
+    reader = SpendReader()
+    assert reader.read(store, defined, NOW, UTC_ZONE) == want
+    assert reader.read(store, defined, NOW, UTC_ZONE) == want          # from what it kept
+    assert want["acme-m"] > 0 and want["none"] == 0 and want["site"] > 0
 
 
 # -- the invariant: whatever happens between reads, the sums are what the calls say ------------------

@@ -37,13 +37,44 @@ from spendtag.ledger.store import Store
 from spendtag.money import format_usd
 
 
+class SpendReader:
+    """Each budget's spend in its current period, as a store holds it: one read of spend per dims row
+    for each distinct period (the monthly budgets share one, the daily ones another), summed per
+    budget over the dims rows it covers. Whether a budget covers a dims row is kept (dims rows never
+    change), so a read costs a query per period and a dictionary look-up per (budget, dims row)."""
+
+    def __init__(self) -> None:
+        self._covers: dict[tuple[object, ...], bool] = {}
+
+    def read(self, store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> dict[str, int]:
+        periods: dict[tuple[datetime | None, datetime | None], list[Budget]] = {}
+        for b in budgets:
+            rng, _ = b.period_at(now, tz)
+            periods.setdefault((rng.since, rng.until), []).append(b)
+        if len(self._covers) > 1_000_000:
+            self._covers.clear()
+        spent: dict[str, int] = {}
+        for (since, until), group in periods.items():
+            by_dims = store.spend_by_dims(since, until)
+            for b in group:
+                scope = (b.scope, b.agent, b.key, b.project)
+                total = 0
+                for dim_id, cost in by_dims.items():
+                    ck = (scope, dim_id)
+                    covered = self._covers.get(ck)
+                    if covered is None:
+                        dims, tags = store.event_dims(dim_id)
+                        covered = self._covers[ck] = b.covers(tags, dims["agent"] or None, dims["key"] or None,
+                                                              dims["project"] or None)
+                    if covered:
+                        total += cost
+                spent[b.name] = total
+        return spent
+
+
 def ledger_spend(store: Store, budgets: Sequence[Budget], now: datetime, tz: ZoneInfo) -> dict[str, int]:
-    """Each budget's spend in the period ``now`` falls in, as ``store`` holds it (from the rollups)."""
-    spent = {}
-    for b in budgets:
-        rng, _ = b.period_at(now, tz)
-        spent[b.name] = sum(a.totals.cost for a in store.aggregate(b.filters(rng)))
-    return spent
+    """Each budget's spend in the period ``now`` falls in, as ``store`` holds it."""
+    return SpendReader().read(store, budgets, now, tz)
 
 
 SPENT, RESERVED, ESTIMATE = "spent", "reserved by calls in flight", "this call's estimate does not fit"

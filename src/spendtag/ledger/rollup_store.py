@@ -584,6 +584,25 @@ class RollupStore(Dialect):
                     take(row[0], row[1], row[2], row[3:])
         return [Aggregate(key, totals) for key, totals in groups.items()]
 
+    def spend_by_dims(self, since: datetime | None, until: datetime | None) -> dict[int, int]:
+        span = self._span_us()
+        if span is None:
+            return {}
+        start = max(span[0], to_us(since)) if since else span[0]
+        end = min(span[1], to_us(until)) if until else span[1]
+        out: dict[int, int] = {}
+        if start >= end:
+            return out
+        for piece in plan(start, end):
+            if piece.level == "raw":
+                sql = "SELECT dim_id, SUM(cost) FROM events WHERE ts >= ? AND ts < ? GROUP BY dim_id"
+            else:
+                table = "rollup_day" if piece.level == "day" else "rollup_hour"
+                sql = f"SELECT dim_id, SUM(cost) FROM {table} WHERE bucket >= ? AND bucket < ? GROUP BY dim_id"
+            for dim_id, cost in self._run(sql, [piece.start, piece.end]):
+                out[int(dim_id)] = out.get(int(dim_id), 0) + int(cost)
+        return out
+
     def _take_raw(self, a: int, b: int, allowed: tuple[str, list[Any]], sessions: tuple[str, ...] | None,
                   by_time: bool, by_session: bool, take: Callable[[int, int, str | None, Sequence[Any]], None]) -> None:
         """Sum events in [a, b) per quarter hour (when grouping by time), dims row and session."""

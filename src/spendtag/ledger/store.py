@@ -238,6 +238,10 @@ class Store(Protocol):
     # The dimensions (query.DIMENSIONS, "" for absent) and tags of a dims row an event row names.
     def event_dims(self, dim_id: int) -> tuple[Mapping[str, str], Mapping[str, str]]: ...
 
+    # Spend (pico-USD, every call) in [since, until) per dims row: what a guard sums per budget
+    # with one read per period rather than a query per budget.
+    def spend_by_dims(self, since: datetime | None, until: datetime | None) -> dict[int, int]: ...
+
     def price_ref(self, price_id: int | None) -> PriceRef | None: ...
 
     # A page of events for a history table: sorted by ``order`` (EVENT_ORDERS), cost bounds inclusive.

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
 
 POLL = 0.005       # seconds between two looks at the ledger's change counter
+MIN_GAP = 0.1      # seconds between two reads of the ledger, however busy other processes are
 TIMER = 0.5        # seconds between reads where the ledger has no change counter (PostgreSQL)
 
 
@@ -45,6 +46,7 @@ class Enforcer:
         self._pricer: Pricer | None = None
         self._store: Store | None = None
         self._loader: Any = None
+        self._reader: Any = None
         self._token: int | None = None
         self._loaded = 0.0
         self._polled = 0.0
@@ -53,7 +55,7 @@ class Enforcer:
     def _open(self) -> LiveBudgets:
         from spendtag import settings
         from spendtag.guard import budgets
-        from spendtag.guard.live import LiveBudgets
+        from spendtag.guard.live import LiveBudgets, SpendReader
         from spendtag.ledger import open_store
         from spendtag.periods import zone
         from spendtag.pricing.pricer import Pricer
@@ -64,6 +66,7 @@ class Enforcer:
         self._pricer = Pricer(price_book(store, resolved))
         entries, path = resolved.sections.get("budgets"), str(resolved.config_path)
         self._loader = lambda: budgets.load(store, entries, config_path=path)
+        self._reader = SpendReader()
         return LiveBudgets(zone(resolved["tz"]))
 
     def _read(self, live: LiveBudgets, token: int | None) -> None:
@@ -71,11 +74,9 @@ class Enforcer:
         store = self._store
         assert store is not None
         known = {seq for event_id, seq in self._pending.items() if store.get_event(event_id) is not None}
-        from spendtag.guard.live import ledger_spend
-
         now = datetime.now(UTC)
         found = self._loader()
-        live.load(found, ledger_spend(store, found, now, live.tz), 0, now, known=known)
+        live.load(found, self._reader.read(store, found, now, live.tz), 0, now, known=known)
         self._pending = {i: seq for i, seq in self._pending.items() if seq not in known}
         self._token, self._loaded = token, time.monotonic()
         self.reads += 1
@@ -93,8 +94,10 @@ class Enforcer:
             return live
         self._polled = now
         assert self._store is not None
-        token = self._store.change_token()    # before the read: a change during it is seen next time
         since = now - self._loaded
+        if since < MIN_GAP:
+            return live
+        token = self._store.change_token()    # before the read: a change during it is seen next time
         if since >= self.refresh or live.stale or (token is None and since >= TIMER) or (
                 token is not None and token != self._token):
             self._read(live, token)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from spendtag.guard.budgets import Budget
-from spendtag.guard.live import ESTIMATE, LiveBudgets, ledger_spend
+from spendtag.guard.live import ESTIMATE, LiveBudgets, SpendReader
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd
@@ -125,6 +125,7 @@ class Caps:
         self.output = output_estimate or OutputEstimate()
         self._load = load_budgets
         self.live = LiveBudgets(tz)
+        self.reader = SpendReader()
         self.alerts_due = False      # a threshold may have been crossed: evaluate alerts after the next write
         self.shared: SharedReservations | None = None   # set when replicas share the ledger
         self.loop: asyncio.AbstractEventLoop | None = None   # where a refresh from another thread is applied
@@ -159,7 +160,7 @@ class Caps:
         committed sequence number taken first (so every call up to it is in that spend)."""
         committed = self.committed
         found = list(self._load(store))
-        return found, ledger_spend(store, found, now, self.tz), committed
+        return found, self.reader.read(store, found, now, self.tz), committed
 
     def reload(self, now: datetime | None = None) -> None:
         """Read the budgets and their spend now, on this thread (the event loop's, or before it runs)."""
