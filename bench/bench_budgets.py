@@ -97,10 +97,11 @@ def main() -> None:
                 for n, (ts, tags, agent, project) in enumerate(stream):
                     if look:
                         store.change_token()
-                    blocking = live.blocking(live.covering(tags, agent, None, project), ts)
+                    covering = live.covering(tags, agent, None, project)
+                    blocking = live.blocking(covering, ts)
                     token = None
                     if blocking and live.verdict(blocking, cost) is None:
-                        token = live.hold(cost, tags, agent, None, project, ts)
+                        token = live.hold(cost, tags, agent, None, project, ts, covering)
                     seq, _ = live.settle(token, cost, tags, agent, None, project, ts)
                     if n % 250 == 249:
                         live.committed(seq)

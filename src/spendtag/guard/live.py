@@ -90,6 +90,7 @@ class Call:
     key: str | None
     project: str | None
     ts: datetime
+    within: tuple[int, ...] | None = None    # the budgets whose period counts it (LiveBudgets._within)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +137,13 @@ class LiveBudgets:
         self._held_n: list[int] = []
         self._ranges: list[tuple[datetime | None, datetime | None, str]] = []
         self._thresholds: list[tuple[int, ...]] = []
+        self._stops: list[int | None] = []
+        self._fixed: list[bool] = []
         self._holds: dict[int, Call] = {}
         self._pending: dict[int, Call] = {}
         self._next = 0
         self._covering: dict[tuple[object, ...], tuple[int, ...]] = {}
+        self._window: tuple[datetime | None, datetime | None] = (None, None)   # inside every current period
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -157,31 +161,28 @@ class LiveBudgets:
             self._ranges.append((rng.since, rng.until, label))
         self._ledger = [spent.get(b.name, 0) for b in self.budgets]
         self._thresholds = [tuple(t.amount for t in b.thresholds()) for b in self.budgets]
+        self._stops = [b.stop_amount if b.enforce == "block" else None for b in self.budgets]
+        self._fixed = [b.period == "total" for b in self.budgets]
         self._covering = {}
         self.stale = False
         self._sum_calls()
 
-    def _sum_calls(self, only: int | None = None) -> None:
+    def _sum_calls(self) -> None:
+        """Every call counted again for the budgets and periods as they are now."""
         n = len(self.budgets)
-        indexes = range(n) if only is None else (only,)
-        if only is None:
-            self._pending_sum, self._held_sum, self._held_n = [0] * n, [0] * n, [0] * n
-        else:
-            self._pending_sum[only] = self._held_sum[only] = self._held_n[only] = 0
+        since = [r[0] for r in self._ranges if r[0] is not None]
+        until = [r[1] for r in self._ranges if r[1] is not None]
+        self._window = (max(since) if since else None, min(until) if until else None)
+        self._pending_sum, self._held_sum, self._held_n = [0] * n, [0] * n, [0] * n
         for c in self._pending.values():
-            for i in indexes:
-                if self._counts(i, c):
-                    self._pending_sum[i] += c.amount
+            c.within = None
+            for i in self._within(c):
+                self._pending_sum[i] += c.amount
         for c in self._holds.values():
-            for i in indexes:
-                if self._counts(i, c):
-                    self._held_sum[i] += c.amount
-                    self._held_n[i] += 1
-
-    def _counts(self, i: int, c: Call) -> bool:
-        since, until, _ = self._ranges[i]
-        return ((since is None or c.ts >= since) and (until is None or c.ts < until)
-                and self.budgets[i].covers(c.tags, c.agent, c.key, c.project))
+            c.within = None
+            for i in self._within(c):
+                self._held_sum[i] += c.amount
+                self._held_n[i] += 1
 
     # -- which budgets a call counts against ----------------------------------------------------
 
@@ -199,41 +200,42 @@ class LiveBudgets:
     def blocking(self, indexes: tuple[int, ...], now: datetime) -> tuple[int, ...]:
         """Those of ``indexes`` that enforce a stop threshold on a call made at ``now``."""
         out = []
+        stops, ranges, fixed = self._stops, self._ranges, self._fixed
         for i in indexes:
-            b = self.budgets[i]
-            if b.enforce != "block" or b.stop_amount is None:
+            if stops[i] is None:
                 continue
-            self._roll(i, now)
-            since, until, _ = self._ranges[i]
-            if b.period == "total" and ((since is not None and now < since) or (until is not None and now >= until)):
-                continue   # a fixed range not in effect (upcoming or expired) never refuses
+            since, until, _ = ranges[i]
+            if until is not None and now >= until:
+                if fixed[i]:
+                    continue   # a fixed range that has ended never refuses
+                self._roll(i, now)
+            elif fixed[i] and since is not None and now < since:
+                continue       # nor one that has not started
             out.append(i)
         return tuple(out)
 
     def _roll(self, i: int, now: datetime) -> None:
         """A calendar period that ended gives way to the next: nothing recorded in it yet but this
         process's own calls (the next read of the ledger brings the rest)."""
-        since, until, _ = self._ranges[i]
-        b = self.budgets[i]
-        if until is not None and now >= until and b.period != "total":
-            rng, label = b.period_at(now, self.tz)
-            self._ranges[i] = (rng.since, rng.until, label)
-            self._ledger[i] = 0
-            self._sum_calls(only=i)
-            self.stale = True
+        rng, label = self.budgets[i].period_at(now, self.tz)
+        self._ranges[i] = (rng.since, rng.until, label)
+        self._ledger[i] = 0
+        self._sum_calls()
+        self.stale = True
 
     # -- the checks -----------------------------------------------------------------------------
 
     def verdict(self, indexes: tuple[int, ...], estimate: int) -> Verdict | None:
         """The first of these (blocking, current) budgets that refuses a call estimated at ``estimate``."""
+        external = self.external
         for i in indexes:
-            b = self.budgets[i]
-            stop = b.stop_amount
+            stop = self._stops[i]
             assert stop is not None
             spent = self._ledger[i] + self._pending_sum[i]
-            reserved = self._held_sum[i] + self.external.get(b.name, 0)
+            reserved = self._held_sum[i] + (external.get(self.budgets[i].name, 0) if external else 0)
             if spent + reserved + estimate <= stop and spent < stop:
                 continue
+            b = self.budgets[i]
             # Blame what the call could not have done without: the budget spent, then its own size
             # (it would not fit with nothing in flight), then the calls in flight.
             reason = SPENT if spent >= stop else ESTIMATE if spent + estimate > stop else RESERVED
@@ -256,24 +258,25 @@ class LiveBudgets:
     # -- calls ----------------------------------------------------------------------------------
 
     def hold(self, amount: int, tags: Mapping[str, str], agent: str | None, key: str | None,
-             project: str | None, ts: datetime) -> int:
-        """Reserve ``amount`` for a call in flight; returns its token for :meth:`settle` or :meth:`release`."""
+             project: str | None, ts: datetime, covering: tuple[int, ...] | None = None) -> int:
+        """Reserve ``amount`` for a call in flight (``covering``: its covering budgets, when known);
+        returns its token for :meth:`settle` or :meth:`release`."""
         self._next += 1
         c = self._holds[self._next] = Call(amount, tags, agent, key, project, ts)
-        for i in self.covering(tags, agent, key, project):
-            if self._counts_fast(i, c):
-                self._held_sum[i] += amount
-                self._held_n[i] += 1
+        held, held_n = self._held_sum, self._held_n
+        for i in self._within(c, covering):
+            held[i] += amount
+            held_n[i] += 1
         return self._next
 
     def release(self, token: int) -> None:
         """Drop a reservation whose call never went ahead."""
         c = self._holds.pop(token, None)
         if c is not None:
-            for i in self.covering(c.tags, c.agent, c.key, c.project):
-                if self._counts_fast(i, c):
-                    self._held_sum[i] -= c.amount
-                    self._held_n[i] -= 1
+            held, held_n = self._held_sum, self._held_n
+            for i in self._within(c):
+                held[i] -= c.amount
+                held_n[i] -= 1
 
     def settle(self, token: int | None, cost: int, tags: Mapping[str, str], agent: str | None, key: str | None,
                project: str | None, ts: datetime) -> tuple[int, list[tuple[Budget, int]]]:
@@ -286,26 +289,42 @@ class LiveBudgets:
         self._next += 1
         c = self._pending[self._next] = Call(cost, tags, agent, key, project, ts)
         crossed: list[tuple[Budget, int]] = []
-        for i in self.covering(tags, agent, key, project):
-            if self._counts_fast(i, c):
-                before = self._ledger[i] + self._pending_sum[i]
-                self._pending_sum[i] += cost
-                crossed.extend((self.budgets[i], t) for t in self._thresholds[i] if before < t <= before + cost)
+        ledger, pending, thresholds = self._ledger, self._pending_sum, self._thresholds
+        for i in self._within(c):
+            before = ledger[i] + pending[i]
+            pending[i] += cost
+            after = before + cost
+            ths = thresholds[i]
+            if ths and before < ths[-1] and after >= ths[0]:
+                crossed.extend((self.budgets[i], t) for t in ths if before < t <= after)
         return self._next, crossed
 
     def committed(self, upto: int) -> None:
         """The writer committed every call up to sequence number ``upto``: their cost moves to the ledger sums."""
+        ledger, pending = self._ledger, self._pending_sum
         for seq in [s for s in self._pending if s <= upto]:
             c = self._pending.pop(seq)
-            for i in self.covering(c.tags, c.agent, c.key, c.project):
-                if self._counts_fast(i, c):
-                    self._pending_sum[i] -= c.amount
-                    self._ledger[i] += c.amount
+            for i in self._within(c):
+                pending[i] -= c.amount
+                ledger[i] += c.amount
 
-    def _counts_fast(self, i: int, c: Call) -> bool:
-        """Whether a covering budget's current period holds the call (covering is already known)."""
+    def _within(self, c: Call, covering: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """The budgets whose current period counts the call (kept on the call until the budgets change)."""
+        found = c.within
+        if found is None:
+            if covering is None:
+                covering = self.covering(c.tags, c.agent, c.key, c.project)
+            lo, hi = self._window
+            if (lo is None or c.ts >= lo) and (hi is None or c.ts < hi):
+                found = covering          # inside every budget's period: the usual case, no comparison each
+            else:
+                found = tuple(i for i in covering if self._holds_time(i, c.ts))
+            c.within = found
+        return found
+
+    def _holds_time(self, i: int, ts: datetime) -> bool:
         since, until, _ = self._ranges[i]
-        return (since is None or c.ts >= since) and (until is None or c.ts < until)
+        return (since is None or ts >= since) and (until is None or ts < until)
 
     @property
     def in_flight(self) -> int:

@@ -208,7 +208,8 @@ class Caps:
                       "as unpriced", file=sys.stderr, flush=True)
         live = self.live
         # A fixed-range budget is in effect only inside its range: an expired one never refuses.
-        blocking = live.blocking(live.covering(tags, agent, key, project), now)
+        covering = live.covering(tags, agent, key, project)
+        blocking = live.blocking(covering, now)
         if not blocking:
             return None
         output = max_output if max_output is not None else self.output.tokens(model)
@@ -223,7 +224,7 @@ class Caps:
             else:
                 message = verdict.message
             return Refusal(429, message, _seconds_until(verdict.until, now))
-        token = live.hold(amount, tags, agent, key, project, now)
+        token = live.hold(amount, tags, agent, key, project, now, covering)
         return Hold(amount, tags, key, project, agent, now, token, budgets=tuple(live.budgets[i] for i in blocking))
 
     async def admit(self, hold: Hold, hold_id: str) -> Refusal | None:
