@@ -116,3 +116,7 @@ def main() -> None:
     from spendtag.cli.entry import main as entry
 
     entry()
+
+
+if __name__ == "__main__":   # `python -m spendtag.cli.main ...`, as the benchmarks run it
+    main()
