@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 POLL = 0.005       # seconds between two looks at the ledger's change counter
 MIN_GAP = 0.1      # seconds between two reads of the ledger, however busy other processes are
-TIMER = 0.5        # seconds between reads where the ledger has no change counter (PostgreSQL)
+TIMER = 0.25       # seconds between reads where the ledger has no change counter (PostgreSQL)
 
 
 class Enforcer:

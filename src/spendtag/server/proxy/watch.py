@@ -21,7 +21,7 @@ from spendtag.server.proxy.caps import Caps
 from spendtag.server.proxy.keys import KeyCache
 
 MIN_GAP = 0.1      # seconds between two reads of the ledger, however busy other processes are
-TIMER = 0.5        # seconds between reads where the ledger has no change counter (PostgreSQL)
+TIMER = 0.25       # seconds between reads where the ledger has no change counter (PostgreSQL)
 EVERY = 10.0       # read again at least this often regardless (a period ending, a missed change)
 
 
