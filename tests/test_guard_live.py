@@ -380,16 +380,29 @@ def test_the_sdk_guard_sees_budgets_and_spend_from_other_processes(tmp_path: Pat
     (first,) = store.events(Filters())
     each = first.cost.total
 
-    def cli(*args: str) -> None:
+    enforcer = client._client._transport.meter.enforcer
+
+    def seen(what: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not what():
+            assert time.monotonic() < deadline, "the SDK's guard never saw the change"
+            time.sleep(0.01)
+
+    def cli(*args: str, until: Callable[[], bool]) -> None:
+        """A command in another process; then until the enforcer's thread has seen what it changed."""
         done = subprocess.run([sys.executable, "-c", "from spendtag.cli.main import cli; cli()", "--db", db, *args],
                               env={**os.environ, "SPENDTAG_CONFIG": str(tmp_path / "none.toml")},
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
+        seen(until)
+
+    def names() -> set[str]:
+        return {b.name for b in enforcer._live.budgets}
 
     # A limit of two calls and a half: two more go (the check is before a call, on what is spent), the
     # next is refused, whether the sink wrote the two yet or not.
     cli("budget", "set", "acme", "--scope", "client=acme", "--monthly", str((each * 5 // 2) / 10**12),
-        "--enforce", "block")
+        "--enforce", "block", until=lambda: "acme" in names())
     client.chat.completions.create(**ask)
     client.chat.completions.create(**ask)
     with pytest.raises(spendtag.BudgetExceeded) as refused:
@@ -397,12 +410,16 @@ def test_the_sdk_guard_sees_budgets_and_spend_from_other_processes(tmp_path: Pat
     assert refused.value.spent_pico == 3 * each and "has reached its stop threshold" in str(refused.value)
     sink.flush(10)
     assert len(list(store.events(Filters()))) == 3            # the refused call never left
-    with pytest.raises(spendtag.BudgetExceeded):              # its own calls now in the ledger: counted once
+    seen(lambda: not enforcer._pending)                       # its own calls read back from the ledger...
+    assert enforcer._live.spent("acme") == 3 * each           # ...and counted once
+    with pytest.raises(spendtag.BudgetExceeded):
         client.chat.completions.create(**ask)
-    cli("budget", "remove", "acme")                           # another process lifts it: the next call goes
+    cli("budget", "remove", "acme", until=lambda: "acme" not in names())   # another process lifts it
     client.chat.completions.create(**ask)
-    cli("budget", "set", "tools", "--scope", "client=acme", "--monthly", "1", "--enforce", "block")
-    cli("record-cost", "1", "--tag", "client=acme", "--note", "a tool bought elsewhere")
+    cli("budget", "set", "tools", "--scope", "client=acme", "--monthly", "1", "--enforce", "block",
+        until=lambda: "tools" in names())
+    cli("record-cost", "1", "--tag", "client=acme", "--note", "a tool bought elsewhere",
+        until=lambda: enforcer._live.spent("tools") >= 10**12)
     with pytest.raises(spendtag.BudgetExceeded) as refused:
         client.chat.completions.create(**ask)
     assert refused.value.budget == "tools"

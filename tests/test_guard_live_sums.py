@@ -81,6 +81,9 @@ def test_the_spend_reader_gives_each_budget_what_a_report_of_its_period_gives(st
     assert reader.read(store, defined, NOW, UTC_ZONE) == want
     assert reader.read(store, defined, NOW, UTC_ZONE) == want          # from what it kept
     assert want["acme-m"] > 0 and want["none"] == 0 and want["site"] > 0
+    # Which of its own calls the ledger holds yet (the SDK guard asks, in one query per 900 ids).
+    assert store.recorded(["a", "zz", "c", *(f"x{i}" for i in range(2000))]) == {"a", "c"}
+    assert store.recorded([]) == set()
 
 
 # -- the invariant: whatever happens between reads, the sums are what the calls say ------------------

@@ -584,6 +584,13 @@ class RollupStore(Dialect):
                     take(row[0], row[1], row[2], row[3:])
         return [Aggregate(key, totals) for key, totals in groups.items()]
 
+    def recorded(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in self._chunks(event_ids):
+            cond, args = self._in("event_id", part)
+            found.update(row[0] for row in self._run(f"SELECT event_id FROM events WHERE {cond}", args))
+        return found
+
     def spend_by_dims(self, since: datetime | None, until: datetime | None) -> dict[int, int]:
         span = self._span_us()
         if span is None:

@@ -250,6 +250,9 @@ class Store(Protocol):
 
     def get_event(self, event_id: str) -> PricedEvent | None: ...
 
+    # Which of these event ids the ledger holds.
+    def recorded(self, event_ids: Sequence[str]) -> set[str]: ...
+
     # Sessions passing the filters, most recently active first (or the costliest with by_cost);
     # cost bounds (inclusive) apply to the session's filtered total, ``offset`` skips that many.
     # ``totals``: the filters' per-session totals when the caller already has them (its
