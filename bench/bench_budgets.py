@@ -143,7 +143,7 @@ def main() -> None:
     print(f"  the same with PRAGMA data_version on every call: {per_call_look:.2f} µs (target ≤ 20 µs)")
     print(f"  the writer's watch: one look {look_us:.2f} µs; one read of every budget {read_ms:.2f} ms "
           f"(a query per budget, as before: {per_budget_ms:.1f} ms)")
-    print(f"SDK enforce=True, the check before a call (its looks and reads included): {quiet:.2f} µs with only "
+    print(f"SDK enforce=True, the check before a call (the view its thread keeps current): {quiet:.2f} µs with only "
           f"its own sink writing; {busy:.2f} µs with a call recorded by another connection every 10 ms too "
           f"({reads} reads of the ledger)")
     print(f"baseline, budgets.check re-querying the ledger per call: {baseline:,.0f} µs "
