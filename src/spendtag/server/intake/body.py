@@ -13,6 +13,7 @@ import zlib
 from spendtag.server.asgi import Receive
 
 MAX_BODY = 32 * 1024 * 1024
+STEP = 1024 * 1024      # output per decompression step: zlib builds each step's bytes twice over
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
@@ -49,7 +50,7 @@ class Inflater:
                     if self.wbits != _WBITS["gzip"]:
                         raise BodyError(400, "bytes after the end of the compressed body")
                     self._d = zlib.decompressobj(self.wbits)
-                piece = self._d.decompress(data, self.room + 1)
+                piece = self._d.decompress(data, min(self.room + 1, STEP))
                 self.room -= len(piece)
                 if self.room < 0:
                     raise BodyError(413, f"body too large once decompressed (limit {self.limit} bytes)")
@@ -57,7 +58,7 @@ class Inflater:
                 if self._d.eof:
                     data, self._d = self._d.unused_data, None
                 else:
-                    data = b""   # all taken: the output stayed below max_length
+                    data = self._d.unconsumed_tail    # what is left once a step's output is full
         except zlib.error as exc:
             raise BodyError(400, f"cannot decompress the {self.encoding} body: {exc}") from None
         return b"".join(out)
