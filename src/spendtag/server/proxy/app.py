@@ -208,8 +208,10 @@ class ProxyApp:
                         secret = value.decode("latin-1").split()[-1]
                         continue
             headers.append((name, value))
-        if (origin is not None or fetch_site is not None or not keyed) and method not in SAFE_METHODS:
-            # A write from another site, or one any page could send (a form, text/plain), without a key.
+        if (origin is not None or fetch_site is not None or not keyed) and (
+                method not in SAFE_METHODS or (method == "OPTIONS" and origin is not None)):
+            # A write from another site, or one any page could send (a form, text/plain), without a key; or
+            # a CORS preflight (a page on another site asking leave to write): never passed upstream.
             refused = self.sites.write_refusal(scope, origin=origin, content_type=content_type, credentialed=keyed,
                                                fetch_site=fetch_site)
             if refused is not None:
