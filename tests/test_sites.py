@@ -285,6 +285,10 @@ def test_the_proxy_refuses_cross_site_and_simple_writes(proxy: Proxy, upstream: 
     r = call("POST", proxy.url + "/gemini/v1beta/models/gemini-2.5-flash:generateContent", {"contents": []},
              {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403 and r.json()["error"]["status"] == "PERMISSION_DENIED"
+    # A CORS preflight (a page on another site asking leave to POST JSON) is answered here, not upstream.
+    r = call("OPTIONS", path, headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
+                                       "Access-Control-Request-Headers": "content-type"})
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
     assert upstream.seen == []
     # An SDK sends its key: any content type then (a multipart upload, say) is its own business.
     assert call("POST", path, CHAT, {"Content-Type": "text/plain", "Authorization": "Bearer sk-user"}).status_code \

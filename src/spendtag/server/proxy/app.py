@@ -53,6 +53,7 @@ _DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", 
 _AUTH = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key"})
 # What the write checks read (spendtag.server.sites).
 _WATCH = _AUTH | {b"origin", b"content-type", b"sec-fetch-site"}
+_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
 _SECRET = PREFIX.encode()
 _STREAM_APIS = frozenset({"chat", "responses", "messages", "gemini"})
 _UPSTREAM_ERRORS = (TimeoutError, UpstreamError, OSError)
@@ -132,13 +133,6 @@ class ProxyApp:
         t0 = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        # No page on another site may reach the proxy (DNS rebinding): clients send Host first, and
-        # a name already answered is one dict look-up.
-        raw = scope["headers"]
-        if not (raw and raw[0][0] == b"host" and self.sites.known.get(raw[0][1]) is True) \
-                and not self.sites.host_ok(scope):
-            await self.refuse(send, path, self.sites.host_refusal(scope))
-            return
         carried: tuple[bytes, ...] = ()
         if path.startswith("/t/"):
             # /t/<token>/<upstream>/...: tags carried in the base URL, for clients that cannot
@@ -159,6 +153,9 @@ class ProxyApp:
                 self._routes.clear()
             self._routes[rk] = target
         if target is None:
+            if not self.sites.host_ok(scope):
+                await self.refuse(send, path, self.sites.host_refusal(scope))
+                return
             await self.local(path, send)
             return
         up = target.upstream
@@ -178,10 +175,12 @@ class ProxyApp:
         headers: list[tuple[bytes, bytes]] = []
         raw_tags = raw_meter = None
         project = session = agent = secret = None
-        origin = content_type = fetch_site = None
+        host = origin = content_type = fetch_site = None
         keyed = False
-        for name, value in raw:
+        for name, value in scope["headers"]:
             if name in _DROP:
+                if name == b"host":
+                    host = value
                 continue
             if name.startswith(b"x-spendtag-") or name == b"x-metering-tags":
                 if name == b"x-spendtag-tags":
@@ -208,10 +207,16 @@ class ProxyApp:
                         secret = value.decode("latin-1").split()[-1]
                         continue
             headers.append((name, value))
-        if (origin is not None or fetch_site is not None or not keyed) and (
+        # No page on another site reaches the proxy (spendtag.server.sites): not under a name made to
+        # resolve here (DNS rebinding), not with a write from another site, nor with one any page could
+        # send unasked (a form, text/plain) and no key; nor with a CORS preflight (a page asking leave
+        # to write), which is never passed upstream. A name answered before is one dict look-up.
+        if host is not None and self.sites.known.get(host) is not True \
+                and not self.sites.host_value_ok(host, scope.get("server")):
+            await self.refuse(send, path, self.sites.host_refusal(scope))
+            return
+        if (origin is not None or fetch_site is not None or not (keyed or content_type in _JSON_TYPES)) and (
                 method not in SAFE_METHODS or (method == "OPTIONS" and origin is not None)):
-            # A write from another site, or one any page could send (a form, text/plain), without a key; or
-            # a CORS preflight (a page on another site asking leave to write): never passed upstream.
             refused = self.sites.write_refusal(scope, origin=origin, content_type=content_type, credentialed=keyed,
                                                fetch_site=fetch_site)
             if refused is not None:
@@ -321,7 +326,7 @@ class ProxyApp:
             await _reply(send, 404, _JSON, error_body("openai", 404, msg))
 
     async def refuse(self, send: Send, path: str, refused: Refused) -> None:
-        """A refusal before routing, in the shape of the API the path names (OpenAI's when none)."""
+        """A refusal in the shape of the API the path names (OpenAI's when none)."""
         up = self.upstreams.get(path[1:].partition("/")[0])
         message = f"spendtag: {refused.message}"
         if up is not None:
