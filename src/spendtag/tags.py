@@ -87,6 +87,9 @@ def parse_header(text: str) -> dict[str, str]:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise TagError(f"tags header is not valid JSON: {exc.msg} at character {exc.pos}") from None
+        except RecursionError:   # the decoder's guard against nesting that would exhaust the stack
+            raise TagError("tags header JSON must be a flat object of string values; this one nests "
+                           "too deeply to read") from None
         if not isinstance(data, dict):
             raise TagError("tags header JSON must be an object of string values")
         return check_tags(data)

@@ -10,6 +10,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# What reading a malformed request can raise anywhere below a server (a wrong type where a
+# reader expected another, a number out of range, nesting past the decoders' recursion guard):
+# a server answers these with 400 when they escape its own checks, never with a 500.
+INPUT_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                                             ArithmeticError, RecursionError)
+
 
 class Lifecycle(Protocol):
     async def startup(self) -> None: ...

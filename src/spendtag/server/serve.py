@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from spendtag.errors import SpendtagError
 from spendtag.ledger import location
 from spendtag.server.dashboard.access import check_binding, is_loopback
+from spendtag.server.sites import Sites, serve_section
 
 if TYPE_CHECKING:
     from spendtag.cli.app import App
@@ -25,18 +26,22 @@ def build(app: App, host: str, *, token: str | None, dashboard: bool = True, int
                             "to the ledger; pass --token (or SPENDTAG_SERVER_TOKEN), or use --host 127.0.0.1")
     if dashboard:
         check_binding(host, token, app.store)
-    dash = create_app(app.settings.db, app.settings, token=token, host=host) if dashboard else None
+    sites = Sites(host, serve_section(app.settings.sections.get("serve"), str(app.settings.config_path)))
+    dash = create_app(app.settings.db, app.settings, token=token, host=host, sites=sites) if dashboard else None
     intake_app: Any = None
     if intake:
         from spendtag.server.intake.app import create_app as create_intake
 
-        intake_app = create_intake(app.settings.db, token=token, pricer=app.pricer)
+        intake_app = create_intake(app.settings.db, token=token, pricer=app.pricer, sites=sites)
     proxy_app: Any = None
     if proxy:
         from spendtag.server.proxy.serve import build as build_proxy
         from spendtag.server.proxy.serve import config_for
 
-        proxy_app = build_proxy(app, config_for(app))
+        config = config_for(app)
+        proxy_app = build_proxy(app, config)
+        # One port, one set of names: the proxy answers [serve]'s allowed hosts and its own.
+        proxy_app.sites = sites.also(allowed=config.allowed_hosts)
     return Combined(dash, intake_app, proxy_app)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any, Protocol
@@ -13,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 
 from spendtag.errors import SpendtagError
 from spendtag.report.matching import NoMatch
-from spendtag.server.asgi import Lifecycle, Receive, Scope, Send, lifespan
+from spendtag.server.asgi import INPUT_ERRORS, Lifecycle, Receive, Scope, Send, lifespan
 from spendtag.server.dashboard import api, pages
 from spendtag.server.dashboard.access import Gate, is_loopback
 from spendtag.server.dashboard.context import Context
+from spendtag.server.sites import Sites, serve_section
 from spendtag.settings import Settings
 
 # Pages run no inline script and load nothing from elsewhere; inline styles only set bar widths.
@@ -29,15 +32,19 @@ SECURITY_HEADERS = {
 
 
 def create_app(store_url: str, settings: Settings, *, token: str | None = None, host: str = "127.0.0.1",
-               pool_size: int = 4) -> FastAPI:
+               pool_size: int = 4, sites: Sites | None = None) -> FastAPI:
     """The dashboard and ``/api/v1`` over the ledger at ``store_url``.
 
-    Open without a token only when bound to loopback and no admin ``token`` is given.
+    Open without a token only when bound to loopback and no admin ``token`` is given. Answers
+    only the Host names of ``sites`` (by default: loopback, ``host`` and ``[serve] allowed_hosts``).
     """
     app = FastAPI(title="spendtag", version="1", summary="What every LLM call cost, and whom to bill for it.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.context = Context(store_url, settings, pool_size=pool_size)
     app.state.gate = Gate(token, open_without_token=is_loopback(host))
+    if sites is None:
+        sites = Sites(host, serve_section(settings.sections.get("serve"), str(settings.config_path)))
+    app.state.sites = sites
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(files("spendtag.server.dashboard") / "static")), name="static")
@@ -67,6 +74,23 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
         return pages.error_page(request, pages.PageError(exc.status_code, "Not found" if exc.status_code == 404
                                                          else "Sign in", str(exc.detail)))
 
+    @app.exception_handler(Exception)
+    async def last_resort(request: Request, exc: Exception) -> Response:
+        # Whatever escaped the handlers above: logged, and answered in the API's shape, never as a
+        # plain-text traceback page. What reading a request raises is the request's fault (400).
+        status = 400 if isinstance(exc, INPUT_ERRORS) else 500
+        if status == 400:      # a 500 goes on to the server, which logs it
+            traceback.print_exception(exc, file=sys.stderr)
+        message = f"{'cannot read this request' if status == 400 else 'the dashboard failed'}: {type(exc).__name__}"
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return pages.render(request, "error.html", status=status,
+                            title="Bad request" if status == 400 else "Server error", message=message)
+
+    for kind in INPUT_ERRORS:      # below Exception's handler, which Starlette keeps for 500s only
+        app.add_exception_handler(kind, last_resort)
+    app.add_middleware(SiteCheck, sites=sites)
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
@@ -77,6 +101,25 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
         return response
 
     return app
+
+
+class SiteCheck:
+    """The Host, Origin and content-type checks (:mod:`spendtag.server.sites`) before any route runs.
+    The sign-in form posts its token as a form: it carries a token, as a bearer header does."""
+
+    def __init__(self, app: Any, sites: Sites) -> None:
+        self.app = app
+        self.sites = sites
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            credentialed = scope["path"] == "/login" or any(k == b"authorization" for k, _ in scope["headers"])
+            refused = self.sites.refusal(scope, credentialed=credentialed)
+            if refused is not None:
+                await JSONResponse({"detail": refused.message}, status_code=refused.status,
+                                   headers={"cache-control": "no-store"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Part(Lifecycle, Protocol):

@@ -6,26 +6,34 @@ writes go through one thread that owns the ledger connection; requests wait on i
 without blocking the event loop. (The proxy's ``LedgerWriter`` batches without telling
 the caller when a batch is durable, which an acknowledgement needs.)
 
-With a token, every request needs ``Authorization: Bearer <token>``.
+With a token, every request needs ``Authorization: Bearer <token>``. Every request names a
+Host the server answers, and a write comes from no other site with a type no page can send
+unasked (:mod:`spendtag.server.sites`). A body is read within ``MAX_BODY`` bytes, decompressed
+or not (:mod:`.body`). Whatever is refused or cannot be read is a 4xx in the API's shape:
+``google.rpc.Status`` for OTLP, ``{"error": ...}`` for ``/v1/events``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
+import contextlib
 import hmac
 import json
+import sys
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import SpendtagError
-from spendtag.server.asgi import Receive, Scope, Send, lifespan
+from spendtag.server.asgi import INPUT_ERRORS, Receive, Scope, Send, lifespan
 from spendtag.server.intake import otlp
+from spendtag.server.intake.body import MAX_BODY, BodyError
+from spendtag.server.intake.body import read as read_body
 from spendtag.server.intake.events import parse_batch
+from spendtag.server.sites import Sites
 from spendtag.usage import UsageEvent
 
 if TYPE_CHECKING:
@@ -33,7 +41,6 @@ if TYPE_CHECKING:
     from spendtag.recording import Recorder
 
 
-MAX_BODY = 32 * 1024 * 1024
 METRICS_GRACE = 180.0      # seconds a Claude Code metric interval waits for its session's events
 _SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
 
@@ -129,15 +136,20 @@ class Writer:
 
 
 class IntakeApp:
-    def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = MAX_BODY) -> None:
+    def __init__(self, writer: Writer, *, token: str | None = None, max_body: int = MAX_BODY,
+                 sites: Sites | None = None) -> None:
         self.writer = writer
         self.token = token.encode() if token else None
         self.max_body = max_body
+        self.sites = sites or Sites()
         self._ticker: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self.http(scope, receive, send)
+            try:
+                await self.http(scope, receive, send)
+            except Exception as exc:  # noqa: BLE001 - the last resort: a JSON answer, never a bare 500
+                await _last_resort(scope, send, exc)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
@@ -164,34 +176,51 @@ class IntakeApp:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"].rstrip("/") or "/"
         method: str = scope["method"]
+        signal = _SIGNALS.get(path)
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        reply = _Reply(send, signal, content_type)
+        if not self.sites.host_ok(scope):
+            await reply.error(403, self.sites.host_refusal(scope).message)
+            return
         if path == "/healthz" and method == "GET":
             await _reply(send, 200, {"status": "ok", "recorded": self.writer.recorded,
                                      "pending_metrics": self.writer.pending})
             return
-        signal = _SIGNALS.get(path)
         if signal is None and path != "/v1/events":
-            await _reply(send, 404, {"error": f"no route {path}; POST /v1/traces, /v1/logs, /v1/metrics, /v1/events"})
+            await reply.error(404, f"no route {path}; POST /v1/traces, /v1/logs, /v1/metrics, /v1/events")
             return
         if method != "POST":
-            await _reply(send, 405, {"error": "use POST"})
+            await reply.error(405, "use POST")
             return
-        headers = {k.lower(): v for k, v in scope["headers"]}
         if not self._authorised(headers.get(b"authorization", b"")):
-            await _reply(send, 401, {"error": "missing or wrong bearer token"})
+            await reply.error(401, "missing or wrong bearer token")
+            return
+        refused = self.sites.write_refusal(scope, origin=headers.get(b"origin"),
+                                           content_type=headers.get(b"content-type"),
+                                           credentialed=self.token is not None,
+                                           fetch_site=headers.get(b"sec-fetch-site"))
+        if refused is not None:
+            await reply.error(refused.status, refused.message)
             return
         try:
-            body = await _body(receive, self.max_body, headers.get(b"content-encoding", b"").decode("latin-1"))
-        except ValueError as exc:
-            await _reply(send, 413 if "large" in str(exc) else 400, {"error": str(exc)})
+            body = await read_body(receive, headers.get(b"content-encoding", b"").decode("latin-1"),
+                                   self.max_body)
+        except BodyError as exc:
+            await reply.error(exc.status, exc.message)
             return
-        content_type = headers.get(b"content-type", b"application/json").decode("latin-1").lower()
         try:
-            if signal is None:
-                await self._events(body, content_type, send)
-            else:
-                await self._otlp(signal, body, content_type, send)
+            record = self._events(body, content_type) if signal is None else self._otlp(signal, body, content_type)
         except SpendtagError as exc:
-            await _reply(send, 400, {"error": str(exc)})
+            await reply.error(400, str(exc))
+            return
+        except RecursionError:
+            await reply.error(400, "the body is nested too deeply to read")
+            return
+        except INPUT_ERRORS as exc:
+            await reply.error(400, f"cannot read this body: {type(exc).__name__}: {exc}"[:500])
+            return
+        await record(reply)
 
     def _authorised(self, header: bytes) -> bool:
         if self.token is None:
@@ -199,58 +228,90 @@ class IntakeApp:
         scheme, _, given = header.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
 
-    async def _otlp(self, signal: str, body: bytes, content_type: str, send: Send) -> None:
+    def _otlp(self, signal: str, body: bytes, content_type: str) -> Callable[[_Reply], Awaitable[None]]:
+        """Read the payload (a bad one raises here); the returned step records it and answers."""
         data = otlp.decode(signal, body, content_type)
+        top = data.get(_TOP[signal])
+        if top is not None and not isinstance(top, list):
+            raise SpendtagError(f"{_TOP[signal]} must be a list, not {type(top).__name__}")
         writer = self.writer
-        if signal == "traces":
-            events = list(otlp.events_from_traces(data))
-            await writer.run(lambda: writer.record(events))
-        elif signal == "logs":
-            events = list(otlp.events_from_logs(data))
-            await writer.run(lambda: writer.record(events))
-        else:
+        if signal == "metrics":
             calls = otlp.claude_code_metric_calls(data)
-            await writer.run(lambda: writer.hold(calls))
-        if "protobuf" in content_type:
-            await _raw(send, 200, b"application/x-protobuf", b"")   # an empty Export*ServiceResponse
+            step: Callable[[], Any] = lambda: writer.hold(calls)  # noqa: E731
         else:
-            await _reply(send, 200, {})
+            events = list(otlp.events_from_traces(data) if signal == "traces" else otlp.events_from_logs(data))
+            step = lambda: writer.record(events)  # noqa: E731
 
-    async def _events(self, body: bytes, content_type: str, send: Send) -> None:
+        async def record(reply: _Reply) -> None:
+            await writer.run(step)
+            if "protobuf" in content_type:
+                await _raw(reply.send, 200, b"application/x-protobuf", b"")   # an empty Export*ServiceResponse
+            else:
+                await _reply(reply.send, 200, {})
+
+        return record
+
+    def _events(self, body: bytes, content_type: str) -> Callable[[_Reply], Awaitable[None]]:
         events, problems = parse_batch(body, content_type)
-        inserted, duplicates = await self.writer.run(lambda: self.writer.record(events))
-        await _reply(send, 200, {"inserted": inserted, "duplicates": duplicates, "rejected": len(problems),
-                                 "problems": problems[:20]})
+        writer = self.writer
+
+        async def record(reply: _Reply) -> None:
+            inserted, duplicates = await writer.run(lambda: writer.record(events))
+            await _reply(reply.send, 200, {"inserted": inserted, "duplicates": duplicates,
+                                           "rejected": len(problems), "problems": problems[:20]})
+
+        return record
 
 
-async def _body(receive: Receive, limit: int, encoding: str) -> bytes:
-    parts: list[bytes] = []
-    size = 0
+_TOP = {"traces": "resourceSpans", "logs": "resourceLogs", "metrics": "resourceMetrics"}
+# google.rpc.Code for the statuses the intake answers: OTLP/HTTP errors are a google.rpc.Status.
+_RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 500: 13}
+
+
+class _Reply:
+    """Errors in the shape of the API asked: OTLP's ``google.rpc.Status`` (protobuf or JSON, as the
+    request was), ``{"error": ...}`` for ``/v1/events`` and anything else."""
+
+    def __init__(self, send: Send, signal: str | None, content_type: str) -> None:
+        self.send = send
+        self.signal = signal
+        self.protobuf = "protobuf" in content_type
+
+    async def error(self, status: int, message: str) -> None:
+        if self.signal is None:
+            await _reply(self.send, status, {"error": message})
+        elif self.protobuf:
+            await _raw(self.send, status, b"application/x-protobuf", _status_protobuf(_RPC_CODE[status], message))
+        else:
+            await _reply(self.send, status, {"code": _RPC_CODE[status], "message": message})
+
+
+def _status_protobuf(code: int, message: str) -> bytes:
+    """A ``google.rpc.Status`` message: field 1 the code (varint), field 2 the message (string)."""
+    text = message.encode("utf-8", "replace")
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ValueError("client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ValueError(f"body too large (limit {limit} bytes)")
-        parts.append(chunk)
-        if not message.get("more_body"):
-            break
-    body = b"".join(parts)
-    encoding = encoding.strip().lower()
-    try:
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-        elif encoding not in ("", "identity"):
-            raise ValueError(f"unsupported content-encoding {encoding!r}; use gzip or none")
-    except (OSError, zlib.error) as exc:
-        raise ValueError(f"cannot decompress the body: {exc}") from None
-    if len(body) > limit:
-        raise ValueError(f"body too large (limit {limit} bytes)")
-    return body
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+async def _last_resort(scope: Scope, send: Send, exc: Exception) -> None:
+    """Whatever escaped: logged with its traceback, answered in the API's shape (400 for what reading
+    a request raises, else 500), unless the answer had already begun."""
+    traceback.print_exception(exc, file=sys.stderr)
+    status = 400 if isinstance(exc, INPUT_ERRORS) else 500
+    what = "cannot read this request" if status == 400 else "the intake failed"
+    path = scope.get("path", "").rstrip("/")
+    content_type = next((v for k, v in scope.get("headers", ()) if k.lower() == b"content-type"), b"")
+    with contextlib.suppress(Exception):   # the response had begun: the server drops the connection
+        await _Reply(send, _SIGNALS.get(path), content_type.decode("latin-1").lower()).error(
+            status, f"{what}: {type(exc).__name__}")
 
 
 async def _reply(send: Send, status: int, obj: Any) -> None:
@@ -264,9 +325,10 @@ async def _raw(send: Send, status: int, content_type: bytes, body: bytes) -> Non
 
 
 def create_app(store_url: str, *, token: str | None = None, pricer: Pricer | None = None,
-               metrics_grace: float = METRICS_GRACE) -> IntakeApp:
-    """The intake ASGI app over the ledger at ``store_url``."""
-    return IntakeApp(Writer(store_url, pricer, metrics_grace=metrics_grace), token=token)
+               metrics_grace: float = METRICS_GRACE, sites: Sites | None = None) -> IntakeApp:
+    """The intake ASGI app over the ledger at ``store_url``, answering the Host names of ``sites``
+    (by default those of a server on 127.0.0.1)."""
+    return IntakeApp(Writer(store_url, pricer, metrics_grace=metrics_grace), token=token, sites=sites)
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -279,6 +341,7 @@ def run(app: IntakeApp, host: str, port: int) -> None:
                             "to the ledger; pass --token (or SPENDTAG_SERVER_TOKEN), or use --host 127.0.0.1")
     import uvicorn
 
+    app.sites = app.sites.also(host)
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
                             server_header=False)
     print(f"spendtag serve listening on http://{host}:{port} (OTLP/HTTP: /v1/traces /v1/logs /v1/metrics; "

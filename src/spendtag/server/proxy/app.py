@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import json
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +29,7 @@ from spendtag.errors import TagError, UsageFormatError
 from spendtag.ledger.store import VirtualKey
 from spendtag.money import exact_str
 from spendtag.pricing.pricer import Pricer
-from spendtag.server.asgi import Receive, Scope, Send, lifespan
+from spendtag.server.asgi import INPUT_ERRORS, Receive, Scope, Send, lifespan
 from spendtag.server.proxy.caps import Caps, Hold, Refusal
 from spendtag.server.proxy.config import ProxyConfig, Upstream
 from spendtag.server.proxy.errors import error_body
@@ -37,6 +40,7 @@ from spendtag.server.proxy.streaming import UsageChunkStripper
 from spendtag.server.proxy.upstream import Response, UpstreamClient, UpstreamError
 from spendtag.server.proxy.watch import LedgerWatch
 from spendtag.server.proxy.writer import Done, Journal, LedgerWriter
+from spendtag.server.sites import SAFE_METHODS, Refused, Sites
 from spendtag.tags import merge, parse_header
 from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
 
@@ -47,6 +51,9 @@ _DROP = frozenset({b"host", b"content-length", b"connection", b"keep-alive", b"t
 _DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"server",
                             b"date"})
 _AUTH = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key"})
+# What the write checks read (spendtag.server.sites).
+_WATCH = _AUTH | {b"origin", b"content-type", b"sec-fetch-site"}
+_JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
 _SECRET = PREFIX.encode()
 _STREAM_APIS = frozenset({"chat", "responses", "messages", "gemini"})
 _UPSTREAM_ERRORS = (TimeoutError, UpstreamError, OSError)
@@ -79,6 +86,7 @@ class ProxyApp:
         self._tags: dict[tuple[bytes | None, bytes | None, str | None], dict[str, str]] = {}
         self._on_shutdown: list[Callable[[], None]] = []
         self.watch: LedgerWatch | None = None     # what keeps the budgets and keys current (serve.build)
+        self.sites = Sites(proxy.config.host, proxy.config.allowed_hosts, setting="[proxy] allowed_hosts")
 
     def on_shutdown(self, fn: Callable[[], None]) -> None:
         self._on_shutdown.append(fn)
@@ -86,7 +94,10 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            try:
+                await self.http(scope, receive, send)
+            except Exception as exc:  # noqa: BLE001 - the last resort: the provider's error shape, never a bare 500
+                await self.last_resort(scope, send, exc)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
@@ -142,6 +153,9 @@ class ProxyApp:
                 self._routes.clear()
             self._routes[rk] = target
         if target is None:
+            if not self.sites.host_ok(scope):
+                await self.refuse(send, path, self.sites.host_refusal(scope))
+                return
             await self.local(path, send)
             return
         up = target.upstream
@@ -161,8 +175,12 @@ class ProxyApp:
         headers: list[tuple[bytes, bytes]] = []
         raw_tags = raw_meter = None
         project = session = agent = secret = None
+        host = origin = content_type = fetch_site = None
+        keyed = False
         for name, value in scope["headers"]:
             if name in _DROP:
+                if name == b"host":
+                    host = value
                 continue
             if name.startswith(b"x-spendtag-") or name == b"x-metering-tags":
                 if name == b"x-spendtag-tags":
@@ -176,10 +194,34 @@ class ProxyApp:
                 elif name == b"x-spendtag-agent":
                     agent = value.decode("utf-8", "replace")
                 continue
-            if name in _AUTH and _SECRET in value:
-                secret = value.decode("latin-1").split()[-1]
-                continue
+            if name in _WATCH:
+                if name == b"content-type":
+                    content_type = value
+                elif name == b"origin":
+                    origin = value
+                elif name == b"sec-fetch-site":
+                    fetch_site = value
+                else:
+                    keyed = True
+                    if _SECRET in value:
+                        secret = value.decode("latin-1").split()[-1]
+                        continue
             headers.append((name, value))
+        # No page on another site reaches the proxy (spendtag.server.sites): not under a name made to
+        # resolve here (DNS rebinding), not with a write from another site, nor with one any page could
+        # send unasked (a form, text/plain) and no key; nor with a CORS preflight (a page asking leave
+        # to write), which is never passed upstream. A name answered before is one dict look-up.
+        if host is not None and self.sites.known.get(host) is not True \
+                and not self.sites.host_value_ok(host, scope.get("server")):
+            await self.refuse(send, path, self.sites.host_refusal(scope))
+            return
+        if (origin is not None or fetch_site is not None or not (keyed or content_type in _JSON_TYPES)) and (
+                method not in SAFE_METHODS or (method == "OPTIONS" and origin is not None)):
+            refused = self.sites.write_refusal(scope, origin=origin, content_type=content_type, credentialed=keyed,
+                                               fetch_site=fetch_site)
+            if refused is not None:
+                await self.error(send, up, refused.status, f"spendtag: {refused.message}", code=refused.code)
+                return
         headers.append(_IDENTITY)
         if carried:
             raw_tags = raw_tags or carried[0] or None
@@ -283,10 +325,29 @@ class ProxyApp:
             msg = f"spendtag proxy: no route for {path}; use one of {names}"
             await _reply(send, 404, _JSON, error_body("openai", 404, msg))
 
+    async def refuse(self, send: Send, path: str, refused: Refused) -> None:
+        """A refusal in the shape of the API the path names (OpenAI's when none)."""
+        up = self.upstreams.get(path[1:].partition("/")[0])
+        message = f"spendtag: {refused.message}"
+        if up is not None:
+            await self.error(send, up, refused.status, message, code=refused.code)
+        else:
+            await _reply(send, refused.status, _JSON, error_body("openai", refused.status, message, refused.code))
+
+    async def last_resort(self, scope: Scope, send: Send, exc: Exception) -> None:
+        """Whatever escaped a request: logged with its traceback and answered in the provider's shape
+        (400 for what reading a request raises, else 500), unless the answer had already begun."""
+        traceback.print_exception(exc, file=sys.stderr)
+        status = 400 if isinstance(exc, INPUT_ERRORS) else 500
+        what = "cannot read this request" if status == 400 else "the proxy failed"
+        with contextlib.suppress(Exception):   # the response had begun: the server drops the connection
+            await self.refuse(send, scope.get("path", "/"), Refused(status, f"{what}: {type(exc).__name__}",
+                                                                    "bad_request" if status == 400 else None))
+
     async def error(self, send: Send, up: Upstream, status: int, message: str,
-                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
+                    extra: list[tuple[bytes, bytes]] | None = None, *, code: str | None = None) -> None:
         self.p.metrics.response(up.name, status)
-        await _reply(send, status, _JSON + (extra or []), error_body(up.kind, status, message))
+        await _reply(send, status, _JSON + (extra or []), error_body(up.kind, status, message, code))
 
 
 class Call:
@@ -349,7 +410,7 @@ class Call:
         parsed: Parsed | None = None
         try:
             parsed = parse_response(self.target.upstream.provider, data)
-        except (UsageFormatError, ValueError, TypeError):
+        except (UsageFormatError, ValueError, TypeError, RecursionError):
             parsed = None
         status = "ok" if resp.status < 300 else "error"    # a redirect or an error served no call
         priced = self.finish(parsed, resp.status, status)

@@ -13,6 +13,8 @@ Config file (all optional)::
                                           # sets no max_tokens (the call is charged what it wrote)
     key_cache_seconds = 5                 # how long a virtual key look-up is cached (a revocation,
                                           # like any change another process makes, is seen within 1 s)
+    allowed_hosts = ["proxy.internal"]    # Host names answered besides localhost, 127.0.0.1, [::1] and
+                                          # the address it listens on (".example.com": it and subdomains)
 
     [proxy.output_estimates]              # per model, instead of default_max_output_tokens
     "gpt-5" = 4000
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from spendtag.errors import ConfigError
+from spendtag.server.sites import allowed_hosts
 
 Kind = Literal["openai", "anthropic", "gemini"]
 BUILTIN: dict[str, tuple[Kind, str, str]] = {
@@ -71,6 +74,7 @@ class ProxyConfig:
     shared_budgets: str = "auto"     # "auto" (on for PostgreSQL), "on" or "off": reserve in the ledger
     reservation_ttl: float = 30.0    # seconds a shared reservation lives unless its proxy extends it
     recover_every: float = 30.0      # seconds between picking up journals a stopped replica left
+    allowed_hosts: tuple[str, ...] = ()    # Host names answered besides loopback and the bound address
 
 
 def _str(table: Mapping[str, Any], key: str, default: str, where: str, path: str) -> str:
@@ -146,6 +150,7 @@ def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | No
             shared_budgets=_shared(table.get("shared_budgets", "auto"), path),
             reservation_ttl=float(table.get("reservation_ttl", 30)),
             recover_every=float(table.get("recover_every", 30)),
+            allowed_hosts=allowed_hosts(table.get("allowed_hosts"), "proxy", path),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[proxy]: {exc}", path=path) from None

@@ -77,7 +77,7 @@ def inspect(target: Target, data: bytes) -> Body:
     if data[:1] == b"{" or data.lstrip()[:1] == b"{":
         try:
             obj = loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):    # not JSON, or nested past the decoder's guard: sent as is
             obj = None
     estimate = len(data) // 4
     if not isinstance(obj, dict):

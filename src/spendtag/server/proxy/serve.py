@@ -127,6 +127,7 @@ def serve(asgi: ProxyApp, host: str, port: int) -> None:
 
     from spendtag.server.protocol import http_protocol
 
+    asgi.sites = asgi.sites.also(host)
     loop = "uvloop" if _has("uvloop") else "asyncio"
     config = uvicorn.Config(asgi, host=host, port=port, loop=loop, http=http_protocol(), lifespan="on",
                             access_log=False, log_level="warning", server_header=False, proxy_headers=False,
