@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
+from spendtag.bounds import MAX_COUNT, check_cost, check_time, clean_text
 from spendtag.errors import UsageFormatError
 
 # Token buckets, in display order. All are disjoint except ``reasoning_tokens`` (info only,
@@ -77,16 +78,24 @@ class Usage:
 
     def __post_init__(self) -> None:
         for value in _bucket_values(self):
-            if type(value) is not int or value < 0:
+            if type(value) is not int or value < 0 or value > MAX_COUNT:
                 for name in TOKEN_BUCKETS:
                     value = getattr(self, name)
                     if type(value) is not int or value < 0:
                         raise UsageFormatError(f"{name} must be a non-negative integer, got {value!r}")
+                    if value > MAX_COUNT:
+                        raise UsageFormatError(f"{name} is {value}, above the bound of {MAX_COUNT:.0e} per call")
         if self.reasoning_tokens > self.output_tokens:
             raise UsageFormatError(
                 f"reasoning_tokens ({self.reasoning_tokens}) cannot exceed output_tokens "
                 f"({self.output_tokens}): reasoning is part of output"
             )
+        if self.reported_cost is not None:
+            check_cost(self.reported_cost, "the reported cost")
+        for name in _TEXT_FIELDS:
+            text = getattr(self, name)
+            if text is not None and not text.isascii():
+                object.__setattr__(self, name, clean_text(text))
 
     @property
     def total_input_tokens(self) -> int:
@@ -131,6 +140,7 @@ class Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in TOKEN_BUCKETS})
 
 
+_TEXT_FIELDS = ("service_tier", "inference_geo", "speed")
 _USAGE_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in dataclasses.fields(Usage))
 _bucket_values = attrgetter(*TOKEN_BUCKETS)     # every bucket's value at once (validating each call's Usage)
 
@@ -222,11 +232,24 @@ class UsageEvent:
     response_id: str | None = None  # the provider's own id, kept as information
 
     def __post_init__(self) -> None:
-        self.ts = utc(self.ts)
+        self.ts = check_time(utc(self.ts), "the call's time")
         if not self.event_id:
             raise UsageFormatError("event_id must not be empty")
         if self.status not in STATUSES:
             raise UsageFormatError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        # Text is valid UTF-8 before anything stores it: lone surrogates (from a JSON escape
+        # or bytes decoded with surrogateescape) become U+FFFD here, for every reader.
+        for name in _EVENT_TEXT:
+            text = getattr(self, name)
+            if text is not None and not text.isascii():
+                setattr(self, name, clean_text(text))
+        tags = self.tags
+        if tags and not all(k.isascii() and v.isascii() for k, v in tags.items()):
+            self.tags = {clean_text(k): clean_text(v) for k, v in tags.items()}
+
+
+_EVENT_TEXT = ("event_id", "provider", "model", "project", "session", "agent", "key", "user", "source",
+               "response_id")
 
 
 @dataclass(slots=True)

@@ -28,18 +28,28 @@ under another ``requestId``; within a file they are dropped here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, NamedTuple
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, blocks, checked_start, time_us
+from spendtag.bounds import MAX_COUNT, clean_optional, clean_text
+from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.capture.agents.jsonl import (
+    AgentCall,
+    LogFile,
+    ReadResult,
+    Tally,
+    blocks,
+    checked_start,
+    loads_line,
+    time_us,
+)
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage
@@ -72,7 +82,7 @@ class _Line(msgspec.Struct):
     isApiErrorMessage: Any = None
 
 
-_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]   # out of bounds: the full parser says why
 
 
 class _Split(msgspec.Struct, forbid_unknown_fields=True):
@@ -121,7 +131,7 @@ class _FastLine(_Line):
 # ``message`` that is not an object...) goes through ``json.loads`` and the checks below,
 # which say what is wrong with it; so both ways give the same outcome for every line.
 _DECODE_LINE = msgspec.json.Decoder(_FastLine).decode
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
 def _line_of(rec: Mapping[str, Any]) -> _Line:
@@ -135,6 +145,15 @@ def _line_of(rec: Mapping[str, Any]) -> _Line:
                  agentId=get("agentId"), isApiErrorMessage=get("isApiErrorMessage"))
 
 
+class _Copy(NamedTuple):
+    """One line's copy of a call, checked on its own: its time and usage as they will be recorded."""
+
+    ts_us: int
+    counts: tuple[int, int, int, int, int] | None   # text counts, or None: see usage
+    usage: Usage | None
+    tier: str | None
+
+
 @dataclass(slots=True)
 class _Call:
     key: str
@@ -143,9 +162,10 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: _Line                  # the copy with the largest total (the later one on ties)
+    record: _Line                  # the valid copy with the largest total (the later one on ties)
     record_line: int
     agent: str
+    copy: _Copy                    # that copy's time and usage
 
 
 class _Context:
@@ -211,22 +231,26 @@ class _Reader:
                 counted = pos >= seen_to
                 if counted:
                     tally.lines += 1
-                if b'"assistant"' in line:
-                    assistant(pos, line)
-                elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
-                    progress(pos, line)
-                elif open_calls and b'"user"' in line:
-                    user(pos, line)
-                elif counted:
-                    tally.skipped += 1
+                try:
+                    if b'"assistant"' in line:
+                        assistant(pos, line)
+                    elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
+                        progress(pos, line)
+                    elif open_calls and b'"user"' in line:
+                        user(pos, line)
+                    elif counted:
+                        tally.skipped += 1
+                except DECODE_FAILURES as exc:
+                    # What the checks below did not foresee in a line is that line's problem alone.
+                    tally.bad(pos, self.line_no, f"unreadable ({type(exc).__name__}: {exc})")
                 pos += len(line) + 1
             end = pos
         return end
 
     def _decode(self, start: int, line: bytes) -> dict[str, Any] | None:
         try:
-            obj = json.loads(line)
-        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+            obj = loads_line(line)
+        except ValueError as exc:   # not JSON, or nested too deep
             self.tally.bad(start, self.line_no, f"not JSON ({exc})")
             return None
         if not isinstance(obj, dict):
@@ -334,6 +358,12 @@ class _Reader:
         else:
             session = self.ctx.session or rec.sessionId or ""
             key = f"{msg_id}  {session}"     # an empty request id, then the session
+        # Each copy is checked on its own, before it is compared with its siblings: a bad
+        # copy is counted as malformed and changes nothing, and the call is made of its
+        # valid copies (one broken line never takes its siblings with it).
+        copy = self._copy(start, rec, raw_usage, msg_id)
+        if copy is None:
+            return
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
@@ -347,12 +377,8 @@ class _Reader:
             assert isinstance(raw_usage, Mapping)
             plain = _raw_total(raw_usage)
             if plain is None:
-                # Not plain counts: the full parser reads what it can (numeric strings) or says why not.
-                try:
-                    plain = parse_usage("anthropic", raw_usage).total_tokens
-                except UsageFormatError as exc:
-                    self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
-                    return
+                assert copy.usage is not None   # not plain counts: what the full parser read (numeric strings)
+                plain = copy.usage.total_tokens
             total = plain
         other = self.open.get(thread)
         if other is not None and other.key != key:
@@ -360,12 +386,27 @@ class _Reader:
         call = self.pending.get(key)
         if call is None:
             call = self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no,
-                                             agent)
+                                             agent, copy)
             self.open[thread] = call
         elif total >= call.total:
-            call.total, call.record, call.record_line = total, rec, self.line_no
+            call.total, call.record, call.record_line, call.copy = total, rec, self.line_no, copy
         if message.stop_reason is not None:
             self._close(call)
+
+    def _copy(self, start: int, rec: _Line, u: Any, msg_id: str) -> _Copy | None:
+        """The copy's time and usage, or None (counted as malformed) when either is not fit to record."""
+        ts = time_us(rec.timestamp)
+        if ts is None:
+            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp within 2000-2100")
+            return None
+        try:
+            if type(u) is _Counts and (found := _text_counts(u)) is not None:
+                return _Copy(ts, found[0], None, found[1])
+            usage = fast_usage(u) or parse_usage("anthropic", _usage_dict(u))
+        except UsageFormatError as exc:
+            self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+            return None
+        return _Copy(ts, None, usage, usage.service_tier)
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -421,25 +462,7 @@ class _Reader:
         message = rec.message
         assert message is not None
         msg_id, _, request = call.key.partition(" ")
-        # Parsed once per copy emitted (the copies differ only in their counts), so a problem
-        # here is counted once per copy emitted, whichever read finds it.
-        ts = time_us(rec.timestamp)
-        if ts is None:
-            self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
-            return
-        u = message.usage
-        counts: tuple[int, int, int, int, int] | None = None
-        usage: Usage | None = None
-        tier: str | None = None
-        try:
-            if type(u) is _Counts and (found := _text_counts(u)) is not None:
-                counts, tier = found
-            else:
-                usage = fast_usage(u) or parse_usage("anthropic", _usage_dict(u))
-                tier = usage.service_tier
-        except UsageFormatError as exc:
-            self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
-            return
+        ts, counts, usage, tier = call.copy
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
         # One object per distinct value: every line decodes its own copy, and the calls are
@@ -448,8 +471,15 @@ class _Reader:
         session = self.ctx.session or _str(rec.sessionId)
         session = same.setdefault(session, session) if session else session
         tier = same.setdefault(tier, tier) if tier else tier
-        into.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
-                              _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
+        model, project, agent = message.model, _str(rec.cwd) or self.ctx.project, call.agent
+        if not (event_id.isascii() and model.isascii() and agent.isascii() and (project is None or project.isascii())
+                and (session is None or session.isascii())):
+            # Lone surrogates (a JSON escape such as "\ud800") cannot be stored: U+FFFD instead.
+            event_id, model, msg_id = clean_text(event_id), clean_text(model), clean_text(msg_id)
+            agent = clean_text(agent)
+            project, session = clean_optional(project), clean_optional(session)
+        into.append(AgentCall(event_id, ts, "anthropic", model, counts, tier, usage,
+                              project, session, agent, SOURCE, msg_id))
         if into is self.revised:
             return   # its logged cost was counted with the copy first emitted
         cost = rec.costUSD

@@ -8,6 +8,7 @@ line's bytes and decode only the few that can carry usage.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,12 +17,28 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from spendtag.bounds import MAX_TIME, MIN_TIME, time_in_range
 from spendtag.periods import from_us, to_us
 from spendtag.usage import Usage, UsageEvent
 
 AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
 BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
+
+
+def loads_line(line: bytes | str) -> Any:
+    """One JSON line; bytes that are not UTF-8 are replaced (U+FFFD), not fatal.
+
+    Raises ValueError for what is not JSON, nested too deep included (a RecursionError).
+    """
+    try:
+        try:
+            return json.loads(line)
+        except UnicodeDecodeError:
+            assert isinstance(line, bytes)
+            return json.loads(line.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,20 +220,23 @@ def time_us(value: object) -> int | None:
             t = datetime.fromisoformat(value[:-1] + "+00:00")   # what parse_time reads, in UTC fields
         except ValueError:
             return None
-        return ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
-                + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+        us = ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
+              + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+        return us if time_in_range(us) else None
     ts = parse_time(value)
     return None if ts is None else to_us(ts)
 
 
 def parse_time(value: object) -> datetime | None:
-    """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing or unreadable."""
+    """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing, unreadable or
+    outside 2000-2100 (see :mod:`spendtag.bounds`)."""
     if isinstance(value, str) and value:
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-        except ValueError:
+            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+            return ts if MIN_TIME <= ts < MAX_TIME else None
+        except (ValueError, OverflowError):   # (an offset that moves the time past year 9999)
             return None
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         try:
             seconds = float(value)
@@ -224,7 +244,8 @@ def parse_time(value: object) -> datetime | None:
                 return None              # Infinity (json accepts it) would never shrink below
             while seconds > 1e11:        # ms, us or ns since the epoch
                 seconds /= 1000
-            return datetime.fromtimestamp(seconds, UTC)
+            ts = datetime.fromtimestamp(seconds, UTC)
+            return ts if MIN_TIME <= ts < MAX_TIME else None
         except (OverflowError, ValueError, OSError):
             return None
     return None
