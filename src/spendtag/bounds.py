@@ -35,6 +35,10 @@ from spendtag.errors import UsageFormatError
 
 MAX_COUNT = 10**12
 MAX_CALL_COST = 10**17          # pico-USD ($100,000)
+# A provider's report row is a whole day of an organisation's use (one model, key, workspace):
+# a thousand times a call's bounds, as count and as amount ($1,000,000 per cost line a day).
+MAX_DAY_COUNT = 10**15
+MAX_DAY_AMOUNT = 10**18         # pico-USD, either sign (a credit line can be negative)
 MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 MIN_TIME_US = 946_684_800_000_000        # MIN_TIME in µs since the epoch

@@ -109,6 +109,21 @@ def loads(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deep") from None
 
 
+def loads_line(line: bytes | str) -> Any:
+    """One JSON line; bytes that are not UTF-8 are replaced (U+FFFD), not fatal.
+
+    Raises ValueError for what is not JSON, nested too deep included (a RecursionError).
+    """
+    try:
+        try:
+            return json.loads(line)
+        except UnicodeDecodeError:
+            assert isinstance(line, bytes)
+            return json.loads(line.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
 def load_event(data: bytes) -> JSON | None:
     """One SSE event's JSON object, or None for anything else: a bad line is skipped, not fatal."""
     try:

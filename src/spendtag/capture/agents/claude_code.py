@@ -39,7 +39,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from spendtag.bounds import MAX_COUNT, clean_optional, clean_text
-from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.capture._fields import DECODE_FAILURES, loads_line
 from spendtag.capture.agents.jsonl import (
     AgentCall,
     LogFile,
@@ -47,7 +47,6 @@ from spendtag.capture.agents.jsonl import (
     Tally,
     blocks,
     checked_start,
-    loads_line,
     time_us,
 )
 from spendtag.capture.parsers import parse_usage

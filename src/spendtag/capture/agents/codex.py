@@ -31,14 +31,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from spendtag.capture._fields import DECODE_FAILURES, to_count
+from spendtag.capture._fields import DECODE_FAILURES, loads_line, to_count
 from spendtag.capture.agents.jsonl import (
     LogFile,
     ReadResult,
     Tally,
     checked_start,
     feed_lines,
-    loads_line,
     parse_time,
 )
 from spendtag.capture.parsers import parse_usage

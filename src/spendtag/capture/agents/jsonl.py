@@ -8,7 +8,6 @@ line's bytes and decode only the few that can carry usage.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,21 +23,6 @@ from spendtag.usage import Usage, UsageEvent
 AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
 BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
-
-
-def loads_line(line: bytes | str) -> Any:
-    """One JSON line; bytes that are not UTF-8 are replaced (U+FFFD), not fatal.
-
-    Raises ValueError for what is not JSON, nested too deep included (a RecursionError).
-    """
-    try:
-        try:
-            return json.loads(line)
-        except UnicodeDecodeError:
-            assert isinstance(line, bytes)
-            return json.loads(line.decode("utf-8", errors="replace"))
-    except RecursionError:
-        raise ValueError("nested too deep") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,19 +202,20 @@ class IntakeApp:
     async def _otlp(self, signal: str, body: bytes, content_type: str, send: Send) -> None:
         data = otlp.decode(signal, body, content_type)
         writer = self.writer
+        rejected = otlp.Rejected()   # what could not be read is skipped alone, and said in the answer
         if signal == "traces":
-            events = list(otlp.events_from_traces(data))
+            events = list(otlp.events_from_traces(data, rejected))
             await writer.run(lambda: writer.record(events))
         elif signal == "logs":
-            events = list(otlp.events_from_logs(data))
+            events = list(otlp.events_from_logs(data, rejected))
             await writer.run(lambda: writer.record(events))
         else:
-            calls = otlp.claude_code_metric_calls(data)
+            calls = otlp.claude_code_metric_calls(data, rejected)
             await writer.run(lambda: writer.hold(calls))
         if "protobuf" in content_type:
-            await _raw(send, 200, b"application/x-protobuf", b"")   # an empty Export*ServiceResponse
+            await _raw(send, 200, b"application/x-protobuf", otlp.response_protobuf(signal, rejected))
         else:
-            await _reply(send, 200, {})
+            await _reply(send, 200, otlp.response_json(signal, rejected))
 
     async def _events(self, body: bytes, content_type: str, send: Send) -> None:
         events, problems = parse_batch(body, content_type)
