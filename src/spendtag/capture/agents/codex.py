@@ -133,23 +133,33 @@ class _Reader:
         if not isinstance(total, Mapping):
             self.tally.bad(start, self.line_no, "token_count without total_token_usage: cannot tell calls apart")
             return
+        if last is not None and not isinstance(last, Mapping):
+            self.tally.bad(start, self.line_no, "token_count last_token_usage is not an object")
+            return
         previous = self.state.get("total")
+        # Both usages are checked whole before the line is compared with the one before: a
+        # copy of the duplicate with one count corrupted (total_tokens -14691) is malformed,
+        # never a new call.
+        try:
+            grand = _total_tokens(total, "total_token_usage")
+            parse_usage("openai", total, api="codex")
+            if isinstance(last, Mapping):
+                usage, last_total = parse_usage("openai", last, api="codex"), _total_tokens(last, "last_token_usage")
+            else:
+                usage, last_total = None, None
+        except UsageFormatError as exc:
+            self.tally.bad(start, self.line_no, str(exc))
+            return
         key = _usage_key(total)
         if key == previous:
             self.tally.skip(start)          # the duplicate Codex emits milliseconds later
             return
-        # Both usages are checked whole before the line can count as a new call: a copy of
-        # the duplicate with one count corrupted (total_tokens -14691) is malformed, not a call.
-        try:
-            grand = _total_tokens(total, "total_token_usage")
-            if isinstance(last, Mapping):
-                usage, last_total = parse_usage("openai", last, api="codex"), _total_tokens(last, "last_token_usage")
-            else:
-                usage, last_total = self._difference(total, previous), None
-            parse_usage("openai", total, api="codex")
-        except UsageFormatError as exc:
-            self.tally.bad(start, self.line_no, str(exc))
-            return
+        if usage is None:
+            try:
+                usage = self._difference(total, previous)
+            except UsageFormatError as exc:
+                self.tally.bad(start, self.line_no, str(exc))
+                return
         if previous is not None and grand == _previous_total(previous):
             # The running total did not move, yet the counts differ: a corrupted repeat of the
             # previous token_count (a new call always adds tokens to the total).

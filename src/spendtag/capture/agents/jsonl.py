@@ -226,6 +226,8 @@ def parse_time(value: object) -> datetime | None:
             seconds = float(value)
             if not math.isfinite(seconds):
                 return None              # Infinity (json accepts it) would never shrink below
+            if seconds >= 1e20:          # beyond nanoseconds in 2100: not a time
+                return None
             while seconds > 1e11:        # ms, us or ns since the epoch
                 seconds /= 1000
             ts = datetime.fromtimestamp(seconds, UTC)
