@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
-from spendtag.bounds import MAX_COUNT, check_cost, check_time, clean_text
+from spendtag.bounds import MAX_COUNT, check_cost, clean_text
 from spendtag.errors import UsageFormatError
 
 # Token buckets, in display order. All are disjoint except ``reasoning_tokens`` (info only,
@@ -78,20 +78,16 @@ class Usage:
 
     def __post_init__(self) -> None:
         for value in _bucket_values(self):
-            if type(value) is not int or value < 0 or value > MAX_COUNT:
+            if type(value) is not int or value < 0:
                 for name in TOKEN_BUCKETS:
                     value = getattr(self, name)
                     if type(value) is not int or value < 0:
                         raise UsageFormatError(f"{name} must be a non-negative integer, got {value!r}")
-                    if value > MAX_COUNT:
-                        raise UsageFormatError(f"{name} is {value}, above the bound of {MAX_COUNT:.0e} per call")
         if self.reasoning_tokens > self.output_tokens:
             raise UsageFormatError(
                 f"reasoning_tokens ({self.reasoning_tokens}) cannot exceed output_tokens "
                 f"({self.output_tokens}): reasoning is part of output"
             )
-        if self.reported_cost is not None:
-            check_cost(self.reported_cost, "the reported cost")
         for name in _TEXT_FIELDS:
             text = getattr(self, name)
             if text is not None and not text.isascii():
@@ -116,6 +112,19 @@ class Usage:
         values.update(changes)
         return Usage(**values)
 
+    def checked(self) -> Usage:
+        """This usage, if every count and the reported cost are within :mod:`spendtag.bounds`.
+
+        Readers call it where they decode a call (the provider parsers check each count as
+        they read it); a Usage read back from the ledger, or a sum of many, is not bound.
+        """
+        for name, value in zip(TOKEN_BUCKETS, _bucket_values(self), strict=True):
+            if value > MAX_COUNT:
+                raise UsageFormatError(f"{name} is {value}, above the bound of {MAX_COUNT:.0e} per call")
+        if self.reported_cost is not None:
+            check_cost(self.reported_cost, "the reported cost")
+        return self
+
     def as_dict(self) -> dict[str, Any]:
         """Non-default fields only, for compact JSON."""
         out: dict[str, Any] = {}
@@ -134,7 +143,7 @@ class Usage:
             raise UsageFormatError(
                 f"unknown usage field(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(known))}"
             )
-        return cls(**dict(data))
+        return cls(**dict(data)).checked()
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in TOKEN_BUCKETS})
@@ -232,7 +241,7 @@ class UsageEvent:
     response_id: str | None = None  # the provider's own id, kept as information
 
     def __post_init__(self) -> None:
-        self.ts = check_time(utc(self.ts), "the call's time")
+        self.ts = utc(self.ts)
         if not self.event_id:
             raise UsageFormatError("event_id must not be empty")
         if self.status not in STATUSES:

@@ -35,7 +35,7 @@ def sub(obj: JSON, key: str) -> JSON:
 def count(obj: JSON, key: str, where: str = "") -> int:
     """A token count; missing or null is 0. ``where`` prefixes the key in error messages."""
     value = obj.get(key)
-    if type(value) is int and value >= 0:     # the usual case, without building the error's name
+    if type(value) is int and 0 <= value <= MAX_COUNT:   # the usual case, without building the error's name
         return value
     if value is None:
         return 0

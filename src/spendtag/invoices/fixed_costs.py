@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from spendtag.bounds import MAX_CALL_COST, clean_text
+from spendtag.bounds import MAX_CALL_COST, check_time, clean_text
 from spendtag.invoices.terms import BillingError
 from spendtag.money import MoneyError, parse_usd
 from spendtag.periods import parse_instant
@@ -41,7 +41,7 @@ def fixed_cost(amount: str, tags: Mapping[str, str], *, note: str = "", day: str
     if not kind or any(not ch.isprintable() for ch in kind):
         raise BillingError("--kind must be a short printable name such as subscription")
     zone = tz or ZoneInfo("UTC")
-    ts = parse_instant(day, zone) if day else (now or datetime.now(UTC))
+    ts = check_time(parse_instant(day, zone), "--date") if day else (now or datetime.now(UTC))
     price_date = ts.astimezone(zone).date().isoformat()
     event = UsageEvent(event_id=event_id or new_event_id(), ts=ts, provider=MANUAL, model=kind, usage=Usage(),
                        tags=check_tags(dict(tags)), source=MANUAL)

@@ -589,8 +589,8 @@ def fast_usage(u: Any) -> Usage | None:
         inp, out, read, flat = (0 if v is None else v for v in (inp, out, read, flat))
         if type(inp) is not int or type(out) is not int or type(read) is not int or type(flat) is not int:
             return None
-    if inp < 0 or out < 0 or read < 0 or flat < 0:
-        return None
+    if not (0 <= inp <= MAX_COUNT and 0 <= out <= MAX_COUNT and 0 <= read <= MAX_COUNT and 0 <= flat <= MAX_COUNT):
+        return None   # (the full parser says which count is out of bounds)
     split = get("cache_creation")
     if split is None:
         w5, w1 = flat, 0
@@ -599,7 +599,7 @@ def fast_usage(u: Any) -> Usage | None:
         w1 = split.get("ephemeral_1h_input_tokens", 0)
         w5 = 0 if w5 is None else w5
         w1 = 0 if w1 is None else w1
-        if type(w5) is not int or type(w1) is not int or w5 < 0 or w1 < 0:
+        if type(w5) is not int or type(w1) is not int or not (0 <= w5 <= MAX_COUNT and 0 <= w1 <= MAX_COUNT):
             return None
         w5 += max(0, flat - w5 - w1)
     else:

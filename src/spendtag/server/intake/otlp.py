@@ -344,9 +344,10 @@ def span_event(span: JSON, res: Resource) -> UsageEvent | None:
     uncached = total_in - cache_read - cache_write
     if uncached < 0:
         uncached = total_in          # exclusive convention: the total was already uncached
+    tier = _str(attrs, "gen_ai.openai.response.service_tier", "openai.response.service_tier")
     usage = Usage(input_tokens=uncached, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
                   output_tokens=output, reasoning_tokens=min(_int(attrs, *_REASONING) or 0, output),
-                  service_tier=_str(attrs, "gen_ai.openai.response.service_tier", "openai.response.service_tier"))
+                  service_tier=tier).checked()
     code = (span.get("status") or {}).get("code")
     status: Status = "error" if code in (2, "2", "STATUS_CODE_ERROR") else "ok"
     trace, span_id = span.get("traceId") or "", span.get("spanId") or ""
@@ -405,7 +406,7 @@ def _claude_code(record: JSON, attrs: Mapping[str, Any], res: Resource) -> Usage
     usage = Usage(input_tokens=_int(attrs, "input_tokens") or 0,
                   cache_read_tokens=_int(attrs, "cache_read_tokens") or 0,
                   cache_write_5m_tokens=_int(attrs, "cache_creation_tokens") or 0, output_tokens=output,
-                  speed="fast" if attrs.get("speed") == "fast" else None)
+                  speed="fast" if attrs.get("speed") == "fast" else None).checked()
     session = res.dim("session", _str(attrs, "session.id"))
     request_id = _str(attrs, "request_id")
     if request_id:
@@ -430,7 +431,7 @@ def _gemini_cli(record: JSON, attrs: Mapping[str, Any], res: Resource) -> UsageE
     thoughts = _int(attrs, "thoughts_token_count") or 0
     output = (_int(attrs, "output_token_count") or 0) + thoughts      # thoughts are outside the candidates
     usage = Usage(input_tokens=total_in - cached + (_int(attrs, "tool_token_count") or 0), cache_read_tokens=cached,
-                  output_tokens=output, reasoning_tokens=thoughts)
+                  output_tokens=output, reasoning_tokens=thoughts).checked()
     session = res.dim("session", _str(attrs, "session.id"))
     code = _int(attrs, "status_code")
     return UsageEvent(
@@ -526,7 +527,7 @@ def _metric_event(key: tuple[Any, ...], group: Mapping[str, Any]) -> UsageEvent:
     return UsageEvent(
         event_id=METRIC_ID + _stable(*key[:7], key[7]),
         ts=_ts(key[6]) or datetime.now(UTC), provider="anthropic", model=_str(attrs, "model") or "unknown",
-        usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None),
+        usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None).checked(),
         tags=group["tags"], project=res.dim("project", None), session=res.dim("session", _str(attrs, "session.id")),
         agent=res.dim("agent", None, "claude-code"),
         user=res.dim("user", _str(attrs, "user.email", "user.account_uuid", "user.id")), source="otlp", status="ok",
