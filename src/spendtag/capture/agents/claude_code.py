@@ -31,9 +31,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, NamedTuple
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -47,7 +48,7 @@ from spendtag.capture.agents.jsonl import (
     Tally,
     blocks,
     checked_start,
-    time_us,
+    time_of,
 )
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
@@ -121,9 +122,10 @@ class _FastMessage(_Message):
 
 
 class _FastLine(_Line):
-    """``_Line`` with the usage decoded as ``_Counts``."""
+    """``_Line`` with the usage decoded as ``_Counts`` and the time as a datetime (RFC 3339)."""
 
     message: _FastMessage | None = None
+    timestamp: datetime | None = None
 
 
 # Decodes only the fields above, at C speed. A line it cannot take as such (bad JSON, a
@@ -144,15 +146,6 @@ def _line_of(rec: Mapping[str, Any]) -> _Line:
                  agentId=get("agentId"), isApiErrorMessage=get("isApiErrorMessage"))
 
 
-class _Copy(NamedTuple):
-    """One line's copy of a call, checked on its own: its time and usage as they will be recorded."""
-
-    ts_us: int
-    counts: tuple[int, int, int, int, int] | None   # text counts, or None: see usage
-    usage: Usage | None
-    tier: str | None
-
-
 @dataclass(slots=True)
 class _Call:
     key: str
@@ -164,7 +157,7 @@ class _Call:
     record: _Line                  # the valid copy with the largest total (the later one on ties)
     record_line: int
     agent: str
-    copy: _Copy                    # that copy's time and usage
+    usage: Usage | None            # that copy's usage when it is more than text counts (else None)
 
 
 class _Context:
@@ -183,7 +176,10 @@ class _Context:
             self.session = None
             self.agent = SOURCE
             folder = path.parent.name
-        self.project = decode_folder(folder)
+        # (a file name that is not UTF-8 reaches here with surrogate escapes)
+        self.project = clean_optional(decode_folder(folder))
+        self.session = clean_optional(self.session)
+        self.agent = clean_text(self.agent)
 
 
 def decode_folder(name: str) -> str | None:
@@ -359,10 +355,23 @@ class _Reader:
             key = f"{msg_id}  {session}"     # an empty request id, then the session
         # Each copy is checked on its own, before it is compared with its siblings: a bad
         # copy is counted as malformed and changes nothing, and the call is made of its
-        # valid copies (one broken line never takes its siblings with it).
-        copy = self._copy(start, rec, raw_usage, msg_id)
-        if copy is None:
+        # valid copies (one broken line never takes its siblings with it). The usual copy
+        # (plain counts, checked while decoding) needs only its time read here.
+        stamp = rec.timestamp   # (decoded as a datetime by the fast decoder: its range is all to check)
+        if not (2000 <= stamp.year < 2100 if type(stamp) is datetime and stamp.tzinfo is UTC
+                else time_of(stamp) is not None):
+            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp within 2000-2100")
             return
+        usage: Usage | None = None
+        if type(raw_usage) is not _Counts or (
+                (raw_usage.server_tool_use is not UNSET or raw_usage.inference_geo is not UNSET
+                 or raw_usage.speed is not UNSET or raw_usage.input_tokens is UNSET)
+                and _text_counts(raw_usage) is None):
+            try:
+                usage = fast_usage(raw_usage) or parse_usage("anthropic", _usage_dict(raw_usage))
+            except UsageFormatError as exc:
+                self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+                return
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
@@ -376,8 +385,8 @@ class _Reader:
             assert isinstance(raw_usage, Mapping)
             plain = _raw_total(raw_usage)
             if plain is None:
-                assert copy.usage is not None   # not plain counts: what the full parser read (numeric strings)
-                plain = copy.usage.total_tokens
+                assert usage is not None   # not plain counts: what the full parser read (numeric strings)
+                plain = usage.total_tokens
             total = plain
         other = self.open.get(thread)
         if other is not None and other.key != key:
@@ -385,27 +394,12 @@ class _Reader:
         call = self.pending.get(key)
         if call is None:
             call = self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no,
-                                             agent, copy)
+                                             agent, usage)
             self.open[thread] = call
         elif total >= call.total:
-            call.total, call.record, call.record_line, call.copy = total, rec, self.line_no, copy
+            call.total, call.record, call.record_line, call.usage = total, rec, self.line_no, usage
         if message.stop_reason is not None:
             self._close(call)
-
-    def _copy(self, start: int, rec: _Line, u: Any, msg_id: str) -> _Copy | None:
-        """The copy's time and usage, or None (counted as malformed) when either is not fit to record."""
-        ts = time_us(rec.timestamp)
-        if ts is None:
-            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp within 2000-2100")
-            return None
-        try:
-            if type(u) is _Counts and (found := _text_counts(u)) is not None:
-                return _Copy(ts, found[0], None, found[1])
-            usage = fast_usage(u) or parse_usage("anthropic", _usage_dict(u))
-        except UsageFormatError as exc:
-            self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
-            return None
-        return _Copy(ts, None, usage, usage.service_tier)
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -461,7 +455,15 @@ class _Reader:
         message = rec.message
         assert message is not None
         msg_id, _, request = call.key.partition(" ")
-        ts, counts, usage, tier = call.copy
+        ts, usage = time_of(rec.timestamp), call.usage
+        assert ts is not None   # (checked when the copy was read)
+        counts: tuple[int, int, int, int, int] | None = None
+        if usage is None:
+            found = _text_counts(message.usage)   # (plain counts: checked when the copy was read)
+            assert found is not None
+            counts, tier = found
+        else:
+            tier = usage.service_tier
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
         # One object per distinct value: every line decodes its own copy, and the calls are
@@ -471,9 +473,9 @@ class _Reader:
         session = same.setdefault(session, session) if session else session
         tier = same.setdefault(tier, tier) if tier else tier
         model, project, agent = message.model, _str(rec.cwd) or self.ctx.project, call.agent
-        if not (event_id.isascii() and model.isascii() and agent.isascii() and (project is None or project.isascii())
-                and (session is None or session.isascii())):
-            # Lone surrogates (a JSON escape such as "\ud800") cannot be stored: U+FFFD instead.
+        if type(rec) is not _FastLine:
+            # Read by json.loads: its text may hold lone surrogates (a JSON escape such as
+            # "\ud800"), which cannot be stored: U+FFFD instead. (The fast decoder refuses them.)
             event_id, model, msg_id = clean_text(event_id), clean_text(model), clean_text(msg_id)
             agent = clean_text(agent)
             project, session = clean_optional(project), clean_optional(session)
