@@ -71,10 +71,6 @@ def check_time(ts: datetime, what: str = "time") -> datetime:
     return ts
 
 
-def time_in_range(ts_us: int) -> bool:
-    return MIN_TIME_US <= ts_us < MAX_TIME_US
-
-
 def clean_text(text: str) -> str:
     """``text`` as valid Unicode for UTF-8: each lone surrogate becomes U+FFFD.
 

@@ -2,8 +2,10 @@
 
 One API call is written as several lines (one per content block), each with the call's
 usage; in streamed calls the earlier lines carry a placeholder ``output_tokens`` and a later
-one the final count (FORMATS.md 5.0). A call's event is the copy with the largest token
-total (the later one on ties), and a call is *closed* once no later copy can come:
+one the final count (FORMATS.md 5.0). Each copy is checked on its own (its time, its
+counts): a broken one is counted as malformed and changes nothing else. A call's event is
+the valid copy with the largest token total (the later one on ties), and a call is
+*closed* once no later copy can come:
 
 * a line of the call has a non-null ``message.stop_reason``, or
 * a later line of the same conversation thread belongs to another message (the next call,

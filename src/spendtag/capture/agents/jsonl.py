@@ -115,11 +115,6 @@ class Tally:
         self.malformed += 1
         self.note(line_no, reason)
 
-    def bad_now(self, line_no: int, reason: str) -> None:
-        """A problem found once per file whichever read finds it (e.g. when a call is emitted)."""
-        self.malformed += 1
-        self.note(line_no, reason)
-
     def skip(self, start: int) -> None:
         if start >= self.seen_to:
             self.skipped += 1
