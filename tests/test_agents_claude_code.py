@@ -190,16 +190,19 @@ def test_unreadable_times_are_malformed_not_a_hang(tmp_path: Path) -> None:
     result = read(log)
     assert [e.event_id for e in result.events] == ["claude-code:msg_ok:req_ok"]
     assert result.malformed == 5
-    assert all(p.endswith("no readable timestamp") for p in result.problems)
+    assert all(p.endswith("no readable timestamp within 2000-2100") for p in result.problems)
 
 
-def test_bad_split_on_the_chosen_copy_is_malformed_once(tmp_path: Path) -> None:
+def test_a_bad_copy_is_malformed_once_and_its_valid_sibling_is_recorded(tmp_path: Path) -> None:
+    # The larger copy has a broken cache split: it is counted as malformed on its own, and the
+    # call is recorded from the valid copy it has (it used to be chosen, then dropped whole).
     bad = json.loads(_line("msg_x", "req_x", 40))
     bad["message"]["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": -2}
     log = _write(tmp_path, _line("msg_x", "req_x", 1), json.dumps(bad), _line("msg_ok", "req_ok", 7, stop="end_turn"))
     state: dict[str, Any] = {}
     result = read(log, state=state)
-    assert [e.event_id for e in result.events] == ["claude-code:msg_ok:req_ok"]
+    assert [(e.event_id, e.usage.output_tokens) for e in result.events] == [
+        ("claude-code:msg_x:req_x", 1), ("claude-code:msg_ok:req_ok", 7)]
     assert result.malformed == 1 and result.problems[0].startswith(f"{log.path}:2: message msg_x:")
     again = read(log, result.offset, state=state)
     assert (again.events, again.malformed) == ([], 0)

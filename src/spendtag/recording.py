@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from spendtag.bounds import check_time
 from spendtag.capture.parsers import parse_response, parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.ledger.store import RecordResult, Store
 from spendtag.pricing import PriceBook, PriceOverride
 from spendtag.settings import Settings
 from spendtag.tags import check_tags
-from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id
+from spendtag.usage import PricedEvent, Usage, UsageEvent, new_event_id, utc
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
@@ -113,7 +114,7 @@ def build_event(
     """
     response_id = None
     if isinstance(usage, Usage):
-        parsed_usage = usage
+        parsed_usage = usage.checked()
     elif _is_response(usage):
         parsed = parse_response(provider, usage)
         if parsed.usage is None:
@@ -129,7 +130,7 @@ def build_event(
         event_id = f"{provider}:{response_id}" if response_id else new_event_id()
     return UsageEvent(
         event_id=event_id,
-        ts=ts or datetime.now(UTC),
+        ts=check_time(utc(ts), "--ts") if ts else datetime.now(UTC),
         provider=provider,
         model=model,
         usage=parsed_usage,

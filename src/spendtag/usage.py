@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
+from spendtag.bounds import MAX_COUNT, check_cost, clean_text
 from spendtag.errors import UsageFormatError
 
 # Token buckets, in display order. All are disjoint except ``reasoning_tokens`` (info only,
@@ -87,6 +88,10 @@ class Usage:
                 f"reasoning_tokens ({self.reasoning_tokens}) cannot exceed output_tokens "
                 f"({self.output_tokens}): reasoning is part of output"
             )
+        for name in _TEXT_FIELDS:
+            text = getattr(self, name)
+            if text is not None and not text.isascii():
+                object.__setattr__(self, name, clean_text(text))
 
     @property
     def total_input_tokens(self) -> int:
@@ -107,6 +112,19 @@ class Usage:
         values.update(changes)
         return Usage(**values)
 
+    def checked(self) -> Usage:
+        """This usage, if every count and the reported cost are within :mod:`spendtag.bounds`.
+
+        Readers call it where they decode a call (the provider parsers check each count as
+        they read it); a Usage read back from the ledger, or a sum of many, is not bound.
+        """
+        for name, value in zip(TOKEN_BUCKETS, _bucket_values(self), strict=True):
+            if value > MAX_COUNT:
+                raise UsageFormatError(f"{name} is {value}, above the bound of {MAX_COUNT:.0e} per call")
+        if self.reported_cost is not None:
+            check_cost(self.reported_cost, "the reported cost")
+        return self
+
     def as_dict(self) -> dict[str, Any]:
         """Non-default fields only, for compact JSON."""
         out: dict[str, Any] = {}
@@ -125,12 +143,13 @@ class Usage:
             raise UsageFormatError(
                 f"unknown usage field(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(known))}"
             )
-        return cls(**dict(data))
+        return cls(**dict(data)).checked()
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in TOKEN_BUCKETS})
 
 
+_TEXT_FIELDS = ("service_tier", "inference_geo", "speed")
 _USAGE_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in dataclasses.fields(Usage))
 _bucket_values = attrgetter(*TOKEN_BUCKETS)     # every bucket's value at once (validating each call's Usage)
 
@@ -227,6 +246,19 @@ class UsageEvent:
             raise UsageFormatError("event_id must not be empty")
         if self.status not in STATUSES:
             raise UsageFormatError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        # Text is valid UTF-8 before anything stores it: lone surrogates (from a JSON escape
+        # or bytes decoded with surrogateescape) become U+FFFD here, for every reader.
+        for name in _EVENT_TEXT:
+            text = getattr(self, name)
+            if text is not None and not text.isascii():
+                setattr(self, name, clean_text(text))
+        tags = self.tags
+        if tags and not all(k.isascii() and v.isascii() for k, v in tags.items()):
+            self.tags = {clean_text(k): clean_text(v) for k, v in tags.items()}
+
+
+_EVENT_TEXT = ("event_id", "provider", "model", "project", "session", "agent", "key", "user", "source",
+               "response_id")
 
 
 @dataclass(slots=True)

@@ -14,10 +14,16 @@ from typing import Any
 
 import msgspec
 
+from spendtag.bounds import MAX_COUNT
 from spendtag.errors import UsageFormatError
 
 JSON = Mapping[str, Any]
 EMPTY: JSON = MappingProxyType({})
+# What reading one untrusted line or record can raise however it is broken (its bytes, depth,
+# numbers or shape). Readers catch these per line: the line is counted as malformed with its
+# file and line number (or refused with a message), and the rest is read.
+DECODE_FAILURES: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                                                ArithmeticError, RecursionError)
 
 
 def sub(obj: JSON, key: str) -> JSON:
@@ -29,7 +35,7 @@ def sub(obj: JSON, key: str) -> JSON:
 def count(obj: JSON, key: str, where: str = "") -> int:
     """A token count; missing or null is 0. ``where`` prefixes the key in error messages."""
     value = obj.get(key)
-    if type(value) is int and value >= 0:     # the usual case, without building the error's name
+    if type(value) is int and 0 <= value <= MAX_COUNT:   # the usual case, without building the error's name
         return value
     if value is None:
         return 0
@@ -37,7 +43,7 @@ def count(obj: JSON, key: str, where: str = "") -> int:
 
 
 def to_count(value: object, name: str) -> int:
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_COUNT:
         return value
     if value is None:
         return 0
@@ -47,13 +53,22 @@ def to_count(value: object, name: str) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 30:
         number = int(value.strip())
     else:
-        raise UsageFormatError(f"usage field {name} must be a whole number of tokens, got {value!r}")
+        raise UsageFormatError(f"usage field {name} must be a whole number of tokens, got {_shown(value)}")
     if number < 0:
         raise UsageFormatError(f"usage field {name} must not be negative, got {number}")
+    if number > MAX_COUNT:
+        raise UsageFormatError(f"usage field {name} is {number}, above the bound of {MAX_COUNT:.0e} per call")
     return number
+
+
+def _shown(value: object) -> str:
+    """A value for an error message, cut short (a line may hold a huge one)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 
 def text(obj: JSON, key: str) -> str | None:
@@ -83,11 +98,30 @@ _decode = msgspec.json.Decoder().decode
 def loads(data: bytes | str) -> Any:
     """``json.loads``, a third of the time for what msgspec reads. Whatever msgspec refuses
     (NaN, a lone surrogate, a byte-order mark, a float out of range, a malformed body) goes to
-    ``json.loads``, so the result (or the error) is always the one ``json.loads`` gives."""
+    ``json.loads``, so the result (or the error) is always the one ``json.loads`` gives; JSON
+    nested too deep for either is a ValueError too, not a RecursionError."""
     try:
-        return _decode(data)
-    except ValueError:       # msgspec.DecodeError and ValidationError are ValueErrors
-        return json.loads(data)
+        try:
+            return _decode(data)
+        except ValueError:       # msgspec.DecodeError and ValidationError are ValueErrors
+            return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
+def loads_line(line: bytes | str) -> Any:
+    """One JSON line; bytes that are not UTF-8 are replaced (U+FFFD), not fatal.
+
+    Raises ValueError for what is not JSON, nested too deep included (a RecursionError).
+    """
+    try:
+        try:
+            return json.loads(line)
+        except UnicodeDecodeError:
+            assert isinstance(line, bytes)
+            return json.loads(line.decode("utf-8", errors="replace"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
 
 
 def load_event(data: bytes) -> JSON | None:

@@ -28,8 +28,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from spendtag.bounds import check_time
+from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.parsers import detect_provider, parse_batch_line, parse_response, parse_usage
-from spendtag.errors import UsageFormatError
+from spendtag.errors import SpendtagError, UsageFormatError
 from spendtag.periods import to_us
 from spendtag.tags import check_tags
 from spendtag.usage import Usage, UsageEvent
@@ -45,18 +47,25 @@ def line_id(text: str, ts: datetime | None = None) -> str:
 
 
 def parse_ts(value: Any) -> datetime:
-    """ISO 8601 text (``Z`` allowed) or Unix seconds/milliseconds."""
+    """ISO 8601 text (``Z`` allowed) or Unix seconds/milliseconds, within 2000-2100 UTC."""
     if isinstance(value, bool):
         raise UsageFormatError(f"ts must be a time, got {value!r}")
     if isinstance(value, int | float):
-        seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            seconds = value / 1000 if value > 10**11 else value
+            parsed = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):   # 1e30, NaN, Infinity
+            raise UsageFormatError(f"ts {str(value)[:40]} is not a time in Unix seconds or milliseconds "
+                                   "within 2000-2100") from None
+        return check_time(parsed, "ts")
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageFormatError(f"ts {value!r} is not an ISO 8601 time such as 2026-03-14T10:00:00Z") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed.astimezone(UTC)   # (an offset can move a time past year 9999)
+        except (ValueError, OverflowError):
+            raise UsageFormatError(f"ts {value[:60]!r} is not an ISO 8601 time such as 2026-03-14T10:00:00Z") from None
+        return check_time(parsed, "ts")
     raise UsageFormatError(f"ts must be ISO 8601 text or Unix seconds, got {type(value).__name__}")
 
 
@@ -71,14 +80,20 @@ def _str_field(data: Mapping[str, Any], name: str) -> str | None:
 
 def event_from_line(text: str, *, source: str = "ingest", now: datetime | None = None,
                     default_provider: str | None = None) -> UsageEvent | None:
-    """One line -> one event; ``None`` for a line with nothing billable (blank, an errored batch row)."""
-    stripped = text.strip()
+    """One line -> one event; ``None`` for a line with nothing billable (blank, an errored batch row).
+
+    Whatever is wrong with the line (its JSON, depth, numbers, shape) is a UsageFormatError
+    that says what: the caller skips and counts it.
+    """
+    stripped = text.strip().lstrip("\ufeff")   # (a byte-order mark opens some files)
     if not stripped:
         return None
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
         raise UsageFormatError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise UsageFormatError("not JSON this reader takes (nested too deep)") from None
     if not isinstance(data, dict):
         raise UsageFormatError("a line must be a JSON object")
     return event_from_object(data, event_id=None, line=stripped, source=source, now=now,
@@ -88,7 +103,22 @@ def event_from_line(text: str, *, source: str = "ingest", now: datetime | None =
 def event_from_object(data: Mapping[str, Any], *, event_id: str | None = None, line: str | None = None,
                       source: str = "ingest", now: datetime | None = None,
                       default_provider: str | None = None) -> UsageEvent | None:
-    """One object -> one event. Without ``event_id``, the id comes from ``line`` (the raw text) or the object."""
+    """One object -> one event. Without ``event_id``, the id comes from ``line`` (the raw text) or the object.
+
+    Every problem is a :class:`UsageFormatError` (or a ``TagError``), whatever the object holds.
+    """
+    try:
+        return _event(data, event_id, line, source, now, default_provider)
+    except SpendtagError:
+        raise
+    except DECODE_FAILURES as exc:
+        # A shape no check above foresaw (a list where an object belongs, a huge number...):
+        # still this line's problem alone.
+        raise UsageFormatError(f"cannot read this event ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _event(data: Mapping[str, Any], event_id: str | None, line: str | None, source: str, now: datetime | None,
+           default_provider: str | None) -> UsageEvent | None:
     provider = _str_field(data, "provider") or default_provider
     model = _str_field(data, "model")
     response_id: str | None = None
@@ -159,7 +189,9 @@ def _batch_provider(data: Mapping[str, Any]) -> str:
 
 def _created(data: Mapping[str, Any]) -> int | None:
     """OpenAI's ``created`` (Unix seconds), on a body or inside a batch line's or wrapper's response."""
-    for candidate in (data, data.get("response"), (data.get("response") or {}).get("body")):
+    response = data.get("response")
+    body = response.get("body") if isinstance(response, Mapping) else None
+    for candidate in (data, response, body):
         if isinstance(candidate, Mapping) and isinstance(candidate.get("created"), int):
             return int(candidate["created"])
     return None

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
+from spendtag.bounds import MAX_CALL_COST
 from spendtag.capture._fields import JSON, count, load_event, sub, subtract, text
 from spendtag.capture.estimate import raw_chars, string_fields, tokens_for_chars
 from spendtag.capture.parsed import Parsed
 from spendtag.errors import UsageFormatError
-from spendtag.money import MoneyError, from_decimal
+from spendtag.money import PICO_PER_USD, MoneyError, from_decimal
 from spendtag.usage import Status, Usage
 
 _PTD = "usage.prompt_tokens_details."
@@ -90,12 +91,19 @@ def _usd(value: object, name: str) -> int | None:
         raise UsageFormatError(f"usage field {name} must be a number of USD, got {value!r}")
     try:
         # str() of a float is its shortest repr, so 0.0103236 stays exactly 0.0103236.
-        pico = from_decimal(Decimal(str(value)))
+        usd = Decimal(str(value)[:60])
+        if not usd.is_finite() or abs(usd) > _MAX_USD:
+            raise UsageFormatError(f"usage field {name} is beyond the bound of $100,000 for one call, "
+                                   f"got {str(value)[:40]}")
+        pico = from_decimal(usd)
     except (InvalidOperation, MoneyError):
-        raise UsageFormatError(f"usage field {name} must be a number of USD, got {value!r}") from None
+        raise UsageFormatError(f"usage field {name} must be a number of USD, got {str(value)[:40]!r}") from None
     if pico < 0:
         raise UsageFormatError(f"usage field {name} must not be negative, got {value!r}")
     return pico
+
+
+_MAX_USD = Decimal(MAX_CALL_COST) / PICO_PER_USD
 
 
 def responses_usage(u: JSON) -> Usage:

@@ -44,6 +44,8 @@ def record(app: App, provider: str, model: str | None, usage_json: str, tags: tu
         usage = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageFormatError(f"--usage is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise UsageFormatError("--usage is nested too deep to be a usage object") from None
     if not isinstance(usage, dict):
         raise UsageFormatError("--usage must be a JSON object")
     event = build_event(
@@ -54,7 +56,11 @@ def record(app: App, provider: str, model: str | None, usage_json: str, tags: tu
     cost = format_usd(priced.cost.total, places=6) if priced.cost.priced else "unpriced"
     state = "recorded" if new else "already recorded (unchanged)"
     app.console.out(f"{state}: {event.event_id} · {event.provider}/{event.model} · {cost}")
-    if not priced.cost.priced:
+    ref = priced.cost.price
+    if not priced.cost.priced and ref is not None and ref.source == "bounds":
+        app.err.print(f"[yellow]warning:[/] recorded as unpriced: {ref.note.removeprefix('unpriced: ')}; "
+                      "check the token counts (and any price override)", markup=True)
+    elif not priced.cost.priced:
         app.err.print(f"[yellow]warning:[/] no price known for {event.provider}/{event.model}; "
                       "add one with `spendtag prices override`")
     if new:
@@ -77,10 +83,14 @@ def ingest(app: App, files: tuple[str, ...], provider: str | None, tags: tuple[s
     stats = IngestStats()
     now = datetime.now(UTC)
     paths = list(files) or ["-"]
+    for path in paths:
+        _check_readable(path)
 
     def events(progress: Progress | None) -> Iterator[UsageEvent]:
         for path in paths:
-            handle: IO[str] = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+            # Bytes that are not UTF-8 are replaced (U+FFFD): such a line is read like any other.
+            handle: IO[str] = (sys.stdin if path == "-"
+                               else open(path, encoding="utf-8", errors="replace"))  # noqa: SIM115
             size = 0 if path == "-" else Path(path).stat().st_size
             task = progress.add_task(Path(path).name if path != "-" else "stdin", total=size or None) \
                 if progress else None
@@ -120,6 +130,19 @@ def ingest(app: App, files: tuple[str, ...], provider: str | None, tags: tuple[s
         app.err.print(f"  ... and {stats.malformed - len(stats.problems)} more", markup=False)
     if stats.inserted:
         app.fire_alerts()
+
+
+def _check_readable(path: str) -> None:
+    """Every file is checked before any is read: a wrong path records nothing."""
+    if path == "-":
+        return
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise SpendtagError(f"{path}: no such file (give a JSONL file, or '-' to read stdin)") from None
+    except OSError as exc:
+        raise SpendtagError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 COMMANDS = [record, ingest]

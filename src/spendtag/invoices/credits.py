@@ -52,8 +52,9 @@ def new_credit(amount: str, tags: Mapping[str, str], *, client_key: str, note: s
     """
     try:
         pico = parse_usd(amount)
-    except MoneyError:
-        raise BillingError(f"credit {amount!r} is not an amount: give the USD owed to the client, e.g. 20.00") from None
+    except (MoneyError, ArithmeticError):   # (an exponent too large for any amount: decimal.Overflow)
+        raise BillingError(f"credit {amount[:40]!r} is not an amount: give the USD owed to the client, "
+                           "e.g. 20.00") from None
     if pico <= 0:
         raise BillingError(f"a credit must be more than $0, got {amount!r}: give the amount owed to the client, "
                            "e.g. --credit 20.00 (it is taken off the client's next invoice)")

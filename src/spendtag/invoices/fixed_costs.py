@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from spendtag.bounds import MAX_CALL_COST, check_time, clean_text
 from spendtag.invoices.terms import BillingError
 from spendtag.money import MoneyError, parse_usd
 from spendtag.periods import parse_instant
@@ -28,18 +29,22 @@ def fixed_cost(amount: str, tags: Mapping[str, str], *, note: str = "", day: str
     """A fixed cost of ``amount`` USD (``"49.00"``) on ``day`` (local midnight in ``tz``; default now)."""
     try:
         pico = parse_usd(amount)
-    except MoneyError:
-        raise BillingError(f"cost {amount!r} is not an amount: give USD, e.g. 49.00") from None
+    except (MoneyError, ArithmeticError):   # (an exponent too large for any amount: decimal.Overflow)
+        raise BillingError(f"cost {amount[:40]!r} is not an amount: give USD, e.g. 49.00") from None
     if pico <= 0:
         raise BillingError(f"a fixed cost must be more than $0, got {amount!r} "
                            "(for money owed to a client, record a credit: record-cost --credit 20 --tag client=NAME)")
+    if pico > MAX_CALL_COST:
+        raise BillingError(f"cost {amount[:40]!r} is too large: at most $100,000 per fixed cost "
+                           "(record a larger amount as several costs)")
     kind = kind.strip()
     if not kind or any(not ch.isprintable() for ch in kind):
         raise BillingError("--kind must be a short printable name such as subscription")
     zone = tz or ZoneInfo("UTC")
-    ts = parse_instant(day, zone) if day else (now or datetime.now(UTC))
+    ts = check_time(parse_instant(day, zone), "--date") if day else (now or datetime.now(UTC))
     price_date = ts.astimezone(zone).date().isoformat()
     event = UsageEvent(event_id=event_id or new_event_id(), ts=ts, provider=MANUAL, model=kind, usage=Usage(),
                        tags=check_tags(dict(tags)), source=MANUAL)
-    price = PriceRef(provider=MANUAL, model=kind, rates={}, price_date=price_date, source="record-cost", note=note)
+    price = PriceRef(provider=MANUAL, model=event.model, rates={}, price_date=price_date, source="record-cost",
+                     note=clean_text(note))
     return PricedEvent(event, Cost({"reported": pico}, pico, price))

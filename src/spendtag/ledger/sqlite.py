@@ -65,6 +65,42 @@ _UPSERT_DAY = _upsert_sql("rollup_day", "bucket, dim_id")
 _UPSERT_SESSION = _upsert_sql("rollup_session", "session, bucket, dim_id")
 
 
+class _ExactSum:
+    """SUM in Python's integers; beyond 64 bits the total comes back as its digits in a BLOB
+    (a Python aggregate cannot hand SQLite a larger integer), which ``_run`` reads back."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total = (self.total or 0) + int(value)
+
+    def finalize(self) -> int | bytes | None:
+        total = self.total
+        if total is None or -(1 << 63) <= total < (1 << 63):
+            return total
+        return str(total).encode()
+
+
+class _Rows:
+    """Rows already read, as the cursor they came from would give them."""
+
+    rowcount = -1
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = iter(rows)
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
 def path_from_url(url: str) -> Path:
     """``sqlite:///abs/path.db``, ``sqlite:relative.db`` or a plain path."""
     if url.startswith("sqlite:///"):
@@ -106,6 +142,7 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._conn.create_aggregate("spendtag_exact_sum", 1, _ExactSum)  # type: ignore[arg-type]  # (a BLOB too)
             if new:
                 # Only a database not yet written takes it. Bulk imports insert at random places
                 # in the time-clustered events and their id index: with 16 KiB pages they write
@@ -172,7 +209,18 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
     # -- the dialect ----------------------------------------------------------------------
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
-        return self._conn.execute(sql, args)
+        if "SUM(" not in sql:
+            return self._conn.execute(sql, args)
+        # SQLite's SUM stops at 64 bits ("integer overflow"). A rollup row stays far inside
+        # them (see spendtag.bounds), but a report adds rows over any range: past 2^63 the
+        # same query is run again with the sums made in Python's integers, exact.
+        try:
+            return _Rows(self._conn.execute(sql, args).fetchall())
+        except sqlite3.OperationalError as exc:
+            if "integer overflow" not in str(exc):
+                raise
+        rows = self._conn.execute(sql.replace("SUM(", "spendtag_exact_sum("), args).fetchall()
+        return _Rows([tuple(int(v) if type(v) is bytes else v for v in row) for row in rows])
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)

@@ -30,6 +30,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from types import CodeType
 from typing import Any
 
+from spendtag.bounds import MAX_CALL_COST
+from spendtag.money import format_usd
 from spendtag.pricing.book import PriceBook, PriceOverride
 from spendtag.pricing.rates import (
     PRICE_DATA_VERSION,
@@ -235,7 +237,19 @@ class Pricer:
         self._days: dict[int, date] = {}
 
     def price(self, event: UsageEvent) -> Cost:
-        """The cost of one event; an unknown model is unpriced, never an exception or $0."""
+        """The cost of one event; an unknown model is unpriced, never an exception or $0.
+
+        A cost above :data:`~spendtag.bounds.MAX_CALL_COST` (absurd counts under a costly
+        rate, a mistyped override) is not stored as such: the call is unpriced with that reason,
+        which keeps every sum of costs in the ledger within 64 bits.
+        """
+        cost = self._price(event)
+        if cost.total > MAX_CALL_COST:
+            return _unpriced(event.provider, event.model, event.ts.date().isoformat(), "bounds",
+                             f"its cost, {format_usd(cost.total)}, is above the bound of $100,000 for one call")
+        return cost
+
+    def _price(self, event: UsageEvent) -> Cost:
         usage = event.usage
         if self._has_book or usage.reported_cost is not None:
             return self._price_overridden(event)
@@ -292,7 +306,7 @@ class Pricer:
         i, r, w5, w1, o = counts
         tier = tiers[0] if len(tiers) == 1 else tiers[bisect_left(plan.starts, i + r + w5 + w1)]
         row = tier.text_row(i, r, w5, w1, o)
-        return None if row is None else (tier.ref, row)
+        return None if row is None or row[-1] > MAX_CALL_COST else (tier.ref, row)   # (price says why)
 
     def price_many(self, events: Iterable[UsageEvent]) -> list[PricedEvent]:
         price = self.price

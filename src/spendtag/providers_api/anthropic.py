@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from spendtag.bounds import MAX_DAY_AMOUNT, check_time
 from spendtag.money import from_decimal
 from spendtag.providers_api.collect import collect
 from spendtag.providers_api.http import AdminClient, ProviderAPIError
-from spendtag.providers_api.model import OTHER, WEB_SEARCH, CostRow, Fetched, UsageRow, as_str, count
+from spendtag.providers_api.model import OTHER, WEB_SEARCH, CostRow, Fetched, UsageRow, amount, as_str, count
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 KEY_ENV = "ANTHROPIC_ADMIN_KEY"
@@ -32,6 +33,7 @@ _TOKEN_TYPES = {
     "output_tokens": "output_tokens",
 }
 _CENTS = Decimal(100)
+_MAX_CENTS = Decimal(MAX_DAY_AMOUNT) / 10**10   # MAX_DAY_AMOUNT pico-USD, in cents
 
 
 def client(key: str, base_url: str = DEFAULT_BASE_URL, **options: Any) -> AdminClient:
@@ -60,11 +62,14 @@ def usage_row(day: date, r: Mapping[str, Any]) -> UsageRow:
 def cents_to_pico(amount: object) -> int:
     """``"450.00000"`` (cents, a decimal string) -> 4_500_000_000_000 pico-USD."""
     if not isinstance(amount, str):
-        raise ProviderAPIError(f"cost amount must be a decimal string in cents, got {amount!r}")
+        raise ProviderAPIError(f"cost amount must be a decimal string in cents, got {str(amount)[:40]!r}")
     try:
-        return from_decimal(Decimal(amount) / _CENTS)
+        cents = Decimal(amount[:60])
+        if not cents.is_finite() or abs(cents) > _MAX_CENTS:
+            raise ProviderAPIError(f"cost amount is beyond the bound of $1,000,000 a line: {amount[:40]!r}")
+        return from_decimal(cents / _CENTS)
     except InvalidOperation:
-        raise ProviderAPIError(f"cost amount is not a number: {amount!r}") from None
+        raise ProviderAPIError(f"cost amount is not a number: {amount[:40]!r}") from None
 
 
 def cost_row(day: date, r: Mapping[str, Any]) -> CostRow:
@@ -76,7 +81,8 @@ def cost_row(day: date, r: Mapping[str, Any]) -> CostRow:
     if cost_type == "web_search":
         bucket = WEB_SEARCH
     return CostRow(
-        provider="anthropic", day=day, amount=cents_to_pico(r.get("amount")), description=as_str(r.get("description")),
+        provider="anthropic", day=day, amount=amount(cents_to_pico(r.get("amount")), "cost amount"),
+        description=as_str(r.get("description")),
         model=as_str(r.get("model")), workspace=as_str(r.get("workspace_id")),
         service_tier=as_str(r.get("service_tier")), context_window=as_str(r.get("context_window")),
         cost_type=cost_type, token_type=token_type, bucket=bucket, currency="USD",
@@ -87,7 +93,10 @@ def _bucket_day(bucket: Mapping[str, Any]) -> date:
     start = bucket.get("starting_at")
     if not isinstance(start, str):
         raise ProviderAPIError("a bucket has no starting_at")
-    return datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC).date()
+    try:
+        return check_time(datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC), "starting_at").date()
+    except (ValueError, OverflowError):   # (a UsageFormatError is a ValueError)
+        raise ProviderAPIError(f"a bucket's starting_at is not a time within 2000-2100: {start[:40]!r}") from None
 
 
 def _params(since: date, until: date, groups: tuple[str, ...]) -> list[tuple[str, str]]:

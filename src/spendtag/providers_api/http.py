@@ -90,7 +90,7 @@ def _reason(response: Response) -> str:
     redacted (a 401 may quote the key it refused), since it is stored with the pull."""
     try:
         data = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return ""
     return error_summary(response.body) if isinstance(data, dict) and data.get("error") else ""
 
@@ -148,7 +148,7 @@ class AdminClient:
     def _decode(path: str, response: Response) -> dict[str, Any]:
         try:
             data = json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):   # (UnicodeDecodeError is a ValueError; RecursionError: nested too deep)
             raise ProviderAPIError(f"{path}: the answer is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise ProviderAPIError(f"{path}: unexpected answer (no data list)")

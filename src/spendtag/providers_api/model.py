@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from spendtag.bounds import MAX_DAY_AMOUNT, MAX_DAY_COUNT, clean_text
 from spendtag.usage import BILLED_TOKEN_BUCKETS
 
 PROVIDERS: tuple[str, ...] = ("anthropic", "openai")
@@ -164,18 +165,31 @@ def day_range(since: date, until: date) -> list[date]:
 
 
 def as_str(value: object) -> str:
-    """A dimension as the APIs give it (null for ungrouped) -> a string ("" for null)."""
-    return "" if value is None else str(value)
+    """A dimension as the APIs give it (null for ungrouped) -> a string ("" for null), valid UTF-8."""
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        raise ValueError(f"a dimension must be text, got {type(value).__name__}")
+    return clean_text(str(value))
 
 
 def count(data: Mapping[str, Any] | None, name: str) -> int:
-    """A non-negative integer count from a report row; null or absent is 0."""
+    """A non-negative integer count from a report row, within a day's bound; null or absent is 0."""
+    if data is not None and not isinstance(data, Mapping):
+        raise ValueError(f"{name}: expected an object, got {type(data).__name__}")
     value = (data or {}).get(name)
     if value is None:
         return 0
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{name} is not a count: {value!r}")
+    if type(value) is not int or not 0 <= value <= MAX_DAY_COUNT:
+        raise ValueError(f"{name} is not a count of one day (0 to {MAX_DAY_COUNT:.0e}): {str(value)[:40]}")
     return value
+
+
+def amount(pico: int, what: str) -> int:
+    """A cost line's amount (pico-USD) when it is within a day's bound."""
+    if not -MAX_DAY_AMOUNT <= pico <= MAX_DAY_AMOUNT:
+        raise ValueError(f"{what} is beyond the bound of $1,000,000 for one cost line of a day")
+    return pico
 
 
 def complete_days(requested: Sequence[date], seen: Sequence[date], failed: bool) -> tuple[list[date], list[date]]:

@@ -14,10 +14,12 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from spendtag.bounds import MAX_TIME, MIN_TIME
 from spendtag.money import from_decimal
 from spendtag.providers_api.collect import collect
 from spendtag.providers_api.http import AdminClient
 from spendtag.providers_api.model import OTHER, WEB_SEARCH, CostRow, Fetched, UsageRow, as_str, count
+from spendtag.providers_api.model import amount as amount_of
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 KEY_ENV = "OPENAI_ADMIN_KEY"
@@ -47,8 +49,8 @@ def _unix(day: date) -> str:
 
 def _bucket_day(bucket: Mapping[str, Any]) -> date:
     start = bucket.get("start_time")
-    if type(start) is not int:
-        raise ValueError("a bucket has no start_time")
+    if type(start) is not int or not MIN_TIME.timestamp() <= start < MAX_TIME.timestamp():
+        raise ValueError(f"a bucket has no start_time within 2000-2100: {str(start)[:40]}")
     return datetime.fromtimestamp(start, UTC).date()
 
 
@@ -84,7 +86,9 @@ def usage_row(day: date, r: Mapping[str, Any]) -> UsageRow:
 def dollars_to_pico(value: object) -> int:
     """A dollar float as the API sent it -> pico-USD, via its shortest repr (never float arithmetic)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"cost amount must be a number of dollars, got {value!r}")
+        raise ValueError(f"cost amount must be a number of dollars, got {str(value)[:40]!r}")
+    if not abs(value) <= 1_000_000:   # (NaN fails this too)
+        raise ValueError(f"cost amount {str(value)[:40]} is beyond the bound of $1,000,000 for one cost line of a day")
     return from_decimal(Decimal(repr(value)))
 
 
@@ -95,10 +99,10 @@ def split_line_item(line_item: str) -> tuple[str, str]:
 
 
 def cost_row(day: date, r: Mapping[str, Any]) -> CostRow:
-    amount = r.get("amount") or {}
-    if not isinstance(amount, Mapping):
-        raise ValueError(f"amount must be an object, got {amount!r}")
-    currency = as_str(amount.get("currency")) or "usd"
+    money = r.get("amount") or {}
+    if not isinstance(money, Mapping):
+        raise ValueError(f"amount must be an object, got {str(money)[:40]!r}")
+    currency = as_str(money.get("currency")) or "usd"
     if currency.lower() != "usd":
         raise ValueError(f"cost in {currency}: only USD is supported")
     line = as_str(r.get("line_item"))
@@ -107,7 +111,8 @@ def cost_row(day: date, r: Mapping[str, Any]) -> CostRow:
     bucket = _LINE_KINDS.get(base, OTHER) if model else (WEB_SEARCH if "web search" in base else OTHER)
     quantity = r.get("quantity")
     return CostRow(
-        provider="openai", day=day, amount=dollars_to_pico(amount.get("value")), description=line, model=model,
+        provider="openai", day=day, amount=amount_of(dollars_to_pico(money.get("value")), "cost amount"),
+        description=line, model=model,
         workspace=as_str(r.get("project_id")), service_tier="batch" if "batch" in kind.lower() else "",
         cost_type=kind, bucket=bucket,
         quantity="" if quantity is None else format(Decimal(repr(quantity)).normalize(), "f"), currency="USD",

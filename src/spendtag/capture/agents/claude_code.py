@@ -2,8 +2,10 @@
 
 One API call is written as several lines (one per content block), each with the call's
 usage; in streamed calls the earlier lines carry a placeholder ``output_tokens`` and a later
-one the final count (FORMATS.md 5.0). A call's event is the copy with the largest token
-total (the later one on ties), and a call is *closed* once no later copy can come:
+one the final count (FORMATS.md 5.0). Each copy is checked on its own (its time, its
+counts): a broken one is counted as malformed and changes nothing else. A call's event is
+the valid copy with the largest token total (the later one on ties), and a call is
+*closed* once no later copy can come:
 
 * a line of the call has a non-null ``message.stop_reason``, or
 * a later line of the same conversation thread belongs to another message (the next call,
@@ -28,10 +30,10 @@ under another ``requestId``; within a file they are dropped here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -39,7 +41,17 @@ from typing import Annotated, Any, BinaryIO
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, blocks, checked_start, time_us
+from spendtag.bounds import MAX_COUNT, clean_optional, clean_text
+from spendtag.capture._fields import DECODE_FAILURES, loads_line
+from spendtag.capture.agents.jsonl import (
+    AgentCall,
+    LogFile,
+    ReadResult,
+    Tally,
+    blocks,
+    checked_start,
+    time_of,
+)
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage
@@ -72,7 +84,7 @@ class _Line(msgspec.Struct):
     isApiErrorMessage: Any = None
 
 
-_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]   # out of bounds: the full parser says why
 
 
 class _Split(msgspec.Struct, forbid_unknown_fields=True):
@@ -112,16 +124,17 @@ class _FastMessage(_Message):
 
 
 class _FastLine(_Line):
-    """``_Line`` with the usage decoded as ``_Counts``."""
+    """``_Line`` with the usage decoded as ``_Counts`` and the time as a datetime (RFC 3339)."""
 
     message: _FastMessage | None = None
+    timestamp: datetime | None = None
 
 
 # Decodes only the fields above, at C speed. A line it cannot take as such (bad JSON, a
 # ``message`` that is not an object...) goes through ``json.loads`` and the checks below,
 # which say what is wrong with it; so both ways give the same outcome for every line.
 _DECODE_LINE = msgspec.json.Decoder(_FastLine).decode
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
 def _line_of(rec: Mapping[str, Any]) -> _Line:
@@ -143,9 +156,10 @@ class _Call:
     start: int                     # byte offset of its first line: where to re-read it from
     line_no: int
     total: int
-    record: _Line                  # the copy with the largest total (the later one on ties)
+    record: _Line                  # the valid copy with the largest total (the later one on ties)
     record_line: int
     agent: str
+    usage: Usage | None            # that copy's usage when it is more than text counts (else None)
 
 
 class _Context:
@@ -164,7 +178,10 @@ class _Context:
             self.session = None
             self.agent = SOURCE
             folder = path.parent.name
-        self.project = decode_folder(folder)
+        # (a file name that is not UTF-8 reaches here with surrogate escapes)
+        self.project = clean_optional(decode_folder(folder))
+        self.session = clean_optional(self.session)
+        self.agent = clean_text(self.agent)
 
 
 def decode_folder(name: str) -> str | None:
@@ -211,22 +228,26 @@ class _Reader:
                 counted = pos >= seen_to
                 if counted:
                     tally.lines += 1
-                if b'"assistant"' in line:
-                    assistant(pos, line)
-                elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
-                    progress(pos, line)
-                elif open_calls and b'"user"' in line:
-                    user(pos, line)
-                elif counted:
-                    tally.skipped += 1
+                try:
+                    if b'"assistant"' in line:
+                        assistant(pos, line)
+                    elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
+                        progress(pos, line)
+                    elif open_calls and b'"user"' in line:
+                        user(pos, line)
+                    elif counted:
+                        tally.skipped += 1
+                except DECODE_FAILURES as exc:
+                    # What the checks below did not foresee in a line is that line's problem alone.
+                    tally.bad(pos, self.line_no, f"unreadable ({type(exc).__name__}: {exc})")
                 pos += len(line) + 1
             end = pos
         return end
 
     def _decode(self, start: int, line: bytes) -> dict[str, Any] | None:
         try:
-            obj = json.loads(line)
-        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+            obj = loads_line(line)
+        except ValueError as exc:   # not JSON, or nested too deep
             self.tally.bad(start, self.line_no, f"not JSON ({exc})")
             return None
         if not isinstance(obj, dict):
@@ -334,6 +355,25 @@ class _Reader:
         else:
             session = self.ctx.session or rec.sessionId or ""
             key = f"{msg_id}  {session}"     # an empty request id, then the session
+        # Each copy is checked on its own, before it is compared with its siblings: a bad
+        # copy is counted as malformed and changes nothing, and the call is made of its
+        # valid copies (one broken line never takes its siblings with it). The usual copy
+        # (plain counts, checked while decoding) needs only its time read here.
+        stamp = rec.timestamp   # (decoded as a datetime by the fast decoder: its range is all to check)
+        if not (2000 <= stamp.year < 2100 if type(stamp) is datetime and stamp.tzinfo is UTC
+                else time_of(stamp) is not None):
+            self.tally.bad(start, self.line_no, f"message {msg_id}: no readable timestamp within 2000-2100")
+            return
+        usage: Usage | None = None
+        if type(raw_usage) is not _Counts or (
+                (raw_usage.server_tool_use is not UNSET or raw_usage.inference_geo is not UNSET
+                 or raw_usage.speed is not UNSET or raw_usage.input_tokens is UNSET)
+                and _text_counts(raw_usage) is None):
+            try:
+                usage = fast_usage(raw_usage) or parse_usage("anthropic", _usage_dict(raw_usage))
+            except UsageFormatError as exc:
+                self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
+                return
         if key in self.emitted:
             self.tally.skip(start)        # a copy of a call already emitted (resumed, re-read)
             return
@@ -347,12 +387,8 @@ class _Reader:
             assert isinstance(raw_usage, Mapping)
             plain = _raw_total(raw_usage)
             if plain is None:
-                # Not plain counts: the full parser reads what it can (numeric strings) or says why not.
-                try:
-                    plain = parse_usage("anthropic", raw_usage).total_tokens
-                except UsageFormatError as exc:
-                    self.tally.bad(start, self.line_no, f"message {msg_id}: {exc}")
-                    return
+                assert usage is not None   # not plain counts: what the full parser read (numeric strings)
+                plain = usage.total_tokens
             total = plain
         other = self.open.get(thread)
         if other is not None and other.key != key:
@@ -360,10 +396,10 @@ class _Reader:
         call = self.pending.get(key)
         if call is None:
             call = self.pending[key] = _Call(key, msg_id, thread, start, self.line_no, total, rec, self.line_no,
-                                             agent)
+                                             agent, usage)
             self.open[thread] = call
         elif total >= call.total:
-            call.total, call.record, call.record_line = total, rec, self.line_no
+            call.total, call.record, call.record_line, call.usage = total, rec, self.line_no, usage
         if message.stop_reason is not None:
             self._close(call)
 
@@ -421,25 +457,15 @@ class _Reader:
         message = rec.message
         assert message is not None
         msg_id, _, request = call.key.partition(" ")
-        # Parsed once per copy emitted (the copies differ only in their counts), so a problem
-        # here is counted once per copy emitted, whichever read finds it.
-        ts = time_us(rec.timestamp)
-        if ts is None:
-            self.tally.bad_now(call.record_line, f"message {msg_id}: no readable timestamp")
-            return
-        u = message.usage
+        ts, usage = time_of(rec.timestamp), call.usage
+        assert ts is not None   # (checked when the copy was read)
         counts: tuple[int, int, int, int, int] | None = None
-        usage: Usage | None = None
-        tier: str | None = None
-        try:
-            if type(u) is _Counts and (found := _text_counts(u)) is not None:
-                counts, tier = found
-            else:
-                usage = fast_usage(u) or parse_usage("anthropic", _usage_dict(u))
-                tier = usage.service_tier
-        except UsageFormatError as exc:
-            self.tally.bad_now(call.record_line, f"message {msg_id}: {exc}")
-            return
+        if usage is None:
+            found = _text_counts(message.usage)   # (plain counts: checked when the copy was read)
+            assert found is not None
+            counts, tier = found
+        else:
+            tier = usage.service_tier
         # "msg req" -> message id + request id; "msg  session" (no request id) -> session-scoped.
         event_id = f"{SOURCE}:{request[1:]}:{msg_id}" if request.startswith(" ") else f"{SOURCE}:{msg_id}:{request}"
         # One object per distinct value: every line decodes its own copy, and the calls are
@@ -448,8 +474,15 @@ class _Reader:
         session = self.ctx.session or _str(rec.sessionId)
         session = same.setdefault(session, session) if session else session
         tier = same.setdefault(tier, tier) if tier else tier
-        into.append(AgentCall(event_id, ts, "anthropic", message.model, counts, tier, usage,
-                              _str(rec.cwd) or self.ctx.project, session, call.agent, SOURCE, msg_id))
+        model, project, agent = message.model, _str(rec.cwd) or self.ctx.project, call.agent
+        if type(rec) is not _FastLine:
+            # Read by json.loads: its text may hold lone surrogates (a JSON escape such as
+            # "\ud800"), which cannot be stored: U+FFFD instead. (The fast decoder refuses them.)
+            event_id, model, msg_id = clean_text(event_id), clean_text(model), clean_text(msg_id)
+            agent = clean_text(agent)
+            project, session = clean_optional(project), clean_optional(session)
+        into.append(AgentCall(event_id, ts, "anthropic", model, counts, tier, usage,
+                              project, session, agent, SOURCE, msg_id))
         if into is self.revised:
             return   # its logged cost was counted with the copy first emitted
         cost = rec.costUSD
@@ -560,8 +593,8 @@ def fast_usage(u: Any) -> Usage | None:
         inp, out, read, flat = (0 if v is None else v for v in (inp, out, read, flat))
         if type(inp) is not int or type(out) is not int or type(read) is not int or type(flat) is not int:
             return None
-    if inp < 0 or out < 0 or read < 0 or flat < 0:
-        return None
+    if not (0 <= inp <= MAX_COUNT and 0 <= out <= MAX_COUNT and 0 <= read <= MAX_COUNT and 0 <= flat <= MAX_COUNT):
+        return None   # (the full parser says which count is out of bounds)
     split = get("cache_creation")
     if split is None:
         w5, w1 = flat, 0
@@ -570,7 +603,7 @@ def fast_usage(u: Any) -> Usage | None:
         w1 = split.get("ephemeral_1h_input_tokens", 0)
         w5 = 0 if w5 is None else w5
         w1 = 0 if w1 is None else w1
-        if type(w5) is not int or type(w1) is not int or w5 < 0 or w1 < 0:
+        if type(w5) is not int or type(w1) is not int or not (0 <= w5 <= MAX_COUNT and 0 <= w1 <= MAX_COUNT):
             return None
         w5 += max(0, flat - w5 - w1)
     else:

@@ -27,12 +27,19 @@ The model is the most recent ``turn_context.model`` (it can change mid-session).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, checked_start, feed_lines, parse_time
+from spendtag.capture._fields import DECODE_FAILURES, loads_line, to_count
+from spendtag.capture.agents.jsonl import (
+    LogFile,
+    ReadResult,
+    Tally,
+    checked_start,
+    feed_lines,
+    parse_time,
+)
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage, UsageEvent
@@ -62,18 +69,22 @@ class _Reader:
         self.line_no += 1
         if not self.tally.line(start):
             return
-        if b"token_count" in line:
-            self._decoded(start, line, self._token_count)
-        elif b"turn_context" in line:
-            self._decoded(start, line, self._turn_context)
-        elif b"session_meta" in line:
-            self._decoded(start, line, self._session_meta)
-        else:
-            self.tally.skip(start)
+        try:
+            if b"token_count" in line:
+                self._decoded(start, line, self._token_count)
+            elif b"turn_context" in line:
+                self._decoded(start, line, self._turn_context)
+            elif b"session_meta" in line:
+                self._decoded(start, line, self._session_meta)
+            else:
+                self.tally.skip(start)
+        except DECODE_FAILURES as exc:
+            # What the checks below did not foresee in a line is that line's problem alone.
+            self.tally.bad(start, self.line_no, f"unreadable ({type(exc).__name__}: {exc})")
 
     def _decoded(self, start: int, line: bytes, handler: Any) -> None:
         try:
-            obj = json.loads(line)
+            obj = loads_line(line)
         except ValueError as exc:
             self.tally.bad(start, self.line_no, f"not JSON ({exc})")
             return
@@ -117,30 +128,46 @@ class _Reader:
         total, last = info.get("total_token_usage"), info.get("last_token_usage")
         ts = parse_time(obj.get("timestamp"))
         if ts is None:
-            self.tally.bad(start, self.line_no, "token_count without a readable timestamp")
+            self.tally.bad(start, self.line_no, "token_count without a readable timestamp within 2000-2100")
             return
         if not isinstance(total, Mapping):
             self.tally.bad(start, self.line_no, "token_count without total_token_usage: cannot tell calls apart")
             return
+        if last is not None and not isinstance(last, Mapping):
+            self.tally.bad(start, self.line_no, "token_count last_token_usage is not an object")
+            return
         previous = self.state.get("total")
+        # Both usages are checked whole before the line is compared with the one before: a
+        # copy of the duplicate with one count corrupted (total_tokens -14691) is malformed,
+        # never a new call.
+        try:
+            grand = _total_tokens(total, "total_token_usage")
+            parse_usage("openai", total, api="codex")
+            if isinstance(last, Mapping):
+                usage, last_total = parse_usage("openai", last, api="codex"), _total_tokens(last, "last_token_usage")
+            else:
+                usage, last_total = None, None
+        except UsageFormatError as exc:
+            self.tally.bad(start, self.line_no, str(exc))
+            return
         key = _usage_key(total)
         if key == previous:
             self.tally.skip(start)          # the duplicate Codex emits milliseconds later
             return
-        try:
-            if isinstance(last, Mapping):
-                usage, last_total = parse_usage("openai", last, api="codex"), last.get("total_tokens")
-            else:
-                usage, last_total = self._difference(total, previous), None
-            grand = parse_usage("openai", total, api="codex").total_tokens
-        except UsageFormatError as exc:
-            self.tally.bad(start, self.line_no, str(exc))
+        if usage is None:
+            try:
+                usage = self._difference(total, previous)
+            except UsageFormatError as exc:
+                self.tally.bad(start, self.line_no, str(exc))
+                return
+        if previous is not None and grand == _previous_total(previous):
+            # The running total did not move, yet the counts differ: a corrupted repeat of the
+            # previous token_count (a new call always adds tokens to the total).
+            self.tally.bad(start, self.line_no, "token_count repeats the previous running total with other counts")
             return
         self.state["total"] = key
-        total_tokens = total.get("total_tokens")
-        if not isinstance(total_tokens, int):
-            total_tokens = grand
-        if not isinstance(last_total, int):
+        total_tokens = grand
+        if last_total is None:
             last_total = usage.total_tokens
         session = self._producer(ts)
         model = self.state.get("model")
@@ -172,6 +199,32 @@ class _Reader:
         candidates = [(parse_time(when), sid) for sid, when in self.metas]
         earlier = [(when, sid) for when, sid in candidates if when is not None and when <= ts]
         return max(earlier)[1] if earlier else str(parent)
+
+
+def _total_tokens(u: Mapping[str, Any], where: str) -> int:
+    """``total_tokens``, which Codex keeps as input + output (FORMATS.md 5.2): a count that
+    says otherwise was corrupted. Absent, it is that sum."""
+    counted = (to_count(u.get("input_tokens"), f"{where}.input_tokens")
+               + to_count(u.get("output_tokens"), f"{where}.output_tokens"))
+    value = u.get("total_tokens")
+    if value is None:
+        return counted
+    total = to_count(value, f"{where}.total_tokens")
+    if total != counted:
+        raise UsageFormatError(f"{where}.total_tokens ({total}) is not input_tokens + output_tokens ({counted})")
+    return total
+
+
+def _previous_total(previous: list[Any]) -> int | None:
+    """The total_tokens of a stored running-total key (checked when it was stored), or None."""
+    before = dict(zip(_TOTAL_FIELDS, previous, strict=False))
+    value = before.get("total_tokens")
+    if type(value) is int:
+        return value
+    inputs, outputs = before.get("input_tokens"), before.get("output_tokens")
+    if type(inputs) is int and type(outputs) is int:
+        return inputs + outputs
+    return None
 
 
 def _parent(payload: Mapping[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
@@ -131,7 +132,7 @@ def _values(text: str, start: int) -> Iterator[tuple[int, int, object | None]]:
             return
         try:
             value, end = _DECODER.raw_decode(text, pos)
-        except ValueError:
+        except (ValueError, RecursionError):   # (nested too deep: garbage as well)
             resume = _next_start(text, pos + 1)
             if resume is None:
                 return
@@ -152,7 +153,7 @@ def _next_start(text: str, pos: int) -> int | None:
         if text[pos:pos + 1] in ("{", "["):
             try:
                 _DECODER.raw_decode(text, pos)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             return pos
 
@@ -181,15 +182,19 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
             tally.bad(offset, line_no + 1, "not JSON: skipped up to the next record")
             continue
         found = False
-        for record in _records(value):
-            attrs = _attributes(record)
-            if attrs.get("event.name") != EVENT and record.get("body") != EVENT:
-                continue
-            found = True
-            try:
-                events.append(_event(record, attrs))
-            except UsageFormatError as exc:
-                tally.bad(offset, line_no + 1, f"{EVENT}: {exc}")
+        try:
+            for record in _records(value):
+                attrs = _attributes(record)
+                if attrs.get("event.name") != EVENT and record.get("body") != EVENT:
+                    continue
+                found = True
+                try:
+                    events.append(_event(record, attrs))
+                except DECODE_FAILURES as exc:   # UsageFormatError, and whatever else a record's values raise
+                    tally.bad(offset, line_no + 1, f"{EVENT}: {exc}")
+        except RecursionError:
+            tally.bad(offset, line_no + 1, "records nested too deep")
+            continue
         if not found:
             tally.skip(offset)
     # Whitespace after the last value is consumed too, so that the offset lands on a line start.

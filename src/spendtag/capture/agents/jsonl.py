@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from spendtag.bounds import MAX_TIME, MAX_TIME_US, MIN_TIME, MIN_TIME_US
 from spendtag.periods import from_us, to_us
 from spendtag.usage import Usage, UsageEvent
 
@@ -114,11 +115,6 @@ class Tally:
         self.malformed += 1
         self.note(line_no, reason)
 
-    def bad_now(self, line_no: int, reason: str) -> None:
-        """A problem found once per file whichever read finds it (e.g. when a call is emitted)."""
-        self.malformed += 1
-        self.note(line_no, reason)
-
     def skip(self, start: int) -> None:
         if start >= self.seen_to:
             self.skipped += 1
@@ -203,28 +199,49 @@ def time_us(value: object) -> int | None:
             t = datetime.fromisoformat(value[:-1] + "+00:00")   # what parse_time reads, in UTC fields
         except ValueError:
             return None
-        return ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
-                + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+        us = ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
+              + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+        return us if MIN_TIME_US <= us < MAX_TIME_US else None
     ts = parse_time(value)
     return None if ts is None else to_us(ts)
 
 
+def time_of(value: object) -> int | None:
+    """``time_us``, for a time already decoded as a datetime too (the fast decoders do that)."""
+    if type(value) is not datetime:
+        return time_us(value)
+    t = value
+    if t.tzinfo is not UTC:
+        try:
+            t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        except OverflowError:
+            return None
+    us = ((t.toordinal() - _EPOCH_ORDINAL) * _DAY_US
+          + ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond)
+    return us if MIN_TIME_US <= us < MAX_TIME_US else None
+
+
 def parse_time(value: object) -> datetime | None:
-    """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing or unreadable."""
+    """ISO 8601 text (``Z`` allowed), or Unix seconds/ms/ns; None when missing, unreadable or
+    outside 2000-2100 (see :mod:`spendtag.bounds`)."""
     if isinstance(value, str) and value:
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-        except ValueError:
+            ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+            return ts if MIN_TIME <= ts < MAX_TIME else None
+        except (ValueError, OverflowError):   # (an offset that moves the time past year 9999)
             return None
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         try:
             seconds = float(value)
             if not math.isfinite(seconds):
                 return None              # Infinity (json accepts it) would never shrink below
+            if seconds >= 1e20:          # beyond nanoseconds in 2100: not a time
+                return None
             while seconds > 1e11:        # ms, us or ns since the epoch
                 seconds /= 1000
-            return datetime.fromtimestamp(seconds, UTC)
+            ts = datetime.fromtimestamp(seconds, UTC)
+            return ts if MIN_TIME <= ts < MAX_TIME else None
         except (OverflowError, ValueError, OSError):
             return None
     return None

@@ -235,19 +235,21 @@ class IntakeApp:
         if top is not None and not isinstance(top, list):
             raise SpendtagError(f"{_TOP[signal]} must be a list, not {type(top).__name__}")
         writer = self.writer
+        rejected = otlp.Rejected()   # what could not be read is skipped alone, and said in the answer
         if signal == "metrics":
-            calls = otlp.claude_code_metric_calls(data)
+            calls = otlp.claude_code_metric_calls(data, rejected)
             step: Callable[[], Any] = lambda: writer.hold(calls)  # noqa: E731
         else:
-            events = list(otlp.events_from_traces(data) if signal == "traces" else otlp.events_from_logs(data))
+            events = list(otlp.events_from_traces(data, rejected) if signal == "traces"
+                          else otlp.events_from_logs(data, rejected))
             step = lambda: writer.record(events)  # noqa: E731
 
         async def record(reply: _Reply) -> None:
             await writer.run(step)
             if "protobuf" in content_type:
-                await _raw(reply.send, 200, b"application/x-protobuf", b"")   # an empty Export*ServiceResponse
+                await _raw(reply.send, 200, b"application/x-protobuf", otlp.response_protobuf(signal, rejected))
             else:
-                await _reply(reply.send, 200, {})
+                await _reply(reply.send, 200, otlp.response_json(signal, rejected))
 
         return record
 

@@ -8,10 +8,10 @@ retries after a timeout is recorded once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from spendtag.capture._fields import loads_line
 from spendtag.capture.lines import event_from_object
 from spendtag.errors import SpendtagError
 from spendtag.usage import UsageEvent
@@ -29,12 +29,12 @@ def parse_batch(body: bytes, content_type: str) -> tuple[list[UsageEvent], list[
         for n, line in enumerate(body.splitlines()):
             if line.strip():
                 try:
-                    items.append(json.loads(line))
+                    items.append(loads_line(line))
                 except ValueError:
                     items.append(f"line {n + 1} is not JSON")
     else:
         try:
-            data = json.loads(body)
+            data = loads_line(body)   # (bytes that are not UTF-8 replaced, as in every reader)
         except ValueError as exc:
             raise EventsError(f"body is not JSON: {exc}") from None
         if isinstance(data, Mapping):

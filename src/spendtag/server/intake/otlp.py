@@ -32,17 +32,20 @@ payloads give the same event ids, so recording them again changes nothing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from spendtag.bounds import MAX_TIME, MIN_TIME, check_time
+from spendtag.capture._fields import DECODE_FAILURES, to_count
 from spendtag.capture.parsed import normalise_provider
-from spendtag.errors import SpendtagError, TagError
+from spendtag.errors import SpendtagError, TagError, UsageFormatError
 from spendtag.tags import MAX_TAGS, check_key, check_value
 from spendtag.usage import Status, Usage, UsageEvent
 
@@ -67,6 +70,33 @@ class OTLPError(SpendtagError, ValueError):
     """A payload that is not OTLP."""
 
 
+@dataclass
+class Rejected:
+    """Spans, log records or data points of a payload that could not be read: counted, each
+    skipped alone (the rest of the payload is recorded), the first few with what was wrong."""
+
+    count: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, where: str, exc: BaseException, n: int = 1) -> None:
+        self.count += n
+        if len(self.problems) < 20:
+            self.problems.append(f"{where}: {str(exc)[:200] or type(exc).__name__}")
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.problems)
+
+
+def _list(value: Any) -> list[Any]:
+    """A repeated OTLP field: a list, or nothing when it is missing or of another type."""
+    return value if isinstance(value, list) else []
+
+
+def _obj(value: Any) -> JSON:
+    return value if isinstance(value, Mapping) else {}
+
+
 # -- decoding ------------------------------------------------------------------------------------
 
 def decode(signal: str, body: bytes, content_type: str) -> JSON:
@@ -74,9 +104,14 @@ def decode(signal: str, body: bytes, content_type: str) -> JSON:
     if "protobuf" in content_type:
         return _from_protobuf(signal, body)
     try:
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except UnicodeDecodeError:   # bytes that are not UTF-8 are replaced (U+FFFD), as in every reader
+            data = json.loads(body.decode("utf-8", errors="replace"))
     except ValueError as exc:
         raise OTLPError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise OTLPError("body is not OTLP/JSON: nested too deep") from None
     if not isinstance(data, Mapping):
         raise OTLPError("an OTLP/JSON body must be an object")
     return data
@@ -99,9 +134,9 @@ def _from_protobuf(signal: str, body: bytes) -> JSON:
         raise OTLPError("OTLP protobuf needs opentelemetry-proto: pip install 'spendtag[otel]'") from None
     try:
         message.ParseFromString(body)
-    except decode_error as exc:
+        data: dict[str, Any] = json_format.MessageToDict(message)
+    except (decode_error, *DECODE_FAILURES) as exc:
         raise OTLPError(f"body is not an OTLP protobuf {signal} request: {exc}") from None
-    data: dict[str, Any] = json_format.MessageToDict(message)
     if signal == "traces":
         # proto3 JSON writes bytes as base64; OTLP/JSON writes trace and span ids as hex.
         for rs in data.get("resourceSpans", ()):
@@ -110,6 +145,35 @@ def _from_protobuf(signal: str, body: bytes) -> JSON:
                     for key in ("traceId", "spanId"):
                         if key in span:
                             span[key] = base64.b64decode(span[key]).hex()
+    return data
+
+
+_RESPONSES = {
+    "traces": ("opentelemetry.proto.collector.trace.v1.trace_service_pb2", "ExportTraceServiceResponse",
+               "rejected_spans"),
+    "logs": ("opentelemetry.proto.collector.logs.v1.logs_service_pb2", "ExportLogsServiceResponse",
+             "rejected_log_records"),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "ExportMetricsServiceResponse",
+                "rejected_data_points"),
+}
+
+
+def response_json(signal: str, rejected: Rejected) -> dict[str, Any]:
+    """The Export*ServiceResponse: empty when all was read, else OTLP's partial success."""
+    if not rejected.count:
+        return {}
+    name = "".join(w if i == 0 else w.title() for i, w in enumerate(_RESPONSES[signal][2].split("_")))
+    return {"partialSuccess": {name: rejected.count, "errorMessage": rejected.message}}
+
+
+def response_protobuf(signal: str, rejected: Rejected) -> bytes:
+    if not rejected.count:
+        return b""
+    module, name, field_name = _RESPONSES[signal]
+    message: Any = getattr(importlib.import_module(module), name)()
+    setattr(message.partial_success, field_name, rejected.count)
+    message.partial_success.error_message = rejected.message
+    data: bytes = message.SerializeToString()
     return data
 
 
@@ -145,15 +209,16 @@ def attributes(items: Any) -> dict[str, Any]:
 
 
 def _int(attrs: Mapping[str, Any], *names: str) -> int | None:
+    """The first of ``names`` present, as a count (int64 arrives as a string). A value that is
+    not a whole count within bounds (negative, NaN, 1e30, text) makes the record unreadable."""
     for name in names:
         v = attrs.get(name)
         if v is None or isinstance(v, bool):
             continue
-        try:
-            n = int(float(v)) if isinstance(v, str | float) else int(v)
-        except (TypeError, ValueError):
-            continue
-        return max(n, 0)
+        if isinstance(v, str) and "." in v:
+            with contextlib.suppress(ValueError):
+                v = float(v)   # "12.0": a whole count written as a float
+        return to_count(v, name)
     return None
 
 
@@ -166,11 +231,16 @@ def _str(attrs: Mapping[str, Any], *names: str) -> str | None:
 
 
 def _ts(nanos: Any) -> datetime | None:
+    """A ``*TimeUnixNano``: None when absent or 0 (OTLP's "unknown"); a time outside 2000-2100
+    or one that is not a number makes the record unreadable."""
+    if nanos is None or nanos == 0 or nanos == "0" or nanos == "":
+        return None
     try:
         n = int(nanos)
-    except (TypeError, ValueError):
-        return None
-    return datetime.fromtimestamp(n / 1e9, UTC) if n > 0 else None
+        ts = datetime.fromtimestamp(n / 1e9, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise UsageFormatError(f"time {str(nanos)[:40]!r} is not Unix nanoseconds within 2000-2100") from None
+    return check_time(ts, "time")
 
 
 def _iso(text: str | None) -> datetime | None:
@@ -178,9 +248,10 @@ def _iso(text: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed if MIN_TIME <= parsed < MAX_TIME else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # Attribute keys that name an event's dimensions, in the order they are looked for: the plain
@@ -240,12 +311,24 @@ def _stable(*parts: Any) -> str:
 
 # -- traces ----------------------------------------------------------------------------------------
 
-def events_from_traces(data: JSON) -> Iterator[UsageEvent]:
-    for rs in data.get("resourceSpans", ()) or ():
-        res = resource(rs.get("resource"))
-        for ss in rs.get("scopeSpans", ()) or ():
-            for span in ss.get("spans", ()) or ():
-                event = span_event(span, res)
+def events_from_traces(data: JSON, rejected: Rejected | None = None) -> Iterator[UsageEvent]:
+    """The events of a traces payload; a span that cannot be read is skipped and counted in ``rejected``."""
+    rejected = rejected if rejected is not None else Rejected()
+    for i, rs in enumerate(_list(data.get("resourceSpans"))):
+        rs = _obj(rs)
+        try:
+            res = resource(rs.get("resource"))
+        except DECODE_FAILURES as exc:
+            rejected.add(f"resourceSpans[{i}].resource", exc,
+                         sum(len(_list(_obj(ss).get("spans"))) for ss in _list(rs.get("scopeSpans"))))
+            continue
+        for j, ss in enumerate(_list(rs.get("scopeSpans"))):
+            for k, span in enumerate(_list(_obj(ss).get("spans"))):
+                try:
+                    event = span_event(_obj(span), res)
+                except DECODE_FAILURES as exc:
+                    rejected.add(f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]", exc)
+                    continue
                 if event is not None:
                     yield event
 
@@ -261,9 +344,10 @@ def span_event(span: JSON, res: Resource) -> UsageEvent | None:
     uncached = total_in - cache_read - cache_write
     if uncached < 0:
         uncached = total_in          # exclusive convention: the total was already uncached
+    tier = _str(attrs, "gen_ai.openai.response.service_tier", "openai.response.service_tier")
     usage = Usage(input_tokens=uncached, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
                   output_tokens=output, reasoning_tokens=min(_int(attrs, *_REASONING) or 0, output),
-                  service_tier=_str(attrs, "gen_ai.openai.response.service_tier", "openai.response.service_tier"))
+                  service_tier=tier).checked()
     code = (span.get("status") or {}).get("code")
     status: Status = "error" if code in (2, "2", "STATUS_CODE_ERROR") else "ok"
     trace, span_id = span.get("traceId") or "", span.get("spanId") or ""
@@ -284,12 +368,24 @@ def span_event(span: JSON, res: Resource) -> UsageEvent | None:
 
 # -- logs ------------------------------------------------------------------------------------------
 
-def events_from_logs(data: JSON) -> Iterator[UsageEvent]:
-    for rl in data.get("resourceLogs", ()) or ():
-        res = resource(rl.get("resource"))
-        for sl in rl.get("scopeLogs", ()) or ():
-            for record in sl.get("logRecords", ()) or ():
-                event = log_event(record, res)
+def events_from_logs(data: JSON, rejected: Rejected | None = None) -> Iterator[UsageEvent]:
+    """The events of a logs payload; a record that cannot be read is skipped and counted in ``rejected``."""
+    rejected = rejected if rejected is not None else Rejected()
+    for i, rl in enumerate(_list(data.get("resourceLogs"))):
+        rl = _obj(rl)
+        try:
+            res = resource(rl.get("resource"))
+        except DECODE_FAILURES as exc:
+            rejected.add(f"resourceLogs[{i}].resource", exc,
+                         sum(len(_list(_obj(sl).get("logRecords"))) for sl in _list(rl.get("scopeLogs"))))
+            continue
+        for j, sl in enumerate(_list(rl.get("scopeLogs"))):
+            for k, record in enumerate(_list(_obj(sl).get("logRecords"))):
+                try:
+                    event = log_event(_obj(record), res)
+                except DECODE_FAILURES as exc:
+                    rejected.add(f"resourceLogs[{i}].scopeLogs[{j}].logRecords[{k}]", exc)
+                    continue
                 if event is not None:
                     yield event
 
@@ -310,7 +406,7 @@ def _claude_code(record: JSON, attrs: Mapping[str, Any], res: Resource) -> Usage
     usage = Usage(input_tokens=_int(attrs, "input_tokens") or 0,
                   cache_read_tokens=_int(attrs, "cache_read_tokens") or 0,
                   cache_write_5m_tokens=_int(attrs, "cache_creation_tokens") or 0, output_tokens=output,
-                  speed="fast" if attrs.get("speed") == "fast" else None)
+                  speed="fast" if attrs.get("speed") == "fast" else None).checked()
     session = res.dim("session", _str(attrs, "session.id"))
     request_id = _str(attrs, "request_id")
     if request_id:
@@ -335,7 +431,7 @@ def _gemini_cli(record: JSON, attrs: Mapping[str, Any], res: Resource) -> UsageE
     thoughts = _int(attrs, "thoughts_token_count") or 0
     output = (_int(attrs, "output_token_count") or 0) + thoughts      # thoughts are outside the candidates
     usage = Usage(input_tokens=total_in - cached + (_int(attrs, "tool_token_count") or 0), cache_read_tokens=cached,
-                  output_tokens=output, reasoning_tokens=thoughts)
+                  output_tokens=output, reasoning_tokens=thoughts).checked()
     session = res.dim("session", _str(attrs, "session.id"))
     code = _int(attrs, "status_code")
     return UsageEvent(
@@ -371,20 +467,37 @@ class MetricCall:
     received: float = 0.0
 
 
-def claude_code_metric_calls(data: JSON) -> list[MetricCall]:
+def claude_code_metric_calls(data: JSON, rejected: Rejected | None = None) -> list[MetricCall]:
+    """Claude Code's token metrics as calls; a data point that cannot be read is skipped and counted."""
+    rejected = rejected if rejected is not None else Rejected()
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rm in data.get("resourceMetrics", ()) or ():
-        res = resource(rm.get("resource"))
-        for sm in rm.get("scopeMetrics", ()) or ():
-            for metric in sm.get("metrics", ()) or ():
+    for i, rm in enumerate(_list(data.get("resourceMetrics"))):
+        rm = _obj(rm)
+        try:
+            res = resource(rm.get("resource"))
+        except DECODE_FAILURES as exc:
+            rejected.add(f"resourceMetrics[{i}].resource", exc)
+            continue
+        for j, sm in enumerate(_list(rm.get("scopeMetrics"))):
+            for k, metric in enumerate(_list(_obj(sm).get("metrics"))):
+                metric = _obj(metric)
                 if metric.get("name") != "claude_code.token.usage":
                     continue
-                total = metric.get("sum") or {}
+                total = _obj(metric.get("sum"))
                 if total.get("aggregationTemporality") not in (1, "1", "AGGREGATION_TEMPORALITY_DELTA"):
                     continue
-                for point in total.get("dataPoints", ()) or ():
-                    _add_point(groups, point, res)
-    return [MetricCall(_metric_event(key, g)) for key, g in groups.items()]
+                for n, point in enumerate(_list(total.get("dataPoints"))):
+                    try:
+                        _add_point(groups, _obj(point), res)
+                    except DECODE_FAILURES as exc:
+                        rejected.add(f"resourceMetrics[{i}].scopeMetrics[{j}].metrics[{k}].dataPoints[{n}]", exc)
+    calls = []
+    for key, g in groups.items():
+        try:
+            calls.append(MetricCall(_metric_event(key, g)))
+        except DECODE_FAILURES as exc:   # counts summed past the bounds, a time outside them
+            rejected.add(f"claude_code.token.usage of session {str(key[0])[:40]}", exc)
+    return calls
 
 
 def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, res: Resource) -> None:
@@ -395,14 +508,18 @@ def _add_point(groups: dict[tuple[Any, ...], dict[str, Any]], point: JSON, res: 
     raw = point.get("asDouble", point.get("asInt", 0))
     try:
         # Token counts (int64 arrives as a JSON string): read exactly, not through a float.
-        amount = int(Decimal(str(raw)))
+        number = Decimal(str(raw)[:40])
+        amount = to_count(int(number), "claude_code.token.usage") if number == number.to_integral_value() else -1
     except (ArithmeticError, TypeError, ValueError):
-        return
+        raise UsageFormatError(f"data point value {str(raw)[:40]!r} is not a count of tokens") from None
+    if amount < 0:
+        raise UsageFormatError(f"data point value {str(raw)[:40]!r} is not a whole count of tokens")
+    _ts(point.get("timeUnixNano"))   # a time outside 2000-2100 makes the point unreadable
     key = (attrs.get("session.id"), attrs.get("model"), attrs.get("query_source"), attrs.get("effort"),
            attrs.get("speed"), point.get("startTimeUnixNano"), point.get("timeUnixNano"),
            res.identity)
     group = groups.setdefault(key, {"attrs": attrs, "tags": dict(res.tags), "res": res, "usage": {}})
-    group["usage"][bucket] = group["usage"].get(bucket, 0) + max(amount, 0)
+    group["usage"][bucket] = group["usage"].get(bucket, 0) + amount
 
 
 def _metric_event(key: tuple[Any, ...], group: Mapping[str, Any]) -> UsageEvent:
@@ -410,7 +527,7 @@ def _metric_event(key: tuple[Any, ...], group: Mapping[str, Any]) -> UsageEvent:
     return UsageEvent(
         event_id=METRIC_ID + _stable(*key[:7], key[7]),
         ts=_ts(key[6]) or datetime.now(UTC), provider="anthropic", model=_str(attrs, "model") or "unknown",
-        usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None),
+        usage=Usage(**group["usage"], speed="fast" if attrs.get("speed") == "fast" else None).checked(),
         tags=group["tags"], project=res.dim("project", None), session=res.dim("session", _str(attrs, "session.id")),
         agent=res.dim("agent", None, "claude-code"),
         user=res.dim("user", _str(attrs, "user.email", "user.account_uuid", "user.id")), source="otlp", status="ok",
