@@ -46,15 +46,6 @@ MAX_TIME_US = 4_102_444_800_000_000      # MAX_TIME in µs since the epoch
 _REPLACEMENT = "\ufffd"
 
 
-def check_count(value: int, name: str) -> int:
-    """``value`` when it is a whole count within the bound (the caller has made it an int)."""
-    if value < 0:
-        raise UsageFormatError(f"{name} must not be negative, got {value}")
-    if value > MAX_COUNT:
-        raise UsageFormatError(f"{name} is {value}, above the bound of {MAX_COUNT:.0e} per call")
-    return value
-
-
 def check_cost(pico: int, what: str) -> int:
     """A call's amount (pico-USD) when it is within ``[0, MAX_CALL_COST]``."""
     if pico < 0:
