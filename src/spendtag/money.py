@@ -11,6 +11,7 @@ Floats never touch money: :func:`parse_usd` refuses them.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, DecimalException, InvalidOperation
 
 from spendtag.errors import SpendtagError
@@ -23,6 +24,7 @@ _CENT = Decimal("0.01")
 # (2**63 pico-USD is about $9.2 million).
 MAX_AMOUNT_USD = 1_000_000
 MAX_AMOUNT = MAX_AMOUNT_USD * PICO_PER_USD
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\Z")
 
 
 class MoneyError(SpendtagError, ValueError):
@@ -57,9 +59,13 @@ def parse_usd(text: str | int | Decimal) -> int:
         return text * PICO_PER_USD
     if isinstance(text, Decimal):
         return from_decimal(text, exact=True)
-    cleaned = text.strip().replace(",", "").replace("_", "")
+    cleaned = text.strip().replace("_", "")
     if cleaned.startswith("$"):
         cleaned = cleaned[1:]
+    if "," in cleaned:
+        if not _GROUPED.match(cleaned):     # "1,2,3" is not $123
+            raise MoneyError(f"not an amount: {text[:80]!r} (commas go between thousands only, e.g. 1,250.50)")
+        cleaned = cleaned.replace(",", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:

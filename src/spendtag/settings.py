@@ -123,6 +123,11 @@ def read_config(path: Path) -> dict[str, Any]:
         line = int(m[1]) if m else max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
         raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=line,
                           fix="check quoting and brackets on that line") from None
+    except RecursionError:      # tomllib reads nested arrays and tables by recursion
+        deep = re.search(r"(?:[\[{][ \t]*){100,}", text)
+        line = text.count("\n", 0, deep.start()) + 1 if deep else 1
+        raise ConfigError("arrays or tables nested too deeply to read", path=str(path), line=line,
+                          fix="nest at most a few levels") from None
     for key, value in data.items():
         if key in SECTIONS:
             _check_section(key, value, str(path))

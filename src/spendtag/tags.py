@@ -3,7 +3,9 @@
 Rules (checked everywhere a tag enters): keys are 1-64 characters of letters, digits and
 ``_ . - : /``, starting with a letter or digit; values are 0-256 characters with no control
 characters; at most 32 tags per event. Keys are case-sensitive. Violations raise
-:class:`~spendtag.errors.TagError` with the offending key and the rule.
+:class:`~spendtag.errors.TagError` with the offending key and the rule. Written as
+``key=value`` text (flags, headers, selectors), a value does not start with ``=``:
+``client==acme`` is a slip for ``client=acme``, refused rather than read as ``=acme``.
 """
 
 from __future__ import annotations

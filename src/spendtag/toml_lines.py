@@ -23,7 +23,8 @@ from contextlib import suppress
 KeyPath = tuple[str | int, ...]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
-_SPACE = " \t"
+_SPACE = re.compile(r"[ \t]*")
+_BLANK = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
 _SCALAR = re.compile(r"[^,\]}\n#]*")
 
 
@@ -42,7 +43,7 @@ def key_lines(text: str) -> dict[KeyPath, int]:
     """Every key path the document defines, with the line it is defined on (the first, for tables)."""
     scanner = _Scanner(text.removeprefix("\ufeff"))
     # Not the TOML this scanner knows: what it found so far still helps.
-    with suppress(IndexError, ValueError, tomllib.TOMLDecodeError):
+    with suppress(IndexError, ValueError, RecursionError, tomllib.TOMLDecodeError):
         scanner.document()
     return scanner.found
 
@@ -64,25 +65,15 @@ class _Scanner:
         for n in range(1, len(path) + 1):
             self.found.setdefault(path[:n], line)
 
-    def peek(self, ahead: int = 0) -> str:
-        i = self.pos + ahead
-        return self.text[i] if i < len(self.text) else ""
+    def peek(self) -> str:
+        return self.text[self.pos:self.pos + 1]
 
     def skip_space(self) -> None:
-        while self.peek() in _SPACE and self.peek():
-            self.pos += 1
+        self.pos = _SPACE.match(self.text, self.pos).end()   # type: ignore[union-attr]
 
     def skip_blank(self) -> None:
         """Spaces, newlines and comments (between statements and inside arrays)."""
-        while self.pos < len(self.text):
-            c = self.text[self.pos]
-            if c in " \t\r\n":
-                self.pos += 1
-            elif c == "#":
-                end = self.text.find("\n", self.pos)
-                self.pos = len(self.text) if end < 0 else end
-            else:
-                return
+        self.pos = _BLANK.match(self.text, self.pos).end()   # type: ignore[union-attr]
 
     def expect(self, token: str) -> None:
         if not self.text.startswith(token, self.pos):

@@ -15,7 +15,7 @@ import click
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
-from spendtag.cli.params import AMOUNT, DAYS, ROWS
+from spendtag.cli.params import AMOUNT, DAYS, ROWS, SECONDS
 
 AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
 
@@ -53,7 +53,7 @@ def _tokens(n: int) -> str:
 @click.argument("path", required=False, type=click.Path(exists=True))
 @click.option("--compare-logged-cost", is_flag=True, help="Show where costs written in the logs (costUSD) differ "
               "from spendtag's own prices.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--workers", type=click.IntRange(min=0, max=1024), default=None, metavar="N",
               help="Processes that read the logs (default: one per core when there is much to read; 0: none).")
 @click.pass_obj
 def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool, workers: int | None) -> None:
@@ -333,7 +333,7 @@ def statusline(app: App) -> None:
 
 
 @click.command()
-@click.option("--interval", type=click.FloatRange(min=0.1, max=3600), default=5.0, show_default=True,
+@click.option("--interval", type=SECONDS, default=5.0, show_default=True,
               help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Import and draw once, then exit.")
 @click.pass_obj

@@ -16,16 +16,26 @@ from spendtag.errors import did_you_mean
 from spendtag.periods import Range
 
 
-def _percents(text: str | None) -> tuple[Decimal, ...]:
+def _percents(text: str | None, option: str) -> tuple[Decimal, ...]:
     if not text:
         return ()
     try:
         found = tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
     except InvalidOperation:
         found = (Decimal("NaN"),)
-    if not all(p.is_finite() and 0 < p <= 1000 for p in found):
-        raise click.BadParameter(f"{text[:80]!r}: give percentages above 0 and up to 1000, such as 50,80")
+    if not found or not all(p.is_finite() and 0 < p <= 1000 for p in found):
+        raise click.BadParameter(f"{text[:80]!r}: give percentages above 0 and up to 1000, such as 50,80",
+                                 param_hint=f"'{option}'")
     return found
+
+
+def _stop_percent(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    found = _percents(text, "--stop-at")
+    if len(found) != 1:
+        raise click.BadParameter(f"{text[:80]!r}: give one percentage, e.g. 100", param_hint="'--stop-at'")
+    return found[0]
 
 
 @click.group(cls=HelpGroup)
@@ -88,12 +98,12 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
         if channel not in known:
             raise click.BadParameter(f"{channel!r} is not a configured alert channel ({did_you_mean(channel, known)}; "
                                      "channels are [alerts.channels.NAME] tables in the config file)",
-                                     param_hint="--channel")
+                                     param_hint="'--channel'")
     b = Budget(
         name=name, limit=amount, period=period, scope=tuple(Selector.parse(s) for s in scope),
         agent=agent, key=key, project=project, start=start, end=end,
-        notify_percent=_percents(notify_at), notify_amount=notify_at_amount,
-        stop_percent=_percents(stop_at)[0] if stop_at else None, enforce=enforce,  # type: ignore[arg-type]
+        notify_percent=_percents(notify_at, "--notify-at"), notify_amount=notify_at_amount,
+        stop_percent=_stop_percent(stop_at), enforce=enforce,  # type: ignore[arg-type]
         forecast_alert=not no_forecast_alert, channels=channels,
     )
     notes = _scope_notes(app, b.filters(Range(None, None)), allow_new)

@@ -16,7 +16,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ("table", "json", "csv", "summary")
 
 
-
 def filter_options(func: F) -> F:
     """--tag/--agent/--model/... and the time range flags, in the order --help shows them."""
     opts = [

@@ -46,7 +46,23 @@ class Day(click.ParamType):  # type: ignore[type-arg,unused-ignore]
             self.fail(f"{str(value)[:80]!r} is not a day: give one such as 2026-03-01", param, ctx)
 
 
+class Seconds(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A time in seconds, from 0.1 to an hour (never NaN or infinity, which a float range lets through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not 0.1 <= seconds <= 3600:      # False for NaN
+            self.fail(f"{str(value)[:80]!r}: give seconds from 0.1 to 3600", param, ctx)
+        return seconds
+
+
 AMOUNT = Amount()
+SECONDS = Seconds()
 DAY = Day()
 # Counts a person gives (rows to show, days or hours to look back): bounded, so that no
 # database or date arithmetic ever sees a number it cannot hold.

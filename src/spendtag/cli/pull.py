@@ -81,7 +81,7 @@ def _base_url(app: App, provider: str, flag: str | None) -> str | None:
 
     if flag:
         if not is_http_url(flag):
-            raise click.BadParameter(f"{flag!r} is not an http(s) URL with a host", param_hint="--base-url")
+            raise click.BadParameter(f"{flag[:200]!r} is not an http(s) URL with a host", param_hint="'--base-url'")
         return flag
     mapping_rules(app)      # reads [pull] whole: a bad base URL there is an error with its line
     section = app.settings.sections.get("pull") or {}

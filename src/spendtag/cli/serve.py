@@ -78,7 +78,7 @@ def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: 
         pair = (app.settings["client_key"], client)
     else:
         key, sep, value = (scope or "").partition("=")
-        if not sep or not key.strip() or not value.strip():
+        if not sep or not key.strip() or not value.strip() or value.strip().startswith("="):
             raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
         pair = (key.strip(), value.strip())
     from spendtag.ledger.query import Filters
