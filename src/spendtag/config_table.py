@@ -98,12 +98,13 @@ class Table:
                              f"write {key} = {example}")
         return value
 
-    def seconds(self, key: str, default: float, *, most: float = 86400.0) -> float:
-        """A positive duration in seconds (an int or a float: time, never money)."""
+    def seconds(self, key: str, default: float, *, most: float = 86400.0, zero: bool = False) -> float:
+        """A duration in seconds above 0 (or 0 itself, when ``zero``): an int or a float, time and never money."""
         value = self.data.get(key, default)
         if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-                or not 0 < value <= most):
-            raise self.error(key, f"must be a number of seconds above 0 and at most {most:g}, not {_shown(value)}",
+                or not (value >= 0 if zero else value > 0) or value > most):
+            least = "from 0" if zero else "above 0"
+            raise self.error(key, f"must be a number of seconds {least} and at most {most:g}, not {_shown(value)}",
                              f"write {key} = {default:g}")
         return float(value)
 

@@ -144,7 +144,7 @@ def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | No
         metric_tags=tags,
         default_max_output_tokens=table.integer("default_max_output_tokens", 1024, least=1, example=1024),
         output_estimates={str(model): estimates.integer(model, least=1, example=4000) for model in estimates.data},
-        key_cache_seconds=table.seconds("key_cache_seconds", 5.0),
+        key_cache_seconds=table.seconds("key_cache_seconds", 5.0, zero=True),     # 0: look every key up
         access_log=table.boolean("access_log", True),
         read_timeout=table.seconds("read_timeout", 600.0),
         shared_budgets=_shared(table),
