@@ -102,10 +102,11 @@ def test_a_secret_pasted_into_an_env_key_is_not_echoed() -> None:
      "secret_env: environment variable SPENDTAG_NOT_SET is not set "
      "(fix: export SPENDTAG_NOT_SET=... in the environment spendtag runs in)"),
     ("ops", {"type": "webhok", "url": "https://x.example/h"},
-     "type: unknown channel type 'webhok' (fix: use one of: console, webhook, slack, email)"),
+     "type: unknown channel type 'webhok' (fix: did you mean 'webhook'? use one of: console, webhook, slack, email)"),
     ("ops", {"url": "https://x.example/h"}, 'type: missing (fix: add type = "webhook")'),
     ("ops", {"type": "webhook", "url": "https://x.example/h", "allow_unsigned": True, "secert_env": "X"},
-     "secert_env: not a setting of a webhook channel (fix: use only: allow_unsigned, secret_env, timeout, type, "
+     "secert_env: not a setting of a webhook channel (fix: did you mean 'secret_env'? use one of: allow_unsigned, "
+     "secret_env, timeout, type, "
      "url, url_env)"),
     ("ops", {"type": "webhook", "url": "ftp://x.example/secret-path", "allow_unsigned": True},
      "url: not an http(s) URL: ftp://x.example/… (fix: use a URL starting with https://)"),

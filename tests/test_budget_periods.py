@@ -187,7 +187,8 @@ def test_a_date_range_on_a_calendar_budget_is_refused_from_the_config_file_as_fr
         '[[budgets]]\nname = "m"\nlimit = "10"\nperiod = "monthly"\nend = "2026-04-01"\n')
     result = invoke("budget", "list")
     assert result.exit_code == 2
-    assert "budget #1 (m): budget m: a start or end date makes a fixed range: use period total" in result.output
+    assert "config.toml:5: [[budgets]] #1 (m) end: a start or end date makes a fixed range: use period total, " \
+           "not monthly" in result.output
     Path(os.environ["SPENDTAG_CONFIG"]).write_text("")
     cli_result = invoke("budget", "set", "m", "--monthly", "10", "--until", "2026-04-01")
     assert cli_result.exit_code == 2 and "use them with --total" in cli_result.output

@@ -119,9 +119,12 @@ def test_price_override_prices_new_calls_only() -> None:
 
 
 def test_export_csv_neutralises_formulas_and_keeps_exact_money(tmp_path: Path) -> None:
-    run("record", "--provider", "anthropic", "--model", "claude-sonnet-4-5", "--usage", SONNET,
-        "--tag", "client==HYPERLINK(\"http://x\")", "--tag", "note=@SUM(A1)", "--event-id", "e1",
-        "--ts", "2026-03-14T10:00:00Z")
+    # From a file: on the command line, client==... is refused as a slip for client=...
+    line = {"provider": "anthropic", "model": "claude-sonnet-4-5", "usage": json.loads(SONNET), "event_id": "e1",
+            "ts": "2026-03-14T10:00:00Z", "tags": {"client": '=HYPERLINK("http://x")', "note": "@SUM(A1)"}}
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    run("ingest", str(source))
     target = tmp_path / "out.csv"
     run("export", "--format", "csv", "--output", str(target))
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
@@ -281,5 +284,6 @@ def test_export_to_a_folder_that_does_not_exist_is_one_line_not_a_traceback(tmp_
     seed()
     result = CliRunner().invoke(cli, ["export", "-o", str(tmp_path / "missing" / "x.csv")])
     assert result.exit_code == 2 and result.exception is not None and isinstance(result.exception, SystemExit)
-    assert result.output == (f"error: cannot write {tmp_path / 'missing' / 'x.csv'}: No such file or directory "
-                             "(give a file in a folder that exists and you can write to)\n")
+    assert result.output == (f"error: cannot write {tmp_path / 'missing' / 'x.csv'}: the folder "
+                             f"{tmp_path / 'missing'} does not exist (create it first, or give a file in a folder "
+                             "that exists)\n")

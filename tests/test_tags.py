@@ -227,6 +227,7 @@ def _selector_text(key: str, op: str, value: str) -> str:
 @given(keys, st.sampled_from(["eq", "ne", "present", "absent"]), values)
 def test_selector_str_parse_round_trip(key: str, op: str, value: str) -> None:
     assume(value == value.strip())              # parse strips around the value by design
+    assume(not value.startswith("="))           # key==value is refused as a slip for key=value
     text = _selector_text(key, op, value)
     selector = Selector.parse(text)
     assert str(selector) == text

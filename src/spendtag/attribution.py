@@ -84,15 +84,16 @@ class Rules:
             return cls()
         if not isinstance(table, Mapping):
             raise ConfigError("[attribution] must be a table of \"pattern\" = { key = \"value\" }", path=path,
-                              fix='e.g. "~/clients/acme/**" = { client = "acme" }')
+                              key="attribution", fix='e.g. "~/clients/acme/**" = { client = "acme" }')
         rules = []
         for pattern, tags in table.items():
+            key = ("attribution", pattern)
             if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
                 raise ConfigError(f"attribution rule {pattern!r} must map to a table of string tags", path=path,
-                                  fix=f'"{pattern}" = {{ client = "acme" }}')
+                                  key=key, fix=f'"{pattern}" = {{ client = "acme" }}')
             try:
                 rules.append(Rule(pattern, check_tags(dict(tags)), compile_pattern(pattern)))
             except (SpendtagError, re.error) as exc:
-                raise ConfigError(f"attribution rule {pattern!r}: {exc}", path=path,
+                raise ConfigError(f"attribution rule {pattern!r}: {exc}", path=path, key=key,
                                   fix="use *, ? and ** in paths, and tag keys like client") from None
         return cls(rules)

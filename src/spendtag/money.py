@@ -11,14 +11,23 @@ Floats never touch money: :func:`parse_usd` refuses them.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, DecimalException, InvalidOperation
+
+from spendtag.errors import SpendtagError
 
 PICO_PER_USD = 10**12
 _PICO = Decimal(PICO_PER_USD)
 _CENT = Decimal("0.01")
+# The most a person may give as one amount (a limit, a fee, a fixed cost, a credit): stored
+# in pico-USD, it and the thresholds and sums made of it stay far inside a 64-bit integer
+# (2**63 pico-USD is about $9.2 million).
+MAX_AMOUNT_USD = 1_000_000
+MAX_AMOUNT = MAX_AMOUNT_USD * PICO_PER_USD
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\Z")
 
 
-class MoneyError(ValueError):
+class MoneyError(SpendtagError, ValueError):
     """An amount that cannot be represented exactly, or is not an amount at all."""
 
 
@@ -50,14 +59,30 @@ def parse_usd(text: str | int | Decimal) -> int:
         return text * PICO_PER_USD
     if isinstance(text, Decimal):
         return from_decimal(text, exact=True)
-    cleaned = text.strip().replace(",", "").replace("_", "")
+    cleaned = text.strip().replace("_", "")
     if cleaned.startswith("$"):
         cleaned = cleaned[1:]
+    if "," in cleaned:
+        if not _GROUPED.match(cleaned):     # "1,2,3" is not $123
+            raise MoneyError(f"not an amount: {text[:80]!r} (commas go between thousands only, e.g. 1,250.50)")
+        cleaned = cleaned.replace(",", "")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise MoneyError(f"not an amount: {text!r} (expected something like 49.00)") from None
-    return from_decimal(value, exact=True)
+    try:
+        return from_decimal(value, exact=True)
+    except DecimalException:    # e.g. 1e999999999: beyond what Decimal arithmetic holds
+        raise MoneyError(f"not an amount spendtag can hold: {text!r}") from None
+
+
+def parse_amount(text: str | int | Decimal) -> int:
+    """An amount a person gave (a flag, a config value), as :func:`parse_usd`, and at most
+    :data:`MAX_AMOUNT_USD` either way."""
+    pico = parse_usd(text)
+    if abs(pico) > MAX_AMOUNT:
+        raise MoneyError(f"{text!s} USD is more than one amount may be (at most {MAX_AMOUNT_USD:,} USD)")
+    return pico
 
 
 def round_cents(pico: int) -> Decimal:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spendtag.errors import ConfigError
+from spendtag.errors import ConfigError, SpendtagError, did_you_mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,30 +78,41 @@ class Settings:
     def db(self) -> str:
         return self.values["db"] or str(default_db_path())
 
+    @property
+    def alert_channels(self) -> tuple[str, ...]:
+        """The alert channels a budget may name: ``console`` and every ``[alerts.channels.NAME]``."""
+        alerts = self.sections.get("alerts")
+        tables = alerts.get("channels") if isinstance(alerts, Mapping) else None
+        return ("console", *(tables if isinstance(tables, Mapping) else ()))
+
 
 def config_path() -> Path:
     env = os.environ.get("SPENDTAG_CONFIG")
     return Path(env).expanduser() if env else default_config_path()
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The line where ``key = ...`` or a ``[key]`` / ``[[key]]`` table starts."""
-    pattern = re.compile(rf"^[ \t]*(?:{re.escape(key)}[ \t]*=|\[\[?[ \t]*{re.escape(key)}[ \t]*\]\]?)", re.MULTILINE)
-    m = pattern.search(text)
-    return text.count("\n", 0, m.start()) + 1 if m else None
+# Sections written as [[name]] tables (a list); every other section is one [name] table.
+_LISTS = ("prices", "budgets")
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The config file as a dict; a missing file is empty; a broken one is a ConfigError with the line."""
+    """The config file as a dict; a missing file is empty; a broken one is a ConfigError with the line.
+
+    The plain settings are checked here; each section's own keys are read by its parser
+    (with :class:`spendtag.config_table.Table`), which only needs to know it has a table.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
-        raise ConfigError("not UTF-8 text", path=str(path), line=line, fix="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from None
+    try:
+        text = raw.decode("utf-8-sig")      # a byte-order mark, as some Windows editors write, is fine
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", path=str(path), line=line,
+                          fix="save the file as UTF-8") from None
     import tomllib  # only when there is a file to parse: ~2 ms of start-up
 
     try:
@@ -112,21 +123,64 @@ def read_config(path: Path) -> dict[str, Any]:
         line = int(m[1]) if m else max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
         raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=line,
                           fix="check quoting and brackets on that line") from None
+    except RecursionError:      # tomllib reads nested arrays and tables by recursion
+        deep = re.search(r"(?:[\[{][ \t]*){100,}", text)
+        line = text.count("\n", 0, deep.start()) + 1 if deep else 1
+        raise ConfigError("arrays or tables nested too deeply to read", path=str(path), line=line,
+                          fix="nest at most a few levels") from None
     for key, value in data.items():
         if key in SECTIONS:
+            _check_section(key, value, str(path))
             continue
         setting = _BY_NAME.get(key)
         if setting is None:
-            known = ", ".join([*_BY_NAME, *SECTIONS])
-            raise ConfigError(f"unknown setting {key!r}", path=str(path), line=_line_of(text, key),
-                              fix=f"use one of: {known}")
+            raise ConfigError(f"unknown setting {key!r}", path=str(path), key=key,
+                              fix=did_you_mean(key, [*_BY_NAME, *SECTIONS]))
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string", path=str(path), line=_line_of(text, key),
-                              fix=f'write {key} = "{value}"')
+            shown = value if isinstance(value, int | float) and not isinstance(value, bool) else "..."
+            raise ConfigError(f"{key} must be a string", path=str(path), key=key, fix=f'write {key} = "{shown}"')
         if setting.choices and value not in setting.choices:
-            raise ConfigError(f"{key} = {value!r} is not allowed", path=str(path), line=_line_of(text, key),
-                              fix=f"use one of: {', '.join(setting.choices)}")
+            raise ConfigError(f"{key} = {value!r} is not allowed", path=str(path), key=key,
+                              fix=did_you_mean(value, setting.choices))
+        problem = _problem(key, value)
+        if problem:
+            raise ConfigError(f"{key} = {value[:80]!r}: {problem}", path=str(path), key=key, fix=_EXAMPLES[key])
     return data
+
+
+_EXAMPLES = {"db": 'db = "~/ledgers/agency.db"', "tz": 'tz = "Europe/Berlin"', "client_key": 'client_key = "client"',
+             "unpriced_policy": 'unpriced_policy = "warn"'}
+
+
+def _problem(key: str, value: str) -> str | None:
+    """What is wrong with a plain setting's value, beyond its type (the ledger URL is checked where it opens)."""
+    if "\x00" in value:
+        return "holds a NUL character"
+    if key == "tz" and value.upper() not in ("", "UTC", "LOCAL"):
+        from spendtag.periods import zone
+
+        try:
+            zone(value)
+        except SpendtagError as exc:
+            return str(exc)
+    if key == "client_key":
+        from spendtag.tags import check_key
+
+        try:
+            check_key(value)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _check_section(name: str, value: Any, path: str) -> None:
+    if name in _LISTS:
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            raise ConfigError(f"{name} must be a list of tables", path=path, key=name,
+                              fix=f"write each one as a [[{name}]] table")
+    elif not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a table", path=path, key=name,
+                          fix=f"write it as a [{name}] table with key = value lines under it")
 
 
 def load(flags: Mapping[str, str | None] | None = None) -> Settings:

@@ -3,7 +3,9 @@
 Rules (checked everywhere a tag enters): keys are 1-64 characters of letters, digits and
 ``_ . - : /``, starting with a letter or digit; values are 0-256 characters with no control
 characters; at most 32 tags per event. Keys are case-sensitive. Violations raise
-:class:`~spendtag.errors.TagError` with the offending key and the rule.
+:class:`~spendtag.errors.TagError` with the offending key and the rule. Written as
+``key=value`` text (flags, headers, selectors), a value does not start with ``=``:
+``client==acme`` is a slip for ``client=acme``, refused rather than read as ``=acme``.
 """
 
 from __future__ import annotations
@@ -75,8 +77,16 @@ def parse_pairs(items: Iterable[str]) -> dict[str, str]:
             key, sep, value = part.partition("=")
             if not sep:
                 raise TagError(f"tag {part!r} has no '=': write key=value, e.g. client=acme")
-            out[key.strip()] = value.strip()
+            out[key.strip()] = _value(part, value)
     return check_tags(out)
+
+
+def _value(text: str, value: str) -> str:
+    """The value of ``key=value`` text; ``key==value`` is a slip (an equality test), not a value ``=value``."""
+    value = value.strip()
+    if value.startswith("="):
+        raise TagError(f"{text.strip()!r}: write one '=' between key and value, e.g. client=acme")
+    return value
 
 
 def parse_header(text: str) -> dict[str, str]:
@@ -134,10 +144,10 @@ class Selector:
         # Keys hold no '=' or '!', so the first '=' ends the key (and a '!' just before it makes it '!=').
         eq = text.find("=")
         if eq > 0 and text[eq - 1] == "!":
-            key, value = text[:eq - 1].strip(), text[eq + 1:].strip()
+            key, value = text[:eq - 1].strip(), _value(text, text[eq + 1:])
             return cls(check_key(key), "ne", check_value(key, value))
         if eq >= 0:
-            key, value = text[:eq].strip(), text[eq + 1:].strip()
+            key, value = text[:eq].strip(), _value(text, text[eq + 1:])
             return cls(check_key(key), "eq", check_value(key, value))
         if text.startswith("!"):
             return cls(check_key(text[1:].strip()), "absent")

@@ -15,6 +15,7 @@ import click
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
+from spendtag.cli.params import AMOUNT, DAYS, ROWS, SECONDS
 
 AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
 
@@ -52,7 +53,7 @@ def _tokens(n: int) -> str:
 @click.argument("path", required=False, type=click.Path(exists=True))
 @click.option("--compare-logged-cost", is_flag=True, help="Show where costs written in the logs (costUSD) differ "
               "from spendtag's own prices.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--workers", type=click.IntRange(min=0, max=1024), default=None, metavar="N",
               help="Processes that read the logs (default: one per core when there is much to read; 0: none).")
 @click.pass_obj
 def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool, workers: int | None) -> None:
@@ -165,21 +166,20 @@ def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("--min-cost", metavar="USD", help="Only sessions that cost at least this.")
-@click.option("--limit", type=int, default=30, show_default=True)
+@click.option("--min-cost", type=AMOUNT, metavar="USD", help="Only sessions that cost at least this.")
+@click.option("--limit", type=ROWS, default=30, show_default=True)
 @click.option("--by-cost", is_flag=True, help="Costliest first (default: most recent first).")
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def sessions(app: App, /, min_cost: str | None, limit: int, by_cost: bool, fmt: str, **kwargs: Any) -> None:
+def sessions(app: App, /, min_cost: int | None, limit: int, by_cost: bool, fmt: str, **kwargs: Any) -> None:
     """Sessions with start, end, duration, project, agent, models, tokens, cost and tags."""
-    from spendtag.money import parse_usd
     from spendtag.report import matching
     from spendtag.report.sessions import list_sessions
 
     sel = selection(app.tz, kwargs)
     matching.check(app.store, sel.filters)
-    rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=parse_usd(min_cost) if min_cost else 0,
+    rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=min_cost or 0,
                          by_cost=by_cost)
     if not rows and matching.filtered(sel.filters) and not min_cost:
         note = matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)
@@ -254,7 +254,7 @@ def session(app: App, session_id: str, fmt: str) -> None:
 
 
 @click.command()
-@click.option("--days", type=int, help="How far back from now.  [default: 3]")
+@click.option("--days", type=DAYS, help="How far back from now.  [default: 3]")
 @click.option("--since", help="The blocks from this time on instead: 2026-09-01 or 2026-09-01T10:00:00Z.")
 @click.option("--until", help="... and before this time.")
 @click.option("--active", is_flag=True, help="Only the active block.")
@@ -301,7 +301,7 @@ def quota(app: App) -> None:
     """Subscription use in the current 5-hour block (tokens, messages, per project) against [quota] limits."""
     from spendtag.report.sessions import Quota, current_block, percent
 
-    q = Quota.from_config(app.settings.sections.get("quota"))
+    q = Quota.from_config(app.settings.sections.get("quota"), path=str(app.settings.config_path))
     block = current_block(app.store)
     if block is None:
         app.console.out("no active 5-hour block")
@@ -333,7 +333,8 @@ def statusline(app: App) -> None:
 
 
 @click.command()
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--interval", type=SECONDS, default=5.0, show_default=True,
+              help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Import and draw once, then exit.")
 @click.pass_obj
 def watch(app: App, interval: float, once: bool) -> None:

@@ -73,7 +73,7 @@ class App:
         from spendtag.guard import budgets
 
         return budgets.load(self.store, self.settings.sections.get("budgets"),
-                            config_path=str(self.settings.config_path))
+                            config_path=str(self.settings.config_path), channels=self.settings.alert_channels)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
 from spendtag.cli.render import cost_text
+from spendtag.cli.target import open_new, output_path
 from spendtag.invoices import build, render, repricing
 from spendtag.invoices.allocation import Allocation
 from spendtag.invoices.config import BillingConfig
@@ -36,11 +38,8 @@ def _config(app: App) -> BillingConfig:
 
 
 def _write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, bytes):
-        path.write_bytes(data)
-    else:
-        path.write_text(data, encoding="utf-8")
+    with os.fdopen(open_new(path), "wb") as handle:
+        handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
 
 
 def _warn_unpriced(inv: Invoice) -> None:
@@ -134,6 +133,8 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         raise click.UsageError("--all writes one file per client: use --output-dir DIR, not --output")
     if client and output_dir is not None:
         raise click.UsageError("--output-dir goes with --all; for one client use --output FILE")
+    if output is not None:
+        output_path(output)     # before anything is issued: a file that cannot be written is said now
     tz = zone(tz_name) if tz_name else app.tz
     config = _config(app)
     req = build.Request(
@@ -154,11 +155,17 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
             return
         if output_dir is None:
             raise click.UsageError("--all writes one file per client: give --output-dir DIR")
+        if output_dir.exists() and not output_dir.is_dir():
+            raise click.UsageError(f"--output-dir {str(output_dir)[:300]} is not a folder")
         run = build.run_all(app.store, req)
         if not run.invoices:
             everyone = Filters(since=req.range.since, until=req.range.until,
                                tags=(Selector(config.client_key, "present"),))
             raise matching.explain_empty(app.store, everyone, req.range, tz)
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
         invoices = run.invoices if issued is None else _issue(issued, config, run.invoices, on, reissue)
         for inv in invoices:
             stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"

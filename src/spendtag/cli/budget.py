@@ -11,16 +11,31 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.cli.params import AMOUNT, DAY, DAYS, HOURS, ROWS
+from spendtag.errors import did_you_mean
 from spendtag.periods import Range
 
 
-def _percents(text: str | None) -> tuple[Decimal, ...]:
+def _percents(text: str | None, option: str) -> tuple[Decimal, ...]:
     if not text:
         return ()
     try:
-        return tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
+        found = tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
     except InvalidOperation:
-        raise click.BadParameter(f"{text!r}: give percentages such as 50,80") from None
+        found = (Decimal("NaN"),)
+    if not found or not all(p.is_finite() and 0 < p <= 1000 for p in found):
+        raise click.BadParameter(f"{text[:80]!r}: give percentages above 0 and up to 1000, such as 50,80",
+                                 param_hint=f"'{option}'")
+    return found
+
+
+def _stop_percent(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    found = _percents(text, "--stop-at")
+    if len(found) != 1:
+        raise click.BadParameter(f"{text[:80]!r}: give one percentage, e.g. 100", param_hint="'--stop-at'")
+    return found[0]
 
 
 @click.group(cls=HelpGroup)
@@ -34,15 +49,16 @@ def budget() -> None:
 @click.option("--agent", help="Only this agent.")
 @click.option("--key", help="Only this virtual key.")
 @click.option("--project", help="Only this project path (and below).")
-@click.option("--daily", metavar="USD", help="Limit per day.")
-@click.option("--weekly", metavar="USD", help="Limit per week (Monday to Sunday).")
-@click.option("--monthly", metavar="USD", help="Limit per calendar month.")
-@click.option("--total", metavar="USD", help="One limit for all time, or for --from/--until.")
-@click.option("--from", "start", help="First day counted (with --total): 2026-03-01.")
-@click.option("--until", "end", help="First day no longer counted (with --total): 2026-07-01.")
+@click.option("--daily", type=AMOUNT, metavar="USD", help="Limit per day.")
+@click.option("--weekly", type=AMOUNT, metavar="USD", help="Limit per week (Monday to Sunday).")
+@click.option("--monthly", type=AMOUNT, metavar="USD", help="Limit per calendar month.")
+@click.option("--total", type=AMOUNT, metavar="USD", help="One limit for all time, or for --from/--until.")
+@click.option("--from", "start", type=DAY, help="First day counted (with --total): 2026-03-01.")
+@click.option("--until", "end", type=DAY, help="First day no longer counted (with --total): 2026-07-01.")
 @click.option("--notify-at", help="Alert at these percentages of the limit, e.g. 50,80 [default: 100 when no "
                                   "threshold is given].")
-@click.option("--notify-at-amount", multiple=True, metavar="USD", help="Alert at this amount spent. Repeatable.")
+@click.option("--notify-at-amount", type=AMOUNT, multiple=True, metavar="USD",
+              help="Alert at this amount spent. Repeatable.")
 @click.option("--stop-at", help="Stop threshold in percent (hard cap where enforcement blocks), e.g. 100 "
                                 "[default: 100 with --enforce block].")
 @click.option("--enforce", type=click.Choice(["warn", "block"]), default="warn", show_default=True,
@@ -53,8 +69,8 @@ def budget() -> None:
               help="The scope names a tag value (client...) with no calls yet, close to one that has some.")
 @click.pass_obj
 def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: str | None, project: str | None,
-         daily: str | None, weekly: str | None, monthly: str | None, total: str | None, start: str | None,
-         end: str | None, notify_at: str | None, notify_at_amount: tuple[str, ...], stop_at: str | None,
+         daily: int | None, weekly: int | None, monthly: int | None, total: int | None, start: date | None,
+         end: date | None, notify_at: str | None, notify_at_amount: tuple[int, ...], stop_at: str | None,
          enforce: str, no_forecast_alert: bool, channels: tuple[str, ...], allow_new: bool) -> None:
     """Create or replace budget NAME.
 
@@ -66,10 +82,10 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
       spendtag budget set acme --scope client=acme --monthly 300 --notify-at 80 --stop-at 100 --enforce block
     """
     from spendtag.guard.budgets import Budget
-    from spendtag.money import parse_usd
     from spendtag.tags import Selector
 
-    given = [(p, v) for p, v in (("daily", daily), ("weekly", weekly), ("monthly", monthly), ("total", total)) if v]
+    given = [(p, v) for p, v in (("daily", daily), ("weekly", weekly), ("monthly", monthly), ("total", total))
+             if v is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --daily, --weekly, --monthly or --total with the limit")
     period, amount = given[0]
@@ -77,12 +93,17 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
         raise click.UsageError("--from/--until make a fixed range: use them with --total")
     if name in {b.name for b in app.budgets if b.origin == "config"}:
         raise click.UsageError(f"budget {name!r} is defined in the config file; edit it there")
+    known = app.settings.alert_channels
+    for channel in channels:
+        if channel not in known:
+            raise click.BadParameter(f"{channel!r} is not a configured alert channel ({did_you_mean(channel, known)}; "
+                                     "channels are [alerts.channels.NAME] tables in the config file)",
+                                     param_hint="'--channel'")
     b = Budget(
-        name=name, limit=parse_usd(amount), period=period, scope=tuple(Selector.parse(s) for s in scope),
-        agent=agent, key=key, project=project,
-        start=date.fromisoformat(start) if start else None, end=date.fromisoformat(end) if end else None,
-        notify_percent=_percents(notify_at), notify_amount=tuple(parse_usd(a) for a in notify_at_amount),
-        stop_percent=_percents(stop_at)[0] if stop_at else None, enforce=enforce,  # type: ignore[arg-type]
+        name=name, limit=amount, period=period, scope=tuple(Selector.parse(s) for s in scope),
+        agent=agent, key=key, project=project, start=start, end=end,
+        notify_percent=_percents(notify_at, "--notify-at"), notify_amount=notify_at_amount,
+        stop_percent=_stop_percent(stop_at), enforce=enforce,  # type: ignore[arg-type]
         forecast_alert=not no_forecast_alert, channels=channels,
     )
     notes = _scope_notes(app, b.filters(Range(None, None)), allow_new)
@@ -225,7 +246,7 @@ def remove(app: App, name: str) -> None:
 
 
 @click.group(cls=HelpGroup, invoke_without_command=True)
-@click.option("--limit", type=int, default=50, show_default=True, help="How many to show.")
+@click.option("--limit", type=ROWS, default=50, show_default=True, help="How many to show.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def alerts(ctx: click.Context, limit: int, fmt: str) -> None:
@@ -277,14 +298,14 @@ def alerts_test(app: App, channel: str) -> None:
 @click.option("--scope", multiple=True, metavar="SELECTOR", help="Tag condition, e.g. client=acme.")
 @click.option("--agent", help="Only this agent.")
 @click.option("--budget", "budget_name", help="Forecast this budget's scope and period against its limit.")
-@click.option("--limit", "limit_usd", metavar="USD", help="A limit to compare with (date it runs out).")
+@click.option("--limit", "limit_usd", type=AMOUNT, metavar="USD", help="A limit to compare with (date it runs out).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: str | None, limit_usd: str | None,
+def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: str | None, limit_usd: int | None,
              fmt: str) -> None:
     """Projected end-of-month spend (weekday-aware), its range, and when a limit runs out."""
     from spendtag.guard.budgets import Budget, status
-    from spendtag.money import exact_str, parse_usd
+    from spendtag.money import exact_str
     from spendtag.tags import Selector
 
     if budget_name:
@@ -294,11 +315,11 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
     else:
         from spendtag.report import matching
 
-        b = Budget(name="forecast", limit=parse_usd(limit_usd) if limit_usd else 10**30, period="monthly",
+        b = Budget(name="forecast", limit=limit_usd or 10**30, period="monthly",
                    scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
         matching.check(app.store, b.filters(Range(None, None)))   # a typo would project $0.00
     st = status(app.store, b, datetime.now(UTC), app.tz)
-    has_limit = bool(budget_name or limit_usd)
+    has_limit = bool(budget_name or limit_usd is not None)
     if fmt == "json":
         app.console.out(json.dumps({
             "scope": b.describe_scope(), "period": st.period, "spent_usd": exact_str(st.spent),
@@ -318,8 +339,8 @@ def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: s
 
 @click.command()
 @click.option("--by", "by_key", default="agent", show_default=True, help="Scope: agent, model, or a tag key.")
-@click.option("--hours", type=int, default=24, show_default=True, help="How many recent hours to judge.")
-@click.option("--days", type=int, default=30, show_default=True, help="Days of history for the baselines.")
+@click.option("--hours", type=HOURS, default=24, show_default=True, help="How many recent hours to judge.")
+@click.option("--days", type=DAYS, default=30, show_default=True, help="Days of history for the baselines.")
 @click.option("--alert/--no-alert", "alert", default=False, show_default=True,
               help="Also record each anomaly as an alert (once per scope, hour and kind) and send it through "
                    "the configured channels. Without it the command only lists.")

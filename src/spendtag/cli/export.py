@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from spendtag.cli.app import App
 from spendtag.cli.options import filter_options, selection
-from spendtag.errors import SpendtagError
+from spendtag.cli.target import open_new, output_path
 from spendtag.report import exports, matching
 
 if TYPE_CHECKING:
@@ -40,18 +39,20 @@ def export(app: App, /, fmt: str, output: str | None, **kwargs: Any) -> None:
     if not output:
         exports.write(app.store, sel.filters, fmt, sys.stdout, workers=workers)
         return
-    tmp = Path(output).with_name(Path(output).name + ".partial")
+    target = output_path(output)
+    tmp = target.with_name(target.name + ".partial")
+    handle = os.fdopen(open_new(tmp), "w", encoding="utf-8", newline="")
     try:
-        handle = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below, after the export
-    except OSError as exc:
-        raise SpendtagError(f"cannot write {output}: {exc.strerror or exc} "
-                            "(give a file in a folder that exists and you can write to)") from None
-    with handle:
-        if shows_progress(app.err):
-            n = _write_with_progress(app, sel.filters, fmt, handle, total, workers)
-        else:
-            n = exports.write(app.store, sel.filters, fmt, handle, workers=workers)
-    tmp.replace(output)
+        with handle:
+            if shows_progress(app.err):
+                n = _write_with_progress(app, sel.filters, fmt, handle, total, workers)
+            else:
+                n = exports.write(app.store, sel.filters, fmt, handle, workers=workers)
+        output_path(target)     # still a regular file or nothing: the rename may replace it
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     app.err.print(f"wrote {n:,} events to {output}", markup=False)
 
 

@@ -55,6 +55,8 @@ def install(app: App, settings_path: str | None) -> None:
         changed = agent_hook.install(path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot update {str(path)[:200]}: {exc.strerror or exc}") from None
     app.console.out(f"{'installed in' if changed else 'already installed in'} {path}")
 
 

@@ -86,6 +86,11 @@ class Group(HelpGroup):
                 others.append((name, summary(command.help)))
         catalog.write_sections(formatter, others)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            _check_text(arg)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -93,6 +98,40 @@ class Group(HelpGroup):
             raise UserError(str(exc)) from None
         except BrokenPipeError:
             return None
+        except Exception as exc:
+            damaged = _ledger_damage(exc)
+            if damaged is None:
+                raise
+            raise UserError(damaged) from None
+
+
+def _check_text(arg: str) -> None:
+    """An argument is UTF-8 text: bytes that are not (a Latin-1 terminal, a stray byte) reach Python as lone
+    surrogates, which no tag, name or SQL parameter can hold. A path that exists is kept as it is."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        import os
+
+        if not os.path.lexists(arg):
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")[:200]
+            raise click.UsageError(f"argument {shown!r} is not valid UTF-8 text: type it again in a UTF-8 "
+                                   "terminal (e.g. LANG=C.UTF-8)") from None
+
+
+def _ledger_damage(exc: Exception) -> str | None:
+    """A ledger file SQLite cannot use (damaged, cut short, read-only, disk full): one line, not a traceback."""
+    import sqlite3
+
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    text = str(exc)
+    known = ("file is not a database", "database disk image is malformed", "disk I/O error", "readonly database",
+             "database or disk is full", "unable to open database file")
+    if not any(k in text for k in known):
+        return None
+    return (f"the ledger cannot be used: {text} "
+            "(check the file named by --db / SPENDTAG_DB, or restore it from a backup)")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

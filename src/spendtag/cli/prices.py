@@ -10,6 +10,7 @@ from rich.table import Table
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.cli.params import DAY
 from spendtag.errors import PricingError
 from spendtag.periods import parse_instant
 from spendtag.pricing import PriceOverride
@@ -29,9 +30,9 @@ def _decimal(name: str, value: str | None) -> Decimal | None:
     try:
         result = Decimal(value)
     except InvalidOperation:
-        raise PricingError(f"--{name} {value!r} is not a number") from None
-    if not result.is_finite() or result < 0:
-        raise PricingError(f"--{name} must be zero or more")
+        raise PricingError(f"--{name} {value[:80]!r} is not a number") from None
+    if not result.is_finite() or not 0 <= result <= 1_000_000:
+        raise PricingError(f"--{name} must be a number from 0 to 1,000,000")
     return result
 
 
@@ -73,8 +74,8 @@ def show(app: App, model: str, provider: str | None, when: str | None) -> None:
 @click.option("--reasoning", metavar="USD", help="Reasoning tokens, per million (default: the output rate).")
 @click.option("--web-search", metavar="USD", help="Web searches, per thousand.")
 @click.option("--multiplier", metavar="FACTOR", help="Scale list prices instead, e.g. 0.85 for a 15% discount.")
-@click.option("--from", "valid_from", help="First day it applies (UTC date, inclusive).")
-@click.option("--until", "valid_until", help="Day it stops applying (UTC date, exclusive).")
+@click.option("--from", "valid_from", type=DAY, help="First day it applies (UTC date, inclusive).")
+@click.option("--until", "valid_until", type=DAY, help="Day it stops applying (UTC date, exclusive).")
 @click.option("--scope", multiple=True, metavar="SELECTOR", help="Only for events whose tags match, e.g. client=acme.")
 @click.option("--note", default="", help="Why (shown with every cost it produces).")
 @click.option("--allow-new", is_flag=True, help="Accept a --scope tag value no call has yet, even if close to one.")
@@ -82,7 +83,7 @@ def show(app: App, model: str, provider: str | None, when: str | None) -> None:
 def override(app: App, model: str, provider: str | None, input_: str | None, output: str | None,
              cache_read: str | None, cache_write_5m: str | None, cache_write_1h: str | None,
              input_audio: str | None, output_audio: str | None, reasoning: str | None,
-             web_search: str | None, multiplier: str | None, valid_from: str | None, valid_until: str | None,
+             web_search: str | None, multiplier: str | None, valid_from: date | None, valid_until: date | None,
              scope: tuple[str, ...], note: str, allow_new: bool) -> None:
     """Give MODEL (a name or glob) your own rate card or a multiplier on list prices.
 
@@ -95,8 +96,7 @@ def override(app: App, model: str, provider: str | None, input_: str | None, out
     rates = {CARD_FLAGS[flag]: d for flag, v in given.items() if (d := _decimal(flag, v)) is not None}
     o = PriceOverride(
         id=None, model=model, provider=provider, rates=rates or None, multiplier=_decimal("multiplier", multiplier),
-        valid_from=date.fromisoformat(valid_from) if valid_from else None,
-        valid_until=date.fromisoformat(valid_until) if valid_until else None,
+        valid_from=valid_from, valid_until=valid_until,
         scope=tuple(Selector.parse(s) for s in scope), note=note,
     )
     if o.scope:
@@ -127,7 +127,7 @@ def overrides(app: App) -> None:
 
 
 @prices.command("remove")
-@click.argument("override_id", type=int)
+@click.argument("override_id", type=click.IntRange(min=1, max=2**63 - 1))
 @click.pass_obj
 def remove(app: App, override_id: int) -> None:
     """Stop using override ID for new calls (it stays in the ledger's history)."""

@@ -15,11 +15,12 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.cli.params import AMOUNT, PORT
 
 
 @click.command("proxy")
 @click.option("--host", help="Address to listen on [config proxy.host; default 127.0.0.1].")
-@click.option("--port", type=int, help="Port to listen on [config proxy.port; default 4000].")
+@click.option("--port", type=PORT, help="Port to listen on [config proxy.port; default 4000].")
 @click.option("--openai-base-url", metavar="URL", help="Upstream for /openai/v1/... [default https://api.openai.com/v1].")
 @click.option("--anthropic-base-url", metavar="URL",
               help="Upstream for /anthropic/... [default https://api.anthropic.com].")
@@ -62,20 +63,21 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--tags", "tag_items", multiple=True, metavar="K=V[,K=V]",
               help="Tags added to every call made with the key, e.g. client=acme. Repeatable.")
-@click.option("--budget-monthly", metavar="USD", help="A blocking monthly budget for this key (HTTP 429 when spent).")
+@click.option("--budget-monthly", type=AMOUNT, metavar="USD",
+              help="A blocking monthly budget for this key (HTTP 429 when spent).")
 @click.pass_obj
-def keys_create(app: App, name: str, tag_items: tuple[str, ...], budget_monthly: str | None) -> None:
+def keys_create(app: App, name: str, tag_items: tuple[str, ...], budget_monthly: int | None) -> None:
     """Create a key named NAME and print it (once: only its hash is stored).
 
     \b
       spendtag keys create acme --tags client=acme --budget-monthly 300
     """
-    from spendtag.money import format_usd, parse_usd
+    from spendtag.money import format_usd
     from spendtag.server.proxy.keys import create
     from spendtag.tags import parse_pairs
 
     made = create(app.store, name, parse_pairs(tag_items),
-                  budget_monthly=parse_usd(budget_monthly) if budget_monthly else None)
+                  budget_monthly=budget_monthly)
     click.echo(made.key)
     tags = ",".join(f"{k}={v}" for k, v in made.record.tags.items()) or "-"
     click.echo(f"key id {made.record.key_id} ({name}), tags {tags}", err=True)
@@ -126,7 +128,7 @@ def keys_revoke(app: App, id_or_name: str) -> None:
 @click.option("--agent", help="Agent name for the calls.")
 @click.option("--project", help="Project for the calls [default: the current directory].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the proxy listens (or is started).")
-@click.option("--port", type=int, default=4000, show_default=True, help="Proxy port.")
+@click.option("--port", type=PORT, default=4000, show_default=True, help="Proxy port.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: str | None, agent: str | None,

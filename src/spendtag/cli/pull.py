@@ -11,6 +11,7 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.cli.params import ROWS
 
 if TYPE_CHECKING:
     from spendtag.ledger.provider_tables import ProviderStore
@@ -76,8 +77,13 @@ def _days(app: App, since: str | None, until: str | None, period: str | None) ->
 
 
 def _base_url(app: App, provider: str, flag: str | None) -> str | None:
+    from spendtag.config_table import is_http_url
+
     if flag:
+        if not is_http_url(flag):
+            raise click.BadParameter(f"{flag[:200]!r} is not an http(s) URL with a host", param_hint="'--base-url'")
         return flag
+    mapping_rules(app)      # reads [pull] whole: a bad base URL there is an error with its line
     section = app.settings.sections.get("pull") or {}
     value = section.get(f"{provider}_base_url") if isinstance(section, dict) else None
     return value if isinstance(value, str) and value else None
@@ -235,7 +241,7 @@ def _print_groups(app: App, by: str, groups: list[Any], total: Any, fmt: str) ->
 
 @pull.command("status")
 @click.argument("provider", required=False, type=click.Choice(_PROVIDERS))
-@click.option("--limit", default=20, show_default=True, help="How many pulls to list.")
+@click.option("--limit", type=ROWS, default=20, show_default=True, help="How many pulls to list.")
 @click.pass_obj
 def status(app: App, provider: str | None, limit: int) -> None:
     """The latest pulls: range, pages, complete days and days not pulled (with why)."""

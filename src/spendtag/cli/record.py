@@ -68,7 +68,7 @@ def record(app: App, provider: str, model: str | None, usage_json: str, tags: tu
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--provider", help="Provider of bare response bodies when it cannot be told from their shape.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tags added to every event. Repeatable.")
 @click.option("--source", default="ingest", show_default=True, help="Source name recorded on the events.")

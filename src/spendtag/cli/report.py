@@ -9,6 +9,7 @@ import click
 from spendtag.cli import render
 from spendtag.cli.app import App
 from spendtag.cli.options import exact_models_option, filter_options, format_option, selection
+from spendtag.cli.params import ROWS
 from spendtag.ledger import location as ledger_location
 from spendtag.ledger.query import Filters
 from spendtag.report import matching
@@ -22,7 +23,7 @@ from spendtag.tags import Selector
 @click.option("--by", "by_text", default="client", show_default=True, metavar="KEY[,KEY]",
               help="Group by a tag key (client, env...), project, session, agent, model, provider, key, user, "
                    "source, status, hour, day, week, month, hour-of-day or weekday; two at once: client,model.")
-@click.option("--limit", type=int, help="Show only the first N rows.")
+@click.option("--limit", type=ROWS, help="Show only the first N rows.")
 @exact_models_option
 @filter_options
 @format_option
@@ -79,7 +80,7 @@ def _show(app: App, result: Any, fmt: str, title: str | None = None, sel: Select
 @click.command()
 @click.option("--by", "by_text", default="session", show_default=True, metavar="KEY[,KEY]",
               help="What to rank: session, agent, model, project, a tag key...")
-@click.option("--limit", type=int, default=10, show_default=True, help="How many to show.")
+@click.option("--limit", type=ROWS, default=10, show_default=True, help="How many to show.")
 @exact_models_option
 @filter_options
 @format_option

@@ -9,12 +9,13 @@ import click
 
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
+from spendtag.cli.params import PORT
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything beyond loopback needs --token.")
-@click.option("--port", type=int, default=8787, show_default=True, help="Port to listen on.")
+@click.option("--port", type=PORT, default=8787, show_default=True, help="Port to listen on.")
 @click.option("--token", envvar="SPENDTAG_SERVER_TOKEN", show_envvar=True,
               help="Admin token: every page, API call and intake request must carry it "
                    "(Authorization: Bearer TOKEN, or sign in on the page).")
@@ -77,7 +78,7 @@ def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: 
         pair = (app.settings["client_key"], client)
     else:
         key, sep, value = (scope or "").partition("=")
-        if not sep or not key.strip() or not value.strip():
+        if not sep or not key.strip() or not value.strip() or value.strip().startswith("="):
             raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
         pair = (key.strip(), value.strip())
     from spendtag.ledger.query import Filters

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spendtag.config_table import Table
 from spendtag.errors import ConfigError
 from spendtag.guard.alerts import Alert, Channel, Contributor, Dispatcher, channel_from_config, render_json
 from spendtag.guard.budgets import Budget, Status, status
@@ -25,17 +26,14 @@ def channels_from_config(section: Any, *, path: str) -> dict[str, Channel]:
     from spendtag.guard.alerts import ConsoleChannel
 
     found: dict[str, Channel] = {"console": ConsoleChannel()}
-    if not section:
+    if section is None:
         return found
-    if not isinstance(section, Mapping):
-        raise ConfigError("[alerts] must be a table", path=path, fix="write [alerts.channels.NAME] tables")
-    tables = section.get("channels", {})
-    if not isinstance(tables, Mapping):
-        raise ConfigError("[alerts.channels] must hold one table per channel", path=path,
-                          fix='e.g. [alerts.channels.ops] type = "webhook"')
-    for name, table in tables.items():
+    alerts = Table(section, path=path, key=("alerts",), label="[alerts]", example="write [alerts.channels.NAME] tables")
+    alerts.only(["channels"])
+    tables = alerts.table("channels", example='e.g. [alerts.channels.ops] with type = "webhook"')
+    for name, table in tables.data.items():
         if not isinstance(table, Mapping):
-            raise ConfigError(f"alert channel {name!r} must be a table", path=path,
+            raise ConfigError(f"alert channel {name!r} must be a table", path=path, key=("alerts", "channels", name),
                               fix=f'write [alerts.channels.{name}] with type = "webhook" etc.')
         found[name] = channel_from_config(name, table, path=path)
     return found

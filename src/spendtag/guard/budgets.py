@@ -20,14 +20,15 @@ Budgets come from the ledger (``spendtag budget set``) and from the config file
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from spendtag.errors import ConfigError, SpendtagError
+from spendtag.config_table import Table
+from spendtag.errors import ConfigError, SpendtagError, did_you_mean
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd, parse_usd
@@ -269,33 +270,74 @@ def _days(first: date, after: date, tz: ZoneInfo) -> Range:
 
 # -- loading -------------------------------------------------------------------------------------
 
-def from_config(entries: Any, *, path: str) -> list[Budget]:
-    """``[[budgets]]`` tables from the config file; errors name the entry and the fix."""
+_CONFIG_KEYS = ("name", "limit", "period", "scope", "agent", "key", "project", "start", "end", "notify_percent",
+                "notify_amount", "stop_percent", "enforce", "forecast_alert", "channels")
+
+
+def from_config(entries: Any, *, path: str, channels: Collection[str] | None = None) -> list[Budget]:
+    """``[[budgets]]`` tables from the config file; errors name the line, the key and the fix.
+
+    ``channels``: the alert channels that exist; a budget naming another is refused.
+    """
     if not isinstance(entries, list):
-        raise ConfigError("budgets must be a list of tables: write [[budgets]]", path=path,
+        raise ConfigError("budgets must be a list of tables: write [[budgets]]", path=path, key="budgets",
                           fix="use [[budgets]] for each budget")
-    out = []
-    for n, entry in enumerate(entries, 1):
-        if not isinstance(entry, Mapping) or not entry.get("name") or "limit" not in entry:
-            raise ConfigError(f"budget #{n} needs a name and a limit", path=path,
-                              fix='e.g. [[budgets]] name = "acme" limit = "300" period = "monthly"')
+    return [_from_table(n, entry, path, channels) for n, entry in enumerate(entries)]
+
+
+def _from_table(n: int, entry: Any, path: str, channels: Collection[str] | None) -> Budget:
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    label = f"[[budgets]] #{n + 1}" + (f" ({name})" if isinstance(name, str) and name.strip() else "")
+    t = Table(entry, path=path, key=("budgets", n), label=label,
+              example='[[budgets]] with name = "acme", limit = "300", period = "monthly"')
+    t.only(_CONFIG_KEYS)
+    name = t.string("name", required=True, example="acme")
+    if not _NAME_RE.match(name):
+        raise t.error("name", f"{name!r} is not a budget name", "use letters, digits, '-', '_' or '.' (up to 64)")
+    period = t.string("period", "monthly", choices=PERIODS)
+    start, end = t.day("start"), t.day("end")
+    if (start or end) and period != "total":
+        raise t.error("start" if start else "end", f"a start or end date makes a fixed range: use period total, "
+                      f"not {period}", 'write period = "total", or remove start and end')
+    if start and end and end <= start:
+        raise t.error("end", f"{end} is not after start ({start})", "end is the first day no longer counted")
+    scope = []
+    for text in t.strings("scope", example="client=acme"):
         try:
-            out.append(Budget.from_dict(str(entry["name"]), {k: v for k, v in entry.items() if k != "name"},
-                                        origin="config"))
-        except (SpendtagError, ValueError) as exc:
-            raise ConfigError(f"budget #{n} ({entry.get('name')}): {exc}", path=path,
-                              fix="see `spendtag budget set --help` for the fields") from None
-    return out
+            scope.append(Selector.parse(text))
+        except SpendtagError as exc:
+            raise t.error("scope", str(exc), 'write scope = ["client=acme"]') from None
+    named = t.strings("channels", example="ops")
+    for channel in named:
+        if channels is not None and channel not in channels:
+            raise t.error("channels", f"{channel!r} is not a configured alert channel",
+                          f"{did_you_mean(channel, channels)}, or add [alerts.channels.{channel}]")
+    limit = t.money("limit", required=True) or 0
+    notify_percent = tuple(t.decimal("notify_percent", p, unit="%", example="[80, 100]")
+                           for p in t.items("notify_percent"))
+    notify_amount = tuple(t.money("notify_amount", a, example="250") or 0 for a in t.items("notify_amount"))
+    stop = t.get("stop_percent")
+    stop_percent = None if stop in (None, "") else t.decimal("stop_percent", unit="%", example="100")
+    try:
+        return Budget(name=name, limit=limit, period=period, scope=tuple(scope), agent=t.string("agent"),
+                      key=t.string("key"), project=t.string("project", example="~/clients/acme"), start=start,
+                      end=end, notify_percent=notify_percent, notify_amount=notify_amount, stop_percent=stop_percent,
+                      enforce=t.string("enforce", "warn", choices=ENFORCE),
+                      forecast_alert=t.boolean("forecast_alert", True), channels=named, origin="config")
+    except BudgetError as exc:
+        raise t.error(None, str(exc), "see `spendtag budget set --help` for the fields") from None
 
 
-def load(store: Store, config_entries: Any = None, *, config_path: str = "config") -> list[Budget]:
+def load(store: Store, config_entries: Any = None, *, config_path: str = "config",
+         channels: Collection[str] | None = None) -> list[Budget]:
     """Every budget: the config file's and the ledger's. A name defined in both is an error."""
-    budgets = from_config(config_entries, path=config_path) if config_entries else []
-    names = {b.name for b in budgets}
+    budgets = from_config(config_entries, path=config_path, channels=channels) if config_entries else []
+    names = {b.name: n for n, b in enumerate(budgets)}
     for name, data in store.budgets().items():
         if name in names:
             raise ConfigError(f"budget {name!r} is defined both in the config file and with `spendtag budget set`",
-                              path=config_path, fix=f"remove one: `spendtag budget remove {name}` or edit the file")
+                              path=config_path, key=("budgets", names[name], "name"),
+                              fix=f"remove one: `spendtag budget remove {name}` or edit the file")
         budgets.append(Budget.from_dict(name, data))
     return sorted(budgets, key=lambda b: b.name)
 

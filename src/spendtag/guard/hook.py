@@ -91,17 +91,32 @@ def _save(path: Path, asked: set[str]) -> None:
 HOOK_COMMAND = "spendtag hook claude-code"
 
 
+_EVENTS = ("SessionStart", "UserPromptSubmit")
+
+
 def install(settings_path: Path, command: str = HOOK_COMMAND) -> bool:
-    """Add the hook to Claude Code's settings.json for SessionStart and UserPromptSubmit; False if already there."""
+    """Add the hook to Claude Code's settings.json for SessionStart and UserPromptSubmit; False if already there.
+
+    A settings file that is a symlink (dotfiles) is updated where it points; anything but a
+    regular file there (a FIFO, a device) is refused, never read or replaced.
+    """
+    if settings_path.is_symlink():
+        settings_path = settings_path.resolve()
+    if settings_path.exists() and not settings_path.is_file():
+        raise ValueError(f"{settings_path} is not a regular file; give the path of Claude Code's settings.json")
     try:
         settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else {}
     except ValueError as exc:
         raise ValueError(f"{settings_path} is not valid JSON ({exc}); fix it before installing the hook") from None
-    hooks = settings.setdefault("hooks", {})
+    hooks = settings.setdefault("hooks", {}) if isinstance(settings, dict) else None
+    if not isinstance(hooks, dict) or not all(isinstance(hooks.get(e, []), list) for e in _EVENTS):
+        raise ValueError(f"{settings_path} does not hold Claude Code settings (an object whose \"hooks\" maps "
+                         "events to lists); fix it before installing the hook")
     changed = False
-    for event in ("SessionStart", "UserPromptSubmit"):
+    for event in _EVENTS:
         groups = hooks.setdefault(event, [])
-        present = any(h.get("command") == command for g in groups for h in g.get("hooks", []))
+        present = any(isinstance(h, dict) and h.get("command") == command
+                      for g in groups if isinstance(g, dict) for h in g.get("hooks", []) or [])
         if not present:
             groups.append({"hooks": [{"type": "command", "command": command, "timeout": 10}]})
             changed = True

@@ -26,10 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spendtag.errors import ConfigError
+from spendtag.config_table import Table
+from spendtag.errors import SpendtagError
 from spendtag.invoices.allocation import Allocation
 from spendtag.invoices.terms import BillingError, Terms, from_config
-from spendtag.tags import Selector
+from spendtag.tags import Selector, check_key
 
 _INVOICE_KEYS = ("prefix", "by", "issuer")
 _BILLING_KEYS = ("credit_tag", "allocate", "default", "clients")
@@ -52,52 +53,43 @@ class BillingConfig:
     @classmethod
     def from_sections(cls, sections: Mapping[str, Any], *, client_key: str = "client",
                       path: str = "config") -> BillingConfig:
+        inv = Table(sections.get("invoices", {}), path=path, key=("invoices",), label="[invoices]")
+        inv.only(_INVOICE_KEYS)
+        bill = Table(sections.get("billing", {}), path=path, key=("billing",), label="[billing]")
+        bill.only(_BILLING_KEYS)
+        prefix = inv.string("prefix", "INV", example="INV")
+        if not all(ch.isalnum() or ch in "-_" for ch in prefix):
+            raise inv.error("prefix", f"{prefix!r} may hold only letters, digits, - and _", 'write prefix = "INV"')
+        credit_text = bill.string("credit_tag", "billing=credit", example="billing=credit")
         try:
-            return _read(sections, client_key)
+            credit = Selector.parse(credit_text)
+        except SpendtagError as exc:
+            raise bill.error("credit_tag", str(exc), 'write credit_tag = "billing=credit"') from None
+        if credit.op != "eq":
+            raise bill.error("credit_tag", f"{credit_text!r} must be key=value", 'write credit_tag = "billing=credit"')
+        allocate = bill.string("allocate", "overhead", example="proportional")
+        try:
+            allocation = Allocation.parse(allocate)
         except BillingError as exc:
-            raise ConfigError(str(exc), path=path) from None
+            raise bill.error("allocate", str(exc), 'write allocate = "proportional"') from None
+        clients = bill.table("clients", example="write one table per client: [billing.clients.acme]")
+        return cls(
+            client_key=client_key,
+            prefix=prefix,
+            by=_by(inv),
+            issuer=inv.string("issuer", "", example="Example Agency Ltd", lines=True),
+            credit=credit,
+            allocation=allocation,
+            default=from_config(bill.table("default")) if "default" in bill else Terms(),
+            clients={name: from_config(clients.table(name)) for name in clients.data},
+        )
 
 
-def _table(value: object, name: str, known: tuple[str, ...]) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise BillingError(f"[{name}] must be a table")
-    unknown = sorted(set(value) - set(known))
-    if unknown:
-        raise BillingError(f"[{name}]: unknown key(s) {', '.join(unknown)}; use {', '.join(known)}")
-    return value
-
-
-def _text(table: Mapping[str, Any], key: str, where: str, default: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str):
-        raise BillingError(f"[{where}] {key} must be a string, e.g. {key} = \"{default or '...'}\"")
-    return value
-
-
-def _read(sections: Mapping[str, Any], client_key: str) -> BillingConfig:
-    inv = _table(sections.get("invoices"), "invoices", _INVOICE_KEYS)
-    bill = _table(sections.get("billing"), "billing", _BILLING_KEYS)
-    prefix = _text(inv, "prefix", "invoices", "INV").strip()
-    if not prefix or not all(ch.isalnum() or ch in "-_" for ch in prefix):
-        raise BillingError(f"[invoices] prefix {prefix!r} may hold only letters, digits, - and _")
-    credit_text = _text(bill, "credit_tag", "billing", "billing=credit")
-    credit = Selector.parse(credit_text)
-    if credit.op != "eq":
-        raise BillingError(f"[billing] credit_tag {credit_text!r} must be key=value, e.g. billing=credit")
-    clients_table = bill.get("clients", {})
-    if not isinstance(clients_table, Mapping):
-        raise BillingError("[billing.clients] must hold one table per client: [billing.clients.acme]")
-    clients = {name: from_config(t, f"[billing.clients.{name}]") for name, t in clients_table.items()}
-    default = from_config(bill["default"], "[billing.default]") if "default" in bill else Terms()
-    return BillingConfig(
-        client_key=client_key,
-        prefix=prefix,
-        by=_text(inv, "by", "invoices", "model"),
-        issuer=_text(inv, "issuer", "invoices", ""),
-        credit=credit,
-        allocation=Allocation.parse(_text(bill, "allocate", "billing", "overhead")),
-        default=default,
-        clients=clients,
-    )
+def _by(inv: Table) -> str:
+    by: str = inv.string("by", "model", example="model")
+    if by not in ("model", "project", "agent"):
+        try:
+            check_key(by)
+        except SpendtagError as exc:
+            raise inv.error("by", f"{exc}; use model, project, agent or a tag key", 'write by = "model"') from None
+    return by

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from spendtag.bounds import MAX_CALL_COST, check_time, clean_text
 from spendtag.invoices.terms import BillingError
-from spendtag.money import MoneyError, parse_usd
+from spendtag.money import MAX_AMOUNT, MoneyError, format_usd, parse_usd
 from spendtag.periods import parse_instant
 from spendtag.tags import check_tags
 from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent, new_event_id
@@ -30,7 +30,9 @@ def fixed_cost(amount: str, tags: Mapping[str, str], *, note: str = "", day: str
     try:
         pico = parse_usd(amount)
     except (MoneyError, ArithmeticError):   # (an exponent too large for any amount: decimal.Overflow)
-        raise BillingError(f"cost {amount[:40]!r} is not an amount: give USD, e.g. 49.00") from None
+        raise BillingError(f"cost {amount[:80]!r} is not an amount: give USD, e.g. 49.00") from None
+    if pico > MAX_AMOUNT:
+        raise BillingError(f"cost {amount[:80]!r} is too large: at most {format_usd(MAX_AMOUNT)} per fixed cost")
     if pico <= 0:
         raise BillingError(f"a fixed cost must be more than $0, got {amount!r} "
                            "(for money owed to a client, record a credit: record-cost --credit 20 --tag client=NAME)")

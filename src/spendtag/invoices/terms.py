@@ -14,13 +14,13 @@ Amounts are exact: fees and prices are parsed into pico-USD, markups into a ``De
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from spendtag.config_table import Table
 from spendtag.errors import SpendtagError
-from spendtag.money import MoneyError, format_usd, parse_usd
+from spendtag.money import MoneyError, format_usd, parse_amount
 from spendtag.tags import check_key
 
 Model = Literal["cost-plus", "pass-through", "fixed-fee", "per-unit"]
@@ -78,8 +78,8 @@ def parse_markup(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise BillingError(f"markup {text!r} is not a percentage: write 30% (or 30)") from None
-    if not value.is_finite() or value < 0:
-        raise BillingError(f"markup {text!r} must be zero or more percent")
+    if not value.is_finite() or not 0 <= value <= 1000:
+        raise BillingError(f"markup {text!r} must be from 0 to 1000 percent")
     return value / 100
 
 
@@ -91,7 +91,7 @@ def _amount(value: object, what: str) -> int:
     if not isinstance(value, str | int | Decimal):
         raise BillingError(f"{what} must be an amount such as \"500.00\", got {value!r}")
     try:
-        pico = parse_usd(value)
+        pico = parse_amount(value)
     except MoneyError as exc:
         raise BillingError(f"{what}: {exc}") from None
     if pico < 0:
@@ -144,32 +144,38 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def from_config(table: Mapping[str, Any], where: str) -> Terms:
+def from_config(table: Table) -> Terms:
     """Terms from a ``[billing.clients.NAME]`` (or ``[billing.default]``) table."""
-    if not isinstance(table, Mapping):
-        raise BillingError(f"{where} must be a table with model = \"cost-plus\" (or another pricing model)")
-    model = table.get("model", "cost-plus" if "markup" in table else "pass-through")
-    if model not in MODELS:
-        raise BillingError(f"{where}: model = {model!r} is not one of {', '.join(MODELS)}")
-    unknown = sorted(set(table) - set(_KEYS[model]))
-    if unknown:
-        raise BillingError(f"{where}: {', '.join(unknown)} not used by model {model!r}; "
-                           f"it takes {', '.join(_KEYS[model])}")
+    model = table.string("model", "cost-plus" if "markup" in table else "pass-through", choices=MODELS)
+    table.only(_KEYS[model])
     if model == "cost-plus":
         if "markup" not in table:
-            raise BillingError(f"{where}: cost-plus needs markup = \"30%\"")
-        return Terms("cost-plus", markup=parse_markup(str(table["markup"])))
+            raise table.error("markup", "missing: cost-plus needs a markup", 'add markup = "30%"')
+        try:
+            return Terms("cost-plus", markup=parse_markup(_text(table.get("markup"))))
+        except BillingError as exc:
+            raise table.error("markup", str(exc), 'write markup = "30%"') from None
     if model == "fixed-fee":
         if "fee" not in table:
-            raise BillingError(f"{where}: fixed-fee needs fee = \"500.00\" (and usage_cap)")
-        overage = table.get("overage", "bill")
-        if overage not in ("bill", "absorb"):
-            raise BillingError(f"{where}: overage = {overage!r}: use \"bill\" or \"absorb\"")
-        return Terms("fixed-fee", fee=_amount(table["fee"], f"{where}: fee"),
-                     usage_cap=_amount(table.get("usage_cap", "0"), f"{where}: usage_cap"), overage=overage)
+            raise table.error("fee", "missing: fixed-fee needs fee = \"500.00\" (and usage_cap)",
+                              'add fee = "500.00"')
+        return Terms("fixed-fee", fee=table.money("fee", positive=False, example="500.00") or 0,
+                     usage_cap=table.money("usage_cap", positive=False, example="400.00") or 0,
+                     overage=table.string("overage", "bill", choices=("bill", "absorb")))
     if model == "per-unit":
-        if "unit" not in table or "price" not in table:
-            raise BillingError(f"{where}: per-unit needs unit = \"ticket\" (a tag key) and price = \"2.50\"")
-        key, price = parse_per_unit(f"{table['unit']}={table['price']}")
-        return Terms("per-unit", unit_key=key, unit_price=price)
+        for key, example in (("unit", "ticket"), ("price", "2.50")):
+            if key not in table:
+                raise table.error(key, 'missing: per-unit needs unit = "ticket" (a tag key) and price = "2.50"',
+                                  f'add {key} = "{example}"')
+        unit = table.string("unit", example="ticket")
+        try:
+            check_key(unit)
+        except ValueError as exc:
+            raise table.error("unit", str(exc), 'write unit = "ticket" (a tag key)') from None
+        return Terms("per-unit", unit_key=unit, unit_price=table.money("price", positive=False, example="2.50") or 0)
     return Terms("pass-through")
+
+
+def _text(value: object) -> str:
+    """A markup as text: TOML floats through their shortest text, never binary arithmetic."""
+    return repr(value) if isinstance(value, float) else str(value)

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from spendtag.errors import StoreError
 from spendtag.ledger.store import ModelUse, RecordResult, Store, Vocabulary
+
+# What --db, SPENDTAG_DB and `db` in the config file may hold.
+LOCATIONS = "a file path, sqlite:///absolute/path.db, sqlite:relative.db or postgresql://user@host/db"
+# A URL's scheme (mysql://..., https://...) or SQLite's own file: URIs: text that only looks like a
+# relative file name, and would become a folder named "mysql:" holding an empty ledger.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|file:", re.IGNORECASE)
 
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def check_url(url: str) -> str:
+    """``url`` if it names a ledger spendtag can open; otherwise a StoreError that says which forms work."""
+    shown = url[:200]
+    if not url.strip():
+        raise StoreError(f"the ledger location is empty: give {LOCATIONS}")
+    if "\x00" in url:
+        raise StoreError(f"the ledger location {shown!r} holds a NUL character: give {LOCATIONS}")
+    if is_postgres_url(url):
+        return url
+    if url.startswith("sqlite:"):
+        rest = url[len("sqlite:"):]
+        if not rest.strip() or (rest.startswith("//") and not rest.startswith("///")):
+            raise StoreError(f"{shown!r} names no SQLite file: write sqlite:///absolute/path.db (three slashes) "
+                             "or sqlite:relative.db")
+        return url
+    if _URL.match(url):
+        scheme = url.split(":", 1)[0]
+        raise StoreError(f"{shown!r}: spendtag cannot keep a ledger in {scheme}: use {LOCATIONS}")
+    return url
 
 
 def location(url: str) -> str:
@@ -36,6 +65,7 @@ def open_store(url: str, *, cache_mb: int | None = None) -> Store:
 
     ``cache_mb`` caps a SQLite connection's page cache (a writer that only appends needs little;
     the server keeps its own cache for PostgreSQL)."""
+    check_url(url)
     if is_postgres_url(url):
         # Imported here: the driver is an optional extra, and SQLite users never load it.
         from spendtag.ledger.postgres import PostgresStore
@@ -48,6 +78,7 @@ def open_store(url: str, *, cache_mb: int | None = None) -> Store:
 
 def migrate(url: str) -> list[str]:
     """Apply the migrations the ledger at ``url`` lacks (making it if new); the names applied."""
+    check_url(url)
     if is_postgres_url(url):
         from spendtag.ledger.postgres import PostgresStore
 
@@ -59,4 +90,5 @@ def migrate(url: str) -> list[str]:
         return lite.migrate()
 
 
-__all__ = ["ModelUse", "RecordResult", "Store", "Vocabulary", "is_postgres_url", "location", "migrate", "open_store"]
+__all__ = ["LOCATIONS", "ModelUse", "RecordResult", "Store", "Vocabulary", "check_url", "is_postgres_url", "location",
+           "migrate", "open_store"]

@@ -141,7 +141,13 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists() or self.path.stat().st_size == 0
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            if self.path.exists() and not self.path.is_file():
+                # /dev/null, a folder, a FIFO: SQLite would fail later (or write a journal beside a device).
+                raise StoreError(f"cannot open the ledger at {self.path}: it is not a regular file "
+                                 "(give a ledger file, or a new file name)")
+            # An absolute name: SQLite may read a relative one that starts with "file:" as a URI.
+            self._conn = sqlite3.connect(str(self.path.absolute()), isolation_level=None, check_same_thread=False,
+                                         timeout=30)
             self._conn.create_aggregate("spendtag_exact_sum", 1, _ExactSum)  # type: ignore[arg-type]  # (a BLOB too)
             if new:
                 # Only a database not yet written takes it. Bulk imports insert at random places
@@ -158,7 +164,11 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
         self._init_caches()
         self._last_stamp = 0   # the last recorded_at record_import used (each part its own)
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except sqlite3.DatabaseError as exc:    # not a ledger, damaged, or read-only
+                self._conn.close()
+                raise StoreError(f"cannot open the ledger at {self.path}: {exc}") from None
 
     # -- schema ---------------------------------------------------------------------------
 

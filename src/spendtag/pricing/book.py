@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from spendtag.errors import ConfigError, PricingError, TagError
+from spendtag.errors import ConfigError, PricingError, TagError, did_you_mean
 from spendtag.providers import normalise as canonical_provider
 from spendtag.tags import Selector
 from spendtag.usage import BILLED_TOKEN_BUCKETS, UsageEvent
@@ -162,7 +162,7 @@ class PriceBook:
         be strings, ints or TOML floats (read through ``str()``, never float arithmetic).
         """
         if not isinstance(entries, list):
-            raise ConfigError("prices must be a list of tables", path=path,
+            raise ConfigError("prices must be a list of tables", path=path, key="prices",
                               fix='write each override as a [[prices]] table with model = "..."')
         return cls(_entry(i + 1, entry, path) for i, entry in enumerate(entries))
 
@@ -170,8 +170,9 @@ class PriceBook:
 def _entry(n: int, entry: Mapping[str, Any], path: str) -> PriceOverride:
     where = ""
 
-    def fail(message: str, fix: str) -> ConfigError:
-        return ConfigError(f"price override #{n}{where}: {message}", path=path, fix=fix)
+    def fail(message: str, fix: str, key: str | None = None) -> ConfigError:
+        return ConfigError(f"price override #{n}{where}: {message}", path=path,
+                           key=("prices", n - 1, *((key,) if key else ())), fix=fix)
 
     if not isinstance(entry, Mapping):
         raise fail("must be a table", 'write it as {model = "...", input = 3.0, output = 15.0}')
@@ -180,16 +181,16 @@ def _entry(n: int, entry: Mapping[str, Any], path: str) -> PriceOverride:
     known = set(_CONFIG_RATE_KEYS) | set(_CONFIG_OTHER_KEYS)
     unknown = sorted(set(entry) - known)
     if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)}", f"use only {', '.join(sorted(known))}")
+        raise fail(f"unknown key(s) {', '.join(unknown)}", did_you_mean(unknown[0], sorted(known)), unknown[0])
     model = entry.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise fail("model is missing", 'add model = "exact-id" or a glob such as "ft:gpt-4o*"')
+        raise fail("model is missing", 'add model = "exact-id" or a glob such as "ft:gpt-4o*"', "model")
     provider = entry.get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider.strip()):
         raise fail("provider must be a non-empty string",
-                   'write provider = "openai", or leave it out for any provider')
+                   'write provider = "openai", or leave it out for any provider', "provider")
     if "cache_write" in entry and "cache_write_5m" in entry:
-        raise fail("both cache_write and cache_write_5m given", "keep cache_write_5m only")
+        raise fail("both cache_write and cache_write_5m given", "keep cache_write_5m only", "cache_write")
     rates = {bucket: _number(entry[key], key, fail)
              for key, bucket in _CONFIG_RATE_KEYS.items() if key in entry}
     multiplier = _number(entry["multiplier"], "multiplier", fail) if "multiplier" in entry else None
@@ -200,10 +201,10 @@ def _entry(n: int, entry: Mapping[str, Any], path: str) -> PriceOverride:
         raise fail("sets no price", 'add rates (input = 3.0, output = 15.0, per MTok) or multiplier = "0.85"')
     override_id = entry.get("id", n)
     if type(override_id) is not int:
-        raise fail("id must be an integer", "write id = 7, or leave it out to number entries in order")
+        raise fail("id must be an integer", "write id = 7, or leave it out to number entries in order", "id")
     note = entry.get("note", "")
     if not isinstance(note, str):
-        raise fail("note must be a string", 'write note = "negotiated discount"')
+        raise fail("note must be a string", 'write note = "negotiated discount"', "note")
     try:
         return PriceOverride(
             id=override_id,
@@ -220,9 +221,14 @@ def _entry(n: int, entry: Mapping[str, Any], path: str) -> PriceOverride:
         raise fail(str(exc), "correct the values above") from None
 
 
+# The largest rate (USD per million tokens, or per thousand requests) or multiplier an override
+# may set: far above any real price, and small enough that no cost made with it leaves exact arithmetic.
+_MOST = Decimal(1_000_000)
+
+
 def _number(value: object, key: str, fail: Any) -> Decimal:
     if isinstance(value, bool):
-        raise fail(f"{key} must be a number, got a boolean", f'write {key} = "1.25"')
+        raise fail(f"{key} must be a number, got a boolean", f'write {key} = "1.25"', key)
     if isinstance(value, float):
         value = str(value)  # TOML floats: their shortest repr, never binary arithmetic
     if isinstance(value, int | str | Decimal):
@@ -230,17 +236,18 @@ def _number(value: object, key: str, fail: Any) -> Decimal:
             number = Decimal(value.strip() if isinstance(value, str) else value)
         except InvalidOperation:
             number = Decimal("NaN")
-        if number.is_finite() and number >= 0:
+        if number.is_finite() and 0 <= number <= _MOST:
             return number
-    raise fail(f"{key} must be a non-negative number, got {value!r}",
-               f'write {key} = "1.25" (a number or a string)')
+    shown = value if not isinstance(value, str) or len(value) <= 60 else value[:60] + "…"
+    raise fail(f"{key} must be a non-negative number up to {_MOST:,}, got {shown!r}",
+               f'write {key} = "1.25" (a number or a string)', key)
 
 
 def _day(value: object, key: str, fail: Any) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        raise fail(f"{key} must be a date, not a date-time", f"write {key} = {value.date().isoformat()}")
+        raise fail(f"{key} must be a date, not a date-time", f"write {key} = {value.date().isoformat()}", key)
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -248,7 +255,7 @@ def _day(value: object, key: str, fail: Any) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise fail(f"{key} must be a date such as 2026-01-01, got {value!r}", f'write {key} = "2026-01-01"')
+    raise fail(f"{key} must be a date such as 2026-01-01, got {value!r}", f'write {key} = "2026-01-01"', key)
 
 
 def _scope(value: object, fail: Any) -> tuple[Selector, ...]:
@@ -256,8 +263,8 @@ def _scope(value: object, fail: Any) -> tuple[Selector, ...]:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
-        raise fail("scope must be a list of tag selectors", 'write scope = ["client=acme"]')
+        raise fail("scope must be a list of tag selectors", 'write scope = ["client=acme"]', "scope")
     try:
         return tuple(Selector.parse(s) for s in items)
     except TagError as exc:
-        raise fail(f"bad scope: {exc}", 'write scope = ["client=acme", "env!=dev"]') from None
+        raise fail(f"bad scope: {exc}", 'write scope = ["client=acme", "env!=dev"]', "scope") from None

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from spendtag.config_table import Table
 from spendtag.errors import ConfigError, SpendtagError
 from spendtag.providers_api.model import PROVIDERS
 from spendtag.tags import check_tags
 
 KINDS: tuple[str, ...] = ("api_key", "workspace", "project", "model")
+# The keys of [pull]: the mapping, and each provider's API base URL (tests and proxies).
+SECTION_KEYS: tuple[str, ...] = ("mapping", *(f"{p}_base_url" for p in PROVIDERS))
 _FIX = '"anthropic:api_key:apikey_01..." = { client = "acme" }'
 
 
@@ -61,29 +64,31 @@ class Rules:
 
     @classmethod
     def from_config(cls, section: Any, *, path: str = "config") -> Rules:
-        """From the ``[pull]`` section (its ``mapping`` table)."""
+        """From the ``[pull]`` section (its ``mapping`` table; its base URLs are checked here too)."""
         if not section:
             return cls()
-        if not isinstance(section, Mapping):
-            raise ConfigError("[pull] must be a table", path=path, fix="write [pull.mapping] rules")
-        table = section.get("mapping") or {}
-        if not isinstance(table, Mapping):
-            raise ConfigError("[pull.mapping] must be a table of \"provider:kind:id\" = { key = \"value\" }",
-                              path=path, fix=_FIX)
-        return cls([_rule(key, tags, path) for key, tags in table.items()])
+        pull = Table(section, path=path, key=("pull",), label="[pull]", example="write [pull.mapping] rules")
+        pull.only(SECTION_KEYS)
+        for provider in PROVIDERS:
+            pull.url(f"{provider}_base_url", example=f"https://api.{provider}.com")
+        table = pull.table("mapping", example=_FIX)
+        return cls([_rule(key, tags, path) for key, tags in table.data.items()])
 
 
 def _rule(key: str, tags: Any, path: str) -> MappingRule:
+    where = ("pull", "mapping", key)
     provider, _, rest = key.partition(":")
     kind, sep, pattern = rest.partition(":")
     if not sep or provider not in (*PROVIDERS, "*") or kind not in KINDS:
         raise ConfigError(f"pull mapping {key!r}: expected <provider>:<kind>:<id> with provider one of "
-                          f"{', '.join(PROVIDERS)} or *, kind one of {', '.join(KINDS)}", path=path, fix=_FIX)
+                          f"{', '.join(PROVIDERS)} or *, kind one of {', '.join(KINDS)}", path=path, key=where,
+                          fix=_FIX)
     if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
-        raise ConfigError(f"pull mapping {key!r} must map to a table of string tags", path=path,
+        raise ConfigError(f"pull mapping {key!r} must map to a table of string tags", path=path, key=where,
                           fix=f'"{key}" = {{ client = "acme" }}')
     try:
         checked = check_tags(dict(tags))
     except SpendtagError as exc:
-        raise ConfigError(f"pull mapping {key!r}: {exc}", path=path, fix="use tag keys like client") from None
+        raise ConfigError(f"pull mapping {key!r}: {exc}", path=path, key=where,
+                          fix="use tag keys like client") from None
     return MappingRule(provider, "workspace" if kind == "project" else kind, pattern, checked)

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from spendtag.config_table import Table
 from spendtag.ledger.plan import HOUR_US
 from spendtag.ledger.query import Filters, QueryError, Totals
 from spendtag.ledger.store import SessionSummary, Store
@@ -167,14 +168,12 @@ class Quota:
     plan: str = "custom"
 
     @classmethod
-    def from_config(cls, table: Mapping[str, Any] | None) -> Quota:
-        table = table or {}
-        return cls(tokens_per_block=_int(table.get("tokens_per_block")),
-                   messages_per_block=_int(table.get("messages_per_block")), plan=str(table.get("plan", "custom")))
-
-
-def _int(value: Any) -> int | None:
-    return None if value in (None, "") else int(value)
+    def from_config(cls, table: Mapping[str, Any] | None, *, path: str = "config") -> Quota:
+        quota = Table({} if table is None else table, path=path, key=("quota",), label="[quota]")
+        quota.only(("tokens_per_block", "messages_per_block", "plan"))
+        return cls(tokens_per_block=quota.integer("tokens_per_block", least=1, example=880000),
+                   messages_per_block=quota.integer("messages_per_block", least=1, example=900),
+                   plan=quota.string("plan", "custom", example="max"))
 
 
 def percent(part: int, whole: int | None) -> Decimal | None:

@@ -71,8 +71,8 @@ class Enforcer:
         resolved = settings.load({"db": self.db})
         self._store = store = open_store(resolved.db)
         self._pricer = Pricer(price_book(store, resolved))
-        entries, path = resolved.sections.get("budgets"), str(resolved.config_path)
-        self._loader = lambda: budgets.load(store, entries, config_path=path)
+        entries, path, channels = resolved.sections.get("budgets"), str(resolved.config_path), resolved.alert_channels
+        self._loader = lambda: budgets.load(store, entries, config_path=path, channels=channels)
         self._reader = SpendReader()
         return LiveBudgets(zone(resolved["tz"]))
 

@@ -30,7 +30,8 @@ from functools import cache
 from typing import Any, Protocol, TextIO, runtime_checkable
 from urllib.parse import urlsplit
 
-from spendtag.errors import ConfigError, SpendtagError
+from spendtag.config_table import is_host, is_http_url
+from spendtag.errors import ConfigError, SpendtagError, did_you_mean
 from spendtag.guard.alerts.message import Alert, render_json, render_slack, render_subject, render_text
 from spendtag.redaction import redact
 
@@ -91,8 +92,7 @@ def _user_agent() -> str:
 
 
 def _check_http_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(url):
         raise ValueError(f"not an http(s) URL: {mask_url(url)}")
 
 
@@ -325,7 +325,8 @@ class _Reader:
 
     def error(self, key: str | None, problem: str, fix: str) -> ConfigError:
         where = f"{self.section} {key}" if key else self.section
-        return ConfigError(f"alert channel {self.name!r}: {where}: {problem}", path=self.path, fix=fix)
+        return ConfigError(f"alert channel {self.name!r}: {where}: {problem}", path=self.path,
+                           key=("alerts", "channels", self.name, *((key,) if key else ())), fix=fix)
 
     def string(self, key: str, *, required: bool = False, example: str = "...") -> str | None:
         value = self.table.get(key)
@@ -410,11 +411,11 @@ def channel_from_config(name: str, table: Mapping[str, Any], *, path: str = "con
                                "then export that variable")
     kind = reader.string("type", required=True, example="webhook")
     if kind not in _KEYS:
-        raise reader.error("type", f"unknown channel type {kind!r}", f"use one of: {', '.join(_KEYS)}")
+        raise reader.error("type", f"unknown channel type {kind!r}", did_you_mean(kind, _KEYS))
     unknown = sorted(set(table) - _KEYS[kind])
     if unknown:
         raise reader.error(unknown[0], f"not a setting of a {kind} channel",
-                           f"use only: {', '.join(sorted(_KEYS[kind]))}")
+                           did_you_mean(unknown[0], sorted(_KEYS[kind])))
 
     if kind == "console":
         stream = reader.string("stream") or "stderr"
@@ -438,6 +439,8 @@ def channel_from_config(name: str, table: Mapping[str, Any], *, path: str = "con
         return SlackChannel(name, reader.url(kind, "SPENDTAG_SLACK_WEBHOOK_URL"), timeout=reader.timeout())
 
     host = reader.string("host", required=True, example="smtp.example.com") or ""
+    if not is_host(host):
+        raise reader.error("host", f"not a host name or IP address: {host[:80]!r}", 'write host = "smtp.example.com"')
     sender = reader.string("from", required=True, example="spendtag@example.com") or ""
     if not _ADDRESS.match(sender):
         raise reader.error("from", f"not an email address: {sender!r}", 'write from = "spendtag@example.com"')

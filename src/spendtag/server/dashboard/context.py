@@ -71,7 +71,8 @@ class Context:
         return read(self._reader_store())
 
     def budgets(self, store: Store) -> list[Budget]:
-        return load_budgets(store, self.settings.sections.get("budgets"), config_path=str(self.settings.config_path))
+        return load_budgets(store, self.settings.sections.get("budgets"), config_path=str(self.settings.config_path),
+                            channels=self.settings.alert_channels)
 
     def pricer(self, store: Store) -> Pricer:
         """A pricer with the price book as it is now: overrides may be added while the server runs."""

@@ -36,8 +36,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from spendtag.errors import ConfigError
+from spendtag.config_table import Table, is_host, is_http_url
+from spendtag.errors import ConfigError, SpendtagError
 from spendtag.server.sites import allowed_hosts
+from spendtag.tags import check_key
 
 Kind = Literal["openai", "anthropic", "gemini"]
 BUILTIN: dict[str, tuple[Kind, str, str]] = {
@@ -77,80 +79,80 @@ class ProxyConfig:
     allowed_hosts: tuple[str, ...] = ()    # Host names answered besides loopback and the bound address
 
 
-def _str(table: Mapping[str, Any], key: str, default: str, where: str, path: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}.{key} must be a string", path=path, fix=f'write {key} = "..."')
+_KEYS = ("host", "port", *(f"{name}_{key}" for name in BUILTIN for key in ("base_url", "api_key_env")),
+         "metric_tags", "default_max_output_tokens", "output_estimates", "key_cache_seconds", "access_log",
+         "read_timeout", "shared_budgets", "reservation_ttl", "recover_every", "upstreams", "allowed_hosts")
+_UPSTREAM_KEYS = ("base_url", "api_key_env", "provider")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _env_name(table: Table, key: str, default: str) -> str:
+    value: str = table.string(key, default, example=default)
+    if not _ENV_NAME.match(value):
+        raise table.error(key, f"{value!r} is not the name of an environment variable",
+                          f'write {key} = "{default}" and export {default}=... (the key itself never goes in the file)')
     return value
 
 
-def _shared(value: Any, path: str) -> str:
+def _shared(table: Table) -> str:
+    value = table.get("shared_budgets", "auto")
     if value is True or value is False:
         return "on" if value else "off"
-    if value not in ("auto", "on", "off"):
-        raise ConfigError(f"proxy.shared_budgets must be auto, on or off, not {value!r}", path=path,
-                          fix='shared_budgets = "auto"   # on for a PostgreSQL ledger shared by replicas')
-    return str(value)
-
-
-def _positive(value: Any, key: str, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"proxy.{key} must be a whole number above 0, not {value!r}", path=path,
-                          fix=f"{key} = 1024")
-    return value
+    return str(table.string("shared_budgets", "auto", choices=("auto", "on", "off")))
 
 
 def load(section: Any, *, path: str = "config", overrides: Mapping[str, str | None] | None = None,
          environ: Mapping[str, str] | None = None) -> ProxyConfig:
     """The ``[proxy]`` table, with command-line base URLs (``openai``, ``anthropic``, ``gemini``) on top."""
     env = os.environ if environ is None else environ
-    table: Mapping[str, Any] = section or {}
-    if not isinstance(table, Mapping):
-        raise ConfigError("[proxy] must be a table", path=path)
+    table = Table({} if section is None else section, path=path, key=("proxy",), label="[proxy]")
+    table.only(_KEYS)
     overrides = overrides or {}
     upstreams: dict[str, Upstream] = {}
     for name, (kind, url, key_env) in BUILTIN.items():
-        base = overrides.get(name) or _str(table, f"{name}_base_url", url, "proxy", path)
-        key_env = _str(table, f"{name}_api_key_env", key_env, "proxy", path)
+        flag = overrides.get(name)
+        if flag and not is_http_url(flag):
+            raise SpendtagError(f"--{name}-base-url {flag!r} is not an http(s) URL with a host "
+                                f"(fix: e.g. --{name}-base-url {url})")
+        base = flag or table.url(f"{name}_base_url", url, example=url)
+        key_env = _env_name(table, f"{name}_api_key_env", key_env)
         upstreams[name] = Upstream(name, kind, base.rstrip("/"), _PROVIDER[name], key_env, env.get(key_env) or None)
-    named = table.get("upstreams", {})
-    if not isinstance(named, Mapping):
-        raise ConfigError("[proxy.upstreams] must hold one table per upstream", path=path,
-                          fix='e.g. [proxy.upstreams.groq] base_url = "https://api.groq.com/openai/v1"')
-    for name, spec in named.items():
+    named = table.table("upstreams", example='e.g. [proxy.upstreams.groq] with base_url = "https://..."')
+    for name in named.data:
         where = f"proxy.upstreams.{name}"
         if not _NAME_RE.match(name) or name in RESERVED or name in BUILTIN:
-            raise ConfigError(f"upstream name {name!r} is not allowed", path=path,
+            raise ConfigError(f"upstream name {name!r} is not allowed", path=path, key=("proxy", "upstreams", name),
                               fix="use lower-case letters, digits, '-' or '_', not openai/anthropic/gemini/metrics")
-        if not isinstance(spec, Mapping) or not spec.get("base_url"):
-            raise ConfigError(f"[{where}] needs a base_url", path=path, fix=f'[{where}] base_url = "https://..."')
-        key_env = _str(spec, "api_key_env", f"{name.upper().replace('-', '_')}_API_KEY", where, path)
-        upstreams[name] = Upstream(name, "openai", _str(spec, "base_url", "", where, path).rstrip("/"),
-                                   _str(spec, "provider", name, where, path), key_env, env.get(key_env) or None)
-    estimates = table.get("output_estimates", {})
-    if not isinstance(estimates, Mapping) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in estimates.values()):
-        raise ConfigError("[proxy.output_estimates] maps model names to output token counts above 0", path=path,
-                          fix='[proxy.output_estimates]\n"gpt-5" = 4000')
-    tags = table.get("metric_tags", ["client"])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ConfigError("proxy.metric_tags must be a list of tag keys", path=path, fix='metric_tags = ["client"]')
-    try:
-        return ProxyConfig(
-            upstreams=upstreams,
-            host=str(table.get("host", "127.0.0.1")),
-            port=int(table.get("port", 4000)),
-            metric_tags=tuple(tags),
-            default_max_output_tokens=_positive(table.get("default_max_output_tokens", 1024),
-                                                "default_max_output_tokens", path),
-            output_estimates={str(k): int(v) for k, v in estimates.items()},
-            key_cache_seconds=float(table.get("key_cache_seconds", 5)),
-            access_log=bool(table.get("access_log", True)),
-            read_timeout=float(table.get("read_timeout", 600)),
-            shared_budgets=_shared(table.get("shared_budgets", "auto"), path),
-            reservation_ttl=float(table.get("reservation_ttl", 30)),
-            recover_every=float(table.get("recover_every", 30)),
-            allowed_hosts=allowed_hosts(table.get("allowed_hosts"), "proxy", path),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[proxy]: {exc}", path=path) from None
+        spec = named.table(name, label=f"[{where}]", example=f'[{where}] with base_url = "https://..."')
+        spec.only(_UPSTREAM_KEYS)
+        base = spec.url("base_url", example="https://api.groq.com/openai/v1")
+        if base is None:
+            raise spec.error("base_url", "missing", 'add base_url = "https://..."')
+        key_env = _env_name(spec, "api_key_env", f"{name.upper().replace('-', '_')}_API_KEY")
+        upstreams[name] = Upstream(name, "openai", base, spec.string("provider", name, example=name), key_env,
+                                   env.get(key_env) or None)
+    estimates = table.table("output_estimates", example='[proxy.output_estimates] with "gpt-5" = 4000')
+    tags = table.strings("metric_tags", example="client") if "metric_tags" in table else ("client",)
+    for tag in tags:
+        try:
+            check_key(tag)
+        except SpendtagError as exc:
+            raise table.error("metric_tags", str(exc), 'write metric_tags = ["client"]') from None
+    host = table.string("host", "127.0.0.1", example="127.0.0.1")
+    if not is_host(host):
+        raise table.error("host", f"{host!r} is not a host name or IP address", 'write host = "127.0.0.1"')
+    return ProxyConfig(
+        upstreams=upstreams,
+        host=host,
+        port=table.integer("port", 4000, least=1, most=65535, example=4000),
+        metric_tags=tags,
+        default_max_output_tokens=table.integer("default_max_output_tokens", 1024, least=1, example=1024),
+        output_estimates={str(model): estimates.integer(model, least=1, example=4000) for model in estimates.data},
+        key_cache_seconds=table.seconds("key_cache_seconds", 5.0, zero=True),     # 0: look every key up
+        access_log=table.boolean("access_log", True),
+        read_timeout=table.seconds("read_timeout", 600.0),
+        shared_budgets=_shared(table),
+        reservation_ttl=table.seconds("reservation_ttl", 30.0),
+        recover_every=table.seconds("recover_every", 30.0),
+        allowed_hosts=allowed_hosts(table.data.get("allowed_hosts"), "proxy", path),
+    )

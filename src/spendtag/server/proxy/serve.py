@@ -118,7 +118,8 @@ def _budgets_of(app: App) -> Callable[[Store], list[Budget]]:
     from spendtag.guard import budgets
 
     entries, path = app.settings.sections.get("budgets"), str(app.settings.config_path)
-    return lambda store: list(budgets.load(store, entries, config_path=path))
+    channels = app.settings.alert_channels
+    return lambda store: list(budgets.load(store, entries, config_path=path, channels=channels))
 
 
 def serve(asgi: ProxyApp, host: str, port: int) -> None:
