@@ -36,7 +36,7 @@ import contextlib
 import hashlib
 import importlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -313,21 +313,29 @@ def _stable(*parts: Any) -> str:
 
 def events_from_traces(data: JSON, rejected: Rejected | None = None) -> Iterator[UsageEvent]:
     """The events of a traces payload; a span that cannot be read is skipped and counted in ``rejected``."""
+    return _events(data, ("resourceSpans", "scopeSpans", "spans"), span_event, rejected)
+
+
+def _events(data: JSON, names: tuple[str, str, str], read: Callable[[JSON, Resource], UsageEvent | None],
+            rejected: Rejected | None) -> Iterator[UsageEvent]:
+    """``read`` of every record under ``names`` (resource list, scope list, record list) with its resource;
+    a resource or record that cannot be read is skipped and counted (a resource with its records)."""
     rejected = rejected if rejected is not None else Rejected()
-    for i, rs in enumerate(_list(data.get("resourceSpans"))):
-        rs = _obj(rs)
+    top, scopes, records = names
+    for i, rr in enumerate(_list(data.get(top))):
+        rr = _obj(rr)
         try:
-            res = resource(rs.get("resource"))
+            res = resource(rr.get("resource"))
         except DECODE_FAILURES as exc:
-            rejected.add(f"resourceSpans[{i}].resource", exc,
-                         sum(len(_list(_obj(ss).get("spans"))) for ss in _list(rs.get("scopeSpans"))))
+            rejected.add(f"{top}[{i}].resource", exc,
+                         sum(len(_list(_obj(sc).get(records))) for sc in _list(rr.get(scopes))))
             continue
-        for j, ss in enumerate(_list(rs.get("scopeSpans"))):
-            for k, span in enumerate(_list(_obj(ss).get("spans"))):
+        for j, sc in enumerate(_list(rr.get(scopes))):
+            for k, record in enumerate(_list(_obj(sc).get(records))):
                 try:
-                    event = span_event(_obj(span), res)
+                    event = read(_obj(record), res)
                 except DECODE_FAILURES as exc:
-                    rejected.add(f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]", exc)
+                    rejected.add(f"{top}[{i}].{scopes}[{j}].{records}[{k}]", exc)
                     continue
                 if event is not None:
                     yield event
@@ -370,24 +378,7 @@ def span_event(span: JSON, res: Resource) -> UsageEvent | None:
 
 def events_from_logs(data: JSON, rejected: Rejected | None = None) -> Iterator[UsageEvent]:
     """The events of a logs payload; a record that cannot be read is skipped and counted in ``rejected``."""
-    rejected = rejected if rejected is not None else Rejected()
-    for i, rl in enumerate(_list(data.get("resourceLogs"))):
-        rl = _obj(rl)
-        try:
-            res = resource(rl.get("resource"))
-        except DECODE_FAILURES as exc:
-            rejected.add(f"resourceLogs[{i}].resource", exc,
-                         sum(len(_list(_obj(sl).get("logRecords"))) for sl in _list(rl.get("scopeLogs"))))
-            continue
-        for j, sl in enumerate(_list(rl.get("scopeLogs"))):
-            for k, record in enumerate(_list(_obj(sl).get("logRecords"))):
-                try:
-                    event = log_event(_obj(record), res)
-                except DECODE_FAILURES as exc:
-                    rejected.add(f"resourceLogs[{i}].scopeLogs[{j}].logRecords[{k}]", exc)
-                    continue
-                if event is not None:
-                    yield event
+    return _events(data, ("resourceLogs", "scopeLogs", "logRecords"), log_event, rejected)
 
 
 def log_event(record: JSON, res: Resource) -> UsageEvent | None:
