@@ -35,15 +35,11 @@ from spendtag.usage import Usage, UsageEvent
 
 @dataclass(slots=True)
 class Hold:
-    """A call's reservation, to settle once its cost is known."""
+    """A call's reservation, to settle once its cost is known (who it is for is kept with its token)."""
 
     amount: int
-    tags: Mapping[str, str]
-    key: str | None
-    project: str | None
-    agent: str | None
     ts: datetime
-    token: int = 0                  # its reservation in :class:`LiveBudgets`
+    token: int                      # its reservation in :class:`LiveBudgets`
     hold_id: str | None = None      # its reservation in a shared ledger, if any
     budgets: tuple[Budget, ...] = ()   # the blocking budgets in effect it was reserved against
 
@@ -225,7 +221,7 @@ class Caps:
                 message = verdict.message
             return Refusal(429, message, _seconds_until(verdict.until, now))
         token = live.hold(amount, tags, agent, key, project, now, covering)
-        return Hold(amount, tags, key, project, agent, now, token, budgets=tuple(live.budgets[i] for i in blocking))
+        return Hold(amount, now, token, budgets=tuple(live.budgets[i] for i in blocking))
 
     async def admit(self, hold: Hold, hold_id: str) -> Refusal | None:
         """With a shared ledger: reserve there too (atomically across replicas), or undo the local hold."""
