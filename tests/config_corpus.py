@@ -31,9 +31,9 @@ _KEY = re.compile(r'^(\s*)("[^"]*"|[A-Za-z0-9_.-]+)(\s*=\s*)(.*)$')
 def load_every_section() -> settings.Settings:
     """Read the config at $SPENDTAG_CONFIG and every section of it, as the commands that use each do."""
     from spendtag.attribution import Rules
+    from spendtag.bill.config import BillingConfig
     from spendtag.guard import budgets
     from spendtag.guard.alerting import channels_from_config
-    from spendtag.invoices.config import BillingConfig
     from spendtag.pricing.book import PriceBook
     from spendtag.providers_api.mapping import Rules as PullRules
     from spendtag.report.sessions import Quota

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from spendtag.bill.render import pdf_available
 from spendtag.cli import main
 from spendtag.cli.billing import prices_diff
 from spendtag.cli.main import cli
 from spendtag.cli.prices import prices
-from spendtag.invoices.render import pdf_available
 
 BIG = '{"input_tokens": 1000000, "output_tokens": 500000}'      # $1 + $1 = $2.00
 SMALL = '{"input_tokens": 500000, "output_tokens": 250000}'     # $1.00

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_billing_cli import billing_commands, fail, invoke, run, seed  # noqa: F401 - the fixture wires the commands
 
+from spendtag.bill.credits import CARRIED_LABEL, Available, apply, new_credit
+from spendtag.bill.model import EXACT, exact_sum
 from spendtag.guard.budgets import Budget, status
-from spendtag.invoices.credits import CARRIED_LABEL, Available, apply, new_credit
-from spendtag.invoices.model import EXACT, exact_sum
 from spendtag.ledger import open_store
 from spendtag.ledger.copy import copy_ledger
 from spendtag.ledger.credit_tables import Credit

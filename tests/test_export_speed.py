@@ -252,9 +252,9 @@ def test_dashboard_export_quotes_a_lone_cr(tmp_path: Path) -> None:
 
 
 def test_invoice_csv_quotes_a_lone_cr() -> None:
-    from spendtag.invoices import render
-    from spendtag.invoices.build import Request, invoice_from_events
-    from spendtag.invoices.config import BillingConfig
+    from spendtag.bill import render
+    from spendtag.bill.build import Request, invoice_from_events
+    from spendtag.bill.config import BillingConfig
     from spendtag.periods import month_range, zone
 
     utc = zone("UTC")

@@ -15,15 +15,15 @@ from conftest import make_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spendtag.bill import render
+from spendtag.bill.allocation import Allocation, largest_remainder
+from spendtag.bill.build import Request, invoice_for, invoice_from_events, run_all
+from spendtag.bill.config import BillingConfig
+from spendtag.bill.fixed_costs import fixed_cost
+from spendtag.bill.model import from_json, to_json
+from spendtag.bill.store import IssuedInvoices
+from spendtag.bill.terms import BillingError, Terms, from_flags, parse_markup
 from spendtag.errors import ConfigError
-from spendtag.invoices import render
-from spendtag.invoices.allocation import Allocation, largest_remainder
-from spendtag.invoices.build import Request, invoice_for, invoice_from_events, run_all
-from spendtag.invoices.config import BillingConfig
-from spendtag.invoices.fixed_costs import fixed_cost
-from spendtag.invoices.model import from_json, to_json
-from spendtag.invoices.store import IssuedInvoices
-from spendtag.invoices.terms import BillingError, Terms, from_flags, parse_markup
 from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
 from spendtag.periods import parse_period

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import make_event
 
-from spendtag.invoices import render
-from spendtag.invoices.allocation import Allocation
-from spendtag.invoices.build import Request, invoice_from_events, issued
-from spendtag.invoices.config import BillingConfig
-from spendtag.invoices.fixed_costs import fixed_cost
-from spendtag.invoices.terms import from_flags
+from spendtag.bill import render
+from spendtag.bill.allocation import Allocation
+from spendtag.bill.build import Request, invoice_from_events, issued
+from spendtag.bill.config import BillingConfig
+from spendtag.bill.fixed_costs import fixed_cost
+from spendtag.bill.terms import from_flags
 from spendtag.periods import parse_period
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

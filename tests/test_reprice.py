@@ -10,8 +10,8 @@ from pathlib import Path
 from conftest import make_event
 from test_billing_cli import billing_commands, invoke, run, seed  # noqa: F401 - the fixture wires the commands
 
-from spendtag.invoices import repricing
-from spendtag.invoices.fixed_costs import fixed_cost
+from spendtag.bill import repricing
+from spendtag.bill.fixed_costs import fixed_cost
 from spendtag.ledger.query import Filters
 from spendtag.ledger.sqlite import SQLiteStore
 from spendtag.pricing import PriceBook, PriceOverride

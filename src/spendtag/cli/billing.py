@@ -11,19 +11,19 @@ from typing import Any
 
 import click
 
+from spendtag.bill import build, render, repricing
+from spendtag.bill.allocation import Allocation
+from spendtag.bill.config import BillingConfig
+from spendtag.bill.fixed_costs import DEFAULT_KIND, fixed_cost
+from spendtag.bill.model import Invoice, from_json, to_json, usd
+from spendtag.bill.price_diff import diff, load
+from spendtag.bill.store import IssuedInvoices
+from spendtag.bill.terms import BillingError, from_flags
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
 from spendtag.cli.render import cost_text
 from spendtag.cli.target import open_new, output_path
-from spendtag.invoices import build, render, repricing
-from spendtag.invoices.allocation import Allocation
-from spendtag.invoices.config import BillingConfig
-from spendtag.invoices.fixed_costs import DEFAULT_KIND, fixed_cost
-from spendtag.invoices.model import Invoice, from_json, to_json, usd
-from spendtag.invoices.price_diff import diff, load
-from spendtag.invoices.store import IssuedInvoices
-from spendtag.invoices.terms import BillingError, from_flags
 from spendtag.ledger.query import Filters
 from spendtag.money import format_usd
 from spendtag.periods import parse_instant, parse_period, zone
@@ -244,7 +244,7 @@ def show(app: App, number: str, fmt: str, output: Path | None) -> None:
 @click.pass_obj
 def credits_(app: App, client: str | None) -> None:
     """Credits owed to clients (`record-cost --credit`): what issued invoices used, and what is left."""
-    from spendtag.invoices.credits import balances
+    from spendtag.bill.credits import balances
     from spendtag.money import to_decimal
 
     found = balances(app.store, client)
@@ -313,7 +313,7 @@ def record_cost(app: App, amount: str, tags: tuple[str, ...], note: str, day: st
 
 def _record_credit(app: App, amount: str, tags: dict[str, str], note: str, day: str | None,
                    credit_id: str | None) -> None:
-    from spendtag.invoices import credits
+    from spendtag.bill import credits
     from spendtag.money import to_decimal
 
     client_key = app.settings["client_key"]

@@ -14,7 +14,7 @@ from spendtag.usage import Cost, PriceRef
 
 def _money(cost: Cost) -> str:
     """Exact, as people write it ($1,234.50, $0.0045); an unpriced cost says so, never $0."""
-    from spendtag.invoices.model import usd
+    from spendtag.bill.model import usd
     from spendtag.money import to_decimal
 
     return usd(to_decimal(cost.total)) if cost.priced else "unpriced"
@@ -38,7 +38,7 @@ def event(app: App, event_id: str, fmt: str) -> None:
     with the price each used, when it was replaced and why. Event ids are in `spendtag export`
     and on the dashboard's events page.
     """
-    from spendtag.invoices.repricing import history
+    from spendtag.bill.repricing import history
 
     found = history(app.store, event_id.strip())
     if found is None:
@@ -73,7 +73,7 @@ def event(app: App, event_id: str, fmt: str) -> None:
 
 
 def _revisions(app: App, revisions: list[CostRevision]) -> None:
-    from spendtag.invoices.render import text_table
+    from spendtag.bill.render import text_table
 
     rows = [[str(r.revision), _money(r.cost), _price(r.cost.price),
              f"{r.replaced_at.astimezone(app.tz):%Y-%m-%d %H:%M %Z}", r.reason] for r in revisions]

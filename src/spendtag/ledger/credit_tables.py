@@ -2,7 +2,7 @@
 
 A credit is not usage, so it is never an event: reports, exports, rollups and budgets sum
 events only and never see a credit as negative spend. Invoices read credits from here (see
-``spendtag.invoices.credits``). The ledger is append-only: a credit is recorded once under
+``spendtag.bill.credits``). The ledger is append-only: a credit is recorded once under
 its id (recording the same id again changes nothing) and never edited.
 """
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from spendtag.invoices import repricing
+from spendtag.bill import repricing
 from spendtag.ledger import open_store
 from spendtag.ledger.query import QueryError
 from spendtag.ledger.store import EVENT_ORDERS

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from spendtag.invoices import repricing
-from spendtag.invoices.model import usd
+from spendtag.bill import repricing
+from spendtag.bill.model import usd
 from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import format_usd, parse_usd
 from spendtag.report import breakdown
@@ -274,8 +274,8 @@ def invoice(request: Request, number: str, who: Staff) -> HTMLResponse:
 
 
 def _invoice_html(request: Request, number: str, client: str | None) -> HTMLResponse:
-    from spendtag.invoices.model import from_json
-    from spendtag.invoices.render import as_html
+    from spendtag.bill.model import from_json
+    from spendtag.bill.render import as_html
 
     with context(request).store() as store:
         found = store.issued_invoice(number)

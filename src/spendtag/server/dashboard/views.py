@@ -14,9 +14,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from spendtag.bill.repricing import History
 from spendtag.guard.budgets import Budget, Status, status
 from spendtag.guard.forecasts import forecast
-from spendtag.invoices.repricing import History
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import CostRevision, Store
 from spendtag.money import exact_str

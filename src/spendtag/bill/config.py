@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from spendtag.bill.allocation import Allocation
+from spendtag.bill.terms import BillingError, Terms, from_config
 from spendtag.config_table import Table
 from spendtag.errors import SpendtagError
-from spendtag.invoices.allocation import Allocation
-from spendtag.invoices.terms import BillingError, Terms, from_config
 from spendtag.tags import Selector, check_key
 
 _INVOICE_KEYS = ("prefix", "by", "issuer")

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
 
-from spendtag.invoices.terms import BillingError, percent_text
+from spendtag.bill.terms import BillingError, percent_text
 
 Policy = Literal["overhead", "proportional", "even", "fixed"]
 POLICIES: tuple[str, ...] = ("overhead", "proportional", "even", "fixed")

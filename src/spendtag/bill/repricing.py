@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from spendtag.invoices.build import MANUAL_SOURCE
+from spendtag.bill.build import MANUAL_SOURCE
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import CostRevision, Store
 from spendtag.usage import PricedEvent

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spendtag.invoices.terms import BillingError
+from spendtag.bill.terms import BillingError
 from spendtag.usage import Usage
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from spendtag.bill.terms import BillingError
 from spendtag.bounds import MAX_CALL_COST, check_time, clean_text
-from spendtag.invoices.terms import BillingError
 from spendtag.money import MAX_AMOUNT, MoneyError, format_usd, parse_usd
 from spendtag.periods import parse_instant
 from spendtag.tags import check_tags

@@ -1,6 +1,6 @@
 """Invoice formats: plain-text table, CSV, JSON, a printable HTML page, and PDF (optional extra).
 
-Every format is a pure function of the :class:`~spendtag.invoices.model.Invoice`, and the
+Every format is a pure function of the :class:`~spendtag.bill.model.Invoice`, and the
 text never depends on the terminal, so an invoice stored as JSON renders the same later.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from spendtag.invoices.build import Run
-from spendtag.invoices.model import Charge, Invoice, exact_sum, plain, to_json, usd
-from spendtag.invoices.terms import BillingError
+from spendtag.bill.build import Run
+from spendtag.bill.model import Charge, Invoice, exact_sum, plain, to_json, usd
+from spendtag.bill.terms import BillingError
 from spendtag.money import to_decimal
 from spendtag.report.exports import CsvWriter, neutralise
 

@@ -31,8 +31,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag.invoices.model import EXACT, Charge, CreditUse, exact_sum, usd
-from spendtag.invoices.terms import BillingError
+from spendtag.bill.model import EXACT, Charge, CreditUse, exact_sum, usd
+from spendtag.bill.terms import BillingError
 from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.store import Store
 from spendtag.money import MoneyError, parse_usd, to_decimal

@@ -4,7 +4,7 @@ Every amount is summed in whole pico-USD from the ledger's own costs; a markup i
 an exact ``Decimal`` product (a context that traps any rounding); the total due is rounded to
 cents half-even once, at the end. A client's events are the ones whose client tag (the
 ``client_key`` setting) equals its name; events without that tag are the shared cost, split
-by the run's :class:`~spendtag.invoices.allocation.Allocation`.
+by the run's :class:`~spendtag.bill.allocation.Allocation`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag.invoices import credits as owed
-from spendtag.invoices.allocation import Allocation, largest_remainder
-from spendtag.invoices.config import BillingConfig
-from spendtag.invoices.model import EXACT, Charge, EventRef, Invoice, Line, exact_sum, round_cents, usd
-from spendtag.invoices.terms import BillingError, Terms, percent_text
+from spendtag.bill import credits as owed
+from spendtag.bill.allocation import Allocation, largest_remainder
+from spendtag.bill.config import BillingConfig
+from spendtag.bill.model import EXACT, Charge, EventRef, Invoice, Line, exact_sum, round_cents, usd
+from spendtag.bill.terms import BillingError, Terms, percent_text
 from spendtag.ledger.query import EVENT_DIMENSIONS, Filters
 from spendtag.ledger.store import Store
 from spendtag.money import format_usd, to_decimal
@@ -188,7 +188,7 @@ def _statement(req: Request, tally: _Tally, terms: Terms, shared: int, part: int
 def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent], *, allocated: int = 0,
                         shared: int = 0, credits: Sequence[owed.Available] = ()) -> Invoice:
     """An invoice for ``client`` from its events of the period (and its part of ``shared`` cost), less the
-    ``credits`` owed to it (see :mod:`spendtag.invoices.credits`)."""
+    ``credits`` owed to it (see :mod:`spendtag.bill.credits`)."""
     terms = req.terms_for(client)
     by = group_key(req.by).removeprefix("tag:")
     tally = _Tally()
