@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spendtag.attribution import Rules
-from spendtag.capture.agents import AgentCall, LogFile, read
+from spendtag.capture.agents import AgentCall, LogFile, read, registry
 from spendtag.ledger.rollup_store import ImportPartBuilder
 from spendtag.ledger.store import ImportPart, ImportState, Store
 from spendtag.recording import Recorder
@@ -118,6 +118,7 @@ class _Job:
     restarted: bool
     size: int
     mtime_ns: int
+    whole: bool = False           # rewritten as a whole: not "restarted" in the report, no head hash
 
 
 # What reading one file gives back: its report, its new state and its events as compact
@@ -154,9 +155,9 @@ class _FileReader:
         key = str(log.path)
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
-                            job.restarted)
-        state = ImportState(key, log.agent, result.offset, job.size, job.mtime_ns,
-                            head_hash(log.path, result.offset), job.state)
+                            job.restarted and not job.whole)
+        state = ImportState(key, log.agent, job.size if job.whole else result.offset, job.size, job.mtime_ns,
+                            "" if job.whole else head_hash(log.path, result.offset), job.state)
         return report, state, builder.part()
 
     def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall],
@@ -286,30 +287,39 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
     summaries = store.import_summaries()
     jobs = []
     now = time.time()
+    specs: dict[str, registry.Agent] = {}
     for log in logs:
         key = str(log.path)
+        spec = specs.get(log.agent)
+        if spec is None:
+            spec = specs[log.agent] = registry.get(log.agent)
         try:
-            stat = os.stat(log.path)
+            size, mtime_ns = spec.stamp(log.path)
         except OSError:
             continue
         summary = summaries.get(key)
-        quiet = now - stat.st_mtime > QUIET
-        if (summary is not None and summary[0] == stat.st_size and summary[1] == stat.st_mtime_ns
-                and (summary[2] >= summary[0] or not quiet)):
+        quiet = now - mtime_ns / 1e9 > QUIET
+        if (summary is not None and summary[0] == size and summary[1] == mtime_ns
+                and (summary[2] >= summary[0] or not quiet or spec.whole)):
             # Unchanged, and nothing is waiting to be closed (an open call at the end of a
             # file that has since gone quiet is closed by reading it once more, final).
             report.unchanged += 1
             if progress:
-                progress(stat.st_size)
+                progress(size)
             continue
         offset, state, restarted = 0, {}, False
         saved = store.import_state(key) if summary is not None else None
-        if saved is not None:
-            if stat.st_size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
+        if spec.whole:
+            # Rewritten as a whole: read again from the top with the reader's own state, and
+            # recorded as revised copies (each call once, the copy with the most usage kept).
+            if saved is not None:
+                state, restarted = dict(saved.state), True
+        elif saved is not None:
+            if size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
                 offset, state = saved.offset, dict(saved.state)
             else:
                 restarted = True
-        jobs.append(_Job(log, offset, state, quiet, restarted, stat.st_size, stat.st_mtime_ns))
+        jobs.append(_Job(log, offset, state, quiet, restarted, size, mtime_ns, spec.whole))
     return jobs
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import click
 
+from spendtag.capture.agents import registry
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.options import filter_options, selection
 from spendtag.cli.params import AMOUNT, DAYS, ROWS, SECONDS
 
-AGENT_NAMES = ("claude-code", "codex", "gemini-cli")
+AGENT_NAMES = registry.names()
 
 
 def _money(pico: int | None) -> str:

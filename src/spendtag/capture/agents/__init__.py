@@ -1,4 +1,4 @@
-"""Coding-agent logs (Claude Code, Codex CLI, Gemini CLI) into usage events.
+"""Coding-agent logs into usage events (the agents are listed in :mod:`.registry`).
 
 ``discover()`` finds the log files; ``read(log, offset, state=state)`` turns the complete
 lines from ``offset`` into :class:`~spendtag.usage.UsageEvent` objects with stable event ids,
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from spendtag.capture.agents import claude_code, codex, gemini_cli
+from spendtag.capture.agents import registry
 from spendtag.capture.agents.discovery import discover, sniff_agent
-from spendtag.capture.agents.jsonl import AGENTS, AgentCall, LogFile, ReadResult
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult
 
-__all__ = ["AGENTS", "AgentCall", "LogFile", "ReadResult", "discover", "read", "sniff_agent"]
+__all__ = ["AgentCall", "LogFile", "ReadResult", "discover", "read", "registry", "sniff_agent"]
 
 
 def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, final: bool = False,
@@ -29,10 +29,5 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
     ``compact=True`` lets a reader give its calls as ``AgentCall`` in ``calls`` (and
     ``revised_calls``) instead of events (Claude Code does; the others fill ``events`` either way).
     """
-    if log.agent == "claude-code":
-        return claude_code.read(log, offset, state=state, final=final, compact=compact)
-    if log.agent == "codex":
-        return codex.read(log, offset, state=state)
-    if log.agent == "gemini-cli":
-        return gemini_cli.read(log, offset, state=state)
-    raise ValueError(f"unknown agent {log.agent!r}; expected one of {', '.join(AGENTS)}")
+    return registry.get(log.agent).read(log, offset, state={} if state is None else state, final=final,
+                                        compact=compact)

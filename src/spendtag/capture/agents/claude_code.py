@@ -43,6 +43,7 @@ from msgspec import UNSET, UnsetType
 
 from spendtag.bounds import MAX_COUNT, clean_optional, clean_text
 from spendtag.capture._fields import DECODE_FAILURES, loads_line
+from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.jsonl import (
     AgentCall,
     LogFile,
@@ -658,3 +659,14 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
     result = tally.result([call.event() for call in reader.calls], new_offset, reader.logged)
     result.revised = [call.event() for call in reader.revised]
     return result
+
+
+def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:
+    return read(log, offset, state=state, final=final, compact=compact)
+
+
+AGENT = registry.Agent(
+    name="claude-code", title="Claude Code",
+    places=discovery.claude_places, files=discovery.claude_files, read=_read, sniff=discovery.claude_sniff,
+    logs_cost=True, patterns=("*.jsonl",), notes="transcripts ($CLAUDE_CONFIG_DIR, ~/.claude/projects)",
+)

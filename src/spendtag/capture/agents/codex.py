@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from spendtag.capture._fields import DECODE_FAILURES, loads_line, to_count
+from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.jsonl import (
     LogFile,
     ReadResult,
@@ -273,3 +274,14 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
         caller_state.clear()
         caller_state.update(state)
     return tally.result(reader.events, end)
+
+
+def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:
+    return read(log, offset, state=state)
+
+
+AGENT = registry.Agent(
+    name="codex", title="Codex CLI",
+    places=discovery.codex_places, files=discovery.codex_files, read=_read, sniff=discovery.codex_sniff,
+    patterns=("rollout-*.jsonl",), notes="session rollouts ($CODEX_HOME, ~/.codex/sessions)",
+)

@@ -17,30 +17,34 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from spendtag.capture.agents.jsonl import AGENTS, LogFile
+from spendtag.capture.agents import registry
+from spendtag.capture.agents.jsonl import LogFile
 
 
 def discover(agent: str | None = None, path: Path | None = None, env: Mapping[str, str] | None = None,
-             home: Path | None = None) -> list[LogFile]:
+             home: Path | None = None, plat: str | None = None) -> list[LogFile]:
     """Log files of ``agent`` (all agents when None), sorted by agent then path.
 
-    ``path`` replaces the default roots: a directory to search, or a single file. ``env`` and
-    ``home`` default to the process's own (tests pass their own).
+    ``path`` replaces the default places: a directory to search, or a single file. ``env``,
+    ``home`` and ``plat`` default to the process's own (tests pass their own).
     """
-    if agent is not None and agent not in AGENTS:
-        raise ValueError(f"unknown agent {agent!r}; expected one of {', '.join(AGENTS)}")
+    every = registry.agents()
+    if agent is not None and agent not in every:
+        raise ValueError(f"unknown agent {agent!r}; expected one of {', '.join(every)}")
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
-    agents = AGENTS if agent is None else (agent,)
+    plat = registry.platform() if plat is None else plat
+    selected = list(every.values()) if agent is None else [every[agent]]
     found: list[LogFile] = []
-    for name in agents:
+    for spec in selected:
         if path is not None:
-            found.extend(_under_path(name, Path(path), sniff=agent is None))
+            found.extend(_under_path(spec, Path(path), sniff=agent is None))
         else:
-            found.extend(_DEFAULTS[name](env, home))
+            for place in spec.places(env, home, plat):
+                found.extend(spec.files(place))
     return _unique(found)
 
 
@@ -74,16 +78,18 @@ def _unique(files: Iterable[LogFile]) -> list[LogFile]:
 
 
 def _expand(entry: str, home: Path) -> Path:
-    if entry == "~" or entry.startswith("~/"):
-        return home / entry[2:]
-    return Path(entry)
+    return registry.expand(entry, home)
 
 
 # -- Claude Code --------------------------------------------------------------------------
 
-def claude_roots(env: Mapping[str, str], home: Path) -> list[Path]:
+def claude_bases(env: Mapping[str, str], home: Path) -> tuple[list[Path], bool]:
     configured = [e.strip() for e in env.get("CLAUDE_CONFIG_DIR", "").split(",") if e.strip()]
-    bases = [_expand(e, home) for e in configured] or [home / ".config" / "claude", home / ".claude"]
+    return [_expand(e, home) for e in configured] or [home / ".config" / "claude", home / ".claude"], bool(configured)
+
+
+def claude_roots(env: Mapping[str, str], home: Path) -> list[Path]:
+    bases, configured = claude_bases(env, home)
     roots: list[Path] = []
     for base in bases:
         root = base / "projects"
@@ -94,13 +100,21 @@ def claude_roots(env: Mapping[str, str], home: Path) -> list[Path]:
     return roots
 
 
-def _claude_files(root: Path) -> list[LogFile]:
+def claude_places(env: Mapping[str, str], home: Path, plat: str) -> list[Path]:
+    """The projects folders, and where they would be when there are none."""
+    roots = claude_roots(env, home)
+    return roots or [base / "projects" for base in claude_bases(env, home)[0]]
+
+
+def claude_files(root: Path) -> list[LogFile]:
+    if not root.is_dir():
+        return []
     files = sorted([*root.glob("*/*.jsonl"), *root.glob("*/*/subagents/*.jsonl")], key=str)
     return [LogFile("claude-code", f, root) for f in files if f.is_file()]
 
 
-def _claude_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
-    return [log for root in claude_roots(env, home) for log in _claude_files(root)]
+def claude_sniff(path: Path, head: bytes) -> bool:
+    return b'"sessionId"' in head or b'"parentUuid"' in head or b'"type":"summary"' in head
 
 
 # -- Codex --------------------------------------------------------------------------------
@@ -110,46 +124,57 @@ def codex_home(env: Mapping[str, str], home: Path) -> Path:
     return _expand(configured, home) if configured else home / ".codex"
 
 
-def _codex_files(base: Path) -> list[LogFile]:
+def codex_places(env: Mapping[str, str], home: Path, plat: str) -> list[Path]:
+    return [codex_home(env, home)]
+
+
+def codex_files(base: Path) -> list[LogFile]:
     files = [*(base / "sessions").glob("*/*/*/rollout-*.jsonl"), *(base / "archived_sessions").glob("rollout-*.jsonl")]
     return [LogFile("codex", f, base) for f in files if f.is_file()]
 
 
-def _codex_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
-    return _codex_files(codex_home(env, home))
+def codex_sniff(path: Path, head: bytes) -> bool:
+    return b'"session_meta"' in head or b'"turn_context"' in head or path.name.startswith("rollout-")
 
 
 # -- Gemini CLI ---------------------------------------------------------------------------
 
-def _gemini_defaults(env: Mapping[str, str], home: Path) -> list[LogFile]:
+def gemini_places(env: Mapping[str, str], home: Path, plat: str) -> list[Path]:
     candidates = [home / ".gemini" / "telemetry.log"]
     outfile = env.get("GEMINI_TELEMETRY_OUTFILE", "").strip()
     if outfile:
         candidates.append(_expand(outfile, home))
-    return [LogFile("gemini-cli", f, f.parent) for f in candidates if f.is_file()]
+    return candidates
 
 
-_DEFAULTS: dict[str, Callable[[Mapping[str, str], Path], list[LogFile]]] = {
-    "claude-code": _claude_defaults,
-    "codex": _codex_defaults,
-    "gemini-cli": _gemini_defaults,
-}
+def gemini_files(place: Path) -> list[LogFile]:
+    return [LogFile("gemini-cli", place, place.parent)] if place.is_file() else []
+
+
+def gemini_sniff(path: Path, head: bytes) -> bool:
+    return b"gemini_cli." in head
+
 
 # -- an explicit path ---------------------------------------------------------------------
 
-_PATTERNS = {"claude-code": ("*.jsonl",), "codex": ("rollout-*.jsonl",), "gemini-cli": ("*.log", "*.json", "*.jsonl")}
+def _under_path(spec: registry.Agent, path: Path, *, sniff: bool) -> list[LogFile]:
+    """Files of ``spec`` at ``path``. With no agent named, each file goes to the agent it looks like.
 
-
-def _under_path(agent: str, path: Path, *, sniff: bool) -> list[LogFile]:
-    """Files of ``agent`` at ``path``. With no agent named, each file goes to the agent it looks like."""
+    A directory is searched for the agent's ``patterns`` (recursively) when it has some, else
+    taken as one of its places.
+    """
+    agent = spec.name
     if path.is_file():
         files, root = [path], path.parent
     elif path.is_dir():
         if agent == "claude-code" and (path / "projects").is_dir():
             path = path / "projects"
         elif agent == "codex" and (path / "sessions").is_dir():
-            return _codex_files(path)
-        files = sorted(_files_under(path, _PATTERNS[agent]))
+            return codex_files(path)
+        if not spec.patterns:
+            found = spec.files(path)
+            return [log for log in found if sniff_agent(log.path) == agent] if sniff else found
+        files = sorted(_files_under(path, spec.patterns))
         root = path
     else:
         return []
@@ -181,16 +206,17 @@ def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
 
 
 def sniff_agent(path: Path) -> str | None:
-    """Which agent wrote ``path``, from its first bytes; None when it looks like none of them."""
+    """Which agent wrote ``path``, from its first bytes; None when it looks like none of them.
+
+    Agents are asked in the reverse of their listing order: the later ones have the more
+    specific marks (Claude Code's ``"sessionId"`` is common to several).
+    """
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
     except OSError:
         return None
-    if b"gemini_cli." in head:
-        return "gemini-cli"
-    if b'"session_meta"' in head or b'"turn_context"' in head or path.name.startswith("rollout-"):
-        return "codex"
-    if b'"sessionId"' in head or b'"parentUuid"' in head or b'"type":"summary"' in head:
-        return "claude-code"
+    for spec in reversed(registry.agents().values()):
+        if spec.sniff is not None and spec.sniff(path, head):
+            return spec.name
     return None

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, parse_time
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
@@ -221,3 +222,14 @@ def checked_offset(f: Any, log: LogFile, offset: int,
         return 0, {}, f"{log.path}: the file is shorter ({size} bytes) than the stored offset {offset}: re-read"
     f.seek(offset)
     return offset, dict(state or {}), None
+
+
+def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:
+    return read(log, offset, state=state)
+
+
+AGENT = registry.Agent(
+    name="gemini-cli", title="Gemini CLI",
+    places=discovery.gemini_places, files=discovery.gemini_files, read=_read, sniff=discovery.gemini_sniff,
+    patterns=("*.log", "*.json", "*.jsonl"), notes="telemetry outfile (~/.gemini/telemetry.log)",
+)

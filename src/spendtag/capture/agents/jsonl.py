@@ -20,14 +20,13 @@ from spendtag.bounds import MAX_TIME, MAX_TIME_US, MIN_TIME, MIN_TIME_US
 from spendtag.periods import from_us, to_us
 from spendtag.usage import Usage, UsageEvent
 
-AGENTS: tuple[str, ...] = ("claude-code", "codex", "gemini-cli")
 BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
 
 
 @dataclass(frozen=True, slots=True)
 class LogFile:
-    agent: str            # "claude-code" | "codex" | "gemini-cli"
+    agent: str            # an agent's name in the registry: "claude-code", "codex", ...
     path: Path
     root: Path            # the root it was found under (e.g. ~/.claude/projects)
 
