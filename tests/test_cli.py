@@ -66,9 +66,9 @@ def test_report_period_tz_and_two_keys() -> None:
     # 23:30 UTC on the 15th is the 16th in Berlin: by day in Berlin it moves.
     out = run("report", "--by", "day", "--period", "2026-03", "--tz", "Europe/Berlin", "--format", "summary")
     assert out == (
-        "2026-03-14: $0.004500 (36.0%), 1 requests\n"
-        "2026-03-16: $0.004500 (36.0%), 1 requests\n"
-        "2026-03-20: $0.003500 (28.0%), 1 requests\n"
+        "2026-03-14: <$0.01 (36.0%), 1 requests\n"
+        "2026-03-16: <$0.01 (36.0%), 1 requests\n"
+        "2026-03-20: <$0.01 (28.0%), 1 requests\n"
         "total: $0.01, 3 requests\n"
     )
     data = json.loads(run("report", "--by", "client,model", "--period", "2026-03", "--format", "json"))

@@ -31,7 +31,7 @@ from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
 from spendtag.ledger.rollup_store import ImportPartBuilder
 from spendtag.ledger.store import ImportState, Store
-from spendtag.money import format_usd
+from spendtag.money import screen
 from spendtag.periods import zone
 from spendtag.pricing import PriceBook
 from spendtag.pricing.pricer import Pricer
@@ -350,7 +350,7 @@ def test_statusline_and_watch_include_the_call_being_written(tmp_path: Path, mon
     cost = price(usage(300), now) + price(usage(2_400), now)
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
     shown = run("watch", "--once")
-    assert f"today: {format_usd(cost)}" in shown
+    assert f"today: {screen(cost)}" in shown
     assert f"active session {SESSION[:12]}" in shown
 
 

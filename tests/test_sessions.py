@@ -111,7 +111,7 @@ def test_blocks_quota_and_watch_commands_show_the_active_block(tmp_path: Path) -
     assert "tokens: 400 of 1,000 (40.0%)" in out and "messages: 2 of 8 (25.0%)" in out
     assert out.index("/p/acme: 300 tokens") < out.index("/p/globex: 100 tokens")
     out = run("watch", "--once")
-    assert "today:" in out and "5-hour block: $0.000003" in out
+    assert "today: <$0.01" in out and "5-hour block: <$0.01, burn rate <$0.01/h" in out
 
 
 def naive_blocks(events: list[PricedEvent], since: datetime, until: datetime | None,

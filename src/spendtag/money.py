@@ -101,15 +101,6 @@ def format_usd(pico: int, *, places: int = 2) -> str:
     return f"{sign}${abs(shown):,.{places}f}"
 
 
-def format_cost(pico: int, requests: int, unpriced: int) -> str:
-    """A cost for people: unpriced calls are counted beside the priced sum, never shown as $0.00."""
-    if requests and unpriced >= requests:
-        return f"— ({unpriced:,} unpriced)"
-    if unpriced:
-        return f"{format_usd(pico)} + {unpriced:,} unpriced"
-    return format_usd(pico)
-
-
 def exact_str(pico: int) -> str:
     """The exact decimal USD string used in CSV and JSON (no exponent, no float)."""
     whole, frac = divmod(abs(pico), PICO_PER_USD)
@@ -117,3 +108,54 @@ def exact_str(pico: int) -> str:
     if len(digits) < 2:
         digits = digits.ljust(2, "0")      # at least the cents, as to_decimal keeps them
     return f"{'-' if pico < 0 else ''}{whole}.{digits}"
+
+
+# -- on screen ---------------------------------------------------------------------------------
+
+_ONE_CENT = PICO_PER_USD // 100
+
+
+def screen(pico: int) -> str:
+    """An amount as every screen shows it (CLI tables, dashboard): the one rule.
+
+    Whole cents, rounded half-even from the exact pico-USD (``$1,234.57``); a non-zero amount
+    smaller than a cent is ``<$0.01`` (``-<$0.01`` below zero), never ``$0.00``. Detail views
+    (one event) and exports keep full precision instead (:func:`exact_str`); an unknown cost
+    is "unpriced", which callers say themselves (:func:`format_cost`).
+    """
+    if pico and abs(pico) < _ONE_CENT:
+        return "<$0.01" if pico > 0 else "-<$0.01"
+    shown = round_cents(pico)
+    return f"{'-' if shown < 0 else ''}${abs(shown):,.2f}"
+
+
+def format_cost(pico: int, requests: int, unpriced: int) -> str:
+    """A cost for people, by :func:`screen`'s rule: unpriced calls counted beside the priced sum, never $0.00."""
+    if requests and unpriced >= requests:
+        return f"— ({unpriced:,} unpriced)"
+    if unpriced:
+        return f"{screen(pico)} + {unpriced:,} unpriced"
+    return screen(pico)
+
+
+# Buckets priced per request rather than per token: shown per thousand.
+_PER_REQUEST = {"web_search_requests": "searches", "request_fee": "requests"}
+
+
+def per_million(usd_per_unit: str | Decimal, bucket: str = "") -> str:
+    """A rate (USD per token, as a PriceRef keeps it) per million tokens: ``$3.00 / M input``.
+
+    Exact (rates have at most six decimals per million), at least two decimals. Per-request
+    buckets (web searches, request fees) are shown per thousand: ``$10.00 / 1k searches``.
+    """
+    rate = Decimal(usd_per_unit)
+    if bucket in _PER_REQUEST:
+        scaled, unit = rate.scaleb(3), f"1k {_PER_REQUEST[bucket]}"
+    else:
+        name = bucket.removesuffix("_tokens").replace("_", " ")
+        scaled, unit = rate.scaleb(6), f"M {name}".rstrip()
+    if scaled == scaled.quantize(_CENT):
+        text = f"{scaled.quantize(_CENT):,.2f}"
+    else:
+        text = f"{scaled.normalize():,f}"
+    return f"{'-' if scaled < 0 else ''}${text.lstrip('-')} / {unit}"

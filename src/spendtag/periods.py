@@ -186,3 +186,18 @@ def to_us(ts: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def duration_text(seconds: float) -> str:
+    """A length of time as people read it: ``45 s``, ``12 min``, ``9 h 33 min``, ``2 d 4 h`` (rounded down)."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    minutes = s // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"

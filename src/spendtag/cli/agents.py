@@ -22,9 +22,9 @@ AGENT_NAMES = registry.names()
 
 
 def _money(pico: int | None) -> str:
-    from spendtag.money import format_usd
+    from spendtag.money import screen
 
-    return "-" if pico is None else format_usd(pico)
+    return "-" if pico is None else screen(pico)
 
 
 def _cost_of(totals: Any) -> str:

@@ -127,9 +127,9 @@ def _scope_notes(app: App, filters: Any, allow_new: bool) -> list[str]:
 
 
 def _money(pico: int | None) -> str:
-    from spendtag.money import format_usd
+    from spendtag.money import screen
 
-    return "-" if pico is None else format_usd(pico)
+    return "-" if pico is None else screen(pico)
 
 
 @budget.command("list")

@@ -12,8 +12,8 @@ from rich.table import Table
 from spendtag.guard.budgets import Budget, statuses
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
-from spendtag.money import format_cost, format_usd
-from spendtag.periods import named_period
+from spendtag.money import format_cost, screen
+from spendtag.periods import duration_text, named_period
 from spendtag.report.sessions import current_block, list_sessions
 
 
@@ -26,19 +26,18 @@ def dashboard(store: Store, budgets: Sequence[Budget], tz: ZoneInfo, now: dateti
     recent = list_sessions(store, Filters(since=now - timedelta(minutes=30)), limit=1)
     if recent:
         s = recent[0]
-        minutes = max(1, int((s.end - s.start).total_seconds() // 60))
         lines.append(f"active session {s.session[:12]} ({', '.join(s.projects) or '-'}): {_cost(s.totals)} "
-                     f"in {minutes} min")
+                     f"in {duration_text((s.end - s.start).total_seconds())}")
     block = current_block(store, now)   # burn rate and projection: from priced calls (said above when some are not)
     if block is not None:
-        lines.append(f"5-hour block: {format_usd(block.totals.cost)}, burn rate {format_usd(block.burn_rate)}/h, "
-                     f"projected {format_usd(block.projected(now))}")
+        lines.append(f"5-hour block: {screen(block.totals.cost)}, burn rate {screen(block.burn_rate)}/h, "
+                     f"projected {screen(block.projected(now))}")
     table = Table(title="Budgets", title_justify="left")
     for col in ("budget", "spent", "limit", "left", "status"):
         table.add_column(col)
     for st in statuses(store, budgets, now, tz):
-        table.add_row(st.budget.name, format_usd(st.spent), format_usd(st.budget.limit),
-                      format_usd(max(0, st.budget.limit - st.spent)), st.state)
+        table.add_row(st.budget.name, screen(st.spent), screen(st.budget.limit),
+                      screen(max(0, st.budget.limit - st.spent)), st.state)
     return Group(*lines, table) if budgets else Group(*lines)
 
 

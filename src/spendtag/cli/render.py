@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from spendtag.ledger.query import Totals
-from spendtag.money import exact_str, format_cost, format_usd
+from spendtag.money import exact_str, format_cost, screen
 from spendtag.report.breakdown import Comparison, Report, Row, share, to_dict
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
     table.add_row("cost", *(cost_of(x) for x in cmp.totals))
     table.add_row("requests", *(_n(x.requests) for x in cmp.totals))
     table.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
-    table.add_row("cost / request", *(format_usd(x.cost // (x.requests - x["unpriced_requests"]))
+    table.add_row("cost / request", *(screen(x.cost // (x.requests - x["unpriced_requests"]))
                                       if x.requests > x["unpriced_requests"] else "-" for x in cmp.totals))
     table.add_row("cache read share", *(f"{share(x['cache_read_tokens'], x.tokens - x['output_tokens'])}%"
                                     for x in cmp.totals))

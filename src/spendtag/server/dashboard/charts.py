@@ -12,7 +12,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from spendtag.money import format_usd, parse_usd
+from spendtag.money import parse_usd, screen
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac")
@@ -43,7 +43,7 @@ def amount_text(cost: int, requests: int, unpriced: int) -> str:
     """An amount for a tooltip or legend: unpriced calls counted beside it, never shown as $0.00."""
     if requests and unpriced >= requests:
         return f"— ({unpriced:,} unpriced)"
-    return format_usd(cost) + (f" + {unpriced:,} unpriced" if unpriced else "")
+    return screen(cost) + (f" + {unpriced:,} unpriced" if unpriced else "")
 
 
 def _counts(s: Mapping[str, Any], name: str, n: int) -> list[int]:
@@ -68,7 +68,7 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
         y = TOP + plot_h - plot_h * i / 4
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
-                   f'{escape(format_usd(top * i // 4))}</text>')
+                   f'{escape(screen(top * i // 4))}</text>')
     every = max(1, n // 12)
     marked = {m["bucket"] for m in anomalies}
     for b, label in enumerate(buckets):

@@ -20,7 +20,8 @@ from markupsafe import Markup
 from spendtag.bill import repricing
 from spendtag.bill.model import usd
 from spendtag.ledger.store import EVENT_ORDERS
-from spendtag.money import format_usd, parse_usd
+from spendtag.money import parse_usd, per_million, screen
+from spendtag.periods import duration_text
 from spendtag.report import breakdown
 from spendtag.report.selection import NAMED_PERIODS
 from spendtag.server.dashboard import charts, views
@@ -32,12 +33,18 @@ DEFAULT_RANGE = "this-month"
 
 
 def _usd(value: str | None) -> str:
-    return "—" if value is None else format_usd(parse_usd(value))
+    """An amount on screen by the one rule (``money.screen``): whole cents, ``<$0.01`` below a cent."""
+    return "—" if value is None else screen(parse_usd(value))
 
 
 def _exact_usd(value: str | None) -> str:
     """An exact amount as people write it, every significant digit kept: $1,234.50, $0.0045."""
     return "—" if value is None else usd(Decimal(value))
+
+
+def _rates(rates: dict[str, str]) -> str:
+    """A price's rates per million tokens (per thousand requests): ``$3.00 / M input · $15.00 / M output``."""
+    return " · ".join(per_million(rate, bucket) for bucket, rate in rates.items())
 
 
 def _num(value: int | None) -> str:
@@ -74,7 +81,8 @@ def _share(row: dict[str, Any]) -> str:
 
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, pct=lambda v: "—" if v is None else f"{v}%",
+env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, rates=_rates,
+                   duration=lambda s: "—" if s is None else duration_text(s), pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
