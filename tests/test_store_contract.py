@@ -376,6 +376,29 @@ def test_import_state_round_trips(store: Store) -> None:
     assert store.import_summaries() == {"/x.jsonl": (130, 6, 130), "/y.jsonl": (9, 11, 7)}
 
 
+def test_session_titles_summary_replaces_prompt_keeps_first(store: Store) -> None:
+    from spendtag.ledger.store import ImportState
+    from spendtag.usage import SessionTitle
+
+    assert store.session_titles(["A", "B"]) == {}
+    store.save_session_titles({"A": SessionTitle("fix the login bug", "prompt"), "B": SessionTitle("", "prompt")})
+    store.save_session_titles({"A": SessionTitle("a later prompt", "prompt")})         # a prompt never replaces
+    assert store.session_titles(["A", "B", "C"]) == {"A": "fix the login bug"}
+    store.save_session_titles({"A": SessionTitle("Login bug fixed", "summary")})       # the agent's own title does
+    store.save_session_titles({"A": SessionTitle("one more prompt", "prompt")})
+    assert store.session_titles(["A"]) == {"A": "Login bug fixed"}
+    store.save_session_titles({"A": SessionTitle("Login bug: tests too", "summary")})  # and a later one of it
+    assert store.session_titles(["A"]) == {"A": "Login bug: tests too"}
+    # Saved with an import's file states, in their transaction.
+    store.save_import_states([ImportState("/z.jsonl", "claude-code", 1, 1, 1, "h",
+                                          titles={"C": SessionTitle("Ünïcode ✓ title", "summary"),
+                                                  "A": SessionTitle("not this", "prompt")})])
+    assert store.session_titles(["A", "C", "A"]) == {"A": "Login bug: tests too", "C": "Ünïcode ✓ title"}
+    many = {f"s{i}": SessionTitle(f"t{i}", "prompt") for i in range(2500)}
+    store.save_session_titles(many)
+    assert store.session_titles(list(many)) == {k: t.text for k, t in many.items()}
+
+
 def test_sessions_list_spans_totals_and_dims(store: Store) -> None:
     store.record([
         make_event("a1", BASE + timedelta(minutes=5), session="A", agent="coder", cost=10, tags={"client": "acme"}),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from spendtag.bounds import MAX_COUNT, check_cost, clean_text
 from spendtag.errors import UsageFormatError
@@ -267,3 +267,31 @@ class PricedEvent:
 
     event: UsageEvent
     cost: Cost
+
+
+class SessionTitle(NamedTuple):
+    """What a session is about, as an agent-log reader found it (``ReadResult.titles``).
+
+    ``kind`` says how sure it is: ``"summary"`` is the agent's own title for the session
+    (Claude Code's ``summary`` lines): it replaces whatever the session had, a later one an
+    earlier one. ``"prompt"`` is the opening words of the session's first user prompt: kept
+    only when the session has no title yet.
+    """
+
+    text: str
+    kind: str
+
+
+TITLE_KINDS = ("summary", "prompt")
+TITLE_LENGTH = 60       # a prompt's opening words: about this many characters
+
+
+def title_from_prompt(text: str) -> str | None:
+    """A prompt's opening words as a title: one line of at most TITLE_LENGTH characters, cut at a word."""
+    words = " ".join(text.split())
+    if not words:
+        return None
+    if len(words) <= TITLE_LENGTH:
+        return words
+    cut = words[:TITLE_LENGTH + 1].rsplit(" ", 1)[0] if " " in words[:TITLE_LENGTH + 1] else words[:TITLE_LENGTH]
+    return cut[:TITLE_LENGTH].rstrip(" ,.;:") + "…"

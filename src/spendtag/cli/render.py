@@ -6,6 +6,7 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+from spendtag.cli.tables import Column
 from spendtag.ledger.query import Totals
 from spendtag.money import exact_str, format_cost, screen
 from spendtag.report.breakdown import Comparison, Report, Row, share, to_dict
@@ -59,24 +60,28 @@ def unpriced_text(report: Report) -> str | None:
             "Add a price with `spendtag prices override`; see `spendtag prices check`.")
 
 
-def table(console: Console, report: Report, title: str | None = None) -> None:
-    from rich.table import Table  # rich's tables cost ~50 ms to import: only for table output
+# Report columns after the labels; on a narrow terminal the lowest ``keep`` goes first (cache
+# columns, then input, output, requests, share), and cost never.
+_REPORT_COLUMNS = (
+    Column("requests", "right", keep=4, short="req"),
+    Column("input", "right", keep=2, short="in"),
+    Column("cache read", "right", keep=1, short="c.read"),
+    Column("cache write", "right", keep=0, short="c.write"),
+    Column("output", "right", keep=3, short="out"),
+    Column("cost", "right", money=True),
+    Column("share", "right", keep=5),
+)
 
-    t = Table(title=title or f"Spend by {', '.join(report.by)} · {period_text(report)}", title_justify="left")
-    for name in report.by:
-        t.add_column(name)
-    t.add_column("requests", justify="right")
-    for label, _ in TOKEN_COLUMNS:
-        t.add_column(label, justify="right")
-    t.add_column("cost", justify="right")
-    t.add_column("share", justify="right")
-    for row in report.rows:
-        t.add_row(*report.labels(row), *_numbers(row.totals), cost_of(row.totals), _share(row))
-    t.add_section()
+
+def table(console: Console, report: Report, title: str | None = None) -> None:
+    from spendtag.cli.tables import build
+
+    columns = [*(Column(name, shrink=True, keep=None) for name in report.by), *_REPORT_COLUMNS]
+    rows = [[*report.labels(row), *_numbers(row.totals), cost_of(row.totals), _share(row)] for row in report.rows]
     total_share = "—" if _all_unpriced(report.total) else "100.0%" if report.total.cost else "0.0%"
-    t.add_row("total", *[""] * (len(report.by) - 1), *_numbers(report.total), cost_of(report.total), total_share,
-              style="bold")
-    console.print(t)
+    total = ["total", *[""] * (len(report.by) - 1), *_numbers(report.total), cost_of(report.total), total_share]
+    console.print(build(console, columns, rows, title=title or f"Spend by {', '.join(report.by)} · "
+                                                               f"{period_text(report)}", total=total))
     warning = unpriced_text(report)
     if warning:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -137,16 +142,30 @@ def show(console: Console, report: Report, fmt: str, title: str | None = None) -
 
 
 def bars(console: Console, report: Report, width: int = 40) -> None:
-    """A terminal bar chart of cost per row (trends)."""
+    """A terminal bar chart of cost per row (trends), at most ``width`` wide bars, never wrapped.
+
+    The bars take what the terminal leaves after the labels, costs and request counts (at
+    least 8 characters); on a terminal too narrow for that, the request counts go first.
+    """
     peak = max((r.totals.cost for r in report.rows), default=0)
-    label_width = max((len(" · ".join(report.labels(r))) for r in report.rows), default=5)
-    for r in report.rows:
+    labels = [" · ".join(report.labels(r)) for r in report.rows]
+    costs = [cost_of(r.totals) for r in report.rows]
+    label_width = max(map(len, [*labels, "total"]))
+    cost_width = max(map(len, [*costs, cost_of(report.total)]))
+    req_width = len(f"{report.total.requests:,}") + 4
+    room = console.width - label_width - cost_width - 4
+    show_requests = room - req_width - 2 >= 8
+    width = max(1, min(width, room - (req_width + 2 if show_requests else 0)))
+
+    def requests(n: int) -> str:
+        return f"  {f'{n:,}':>{req_width - 4}} req" if show_requests else ""
+
+    for r, label, cost in zip(report.rows, labels, costs, strict=True):
         filled = 0 if peak == 0 else round(width * r.totals.cost / peak)
-        label = " · ".join(report.labels(r)).ljust(label_width)
-        console.out(f"{label}  {'█' * filled}{' ' * (width - filled)}  {cost_of(r.totals):>12}  "
-                    f"{r.totals.requests:>7,} req")
-    console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {cost_of(report.total):>12}  "
-                f"{report.total.requests:>7,} req")
+        console.out(f"{label.ljust(label_width)}  {'█' * filled}{' ' * (width - filled)}  {cost:>{cost_width}}"
+                    + requests(r.totals.requests))
+    console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {cost_of(report.total):>{cost_width}}"
+                + requests(report.total.requests))
     warning = unpriced_text(report)
     if warning:
         console.out(f"warning: {warning}")
@@ -178,25 +197,23 @@ def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
                               for label, t, _ in sides))
         _comparison_warning(console, cmp)
         return
-    from rich.table import Table
+    from spendtag.cli.tables import build
 
-    table = Table(title="Comparison", title_justify="left")
-    table.add_column("")
-    for label in cmp.labels:
-        table.add_column(label, justify="right")
-    table.add_row("cost", *(cost_of(x) for x in cmp.totals))
-    table.add_row("requests", *(_n(x.requests) for x in cmp.totals))
-    table.add_row("tokens", *(_n(x.tokens) for x in cmp.totals))
-    table.add_row("cost / request", *(screen(x.cost // (x.requests - x["unpriced_requests"]))
-                                      if x.requests > x["unpriced_requests"] else "-" for x in cmp.totals))
-    table.add_row("cache read share", *(f"{share(x['cache_read_tokens'], x.tokens - x['output_tokens'])}%"
-                                    for x in cmp.totals))
+    rows: list[list[str] | None] = [
+        ["cost", *(cost_of(x) for x in cmp.totals)],
+        ["requests", *(_n(x.requests) for x in cmp.totals)],
+        ["tokens", *(_n(x.tokens) for x in cmp.totals)],
+        ["cost / request", *(screen(x.cost // (x.requests - x["unpriced_requests"]))
+                             if x.requests > x["unpriced_requests"] else "-" for x in cmp.totals)],
+        ["cache read share", *(f"{share(x['cache_read_tokens'], x.tokens - x['output_tokens'])}%"
+                               for x in cmp.totals)],
+    ]
     models = sorted({m for side in cmp.models for m in side})
     if models:
-        table.add_section()
-        for m in models:
-            table.add_row(m, *(cost_of(side[m]) if m in side else "-" for side in cmp.models))
-    console.print(table)
+        rows.append(None)
+        rows += [[m, *(cost_of(side[m]) if m in side else "-" for side in cmp.models)] for m in models]
+    columns = [Column("", shrink=True, keep=None), *(Column(label, "right", money=True) for label in cmp.labels)]
+    console.print(build(console, columns, rows, title="Comparison"))
     _comparison_warning(console, cmp)
 
 

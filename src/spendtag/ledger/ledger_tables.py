@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spendtag.errors import StoreError
-from spendtag.ledger.dialect import Dialect
+from spendtag.ledger.session_tables import SessionTables
 from spendtag.ledger.store import AlertRecord, Delivery, ImportState, VirtualKey
 from spendtag.periods import from_us, to_us
 from spendtag.tags import canonical as canonical_tags
@@ -29,7 +29,7 @@ def _key(row: Sequence[Any]) -> VirtualKey:
                       from_us(revoked_at) if revoked_at is not None else None)
 
 
-class LedgerTables(Dialect):
+class LedgerTables(SessionTables):
     """Budgets, alerts, imports, keys and holds (a mixin for both stores)."""
 
     # -- budgets and alerts ---------------------------------------------------------------
@@ -109,6 +109,9 @@ class LedgerTables(Dialect):
             "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
             [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
               json.dumps(dict(st.state), sort_keys=True), now) for st in states])
+        titles = {session: title for st in states for session, title in st.titles.items()}
+        if titles:
+            self._put_session_titles(titles)
 
     # -- virtual keys and budget holds (proxy) --------------------------------------------
 

@@ -226,6 +226,7 @@ from spendtag.ledger.credit_tables import MIGRATIONS as _CREDIT_MIGRATIONS  # no
 from spendtag.ledger.invoice_tables import MIGRATIONS as _INVOICE_MIGRATIONS  # noqa: E402
 from spendtag.ledger.provider_tables import MIGRATIONS as _PROVIDER_MIGRATIONS  # noqa: E402
 from spendtag.ledger.reservation_tables import MIGRATIONS as _RESERVATION_MIGRATIONS  # noqa: E402
+from spendtag.ledger.session_tables import MIGRATIONS as _SESSION_MIGRATIONS  # noqa: E402
 
 MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS, *_RESERVATION_MIGRATIONS,
-              *_CREDIT_MIGRATIONS)
+              *_CREDIT_MIGRATIONS, *_SESSION_MIGRATIONS)

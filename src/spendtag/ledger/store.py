@@ -38,7 +38,7 @@ from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
-from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef
+from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, SessionTitle
 
 if TYPE_CHECKING:
     from spendtag.pricing import PriceOverride
@@ -181,6 +181,9 @@ class ImportState:
     mtime_ns: int
     head_hash: str
     state: Mapping[str, Any] = field(default_factory=dict)
+    # Titles the reader found in what was read (session id -> title): saved with the state, in
+    # the same transaction (see ledger/session_tables.py). Not read back by import_state.
+    titles: Mapping[str, SessionTitle] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -264,6 +267,12 @@ class Store(Protocol):
     def event_times(self, filters: Filters) -> list[int]:
         """The times (µs since the epoch) of the events that pass ``filters``, in order."""
         ...
+
+    # Session titles (session_tables.py): an agent's own title replaces what a session had; a first
+    # prompt's words are kept only when it has none. ``session_titles`` gives those it knows.
+    def save_session_titles(self, titles: Mapping[str, SessionTitle]) -> None: ...
+
+    def session_titles(self, sessions: Sequence[str]) -> dict[str, str]: ...
 
     def session_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
         """Recorded session ids that start with ``prefix``, in order, at most ``limit``."""
