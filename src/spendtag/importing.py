@@ -129,10 +129,11 @@ _Read = tuple[FileReport, ImportState, ImportPart]
 class _FileReader:
     """Reads, attributes, prices and compacts one file at a time (in this process or a worker)."""
 
-    def __init__(self, pricer: Pricer, rules: Rules | None, compare: bool) -> None:
+    def __init__(self, pricer: Pricer, rules: Rules | None, compare: bool, titles: bool = True) -> None:
         self.pricer = pricer
         self.rules = rules
         self.compare = compare
+        self.titles = titles
         self._tags_of: dict[str | None, tuple[tuple[str, str], ...]] = {}   # project -> the rules' tags
 
     def __call__(self, job: _Job) -> _Read:
@@ -157,7 +158,8 @@ class _FileReader:
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
                             job.restarted and not job.whole)
         state = ImportState(key, log.agent, job.size if job.whole else result.offset, job.size, job.mtime_ns,
-                            "" if job.whole else head_hash(log.path, result.offset), job.state)
+                            "" if job.whole else head_hash(log.path, result.offset), job.state,
+                            result.titles if self.titles else {})
         return report, state, builder.part()
 
     def _add_calls(self, builder: ImportPartBuilder, calls: list[AgentCall],
@@ -228,18 +230,19 @@ def _work(jobs: list[_Job]) -> list[_Read]:
 
 def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[LogFile], rules: Rules | None = None,
                  *, progress: Callable[[int], None] | None = None, compare: bool = False,
-                 workers: int | None = None) -> ImportReport:
+                 workers: int | None = None, titles: bool = True) -> ImportReport:
     """Read every log from where the last import stopped and record what is new.
 
     ``recorder`` is called only when there is something to record (making one loads the
     price data, which an unchanged tree never needs). ``workers``: processes reading the
-    files (None: one per core when there is much to read; 0 or 1: none).
+    files (None: one per core when there is much to read; 0 or 1: none). ``titles``: keep
+    the session titles the readers find (off: the setting ``session_titles = "off"``).
     """
     report = ImportReport()
     jobs = _jobs(store, logs, report, progress)
     if not jobs:
         return report
-    reader = _FileReader(recorder().pricer, rules, compare)
+    reader = _FileReader(recorder().pricer, rules, compare, titles)
     # Millions of small tuples and no reference cycles: the cyclic collector would rescan the
     # growing batches again and again (a third of the time on a large import).
     collecting = gc.isenabled()

@@ -154,8 +154,6 @@ def per_million(usd_per_unit: str | Decimal, bucket: str = "") -> str:
     else:
         name = bucket.removesuffix("_tokens").replace("_", " ")
         scaled, unit = rate.scaleb(6), f"M {name}".rstrip()
-    if scaled == scaled.quantize(_CENT):
-        text = f"{scaled.quantize(_CENT):,.2f}"
-    else:
-        text = f"{scaled.normalize():,f}"
+    whole_cents = scaled == scaled.quantize(_CENT)
+    text = f"{scaled.quantize(_CENT):,.2f}" if whole_cents else f"{scaled.normalize():,f}"
     return f"{'-' if scaled < 0 else ''}${text.lstrip('-')} / {unit}"

@@ -56,6 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
             "What to do with calls to models nobody can price: allow, warn or block.",
             choices=("allow", "warn", "block")),
     Setting("client_key", "SPENDTAG_CLIENT_KEY", "client", "The tag key that names the client."),
+    Setting("session_titles", "SPENDTAG_SESSION_TITLES", "on",
+            "Show each session's title (the agent's summary, else the first prompt's opening words); off keeps "
+            "prompts out of the ledger and off every screen.", choices=("on", "off")),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Tables the config file may hold besides the plain settings.
@@ -149,7 +152,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 _EXAMPLES = {"db": 'db = "~/ledgers/agency.db"', "tz": 'tz = "Europe/Berlin"', "client_key": 'client_key = "client"',
-             "unpriced_policy": 'unpriced_policy = "warn"'}
+             "unpriced_policy": 'unpriced_policy = "warn"', "session_titles": 'session_titles = "off"'}
 
 
 def _problem(key: str, value: str) -> str | None:

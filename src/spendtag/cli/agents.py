@@ -79,10 +79,11 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
                       transient=True) as progress:
             task = progress.add_task("import", total=total)
             report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
-                                  progress=lambda n: progress.advance(task, n), workers=workers)
+                                  progress=lambda n: progress.advance(task, n), workers=workers,
+                                  titles=app.settings["session_titles"] == "on")
     else:
         report = import_files(app.store, lambda: app.recorder, logs, app.rules, compare=compare_logged_cost,
-                              workers=workers)
+                              workers=workers, titles=app.settings["session_titles"] == "on")
     # click.echo, not the rich console: an unchanged import should not pay for importing rich.
     updated = report.total("updated")
     click.echo(f"{len(logs):,} files ({report.unchanged:,} unchanged): {report.total('inserted'):,} new calls, "
@@ -347,7 +348,8 @@ def watch(app: App, interval: float, once: bool) -> None:
     from spendtag.importing import import_files
 
     def frame() -> Any:
-        import_files(app.store, lambda: app.recorder, discover(), app.rules)
+        import_files(app.store, lambda: app.recorder, discover(), app.rules,
+                     titles=app.settings["session_titles"] == "on")
         return dashboard(app.store, app.budgets, app.tz, datetime.now(UTC))
 
     if once:

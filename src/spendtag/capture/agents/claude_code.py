@@ -51,11 +51,12 @@ from spendtag.capture.agents.jsonl import (
     Tally,
     blocks,
     checked_start,
+    prompt_title,
     time_of,
 )
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import Usage
+from spendtag.usage import SessionTitle, Usage
 
 SOURCE = "claude-code"
 _MAIN = "m"                        # the thread of the file's own conversation
@@ -212,6 +213,9 @@ class _Reader:
         self.same: dict[str, str] = {}
         self.logged = Decimal(0)
         self.new_keys: list[str] = []
+        # Session titles (ReadResult.titles): a sub-agent's prompt is its task, not the session's.
+        self.titles: dict[str, SessionTitle] = {}
+        self.want_prompt = self.ctx.agent == SOURCE and not state.get("titled")
 
     # -- per line -------------------------------------------------------------------------
 
@@ -234,8 +238,10 @@ class _Reader:
                         assistant(pos, line)
                     elif b'"progress"' in line and (b'"usage"' in line or self._pending_outside_main()):
                         progress(pos, line)
-                    elif open_calls and b'"user"' in line:
+                    elif (open_calls or self.want_prompt) and b'"user"' in line:
                         user(pos, line)
+                    elif b'"summary"' in line:
+                        self._summary_line(pos, line)
                     elif counted:
                         tally.skipped += 1
                 except DECODE_FAILURES as exc:
@@ -283,7 +289,43 @@ class _Reader:
         if rec is not None:
             self._progress(start, rec)
 
+    def _summary_line(self, start: int, line: bytes) -> None:
+        """``{"type":"summary","summary":"...","leafUuid":...}``: Claude Code's own title for the session."""
+        try:
+            rec = loads_line(line)
+        except ValueError:
+            rec = None
+        text = rec.get("summary") if isinstance(rec, dict) and rec.get("type") == "summary" else None
+        title = " ".join(text.split())[:200] if isinstance(text, str) else ""
+        if title and self.ctx.agent == SOURCE:
+            self.titles[self._file_session(rec)] = SessionTitle(clean_text(title), "summary")
+        self.tally.skip(start)
+
+    def _file_session(self, rec: Mapping[str, Any]) -> str:
+        """The session a main transcript's line belongs to: its sessionId, else the file's name."""
+        session = rec.get("sessionId")
+        return clean_text(session) if isinstance(session, str) and session else clean_text(self.log.path.stem)
+
+    def _first_prompt(self, line: bytes) -> None:
+        try:
+            rec = loads_line(line)
+        except ValueError:
+            return   # (judged as a line by the caller)
+        if (not isinstance(rec, dict) or rec.get("type") != "user" or rec.get("isSidechain") is True
+                or rec.get("isMeta") is True):
+            return
+        message = rec.get("message")
+        title = prompt_title(message.get("content")) if isinstance(message, dict) else None
+        if title is None:
+            return
+        self.want_prompt = False
+        session = self._file_session(rec)
+        if session not in self.titles:
+            self.titles[session] = SessionTitle(title, "prompt")
+
     def _user_line(self, start: int, line: bytes) -> None:
+        if self.want_prompt:
+            self._first_prompt(line)
         if b'"type":"user"' in line and b'"isSidechain":true' not in line and not self._pending_outside_main():
             # The usual case, decided from the bytes alone: a main-thread user line (a tool
             # result or a prompt) closes the main thread's open call.
@@ -649,15 +691,18 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, 
     }
     if reader.recorded:
         new_state["open"] = reader.recorded
+    if state.get("titled") or (reader.ctx.agent == SOURCE and not reader.want_prompt):
+        new_state["titled"] = True
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(new_state)
     if compact:
         result = tally.result([], new_offset, reader.logged, reader.calls)
         result.revised_calls = reader.revised
-        return result
-    result = tally.result([call.event() for call in reader.calls], new_offset, reader.logged)
-    result.revised = [call.event() for call in reader.revised]
+    else:
+        result = tally.result([call.event() for call in reader.calls], new_offset, reader.logged)
+        result.revised = [call.event() for call in reader.revised]
+    result.titles = reader.titles
     return result
 
 

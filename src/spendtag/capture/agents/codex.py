@@ -40,10 +40,11 @@ from spendtag.capture.agents.jsonl import (
     checked_start,
     feed_lines,
     parse_time,
+    prompt_title,
 )
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import Usage, UsageEvent
+from spendtag.usage import SessionTitle, Usage, UsageEvent
 
 SOURCE = "codex"
 UNKNOWN_MODEL = "unknown"          # priced as unpriced, never guessed
@@ -65,6 +66,7 @@ class _Reader:
         # {id, start (ISO), parent} of the file's own session; [id, start] of embedded ones.
         self.own: dict[str, Any] | None = state.get("own")
         self.metas: list[list[Any]] = [list(m) for m in state.get("metas", ())]
+        self.titles: dict[str, SessionTitle] = {}
 
     def feed(self, start: int, line: bytes) -> None:
         self.line_no += 1
@@ -77,6 +79,8 @@ class _Reader:
                 self._decoded(start, line, self._turn_context)
             elif b"session_meta" in line:
                 self._decoded(start, line, self._session_meta)
+            elif b"user_message" in line and not self.state.get("titled"):
+                self._decoded(start, line, self._user_message)
             else:
                 self.tally.skip(start)
         except DECODE_FAILURES as exc:
@@ -108,6 +112,20 @@ class _Reader:
         if self.state.get("cwd") is None or session == self.own["id"]:
             self.state["cwd"] = _text(payload, "cwd") or self.state.get("cwd")
         self.tally.skip(start)
+
+    def _user_message(self, start: int, obj: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+        """The first prompt of the session (``event_msg`` of type ``user_message``): its title."""
+        self.tally.skip(start)
+        if obj.get("type") != "event_msg" or payload.get("type") != "user_message":
+            return
+        title = prompt_title(payload.get("message"))
+        ts = parse_time(obj.get("timestamp"))
+        if title is None or ts is None:
+            return
+        session = self._producer(ts)
+        self.titles.setdefault(session, SessionTitle(title, "prompt"))
+        if self.own is None or session == self.own["id"]:
+            self.state["titled"] = True     # (a fork's replayed prompts are its parent's)
 
     def _turn_context(self, start: int, obj: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
         if obj.get("type") == "turn_context":
@@ -273,7 +291,9 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(state)
-    return tally.result(reader.events, end)
+    result = tally.result(reader.events, end)
+    result.titles = reader.titles
+    return result
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

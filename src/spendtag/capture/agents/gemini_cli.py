@@ -22,13 +22,14 @@ from typing import Any
 
 from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents import discovery, registry
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, parse_time
+from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, parse_time, prompt_title
 from spendtag.capture.parsers import parse_usage
 from spendtag.errors import UsageFormatError
-from spendtag.usage import UsageEvent
+from spendtag.usage import SessionTitle, UsageEvent
 
 SOURCE = "gemini-cli"
 EVENT = "gemini_cli.api_response"
+PROMPT = "gemini_cli.user_prompt"   # its ``prompt`` attribute is there when prompt logging is on: a title
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
 _OTLP_VALUE_KEYS = ("stringValue", "intValue", "doubleValue", "boolValue")
@@ -171,6 +172,7 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
     text = data.decode("utf-8", errors="surrogateescape")   # round-trips to the same bytes
     line_base = int(state.get("line", 0))
     events: list[UsageEvent] = []
+    titles: dict[str, SessionTitle] = {}
     consumed = 0
     counted_to = 0
     line_no = line_base
@@ -186,6 +188,8 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
         try:
             for record in _records(value):
                 attrs = _attributes(record)
+                if attrs.get("event.name") == PROMPT:
+                    _title(attrs, titles)
                 if attrs.get("event.name") != EVENT and record.get("body") != EVENT:
                     continue
                 found = True
@@ -209,7 +213,16 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(state)
-    return tally.result(events, new_offset)
+    result = tally.result(events, new_offset)
+    result.titles = titles
+    return result
+
+
+def _title(attrs: Mapping[str, object], titles: dict[str, SessionTitle]) -> None:
+    session, prompt = attrs.get("session.id"), attrs.get("prompt")
+    title = prompt_title(prompt) if isinstance(prompt, str) else None
+    if isinstance(session, str) and session and title is not None:
+        titles.setdefault(session, SessionTitle(title, "prompt"))
 
 
 def checked_offset(f: Any, log: LogFile, offset: int,

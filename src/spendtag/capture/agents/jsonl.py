@@ -16,9 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from spendtag.bounds import MAX_TIME, MAX_TIME_US, MIN_TIME, MIN_TIME_US
+from spendtag.bounds import MAX_TIME, MAX_TIME_US, MIN_TIME, MIN_TIME_US, clean_text
 from spendtag.periods import from_us, to_us
-from spendtag.usage import Usage, UsageEvent
+from spendtag.usage import SessionTitle, Usage, UsageEvent, title_from_prompt
 
 BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB trees
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
@@ -81,6 +81,13 @@ class ReadResult:
     # grew: each replaces the event recorded under its id (Claude Code only).
     revised: list[UsageEvent] = field(default_factory=list)
     revised_calls: list[AgentCall] = field(default_factory=list)  # instead of revised, with compact=True
+    # What sessions are about, found in what was read (session id -> title): the agent's own
+    # title (kind "summary") or the opening words of a session's first user prompt (kind
+    # "prompt"; see usage.SessionTitle). A reader reports what it finds; the importer saves
+    # it with the file's offset and the ledger keeps the best one per session, so a reader
+    # need not remember what earlier reads found (it may, to skip the search: Claude Code
+    # keeps "titled" in its state). The importer drops them when titles are turned off.
+    titles: dict[str, SessionTitle] = field(default_factory=dict)
 
 
 class Tally:
@@ -126,6 +133,27 @@ class Tally:
                calls: list[AgentCall] | None = None) -> ReadResult:
         return ReadResult(events, offset, self.lines, self.malformed, self.skipped, self.problems,
                           logged if logged is not None else Decimal(0), calls if calls is not None else [])
+
+
+def prompt_title(content: Any) -> str | None:
+    """A title from a user message's content (text, or a list of text blocks), or None.
+
+    None for what a person did not type: tool results, and text that opens with a tag
+    (slash commands, hook and system reminders such as ``<command-name>``).
+    """
+    if isinstance(content, list):
+        texts = []
+        for block in content:
+            if not isinstance(block, dict) or block.get("type") in ("tool_result", "function_call_output"):
+                return None
+            text = block.get("text")
+            if isinstance(text, str) and block.get("type") in ("text", "input_text", None):
+                texts.append(text)
+        content = " ".join(texts)
+    if not isinstance(content, str) or content.lstrip().startswith("<"):
+        return None
+    title = title_from_prompt(content)
+    return None if title is None else clean_text(title)
 
 
 def feed_lines(f: BinaryIO, offset: int, feed: Callable[[int, bytes], None]) -> int:

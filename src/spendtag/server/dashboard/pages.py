@@ -82,7 +82,8 @@ def _share(row: dict[str, Any]) -> str:
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, rates=_rates,
-                   duration=lambda s: "—" if s is None else duration_text(s), pct=lambda v: "—" if v is None else f"{v}%",
+                   duration=lambda s: "—" if s is None else duration_text(s),
+                   pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
