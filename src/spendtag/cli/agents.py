@@ -167,6 +167,18 @@ def tag_session(app: App, session_id: str, tags: tuple[str, ...]) -> None:
     app.console.out(f"tagged {moved:,} calls of session {session_id}")
 
 
+def _session_columns() -> tuple[Any, ...]:
+    from spendtag.cli.tables import Column
+
+    # Dropped first on a narrow terminal: tags, models, agent, tokens, duration, start; the
+    # project and title are cut instead; the id (as `spendtag session` takes it) and cost stay.
+    return (Column("session", keep=None), Column("project", shrink=True, keep=7, least=16),
+            Column("title", shrink=True, keep=6, least=24), Column("start", keep=5),
+            Column("duration", "right", keep=4, short="time"), Column("agent", shrink=True, keep=2),
+            Column("models", shrink=True, keep=1), Column("tokens", "right", keep=3, short="tok"),
+            Column("cost", "right", money=True), Column("tags", shrink=True, keep=0))
+
+
 @click.command()
 @click.option("--min-cost", type=AMOUNT, metavar="USD", help="Only sessions that cost at least this.")
 @click.option("--limit", type=ROWS, default=30, show_default=True)
@@ -181,8 +193,9 @@ def sessions(app: App, /, min_cost: int | None, limit: int, by_cost: bool, fmt: 
 
     sel = selection(app.tz, kwargs)
     matching.check(app.store, sel.filters)
+    titles = app.settings["session_titles"] == "on"
     rows = list_sessions(app.store, sel.filters, limit=limit, min_cost=min_cost or 0,
-                         by_cost=by_cost)
+                         by_cost=by_cost, titles=titles)
     if not rows and matching.filtered(sel.filters) and not min_cost:
         note = matching.explain_empty(app.store, sel.filters, sel.range, sel.tz)
         if fmt != "json":
@@ -191,23 +204,24 @@ def sessions(app: App, /, min_cost: int | None, limit: int, by_cost: bool, fmt: 
         click.echo(f"note: {note}", err=True)
     if fmt == "json":
         app.console.out(json.dumps([{
-            "session": r.session, "start": r.start.isoformat(), "end": r.end.isoformat(),
+            "session": r.session, "title": r.title, "start": r.start.isoformat(), "end": r.end.isoformat(),
             "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
             "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
             "unpriced_requests": r.totals["unpriced_requests"], "cost_usd": _exact_or_none(r.totals),
         } for r in rows], indent=2))
         return
-    from rich.table import Table
+    from spendtag.cli.tables import build
+    from spendtag.periods import duration_text
 
-    t = Table(title="Sessions", title_justify="left")
-    for col in ("session", "start", "duration", "project", "agent", "models", "tokens", "cost", "tags"):
-        t.add_column(col, justify="right" if col in ("tokens", "cost", "duration") else "left")
-    for r in rows:
-        minutes = int(r.duration.total_seconds() // 60)
-        t.add_row(r.session[:12], f"{r.start.astimezone(app.tz):%Y-%m-%d %H:%M}", f"{minutes // 60}h{minutes % 60:02d}",
-                  ", ".join(r.projects)[:40], ", ".join(r.agents), ", ".join(r.models), _tokens(r.totals.tokens),
-                  _cost_of(r.totals), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items())))
-    app.console.print(t)
+    table = [[r.session[:8], r.project, r.title or "", f"{r.start.astimezone(app.tz):%Y-%m-%d %H:%M}",
+              duration_text(r.duration.total_seconds()), ", ".join(r.agent_labels), ", ".join(r.models),
+              _tokens(r.totals.tokens), _cost_of(r.totals), " ".join(f"{k}={v}" for k, v in sorted(r.tags.items()))]
+             for r in rows]
+    columns = list(_session_columns())
+    if not titles:   # (titles off: no column for them at all)
+        del columns[2]
+        table = [row[:2] + row[3:] for row in table]
+    app.console.print(build(app.console, columns, table, title="Sessions"))
 
 
 @click.command()
@@ -222,37 +236,45 @@ def session(app: App, session_id: str, fmt: str) -> None:
     from spendtag.money import exact_str
     from spendtag.report.sessions import detail, resolve
 
-    d = detail(app.store, resolve(app.store, session_id))
+    d = detail(app.store, resolve(app.store, session_id), titles=app.settings["session_titles"] == "on")
     if d is None:
         raise click.UsageError(f"no calls recorded for session {session_id!r}")
     v = d.view
     if fmt == "json":
         app.console.out(json.dumps({
-            "session": v.session, "start": v.start.isoformat(), "end": v.end.isoformat(),
+            "session": v.session, "title": v.title, "start": v.start.isoformat(), "end": v.end.isoformat(),
             "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
             "tokens": d.tokens, "unpriced_requests": v.totals["unpriced_requests"],
             "cost_usd": _exact_or_none(v.totals),
             "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
             "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
             "models": {m: _exact_or_none(t) for m, t in sorted(d.by_model.items())},
+            "model_ids": d.model_ids,
         }, indent=2))
         return
-    out = app.console.out
-    minutes = int(v.duration.total_seconds() // 60)
-    out(f"session {v.session} · {v.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {v.end.astimezone(app.tz):%H:%M} "
-        f"({minutes // 60}h{minutes % 60:02d}) · {', '.join(v.projects) or '-'} · {', '.join(v.agents) or '-'}")
+    from spendtag.periods import duration_text
+
+    def out(text: str) -> None:   # wrapped to the terminal (a long project path folds), never cut
+        app.console.print(text, markup=False, highlight=False)
+
+    out(f"session {v.session}")
+    if v.project or v.title:
+        out(" · ".join(x for x in (", ".join(v.projects), v.title) if x))
+    out(f"{v.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {v.end.astimezone(app.tz):%H:%M} "
+        f"({duration_text(v.duration.total_seconds())}) · {', '.join(v.agent_labels) or '-'}")
     if v.tags:
         out("tags: " + " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())))
-    out(f"cost {_cost_of(v.totals)} · {v.totals.requests:,} calls · {_money(d.average_per_call)} per call · "
-        f"{_money(v.cost_per_minute)} per minute")
+    out(f"cost {_cost_of(v.totals)} · {v.totals.requests:,} calls")
+    out(f"{_money(d.average_per_call)} per call · {_money(v.cost_per_minute)} per minute")
     for bucket, n in d.tokens.items():
         cost = d.costs.get(bucket)
         out(f"  {bucket:<24} {n:>14,}" + (f"  {_money(cost)}" if cost else ""))
     for comp, cost in d.costs.items():
         if comp not in d.tokens:
             out(f"  {comp:<24} {'':>14}  {_money(cost)}")
-    for model, t in sorted(d.by_model.items(), key=lambda kv: -kv[1].cost):
-        out(f"  model {model}: {_cost_of(t)} ({t.requests:,} calls)")
+    for model, t in sorted(d.by_model.items(), key=lambda kv: (-kv[1].cost, kv[0])):
+        ids = [m for m in d.model_ids.get(model, ()) if m != model]
+        out(f"  model {model}: {_cost_of(t)} ({t.requests:,} calls)" + (f" as {', '.join(ids)}" if ids else ""))
 
 
 @click.command()
@@ -287,14 +309,14 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
         return
     if not found:
         app.console.out("no Claude Code usage in that time (import it with `spendtag import`)")
+    from spendtag.periods import duration_text
+
     for b in found:
-        line = (f"{b.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {b.end.astimezone(app.tz):%H:%M}  "
-                f"{_tokens(b.totals.tokens):>7} tok  {_cost_of(b.totals):>10}  {b.totals.requests:,} calls")
-        if b.active(now):
-            left = int((b.end - now).total_seconds() // 60)
-            line += (f"  ACTIVE: {_money(b.burn_rate)}/h, projected {_money(b.projected(now))}, "
-                     f"{left // 60}h{left % 60:02d} left")
-        app.console.out(line)
+        app.console.out(f"{b.start.astimezone(app.tz):%Y-%m-%d %H:%M} – {b.end.astimezone(app.tz):%H:%M}  "
+                        f"{_tokens(b.totals.tokens):>7} tok  {_cost_of(b.totals):>10}  {b.totals.requests:,} calls")
+        if b.active(now):   # on a line of its own: the block's line stays within 60 columns
+            app.console.out(f"  ACTIVE: {_money(b.burn_rate)}/h, projected {_money(b.projected(now))}, "
+                            f"{duration_text((b.end - now).total_seconds())} left")
 
 
 @click.command()

@@ -147,15 +147,17 @@ def list_(app: App, fmt: str) -> None:
     if fmt == "json":
         app.console.out(json.dumps([_status_dict(s) for s in rows], indent=2))
         return
-    from rich.table import Table
+    from spendtag.cli.tables import Column, build
 
-    t = Table(title="Budgets", title_justify="left")
-    for col in ("name", "scope", "period", "spent", "limit", "%", "projected", "days left", "status"):
-        t.add_column(col, justify="right" if col in ("spent", "limit", "%", "projected", "days left") else "left")
-    for s in rows:
-        t.add_row(s.budget.name, s.budget.describe_scope(), s.period, _money(s.spent), _money(s.budget.limit),
-                  f"{s.percent}%", _money(s.projected), "-" if s.days_left is None else str(s.days_left), s.state)
-    app.console.print(t)
+    # On a narrow terminal: days left, period, scope and % go first; the name and status are cut.
+    columns = (Column("name", shrink=True, keep=None), Column("scope", shrink=True, keep=1),
+               Column("period", keep=0), Column("spent", "right", money=True), Column("limit", "right", money=True),
+               Column("%", "right", keep=3), Column("projected", "right", money=True, short="proj."),
+               Column("days left", "right", keep=0, short="left"), Column("status", shrink=True, keep=2, least=6))
+    table = [[s.budget.name, s.budget.describe_scope(), s.period, _money(s.spent), _money(s.budget.limit),
+              f"{s.percent}%", _money(s.projected), "-" if s.days_left is None else str(s.days_left), s.state]
+             for s in rows]
+    app.console.print(build(app.console, columns, table, title="Budgets"))
     from spendtag.report import matching
 
     vocab = app.store.vocabulary()

@@ -167,8 +167,8 @@ def bars(console: Console, report: Report, width: int = 40) -> None:
     console.out(f"{'total'.ljust(label_width)}  {' ' * width}  {cost_of(report.total):>{cost_width}}"
                 + requests(report.total.requests))
     warning = unpriced_text(report)
-    if warning:
-        console.out(f"warning: {warning}")
+    if warning:   # wrapped to the terminal, as the bars are
+        console.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 def comparison(console: Console, cmp: Comparison, fmt: str) -> None:
@@ -225,5 +225,6 @@ def _comparison_warning(console: Console, cmp: Comparison) -> None:
                 unpriced[model] = unpriced.get(model, 0) + t["unpriced_requests"]
     if unpriced:
         names = ", ".join(f"{m} ({n:,})" for m, n in sorted(unpriced.items()))
-        console.out(f"warning: {sum(unpriced.values()):,} calls could not be priced and are not in these costs: "
-                    f"{names}. Add a price with `spendtag prices override`; see `spendtag prices check`.")
+        console.print(f"warning: {sum(unpriced.values()):,} calls could not be priced and are not in these costs: "
+                      f"{names}. Add a price with `spendtag prices override`; see `spendtag prices check`.",
+                      markup=False, highlight=False)

@@ -6,7 +6,7 @@ rows partition those events, so the rows (untagged row included) add up to the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -115,6 +115,59 @@ def named_models(aggregates: Sequence[Aggregate], keys: Sequence[str], query: Se
             merged[group] = totals = Totals()
         totals.merge(a.totals)
     return [Aggregate(k, t) for k, t in merged.items()]
+
+
+def parent_agent(agent: str) -> str:
+    """The coding agent a sub-agent works for (``claude-code/agent-1a2b`` -> ``claude-code``).
+
+    A reader names a sub-agent ``<agent>/<sub-agent>`` (Claude Code's ``subagents/*.jsonl``
+    and ``progress`` records); any other agent name is its own parent.
+    """
+    head, slash, _ = agent.partition("/")
+    if slash:
+        from spendtag.capture.agents import registry
+
+        if head in registry.names():
+            return head
+    return agent
+
+
+@dataclass(slots=True)
+class Family:
+    """Rows of one family (a model's dated and undated ids; an agent and its sub-agents) as one."""
+
+    name: str
+    totals: Totals
+    members: dict[str, Totals]          # each id of the family, with its own totals
+
+    @property
+    def label(self) -> str:
+        """The name, and for an agent with sub-agents how many: ``claude-code (+58 sub-agents)``."""
+        subs = [m for m in self.members if m != self.name and m.startswith(f"{self.name}/")]
+        if not subs:
+            return self.name
+        return f"{self.name} (+{len(subs)} sub-agent{'s' if len(subs) != 1 else ''})"
+
+    @property
+    def detail(self) -> str:
+        """The ids inside, costliest first (for a hover or a detail line); empty when the name is the only one."""
+        if list(self.members) == [self.name]:
+            return ""
+        ordered = sorted(self.members.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+        return ", ".join(m for m, _ in ordered)
+
+
+def families(groups: dict[str, Totals], family_of: Callable[[str], str]) -> list[Family]:
+    """``groups`` (id -> totals) merged by ``family_of(id)``; the sums stay exact."""
+    out: dict[str, Family] = {}
+    for member, totals in groups.items():
+        name = family_of(member)
+        found = out.get(name)
+        if found is None:
+            found = out[name] = Family(name, Totals(), {})
+        found.totals.merge(totals)
+        found.members.setdefault(member, Totals()).merge(totals)
+    return list(out.values())
 
 
 def aggregate(store: Store, filters: Filters, keys: Sequence[str], tz: ZoneInfo, *,

@@ -40,6 +40,22 @@ class SessionView:
     models: list[str]
     tags: dict[str, str]
     totals: Totals
+    title: str | None = None        # what the session is about (see ``titled``); None when unknown or off
+
+    @property
+    def project(self) -> str:
+        """The session's project, ``a (+2)`` when its calls name several; empty when none does."""
+        if not self.projects:
+            return ""
+        return self.projects[0] + (f" (+{len(self.projects) - 1})" if len(self.projects) > 1 else "")
+
+    @property
+    def agent_labels(self) -> list[str]:
+        """Its agents with their sub-agents counted, not listed: ``claude-code (+3 sub-agents)``."""
+        from spendtag.report.breakdown import families, parent_agent
+
+        found = families({a: Totals() for a in self.agents}, parent_agent)
+        return [f.label for f in sorted(found, key=lambda f: f.name)]
 
     @property
     def duration(self) -> timedelta:
@@ -63,6 +79,16 @@ def view(summary: SessionSummary) -> SessionView:
                        summary.totals)
 
 
+def titled(store: Store, views: list[SessionView], on: bool = True) -> list[SessionView]:
+    """``views`` with their titles filled in from the ledger (one read); left None when ``on`` is False
+    (the setting ``session_titles = "off"``: prompts stay off every screen)."""
+    if on and views:
+        found = store.session_titles([v.session for v in views])
+        for v in views:
+            v.title = found.get(v.session)
+    return views
+
+
 def resolve(store: Store, text: str) -> str:
     """The session id ``text`` names: the id itself, or the only one it begins (as lists show them cut short)."""
     if not text:
@@ -77,16 +103,18 @@ def resolve(store: Store, text: str) -> str:
 
 
 def list_sessions(store: Store, filters: Filters, *, limit: int | None = 50, min_cost: int = 0,
-                  by_cost: bool = False) -> list[SessionView]:
-    return [view(s) for s in store.sessions(filters, limit=limit, min_cost=min_cost, by_cost=by_cost)]
+                  by_cost: bool = False, titles: bool = True) -> list[SessionView]:
+    return titled(store, [view(s) for s in store.sessions(filters, limit=limit, min_cost=min_cost, by_cost=by_cost)],
+                  titles)
 
 
 @dataclass
 class SessionDetail:
     view: SessionView
-    by_model: dict[str, Totals]
+    by_model: dict[str, Totals]         # by model family (dated and undated ids as one)
     tokens: dict[str, int]
     costs: dict[str, int]
+    model_ids: dict[str, list[str]] = field(default_factory=dict)   # family -> the ids the calls reported
 
     @property
     def average_per_call(self) -> int:
@@ -94,16 +122,25 @@ class SessionDetail:
         return 0 if not t.requests else int((Decimal(t.cost) / t.requests).to_integral_value(ROUND_HALF_EVEN))
 
 
-def detail(store: Store, session: str) -> SessionDetail | None:
+def detail(store: Store, session: str, *, titles: bool = True) -> SessionDetail | None:
     found = store.sessions(Filters(dims={"session": (session,)}))
     if not found:
         return None
-    v = view(found[0])
-    by_model = {a.key[0] or "(none)": a.totals for a in store.aggregate(Filters(dims={"session": (session,)}),
-                                                                       ["model"])}
+    v = titled(store, [view(found[0])], titles)[0]
+    by_id: dict[str, Totals] = {}
+    provider_of: dict[str, str | None] = {}
+    for a in store.aggregate(Filters(dims={"session": (session,)}), ["provider", "model"]):
+        model = a.key[1] or "(none)"
+        by_id.setdefault(model, Totals()).merge(a.totals)
+        provider_of[model] = a.key[0]
+    from spendtag.pricing.identity import model_name
+    from spendtag.report.breakdown import families
+
+    found_families = families(by_id, lambda m: m if m == "(none)" else model_name(provider_of[m], m))
     t = v.totals
-    return SessionDetail(v, by_model, {b: t[b] for b in TOKEN_BUCKETS if t[b]},
-                         {c: t[f"cost_{c}"] for c in COST_COMPONENTS if t[f"cost_{c}"]})
+    return SessionDetail(v, {f.name: f.totals for f in found_families}, {b: t[b] for b in TOKEN_BUCKETS if t[b]},
+                         {c: t[f"cost_{c}"] for c in COST_COMPONENTS if t[f"cost_{c}"]},
+                         {f.name: sorted(f.members) for f in found_families})
 
 
 @dataclass

@@ -255,13 +255,15 @@ def sessions(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
     with ctx.store() as store:
         views.check_names(store, sel)
         return views.sessions_table(store, sel, sort=sort, page=page, per_page=per_page,
-                                    min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                    min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost),
+                                    titles=ctx.settings["session_titles"] == "on")
 
 
 @router.get("/sessions/{session_id}", summary="One session: totals, models and its calls")
 def session(request: Request, session_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
-    with context(request).store() as store:
-        found = views.session_detail(store, session_id)
+    ctx = context(request)
+    with ctx.store() as store:
+        found = views.session_detail(store, session_id, titles=ctx.settings["session_titles"] == "on")
     if found is None:
         raise HTTPException(404, f"no session {session_id!r}")
     return found

@@ -227,7 +227,8 @@ def sessions(request: Request, who: Staff, f: Filtering, sort: str = "recent",
     with ctx.store() as store:
         views.check_names(store, sel)
         data = views.sessions_table(store, sel, sort="cost" if sort == "cost" else "recent", page=page,
-                                    per_page=per_page, min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                    per_page=per_page, min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost),
+                                    titles=ctx.settings["session_titles"] == "on")
         notice = None if min_cost or max_cost else views.nothing_found(store, sel, data["total"])
     return render(request, "sessions.html", data=data, f=f, page="sessions", notice=notice,
                   min_cost=min_cost or "",
@@ -236,8 +237,9 @@ def sessions(request: Request, who: Staff, f: Filtering, sort: str = "recent",
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
 def session(request: Request, session_id: str, who: Staff) -> HTMLResponse:
-    with context(request).store() as store:
-        found = views.session_detail(store, session_id)
+    ctx = context(request)
+    with ctx.store() as store:
+        found = views.session_detail(store, session_id, titles=ctx.settings["session_titles"] == "on")
     if found is None:
         raise PageError(404, "Not found", f"No session {session_id!r}.")
     return render(request, "session.html", s=found, page="sessions")

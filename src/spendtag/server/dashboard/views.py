@@ -22,9 +22,9 @@ from spendtag.ledger.store import CostRevision, Store
 from spendtag.money import exact_str
 from spendtag.periods import Range
 from spendtag.report import matching
-from spendtag.report.breakdown import build, group_key, share, totals_dict
+from spendtag.report.breakdown import Family, build, families, group_key, parent_agent, share, totals_dict
 from spendtag.report.selection import Selection
-from spendtag.report.sessions import SessionView, view
+from spendtag.report.sessions import SessionView, titled, view
 from spendtag.tags import Selector, check_key, check_value
 from spendtag.usage import PricedEvent, PriceRef
 
@@ -255,10 +255,14 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
     providers: dict[str, Totals] = {}
     agents: dict[str, Totals] = {}
     unpriced: dict[tuple[str, str], int] = {}
+    model_provider: dict[str, str] = {}
+    from spendtag.pricing.identity import model_name  # the price data's names: only when a page shows models
+
     for a in grouped:
         provider, model, agent = (v or NONE for v in a.key)
         total.merge(a.totals)
         models.setdefault(model, Totals()).merge(a.totals)
+        model_provider[model] = provider
         providers.setdefault(provider, Totals()).merge(a.totals)
         agents.setdefault(agent, Totals()).merge(a.totals)
         if a.totals["unpriced_requests"]:
@@ -288,14 +292,22 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
                      "models": [{"provider": p, "model": m, "requests": n}
                                 for (p, m), n in sorted(unpriced.items(), key=lambda kv: (-kv[1], kv[0]))]},
         "chart": chart.as_dict(),
-        "by_model": _rows(models, total.cost),
+        "by_model": _family_rows(families(models, lambda m: m if m == NONE else model_name(model_provider[m], m)),
+                                 total.cost),
         "by_provider": _rows(providers, total.cost),
-        "by_agent": _rows(agents, total.cost),
+        "by_agent": _family_rows(families(agents, parent_agent), total.cost),
         "anomalies": anomaly_marks(store, rng, chart.group, tz) if with_anomalies else [],
         "budgets": [budget_dict(s) for s in sorted((status(store, b, now, tz) for b in budgets
                                                     if b.in_effect(now, tz)),
                                                    key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
     }
+
+
+def _family_rows(found: list[Family], whole: int) -> list[dict[str, Any]]:
+    """Rows of families (a model's dated ids, an agent's sub-agents as one), with the ids inside in ``detail``."""
+    ordered = sorted(found, key=lambda f: (-f.totals.cost, -f.totals.requests, f.name))
+    return [{"value": f.name, "label": f.label, "detail": f.detail, "members": sorted(f.members),
+             **totals_dict(f.totals), "share_percent": str(share(f.totals.cost, whole))} for f in ordered]
 
 
 def _rows(groups: dict[str, Totals], whole: int) -> list[dict[str, Any]]:
@@ -388,12 +400,13 @@ def events_table(store: Store, sel: Selection, *, order: str, page: int, per_pag
 
 def session_dict(v: SessionView) -> dict[str, Any]:
     return {"session": v.session, "start": iso(v.start), "end": iso(v.end),
-            "duration_seconds": int(v.duration.total_seconds()), "projects": v.projects, "agents": v.agents,
-            "models": v.models, "tags": v.tags, **totals_dict(v.totals)}
+            "duration_seconds": int(v.duration.total_seconds()), "title": v.title, "project": v.project,
+            "projects": v.projects, "agents": v.agents, "agent_labels": v.agent_labels, "models": v.models,
+            "tags": v.tags, **totals_dict(v.totals)}
 
 
 def sessions_table(store: Store, sel: Selection, *, sort: str, page: int, per_page: int, min_cost: int | None,
-                   max_cost: int | None) -> dict[str, Any]:
+                   max_cost: int | None, titles: bool = True) -> dict[str, Any]:
     lo = min_cost or 0
     # One grouping by session counts them, orders them by cost, and spares the ledger summing again.
     grouped = {a.key[0]: a.totals for a in store.aggregate(sel.filters, ["session"]) if a.key[0]}
@@ -410,15 +423,16 @@ def sessions_table(store: Store, sel: Selection, *, sort: str, page: int, per_pa
         found = store.sessions(sel.filters, limit=per_page, offset=(page - 1) * per_page, min_cost=lo,
                                max_cost=max_cost, totals=grouped)
     return {"period": range_dict(sel.range, sel.tz), "sort": sort, **page_numbers(len(chosen), page, per_page),
-            "sessions": [session_dict(view(s)) for s in found]}
+            "sessions": [session_dict(v) for v in titled(store, [view(s) for s in found], titles)]}
 
 
-def session_detail(store: Store, session: str, scope: tuple[Selector, ...] = ()) -> dict[str, Any] | None:
+def session_detail(store: Store, session: str, scope: tuple[Selector, ...] = (), *,
+                   titles: bool = True) -> dict[str, Any] | None:
     f = Filters(tags=scope, dims={"session": (session,)})
     found = store.sessions(f)
     if not found:
         return None
-    v = view(found[0])
+    v = titled(store, [view(found[0])], titles)[0]
     calls = store.event_page(f, order="ts", limit=1000)
     return {**session_dict(v), "by_model": breakdown(store, f, "model", ZoneInfo("UTC")),
             "calls": [event_dict(e) for e in calls.events], "calls_total": calls.total}
