@@ -159,8 +159,8 @@ def test_session_detail_fits(width: int) -> None:
     out = run(width, "session", SESSION_A[:8])
     d = detail(store, SESSION_A)
     assert d is not None
-    check(out, width, [format_cost(d.view.totals.cost, 2, 0), screen(d.average_per_call), screen(d.view.cost_per_minute),
-                       *(screen(c) for c in d.costs.values())])
+    check(out, width, [format_cost(d.view.totals.cost, 2, 0), screen(d.average_per_call),
+                       screen(d.view.cost_per_minute), *(screen(c) for c in d.costs.values())])
     # One model in two names: one line, the dated id beside it.
     assert "model claude-sonnet-4-5: $1,276.69 (2 calls) as claude-sonnet-4-5-20250929" in out.replace("\n", " ") \
         or width < 80
