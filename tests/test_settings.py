@@ -31,7 +31,8 @@ def test_every_setting_has_an_env_var_and_help() -> None:
 def test_defaults_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SPENDTAG_DB")
     loaded = settings.load()
-    assert dict(loaded.values) == {"db": "", "tz": "UTC", "unpriced_policy": "warn", "client_key": "client"}
+    assert dict(loaded.values) == {"db": "", "tz": "UTC", "unpriced_policy": "warn", "client_key": "client",
+                                   "session_titles": "on"}
     assert set(loaded.origins.values()) == {"default"}
     assert loaded.db == str(settings.default_db_path())
     assert str(loaded.db).startswith(str(tmp_path / "home"))    # HOME is isolated per test
@@ -43,6 +44,7 @@ def test_defaults_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ("tz", "Asia/Kolkata", "Europe/Berlin", "Asia/Kathmandu", "UTC"),
         ("unpriced_policy", "block", "allow", "block", "warn"),
         ("client_key", "customer", "account", "tenant", "client"),
+        ("session_titles", "off", "on", "off", "on"),
     ],
 )
 def test_precedence_flag_env_config_default(monkeypatch: pytest.MonkeyPatch, config: Path, name: str, flag: str,
@@ -115,7 +117,8 @@ def test_unknown_key_names_path_line_and_fix(config: Path) -> None:
     err = _error(config, '# my settings\ntz = "UTC"\n# timezone = "x"\ntimezone = "Europe/Berlin"\n')
     known = ", ".join([*(s.name for s in settings.SETTINGS), *settings.SECTIONS])
     assert str(err) == f"{config}:4: unknown setting 'timezone' (fix: use one of: {known})"
-    assert known.startswith("db, tz, unpriced_policy, client_key, prices, budgets, alerts, attribution")
+    assert known.startswith("db, tz, unpriced_policy, client_key, session_titles, prices, budgets, alerts, "
+                            "attribution")
     assert (err.path, err.line) == (str(config), 4)
 
 

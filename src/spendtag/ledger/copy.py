@@ -5,7 +5,7 @@
   rollup rows (ids differ between stores; the content does not). Each event keeps its
   current cost, price, tags and usage; ``recorded_at`` becomes the time of the copy.
 * Every other table is copied row by row: a table with a key (``budgets``, ``alerts``,
-  ``virtual_keys``, ``issued_invoices``, ``credits``, ...) with ``ON CONFLICT DO NOTHING``; a table
+  ``virtual_keys``, ``issued_invoices``, ``credits``, ``session_titles``, ...) with ``ON CONFLICT DO NOTHING``; a table
   without one (deliveries, provider report rows, the retag log, price overrides) by
   adding the rows the target lacks, compared as whole rows. Earlier costs
   (``cost_revisions``) get their price row found or made on the target.
@@ -43,6 +43,7 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("access_tokens", "key"),
     ("issued_invoices", "key"),
     ("credits", "key"),
+    ("session_titles", "key"),
     ("provider_usage", "rows"),
     ("provider_costs", "rows"),
     ("provider_pull_days", "key"),
