@@ -72,7 +72,7 @@ def keys_create(app: App, name: str, tag_items: tuple[str, ...], budget_monthly:
     \b
       spendtag keys create acme --tags client=acme --budget-monthly 300
     """
-    from spendtag.money import format_usd
+    from spendtag.money import screen
     from spendtag.server.proxy.keys import create
     from spendtag.tags import parse_pairs
 
@@ -82,7 +82,7 @@ def keys_create(app: App, name: str, tag_items: tuple[str, ...], budget_monthly:
     tags = ",".join(f"{k}={v}" for k, v in made.record.tags.items()) or "-"
     click.echo(f"key id {made.record.key_id} ({name}), tags {tags}", err=True)
     if made.budget is not None:
-        click.echo(f"budget {made.budget.name}: {format_usd(made.budget.limit)} per month, blocking", err=True)
+        click.echo(f"budget {made.budget.name}: {screen(made.budget.limit)} per month, blocking", err=True)
     click.echo("This is the only time the key is shown; store it now.", err=True)
 
 
@@ -145,7 +145,7 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     """
     from spendtag.guard import budgets as budgetmod
     from spendtag.ledger.query import Filters
-    from spendtag.money import format_usd
+    from spendtag.money import screen
     from spendtag.server.proxy.app import encode_token
     from spendtag.tags import parse_pairs
     from spendtag.usage import new_event_id
@@ -193,7 +193,7 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     totals = [a.totals for a in app.store.aggregate(Filters(dims={"session": (session,)}))]
     cost = sum(t.cost for t in totals)
     calls = sum(t.requests for t in totals)
-    click.echo(f"spendtag: session {session}: {calls} call(s), {format_usd(cost)}", err=True)
+    click.echo(f"spendtag: session {session}: {calls} call(s), {screen(cost)}", err=True)
     sys.exit(code)
 
 

@@ -61,30 +61,28 @@ def _csv(items: Any) -> str:
 
 
 def _table(app: App, found: Any) -> None:
-    from rich.table import Table
-
-    from spendtag.money import format_usd
+    from spendtag.cli.tables import Column, build
+    from spendtag.money import screen
     from spendtag.report.recommendations import LOW_CACHE_SHARE, MIN_SHARE_PERCENT
 
     rng = found.range
     period = "all time" if rng.since is None and rng.until is None else f"{rng.label(found.tz)} ({found.tz.key})"
-    title = f"Recommendations · {period} · spend {format_usd(found.total)}"
+    title = f"Recommendations · {period} · spend {screen(found.total)}"
     if not found.items:
         app.console.out(f"{title}\nno recommendations: no model with a cheaper one of its family carries "
                         f"{MIN_SHARE_PERCENT}% of this spend and saves on it, and no busy agent reads less than "
                         f"{LOW_CACHE_SHARE}% of its input from cache")
         return
-    t = Table(title=title, title_justify="left")
-    for col in ("kind", "subject", "calls", "cost", "share", "suggestion", "would cost", "saves", "basis"):
-        t.add_column(col, justify="right" if col in ("calls", "cost", "share", "would cost", "saves") else "left")
-    for r in found.items:
-        t.add_row(r.kind, r.subject, f"{r.calls:,}", format_usd(r.cost), f"{r.share_percent}%",
-                  r.alternative or "prompt caching",
-                  "-" if r.alternative_cost is None else format_usd(r.alternative_cost),
-                  "-" if r.savings is None else format_usd(r.savings), r.basis)
-    app.console.print(t)
+    columns = (Column("kind", keep=1), Column("subject", shrink=True, keep=None), Column("calls", "right", keep=2),
+               Column("cost", "right", money=True), Column("share", "right", keep=3),
+               Column("suggestion", shrink=True, keep=4), Column("would cost", "right", money=True, short="then"),
+               Column("saves", "right", money=True), Column("basis", shrink=True, keep=0))
+    rows = [[r.kind, r.subject, f"{r.calls:,}", screen(r.cost), f"{r.share_percent}%",
+             r.alternative or "prompt caching", "-" if r.alternative_cost is None else screen(r.alternative_cost),
+             "-" if r.savings is None else screen(r.savings), r.basis] for r in found.items]
+    app.console.print(build(app.console, columns, rows, title=title))
     if found.savings:
-        app.console.out(f"cheaper models would have saved {format_usd(found.savings)} on this spend")
+        app.console.out(f"cheaper models would have saved {screen(found.savings)} on this spend")
 
 
 COMMANDS = [recommend]

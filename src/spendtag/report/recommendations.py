@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from spendtag.ledger.query import Filters, Totals
 from spendtag.ledger.store import Store
-from spendtag.money import exact_str, format_usd
+from spendtag.money import exact_str, screen
 from spendtag.periods import Range
 from spendtag.report.breakdown import share
 
@@ -130,8 +130,8 @@ def _cheaper_model(store: Store, pricer: Pricer, filters: Filters, provider: str
     pct = share(cost, whole)
     saved = cost - alternative
     prices = "list price" if all(s.startswith("genai-prices") for s in sources) else "your prices"
-    text = (f"{model} is {_percent_text(pct)}% of this spend ({format_usd(cost)}); the same tokens on {cheaper} "
-            f"would cost {format_usd(alternative)} at {prices}, {format_usd(saved)} less")
+    text = (f"{model} is {_percent_text(pct)}% of this spend ({screen(cost)}); the same tokens on {cheaper} "
+            f"would cost {screen(alternative)} at {prices}, {screen(saved)} less")
     basis = (f"{calls:,} calls repriced one by one on {cheaper}: same tokens, tier and date "
              f"({', '.join(sorted(sources))})")
     return Recommendation("cheaper-model", f"{provider}/{model}", calls, cost, pct, text, basis, provider=provider,
