@@ -39,7 +39,6 @@ from spendtag.ledger.postgres_schema import postgres_migrations
 from spendtag.ledger.postgres_tables import PostgresTables
 from spendtag.ledger.provider_tables import ProviderReports
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
-from spendtag.ledger.rule_tables import RuleTables
 from spendtag.ledger.rollup_store import (
     EVENT_SELECT,
     EVENT_SUMS,
@@ -48,6 +47,7 @@ from spendtag.ledger.rollup_store import (
     RollupStore,
     RowMaker,
 )
+from spendtag.ledger.rule_tables import RuleTables
 from spendtag.ledger.store import ImportState
 from spendtag.usage import PricedEvent
 

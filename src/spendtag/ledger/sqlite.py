@@ -30,7 +30,6 @@ from spendtag.ledger.migrations import MIGRATIONS
 from spendtag.ledger.plan import DAY_US
 from spendtag.ledger.provider_tables import ProviderTables
 from spendtag.ledger.query import TOTAL_FIELDS, Filters
-from spendtag.ledger.rule_tables import RuleTables
 from spendtag.ledger.reservation_tables import SQLiteReservations
 from spendtag.ledger.rollup_store import (
     EVENT_SELECT,
@@ -41,6 +40,7 @@ from spendtag.ledger.rollup_store import (
     RowMaker,
     group_import_rows,
 )
+from spendtag.ledger.rule_tables import RuleTables
 from spendtag.ledger.store import ImportPart, ImportState
 from spendtag.periods import to_us
 from spendtag.usage import PricedEvent
