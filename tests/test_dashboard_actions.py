@@ -217,7 +217,7 @@ def test_read_only_and_client_tokens_cannot_act(ledger: Path) -> None:
     store = store_of(ledger)
     try:
         assert "everyone" in store.budgets() and store.audit_log() == []
-        assert [k.key_id for k in store.keys()] == ["vk_1"]
+        assert [k.key_id for k in store.keys(include_revoked=True)] == ["vk_1"]
     finally:
         store.close()
 
@@ -242,7 +242,8 @@ def test_draft_and_issue_an_invoice_as_the_cli_would(web: TestClient, ledger: Pa
     before = [i.number for i in store.issued_invoices()]
     store.close()
     page = follow(web, post(web, "/manage/invoices/issue", {"client": "acme", "period": "2026-02",
-                                                            "issued_on": "2026-03-02"}, page="/manage/invoices/new?client=acme&period=2026-02"))
+                                                            "issued_on": "2026-03-02"},
+                            page="/manage/invoices/new?client=acme&period=2026-02"))
     store = store_of(ledger)
     try:
         made = [i for i in store.issued_invoices() if i.number not in before]
