@@ -11,6 +11,9 @@ spans any number of them (``~/clients/acme/**`` covers ``~/clients/acme`` itself
 everything under it), ``~`` is the user's home. Every matching rule applies, in file
 order, later ones winning on the same key; tags already on an event are kept unless a
 rule sets the same key.
+
+Rules can also be made from the dashboard: those are kept in the ledger and come after the
+file's (:meth:`Rules.load`), as if written at its end.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spendtag.errors import ConfigError, SpendtagError
 from spendtag.tags import check_tags
+
+if TYPE_CHECKING:
+    from spendtag.ledger.rule_tables import StoredRule
+    from spendtag.ledger.store import Store
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,39 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(path[i]))
             i += 1
     return re.compile("".join(out) + r"/?\Z")
+
+
+class RuleError(SpendtagError, ValueError):
+    """A path pattern or tags that cannot make a rule."""
+
+
+def make_rule(pattern: str, tags: Mapping[str, str]) -> Rule:
+    """A rule from a pattern and its tags, checked as the config file's are."""
+    if not pattern.strip():
+        raise RuleError("a rule needs a path pattern, e.g. ~/clients/acme/**")
+    if not tags:
+        raise RuleError(f"rule {pattern!r} gives no tags: add one, e.g. client=acme")
+    try:
+        return Rule(pattern.strip(), check_tags(dict(tags)), compile_pattern(pattern))
+    except re.error as exc:
+        raise RuleError(f"attribution rule {pattern!r}: {exc}") from None
+
+
+def add_rule(store: Store, pattern: str, tags: Mapping[str, str]) -> StoredRule:
+    """Keep a new rule in the ledger (after every rule already there)."""
+    from spendtag.ledger.rule_tables import StoredRule
+
+    rule = make_rule(pattern, tags)
+    stored = StoredRule(rule.pattern, dict(rule.tags))
+    store.add_attribution_rule(stored)
+    return stored
+
+
+def remove_rule(store: Store, rule_id: str) -> StoredRule:
+    found = store.remove_attribution_rule(rule_id)
+    if found is None:
+        raise RuleError(f"no attribution rule {rule_id!r} in the ledger (config-file rules are removed there)")
+    return found
 
 
 class Rules:
@@ -96,4 +136,16 @@ class Rules:
             except (SpendtagError, re.error) as exc:
                 raise ConfigError(f"attribution rule {pattern!r}: {exc}", path=path, key=key,
                                   fix="use *, ? and ** in paths, and tag keys like client") from None
+        return cls(rules)
+
+    @classmethod
+    def load(cls, store: Store | None, table: Any, *, path: str = "config") -> Rules:
+        """The config file's rules, then the ledger's (made from the dashboard), in that order."""
+        rules = cls.from_config(table, path=path).rules
+        if store is not None:
+            for stored in store.attribution_rules():
+                try:
+                    rules.append(make_rule(stored.pattern, stored.tags))
+                except SpendtagError:     # checked when made; a later, stricter check must not stop imports
+                    continue
         return cls(rules)

@@ -85,7 +85,7 @@ class App:
     def rules(self) -> Rules:
         from spendtag.attribution import Rules
 
-        return Rules.from_config(self.settings.sections.get("attribution"), path=str(self.settings.config_path))
+        return Rules.load(self.store, self.settings.sections.get("attribution"), path=str(self.settings.config_path))
 
     def fire_alerts(self) -> None:
         """Fire and deliver the budget alerts now due (after recording); never fails the command."""

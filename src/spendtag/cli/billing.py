@@ -11,11 +11,10 @@ from typing import Any
 
 import click
 
-from spendtag.bill import build, render, repricing
-from spendtag.bill.allocation import Allocation
+from spendtag.bill import build, issuing, render, repricing
 from spendtag.bill.config import BillingConfig
 from spendtag.bill.fixed_costs import DEFAULT_KIND, fixed_cost
-from spendtag.bill.model import Invoice, from_json, to_json, usd
+from spendtag.bill.model import Invoice, from_json, usd
 from spendtag.bill.price_diff import diff, load
 from spendtag.bill.store import IssuedInvoices
 from spendtag.bill.terms import BillingError, from_flags
@@ -26,9 +25,8 @@ from spendtag.cli.render import cost_text
 from spendtag.cli.target import open_new, output_path
 from spendtag.ledger.query import Filters
 from spendtag.money import format_usd
-from spendtag.periods import parse_instant, parse_period, zone
+from spendtag.periods import parse_instant, zone
 from spendtag.report import matching
-from spendtag.report.breakdown import group_key
 from spendtag.tags import Selector, parse_pairs
 
 
@@ -68,25 +66,10 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "client"
 
 
-def _issue(issued: IssuedInvoices, config: BillingConfig, invoices: list[Invoice], on: date,
-           reissue: bool) -> list[Invoice]:
-    """Store each invoice under a new number; refuse unpriced calls or a second issue (unless ``reissue``)."""
-    for inv in invoices:
-        build.check_issuable(inv)
-        done = issued.find(inv.client, inv.period)
-        if done and not reissue:
-            raise BillingError(f"{inv.client_key}={inv.client} {inv.period} was already issued as {done[-1]}: "
-                               f"see `spendtag invoice show {done[-1]}`, or pass --reissue for a new number")
-    out = []
-    for inv in invoices:
-        def rendered(number: str, inv: Invoice = inv) -> tuple[str, str, str]:
-            final = build.issued(inv, number, on.isoformat())
-            return to_json(final), render.as_text(final), format(final.total_due, "f")
-
-        record = issued.issue(config.prefix, on.year, inv.client, inv.period, on.isoformat(), rendered)
-        click.echo(f"issued {record.number} · {inv.client} · {inv.period} · total due {usd(inv.total_due)}",
-                   err=True)
-        out.append(from_json(record.document))
+def _issue(app: App, config: BillingConfig, invoices: list[Invoice], on: date, reissue: bool) -> list[Invoice]:
+    out = issuing.issue(app.store, config, invoices, on, reissue=reissue)
+    for inv in out:
+        click.echo(f"issued {inv.number} · {inv.client} · {inv.period} · total due {usd(inv.total_due)}", err=True)
     return out
 
 
@@ -137,80 +120,42 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         output_path(output)     # before anything is issued: a file that cannot be written is said now
     tz = zone(tz_name) if tz_name else app.tz
     config = _config(app)
-    req = build.Request(
-        period=period, range=parse_period(period, tz), tz=tz, config=config, by=by or config.by,
-        allocation=Allocation.parse(allocate) if allocate else config.allocation,
-        terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee, usage_cap=usage_cap,
-                         absorb_overage=absorb_overage, per_unit=per_unit))
+    req = issuing.request(config, period, tz, by=by, allocate=allocate,
+                          terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee,
+                                           usage_cap=usage_cap, absorb_overage=absorb_overage, per_unit=per_unit))
     on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
-    _check_names(app, req, client)
-    issued = IssuedInvoices.for_store(app.store) if issue else None
-    try:
-        if client:
-            invoices = [build.invoice_for(app.store, req, client)]
-            _refuse_nothing(app, req, invoices[0])
-            if issued is not None:
-                invoices = _issue(issued, config, invoices, on, reissue)
-            _emit(invoices[0], fmt, output)
-            return
-        if output_dir is None:
-            raise click.UsageError("--all writes one file per client: give --output-dir DIR")
-        if output_dir.exists() and not output_dir.is_dir():
-            raise click.UsageError(f"--output-dir {str(output_dir)[:300]} is not a folder")
-        run = build.run_all(app.store, req)
-        if not run.invoices:
-            everyone = Filters(since=req.range.since, until=req.range.until,
-                               tags=(Selector(config.client_key, "present"),))
-            raise matching.explain_empty(app.store, everyone, req.range, tz)
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
-        invoices = run.invoices if issued is None else _issue(issued, config, run.invoices, on, reissue)
-        for inv in invoices:
-            stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
-            target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
-            _warn_unpriced(inv)
-            _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
-        summary = render.summary_text(run, period, req.allocation.describe())
-        _write(output_dir / "summary.txt", summary)
-        _write(output_dir / "summary.csv", render.summary_csv(run))
-        click.echo(summary, nl=False)
-        click.echo(f"wrote {len(invoices)} invoices, summary.txt and summary.csv to {output_dir}")
-    finally:
-        if issued is not None:
-            issued.close()
-
-
-def _check_names(app: App, req: build.Request, client: str | None) -> None:
-    """Refuse a client (or --by key) no call in the ledger carries: a typo would bill $0.00.
-
-    A client with its own [billing.clients] terms may have no calls yet (a retainer).
-    """
-    wanted = Selector(req.config.client_key, "eq" if client else "present", client)
-    if client in req.config.clients:
-        wanted = Selector(req.config.client_key, "present")
-    # Per-unit terms count the distinct values of a tag: one no call has would bill 0 units.
-    terms = req.terms_for(client) if client else req.terms
-    units = (Selector(terms.unit_key, "present"),) if terms and terms.model == "per-unit" and terms.unit_key else ()
-    tags = (wanted, *units)
-    matching.check(app.store, Filters(tags=tags), by=[group_key(req.by)], known_keys=(req.config.client_key,))
-    # A fixed split naming a client no call has (acmee=60) would hand its share to nobody anyone bills.
-    for name in req.allocation.shares:
-        if name not in req.config.clients:
-            share = Filters(tags=(Selector(req.config.client_key, "eq", name),))
-            for note in matching.check_scope(app.store, share, allow_new=False,
-                                             fix="name it in [billing.clients] if it is a new client"):
-                click.echo(f"note: --allocate {name}: {note}", err=True)
-
-
-def _refuse_nothing(app: App, req: build.Request, inv: Invoice) -> None:
-    """No calls in the period and nothing else due (a fee, a share of shared cost): there is nothing to bill."""
-    if inv.events or inv.allocated or inv.total_due:
+    for note in issuing.check_names(app.store, req, client):
+        click.echo(f"note: {note}", err=True)
+    if client:
+        invoices = [issuing.draft(app.store, req, client)]
+        if issue:
+            invoices = _issue(app, config, invoices, on, reissue)
+        _emit(invoices[0], fmt, output)
         return
-    client = Filters(since=req.range.since, until=req.range.until,
-                     tags=(Selector(req.config.client_key, "eq", inv.client),))
-    raise matching.explain_empty(app.store, client, req.range, req.tz)
+    if output_dir is None:
+        raise click.UsageError("--all writes one file per client: give --output-dir DIR")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise click.UsageError(f"--output-dir {str(output_dir)[:300]} is not a folder")
+    run = build.run_all(app.store, req)
+    if not run.invoices:
+        everyone = Filters(since=req.range.since, until=req.range.until,
+                           tags=(Selector(config.client_key, "present"),))
+        raise matching.explain_empty(app.store, everyone, req.range, tz)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
+    invoices = _issue(app, config, run.invoices, on, reissue) if issue else run.invoices
+    for inv in invoices:
+        stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
+        target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
+        _warn_unpriced(inv)
+        _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
+    summary = render.summary_text(run, period, req.allocation.describe())
+    _write(output_dir / "summary.txt", summary)
+    _write(output_dir / "summary.csv", render.summary_csv(run))
+    click.echo(summary, nl=False)
+    click.echo(f"wrote {len(invoices)} invoices, summary.txt and summary.csv to {output_dir}")
 
 
 @invoice.command("show")

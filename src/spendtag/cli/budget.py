@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -17,25 +17,21 @@ from spendtag.periods import Range
 
 
 def _percents(text: str | None, option: str) -> tuple[Decimal, ...]:
-    if not text:
-        return ()
+    from spendtag.guard.budgets import BudgetError, parse_percents
+
     try:
-        found = tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
-    except InvalidOperation:
-        found = (Decimal("NaN"),)
-    if not found or not all(p.is_finite() and 0 < p <= 1000 for p in found):
-        raise click.BadParameter(f"{text[:80]!r}: give percentages above 0 and up to 1000, such as 50,80",
-                                 param_hint=f"'{option}'")
-    return found
+        return parse_percents(text, option)
+    except BudgetError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2], param_hint=f"'{option}'") from None
 
 
 def _stop_percent(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    found = _percents(text, "--stop-at")
-    if len(found) != 1:
-        raise click.BadParameter(f"{text[:80]!r}: give one percentage, e.g. 100", param_hint="'--stop-at'")
-    return found[0]
+    from spendtag.guard.budgets import BudgetError, parse_stop_percent
+
+    try:
+        return parse_stop_percent(text, "--stop-at")
+    except BudgetError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2], param_hint="'--stop-at'") from None
 
 
 @click.group(cls=HelpGroup)
@@ -81,6 +77,7 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
       spendtag budget set acme-web --project ~/clients/acme/web --monthly 50
       spendtag budget set acme --scope client=acme --monthly 300 --notify-at 80 --stop-at 100 --enforce block
     """
+    from spendtag.guard import budgets as budgets_mod
     from spendtag.guard.budgets import Budget
     from spendtag.tags import Selector
 
@@ -91,8 +88,6 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
     period, amount = given[0]
     if (start or end) and period != "total":
         raise click.UsageError("--from/--until make a fixed range: use them with --total")
-    if name in {b.name for b in app.budgets if b.origin == "config"}:
-        raise click.UsageError(f"budget {name!r} is defined in the config file; edit it there")
     known = app.settings.alert_channels
     for channel in channels:
         if channel not in known:
@@ -106,8 +101,7 @@ def set_(app: App, name: str, scope: tuple[str, ...], agent: str | None, key: st
         stop_percent=_stop_percent(stop_at), enforce=enforce,  # type: ignore[arg-type]
         forecast_alert=not no_forecast_alert, channels=channels,
     )
-    notes = _scope_notes(app, b.filters(Range(None, None)), allow_new)
-    app.store.save_budget(name, b.to_dict())
+    notes = budgets_mod.save(app.store, b, app.budgets, channels=known, allow_new=allow_new)
     for note in notes:
         click.echo(f"note: budget {name} counts from the first such call: {note}", err=True)
     app.console.out(f"budget {name}: {b.describe_scope()}, {_money(b.limit)} {b.describe_period()}, "
@@ -240,10 +234,9 @@ def _show_scope_matches(app: App, b: Any, period: Range) -> None:
 @click.pass_obj
 def remove(app: App, name: str) -> None:
     """Delete budget NAME (config-file budgets are removed by editing the file)."""
-    if not app.store.remove_budget(name):
-        if name in {b.name for b in app.budgets}:
-            raise click.UsageError(f"budget {name!r} is defined in the config file; remove it there")
-        raise click.UsageError(f"no budget {name!r}")
+    from spendtag.guard import budgets as budgets_mod
+
+    budgets_mod.remove(app.store, name, app.budgets)
     app.console.out(f"budget {name} removed")
 
 

@@ -30,7 +30,7 @@ def statusline() -> None:
         try:
             found = budgets.load(store, conf.sections.get("budgets"), config_path=str(conf.config_path),
                                  channels=conf.alert_channels)
-            rules = Rules.from_config(conf.sections.get("attribution"), path=str(conf.config_path))
+            rules = Rules.load(store, conf.sections.get("attribution"), path=str(conf.config_path))
             text = line(payload if isinstance(payload, dict) else {}, store, found, rules, zone(conf["tz"]),
                         client_key=conf["client_key"])
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 
 import click
 from rich.table import Table
@@ -13,27 +12,13 @@ from spendtag.cli.catalog import HelpGroup
 from spendtag.cli.params import DAY
 from spendtag.errors import PricingError
 from spendtag.periods import parse_instant
-from spendtag.pricing import PriceOverride
+from spendtag.pricing.book import override_from_text
 from spendtag.report import unpriced as unpriced_calls
-from spendtag.report.unpriced import CARD_FLAGS
-from spendtag.tags import Selector
 
 
 @click.group(cls=HelpGroup)
 def prices() -> None:
     """List prices (genai-prices, bundled), your overrides, and unpriced models."""
-
-
-def _decimal(name: str, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise PricingError(f"--{name} {value[:80]!r} is not a number") from None
-    if not result.is_finite() or not 0 <= result <= 1_000_000:
-        raise PricingError(f"--{name} must be a number from 0 to 1,000,000")
-    return result
 
 
 @prices.command("show")
@@ -90,15 +75,12 @@ def override(app: App, model: str, provider: str | None, input_: str | None, out
     Applies to calls recorded from now on whose time falls in --from/--until; costs already
     in the ledger keep the price they were recorded with.
     """
-    given = {"input": input_, "output": output, "cache-read": cache_read, "cache-write-5m": cache_write_5m,
-             "cache-write-1h": cache_write_1h, "input-audio": input_audio, "output-audio": output_audio,
-             "reasoning": reasoning, "web-search": web_search}
-    rates = {CARD_FLAGS[flag]: d for flag, v in given.items() if (d := _decimal(flag, v)) is not None}
-    o = PriceOverride(
-        id=None, model=model, provider=provider, rates=rates or None, multiplier=_decimal("multiplier", multiplier),
-        valid_from=valid_from, valid_until=valid_until,
-        scope=tuple(Selector.parse(s) for s in scope), note=note,
-    )
+    given = {"input": input_, "output": output, "cache_read": cache_read, "cache_write_5m": cache_write_5m,
+             "cache_write_1h": cache_write_1h, "input_audio": input_audio, "output_audio": output_audio,
+             "reasoning": reasoning, "web_search": web_search}
+    o = override_from_text(model, provider=provider, rates=given, multiplier=multiplier, valid_from=valid_from,
+                           valid_until=valid_until, scope=scope, note=note,
+                           label=lambda key: "--" + key.replace("_", "-"))
     if o.scope:
         from spendtag.ledger.query import Filters
         from spendtag.report import matching

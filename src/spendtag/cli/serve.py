@@ -81,14 +81,9 @@ def tokens_add(app: App, name: str, read_only: bool, client: str | None, scope: 
         if not sep or not key.strip() or not value.strip() or value.strip().startswith("="):
             raise click.UsageError("--scope takes KEY=VALUE, e.g. --scope project=apollo")
         pair = (key.strip(), value.strip())
-    from spendtag.ledger.query import Filters
-    from spendtag.report.matching import check_scope
-    from spendtag.tags import Selector, check_key, check_value
+    from spendtag.server.dashboard.access import create_link
 
-    wanted = Selector(check_key(pair[0]), "eq", check_value(pair[0], pair[1]))
-    notes = check_scope(app.store, Filters(tags=(wanted,)), allow_new=allow_new,
-                        fix="for a client with no calls yet, pass --allow-new")
-    token, record = create_token(app.store, name, "client", pair)
+    token, record, notes = create_link(app.store, name, pair, allow_new=allow_new)
     for note in notes:
         click.echo(f"note: the link shows nothing until such a call is recorded: {note}", err=True)
     app.console.out(f"link for {pair[0]}={pair[1]} ({record.token_id}): {base_url.rstrip('/')}/share/{token}")
@@ -116,11 +111,9 @@ def tokens_list(app: App, show_all: bool) -> None:
 @click.pass_obj
 def tokens_revoke(app: App, name_or_id: str) -> None:
     """Revoke a token by name or id: its pages and API calls are refused from now on."""
-    from datetime import UTC, datetime
+    from spendtag.server.dashboard.access import revoke_token
 
-    found = app.store.revoke_access_token(name_or_id, datetime.now(UTC))
-    if found is None:
-        raise click.UsageError(f"no active token {name_or_id!r} (see `spendtag tokens list`)")
+    found = revoke_token(app.store, name_or_id)
     app.console.out(f"revoked {found.name} ({found.token_id})")
 
 

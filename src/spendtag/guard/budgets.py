@@ -342,6 +342,61 @@ def load(store: Store, config_entries: Any = None, *, config_path: str = "config
     return sorted(budgets, key=lambda b: b.name)
 
 
+# -- changing the ledger's budgets ------------------------------------------------------------------
+# `spendtag budget set/remove` and the dashboard's budget form both come here.
+
+def parse_percents(text: str | None, option: str = "notify at") -> tuple[Decimal, ...]:
+    """``"50,80"`` (a ``%`` after each is allowed) -> percentages above 0 and up to 1000."""
+    if not text or not text.strip():
+        return ()
+    try:
+        found = tuple(Decimal(p.strip().rstrip("%")) for p in text.split(",") if p.strip())
+    except InvalidOperation:
+        found = (Decimal("NaN"),)
+    if not found or not all(p.is_finite() and 0 < p <= 1000 for p in found):
+        raise BudgetError(f"{option}: {text[:80]!r}: give percentages above 0 and up to 1000, such as 50,80")
+    return found
+
+
+def parse_stop_percent(text: str | None, option: str = "stop at") -> Decimal | None:
+    if text is None or not text.strip():
+        return None
+    found = parse_percents(text, option)
+    if len(found) != 1:
+        raise BudgetError(f"{option}: {text[:80]!r}: give one percentage, e.g. 100")
+    return found[0]
+
+
+def save(store: Store, budget: Budget, budgets: Iterable[Budget], *, channels: Collection[str] | None = None,
+         allow_new: bool = False) -> list[str]:
+    """Create or replace ``budget`` in the ledger; notes on a scope naming what no call carries yet.
+
+    ``budgets`` are those in effect (config file and ledger): a name from the config file is
+    edited there. A scope naming a near miss of a tag value the ledger has (a typo) is refused
+    unless ``allow_new``.
+    """
+    from spendtag.report.matching import check_scope
+
+    if budget.name in {b.name for b in budgets if b.origin == "config"}:
+        raise BudgetError(f"budget {budget.name!r} is defined in the config file; edit it there")
+    for channel in budget.channels:
+        if channels is not None and channel not in channels:
+            raise BudgetError(f"{channel!r} is not a configured alert channel ({did_you_mean(channel, channels)}; "
+                              "channels are [alerts.channels.NAME] tables in the config file)")
+    notes = check_scope(store, budget.filters(Range(None, None)), allow_new=allow_new,
+                        fix="for a scope with no calls yet, pass --allow-new")
+    store.save_budget(budget.name, budget.to_dict())
+    return notes
+
+
+def remove(store: Store, name: str, budgets: Iterable[Budget]) -> None:
+    """Delete the ledger's budget ``name`` (a config-file budget is removed by editing the file)."""
+    if not store.remove_budget(name):
+        if name in {b.name for b in budgets}:
+            raise BudgetError(f"budget {name!r} is defined in the config file; remove it there")
+        raise BudgetError(f"no budget {name!r}")
+
+
 # -- status ---------------------------------------------------------------------------------------
 
 @dataclass

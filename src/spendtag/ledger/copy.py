@@ -49,6 +49,8 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("provider_pull_days", "key"),
     ("provider_pulls", "key"),
     ("cost_revisions", "key"),
+    ("audit_log", "key"),
+    ("attribution_rules", "key"),
 )
 # Tables not copied row by row: events and what record() rebuilds from them, the migration
 # log each store keeps for itself, and proxies' in-flight holds and reservations (they expire).

@@ -16,7 +16,7 @@ from spendtag.ledger.migration import Migration
 from spendtag.usage import SessionTitle
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration("0011_session_titles", (
+    Migration("0013_session_titles", (
         "CREATE TABLE session_titles (session TEXT PRIMARY KEY, title TEXT NOT NULL, kind TEXT NOT NULL, "
         "updated_at BIGINT NOT NULL)",
     )),

@@ -21,6 +21,7 @@ from typing import Any
 
 from spendtag.errors import StoreError
 from spendtag.ledger.access_tables import AccessTables
+from spendtag.ledger.audit_tables import AuditTables
 from spendtag.ledger.credit_tables import CreditTables
 from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
@@ -39,6 +40,7 @@ from spendtag.ledger.rollup_store import (
     RowMaker,
     group_import_rows,
 )
+from spendtag.ledger.rule_tables import RuleTables
 from spendtag.ledger.store import ImportPart, ImportState
 from spendtag.periods import to_us
 from spendtag.usage import PricedEvent
@@ -129,7 +131,7 @@ def _add_to(totals: dict[Any, list[int]], key: Any, sums: list[int]) -> None:
 
 
 class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, CreditTables, AccessTables,
-                  SQLiteReservations):
+                  SQLiteReservations, AuditTables, RuleTables):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 
     _IN_CHUNK = _IN_CHUNK

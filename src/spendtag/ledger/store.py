@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from spendtag.ledger.access_tables import AccessToken
+from spendtag.ledger.audit_tables import AuditEntry
 from spendtag.ledger.credit_tables import Credit
 from spendtag.ledger.invoice_tables import IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
+from spendtag.ledger.rule_tables import StoredRule
 from spendtag.usage import COST_COMPONENTS, TOKEN_BUCKETS, Cost, PricedEvent, PriceRef, SessionTitle
 
 if TYPE_CHECKING:
@@ -391,6 +393,18 @@ class Store(Protocol):
     def access_tokens(self, *, include_revoked: bool = False) -> list[AccessToken]: ...
 
     def revoke_access_token(self, id_or_name: str, at: datetime) -> AccessToken | None: ...
+
+    # Changes made from the dashboard (who, when, what), newest first; only ever added to.
+    def add_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_log(self, *, limit: int | None = None, offset: int = 0) -> list[AuditEntry]: ...
+
+    # Attribution rules made from the dashboard, after the config file's (oldest first).
+    def add_attribution_rule(self, rule: StoredRule) -> None: ...
+
+    def attribution_rules(self) -> list[StoredRule]: ...
+
+    def remove_attribution_rule(self, rule_id: str, at: datetime | None = None) -> StoredRule | None: ...
 
     # A value that changes whenever another connection (any process) commits to the ledger, for a
     # guard to read the ledger again only then; None where no such value is cheap (read on a timer).

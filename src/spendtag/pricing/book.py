@@ -14,7 +14,7 @@ on a dated id covers that id only.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -105,6 +105,40 @@ class PriceOverride:
         if self.valid_from is not None and day < self.valid_from:
             return False
         return self.valid_until is None or day < self.valid_until
+
+
+def parse_rate(name: str, value: str | None) -> Decimal | None:
+    """A rate or multiplier as typed (``--input 3``, a form field): a number from 0 to 1,000,000, or None."""
+    if value is None or not value.strip():
+        return None
+    try:
+        result = Decimal(value.strip())
+    except InvalidOperation:
+        raise PricingError(f"{name} {value[:80]!r} is not a number") from None
+    if not result.is_finite() or not 0 <= result <= 1_000_000:
+        raise PricingError(f"{name} must be a number from 0 to 1,000,000")
+    return result
+
+
+def override_from_text(model: str, *, provider: str | None = None, rates: Mapping[str, str | None] | None = None,
+                       multiplier: str | None = None, valid_from: date | None = None,
+                       valid_until: date | None = None, scope: Iterable[str] = (), note: str = "",
+                       label: Callable[[str], str] = lambda key: key) -> PriceOverride:
+    """An override from typed values: ``rates`` keyed like the config file (input, cache_read, output...).
+
+    ``label`` names a field in an error (``--cache-read`` for the command line).
+    """
+    card: dict[str, Decimal] = {}
+    for key, text in (rates or {}).items():
+        if key not in _CONFIG_RATE_KEYS:
+            raise PricingError(f"unknown rate {key!r}; use some of {', '.join(_CONFIG_RATE_KEYS)}")
+        found = parse_rate(label(key), text)
+        if found is not None:
+            card[_CONFIG_RATE_KEYS[key]] = found
+    return PriceOverride(id=None, model=model.strip(), provider=(provider or "").strip() or None,
+                         rates=card or None, multiplier=parse_rate(label("multiplier"), multiplier),
+                         valid_from=valid_from, valid_until=valid_until,
+                         scope=tuple(Selector.parse(s) for s in scope if s.strip()), note=note)
 
 
 def _check_amount(value: object, what: str) -> None:

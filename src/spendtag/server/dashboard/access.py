@@ -75,6 +75,29 @@ def create_token(store: Store, name: str, role: Role, scope: tuple[str, str] | N
     return token, record
 
 
+def create_link(store: Store, name: str, scope: tuple[str, str], *,
+                allow_new: bool = False) -> tuple[str, AccessToken, list[str]]:
+    """A client link (a token scoped to one tag value), shown once; notes when no call carries that value yet.
+
+    A value close to one the ledger has (a typo) is refused unless ``allow_new``.
+    """
+    from spendtag.ledger.query import Filters
+    from spendtag.report.matching import check_scope
+
+    wanted = Selector(check_key(scope[0]), "eq", check_value(scope[0], scope[1]))
+    notes = check_scope(store, Filters(tags=(wanted,)), allow_new=allow_new,
+                        fix="for a client with no calls yet, pass --allow-new")
+    token, record = create_token(store, name, "client", scope)
+    return token, record, notes
+
+
+def revoke_token(store: Store, name_or_id: str) -> AccessToken:
+    found = store.revoke_access_token(name_or_id, datetime.now(UTC))
+    if found is None:
+        raise AccessError(f"no active token {name_or_id!r} (see `spendtag tokens list`)")
+    return found
+
+
 class Gate:
     """Turns the token a request carries into a Viewer, or None (refused)."""
 

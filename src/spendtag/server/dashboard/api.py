@@ -54,6 +54,7 @@ def viewer(request: Request) -> Viewer:
     if found is None:
         raise HTTPException(401, "a valid token is required: Authorization: Bearer TOKEN",
                             headers={"WWW-Authenticate": "Bearer"})
+    request.state.viewer = found      # for the pages: whether to show the buttons that change things
     return found
 
 

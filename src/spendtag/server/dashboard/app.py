@@ -16,9 +16,11 @@ from fastapi.staticfiles import StaticFiles
 from spendtag.errors import SpendtagError
 from spendtag.report.matching import NoMatch
 from spendtag.server.asgi import INPUT_ERRORS, Lifecycle, Receive, Scope, Send, lifespan
-from spendtag.server.dashboard import api, pages
+from spendtag.server.dashboard import actions, api, forms, pages
 from spendtag.server.dashboard.access import Gate, is_loopback
 from spendtag.server.dashboard.context import Context
+from spendtag.server.dashboard.csrf import Csrf
+from spendtag.server.dashboard.flash import Flashes
 from spendtag.server.sites import Sites, serve_section
 from spendtag.settings import Settings
 
@@ -45,8 +47,11 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
     if sites is None:
         sites = Sites(host, serve_section(settings.sections.get("serve"), str(settings.config_path)))
     app.state.sites = sites
+    app.state.csrf = Csrf()
+    app.state.flashes = Flashes()
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(actions.router)
     app.mount("/static", StaticFiles(directory=str(files("spendtag.server.dashboard") / "static")), name="static")
 
     @app.exception_handler(NoMatch)
@@ -62,6 +67,10 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=400)
         return pages.render(request, "error.html", status=400, title="Bad filter", message=str(exc))
+
+    @app.exception_handler(forms.Refused)
+    async def csrf_refused(request: Request, exc: forms.Refused) -> Response:
+        return forms.refused(request)
 
     @app.exception_handler(pages.PageError)
     async def page_error(request: Request, exc: pages.PageError) -> Response:
@@ -90,6 +99,7 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
     for kind in INPUT_ERRORS:      # below Exception's handler, which Starlette keeps for 500s only
         app.add_exception_handler(kind, last_resort)
     app.add_middleware(SiteCheck, sites=sites)
+    app.middleware("http")(app.state.csrf.middleware)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -105,7 +115,8 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
 
 class SiteCheck:
     """The Host, Origin and content-type checks (:mod:`spendtag.server.sites`) before any route runs.
-    The sign-in form posts its token as a form: it carries a token, as a bearer header does."""
+    The sign-in form posts its token as a form: it carries a token, as a bearer header does; so do the
+    forms under ``/manage/`` (a CSRF token)."""
 
     def __init__(self, app: Any, sites: Sites) -> None:
         self.app = app
@@ -113,7 +124,9 @@ class SiteCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            credentialed = scope["path"] == "/login" or any(k == b"authorization" for k, _ in scope["headers"])
+            # The dashboard's own forms carry a CSRF token (checked by each action), as good as a credential.
+            credentialed = (scope["path"] == "/login" or scope["path"].startswith(ACTION_PREFIX)
+                            or any(k == b"authorization" for k, _ in scope["headers"]))
             refused = self.sites.refusal(scope, credentialed=credentialed)
             if refused is not None:
                 await JSONResponse({"detail": refused.message}, status_code=refused.status,
@@ -128,7 +141,8 @@ class Part(Lifecycle, Protocol):
 
 INTAKE_PATHS = ("/v1/traces", "/v1/logs", "/v1/metrics", "/v1/events", "/healthz")
 DASHBOARD_PREFIXES = ("/api/", "/static/", "/tags", "/events", "/sessions", "/budgets", "/alerts", "/invoices",
-                      "/keys", "/share/", "/login", "/recommendations")
+                      "/keys", "/share/", "/login", "/recommendations", "/manage", "/audit")
+ACTION_PREFIX = "/manage/"
 
 
 class Combined:

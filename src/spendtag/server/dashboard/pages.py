@@ -24,10 +24,11 @@ from spendtag.money import parse_usd, per_million, screen
 from spendtag.periods import duration_text
 from spendtag.report import breakdown
 from spendtag.report.selection import NAMED_PERIODS
-from spendtag.server.dashboard import charts, views
+from spendtag.server.dashboard import charts, csrf, views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
 from spendtag.server.dashboard.context import Context
+from spendtag.server.dashboard.flash import COOKIE as FLASH_COOKIE
 
 DEFAULT_RANGE = "this-month"
 
@@ -88,15 +89,27 @@ env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, rates
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
                    legend=lambda c: Markup(charts.legend(c)),
-                   progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])))
+                   progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])),
+                   csrf_field=csrf.field, can_act=lambda request: can_act(request))
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     ctx: Context = request.app.state.context
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+    flash = request.app.state.flashes.take(request)      # the message a change left for this page
     html = env.get_template(template).render(request=request, tz=ctx.tz, client_key=ctx.client_key,
-                                             query=query, qs=lambda **kw: with_query(query, **kw), **values)
-    return HTMLResponse(html, status_code=status)
+                                             query=query, qs=lambda **kw: with_query(query, **kw), flash=flash,
+                                             **values)
+    response = HTMLResponse(html, status_code=status)
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def can_act(request: Request) -> bool:
+    """Whether this viewer may change things (the admin token, or an open loopback dashboard)."""
+    who = getattr(request.state, "viewer", None)
+    return who is not None and who.role == "admin"
 
 
 def with_query(query: list[tuple[str, str]], **changes: Any) -> str:

@@ -445,7 +445,7 @@ def budget_dict(st: Status) -> dict[str, Any]:
     return {
         "name": b.name, "scope": b.describe_scope(), "period": st.period, "period_kind": b.period,
         "limit_usd": exact_str(b.limit), "spent_usd": exact_str(st.spent), "percent": str(st.percent),
-        "state": st.state, "phase": st.phase, "enforce": b.enforce,
+        "state": st.state, "phase": st.phase, "enforce": b.enforce, "origin": b.origin,
         "projected_usd": None if st.projected is None else exact_str(st.projected),
         "low_usd": None if st.low is None else exact_str(st.low),
         "high_usd": None if st.high is None else exact_str(st.high),
