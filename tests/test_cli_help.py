@@ -25,6 +25,8 @@ Record:
   tag          Tag calls after the fact.
   retag        Apply the [attribution] rules of the config file to calls already
                recorded.
+  rules        Attribution rules (project path -> tags): list them, add one to
+               the ledger, remove one.
 
 Report:
   report       Spend grouped by a tag or dimension, with shares, tokens and

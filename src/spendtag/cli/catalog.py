@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "Record", "Run COMMAND (e.g. `-- claude`) with every LLM call it makes going through the proxy, tagged."),
     ("tag", "Record", "Tag calls after the fact."),
     ("retag", "Record", "Apply the [attribution] rules of the config file to calls already recorded."),
+    ("rules", "Record", "Attribution rules (project path -> tags): list them, add one to the ledger, remove one."),
     ("report", "Report", "Spend grouped by a tag or dimension, with shares, tokens and request counts."),
     ("top", "Report", "The most expensive sessions (or agents, models, clients...)."),
     ("trends", "Report", "Spend over time as a terminal bar chart (default: the last 30 days by day)."),

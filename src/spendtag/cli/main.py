@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "reprice": "spendtag.cli.billing",
     "quota": "spendtag.cli.agents",
     "retag": "spendtag.cli.agents",
+    "rules": "spendtag.cli.rules",
     "run": "spendtag.cli.proxy",
     "serve": "spendtag.cli.serve",
     "session": "spendtag.cli.agents",
