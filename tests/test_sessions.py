@@ -161,3 +161,23 @@ def test_blocks_equal_the_plain_computation_over_every_call(store: Store, events
     got = [(b.start, b.end, b.first, b.last, b.totals.requests, b.totals.cost, b.totals.tokens, b.models,
             b.projects) for b in blocks(store, since=since, until=until)]
     assert got == naive_blocks(recorded, since, until, ("claude-code",))
+
+
+def test_blocks_of_another_agent_or_of_every_agent(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store.record([call("c1", now - timedelta(hours=30), cost=1_000_000),  # type: ignore[list-item]
+                  call("x1", now - timedelta(hours=20), cost=4_000_000, source="codex", model="gpt-5"),
+                  call("x2", now - timedelta(hours=19), cost=2_000_000, source="codex", model="gpt-5")])
+    store.close()
+
+    def shown(*args: str) -> list[tuple[int, str]]:
+        return [(b["requests"], b["cost_usd"]) for b in json.loads(run("blocks", "--days", "3", "--format", "json",
+                                                                       *args))]
+
+    assert shown() == [(1, "0.000001")]                              # Claude's, as before
+    assert shown("--agent", "codex") == [(2, "0.000006")]
+    assert shown("--all-agents") == [(1, "0.000001"), (2, "0.000006")]
+    assert shown("--agent", "codex", "--agent", "claude-code") == shown("--all-agents")
+    assert "not both" in CliRunner().invoke(cli, ["blocks", "--agent", "codex", "--all-agents"]).output
+    assert "no gemini-cli usage" in run("blocks", "--agent", "gemini-cli")

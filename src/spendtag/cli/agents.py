@@ -282,10 +282,17 @@ def session(app: App, session_id: str, fmt: str) -> None:
 @click.option("--since", help="The blocks from this time on instead: 2026-09-01 or 2026-09-01T10:00:00Z.")
 @click.option("--until", help="... and before this time.")
 @click.option("--active", is_flag=True, help="Only the active block.")
+@click.option("--agent", "agents", multiple=True, type=click.Choice(AGENT_NAMES),
+              help="Only this coding agent's calls (repeat for several).  [default: claude-code]")
+@click.option("--all-agents", is_flag=True, help="The calls of every coding agent imported.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_obj
-def blocks(app: App, days: int | None, since: str | None, until: str | None, active: bool, fmt: str) -> None:
-    """Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection."""
+def blocks(app: App, days: int | None, since: str | None, until: str | None, active: bool,
+           agents: tuple[str, ...], all_agents: bool, fmt: str) -> None:
+    """Claude's 5-hour usage windows: cost, tokens, and the active block's burn rate and projection.
+
+    Other agents with 5-hour limits (Codex) are read with --agent; --all-agents takes every agent's calls.
+    """
     from spendtag.money import exact_str
     from spendtag.periods import parse_instant
     from spendtag.report.sessions import blocks as find_blocks
@@ -296,7 +303,11 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
     start = parse_instant(since, app.tz) if since else now - timedelta(days=3 if days is None else days)
     end = parse_instant(until, app.tz) if until else None
     # A block's start depends on the calls before it: begin a day early, show those that reach the range.
-    found = [b for b in find_blocks(app.store, since=start - timedelta(days=1), until=end) if b.end > start]
+    if agents and all_agents:
+        raise click.UsageError("give --agent, or --all-agents, not both")
+    sources = AGENT_NAMES if all_agents else agents or ("claude-code",)
+    found = [b for b in find_blocks(app.store, since=start - timedelta(days=1), until=end, sources=sources)
+             if b.end > start]
     if active:
         found = [b for b in found if b.active(now)]
     if fmt == "json":
@@ -308,7 +319,8 @@ def blocks(app: App, days: int | None, since: str | None, until: str | None, act
         } for b in found], indent=2))
         return
     if not found:
-        app.console.out("no Claude Code usage in that time (import it with `spendtag import`)")
+        names = ", ".join(sources)
+        app.console.out(f"no {names} usage in that time (import it with `spendtag import`)")
     from spendtag.periods import duration_text
 
     for b in found:
