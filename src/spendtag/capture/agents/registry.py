@@ -89,6 +89,9 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("claude-code", "claude_code"),
     ("codex", "codex"),
     ("gemini-cli", "gemini_cli"),
+    ("cline", "cline"),
+    ("roo-code", "roo_code"),
+    ("kilo-code", "kilo_code"),
 )
 
 _LOADED: dict[str, Agent] | None = None
