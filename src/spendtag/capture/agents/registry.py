@@ -92,6 +92,9 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("cline", "cline"),
     ("roo-code", "roo_code"),
     ("kilo-code", "kilo_code"),
+    ("qwen-code", "qwen_code"),
+    ("kimi-cli", "kimi_cli"),
+    ("aider", "aider"),
 )
 
 _LOADED: dict[str, Agent] | None = None
