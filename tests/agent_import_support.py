@@ -32,7 +32,7 @@ RATES: dict[str, tuple[str, str, str, str]] = {
     "kimi-k2-0905-preview": ("0.6", "0.15", "0.6", "2.5"),
     "qwen/qwen3-coder": ("0.22", "0.22", "0.22", "1.8"),
     "claude-3.5-sonnet": ("3", "0.3", "3.75", "15"),
-    "deepseek-chat": ("0.135", "0.035", "0.135", "0.55"),
+    "deepseek-chat": ("0.27", "0.07", "0.27", "1.1"),     # its standard (daytime UTC) rates
 }
 
 

@@ -146,7 +146,7 @@ class _Reader:
         self.line_no = int(state.get("line", 0))
         self.calls: list[AgentCall] = []
         self.logged = Decimal(0)
-        folder = log.path.parent
+        folder = log.path.parent.absolute()
         self.project = clean_optional(str(folder))
         self.folder_name = folder.name or str(folder)
         self.pending: tuple[int, AgentCall] | None = None     # a report whose Cost may be on the next line

@@ -6,7 +6,8 @@ ends with a ``StatusUpdate`` whose payload has ``token_usage`` ``{input_other, o
 input_cache_read, input_cache_creation}`` (disjoint: ``input_other`` leaves both cache
 counts out) and ``message_id``, the provider's response id. A sub-agent's steps come
 wrapped as ``SubagentEvent {agent_id, subagent_type, event: {type, payload}}`` in the
-parent's file, and again in ``<session>/subagents/<agent id>/wire.jsonl``: the event id
+parent's file, and again in ``<session>/subagents/<agent id>/wire.jsonl`` (its ``meta.json``
+names the ``subagent_type``): both are the agent ``kimi-cli/<subagent_type>``. The event id
 ``kimi-cli:<message_id>`` is the same in both, so a step is recorded once. A step without a
 message id is ``kimi-cli:<session>:<timestamp>``. A ``StatusUpdate`` without
 ``token_usage`` (a context or plan-mode update) is not a call.
@@ -145,7 +146,9 @@ class _Reader:
         path = log.path
         if path.parent.parent.name == "subagents":       # <session>/subagents/<agent id>/wire.jsonl
             session_dir = path.parent.parent.parent
-            self.own_agent: str | None = f"{SOURCE}/{path.parent.name}"
+            meta = _cached(path.parent / "meta.json", json.loads)
+            kind = meta.get("subagent_type") if isinstance(meta, dict) else None
+            self.own_agent: str | None = f"{SOURCE}/{kind if isinstance(kind, str) and kind else path.parent.name}"
         else:
             session_dir = path.parent
             self.own_agent = None

@@ -30,7 +30,7 @@ _VARIANTS = (":thinking", ":beta", ":nitro", ":floor", ":online", ":extended", "
 _LITELLM = {"anthropic": "anthropic", "openai": "openai", "gemini": "google", "vertex_ai": "google",
             "bedrock": "aws", "azure": "azure", "deepseek": "deepseek", "xai": "x-ai", "groq": "groq",
             "mistral": "mistral", "cohere": "cohere", "fireworks_ai": "fireworks", "together_ai": "together",
-            "moonshot": "moonshotai", "cerebras": "cerebras"}
+            "moonshot": "moonshotai", "cerebras": "cerebras", "ollama": "ollama", "ollama_chat": "ollama"}
 # Agents' own names for providers the price data names otherwise.
 _PROVIDERS = {"kimi": "moonshotai", "moonshot": "moonshotai", "qwen": "alibaba", "dashscope": "alibaba",
               "openai-native": "openai", "gemini-cli": "google", "claude-code": "anthropic"}
