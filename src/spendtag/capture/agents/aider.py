@@ -17,7 +17,7 @@ estimated, and the cost Aider wrote is kept beside spendtag's (``--compare-logge
 The history has no time per message: every call of a run has the run's start time.
 
 Models are LiteLLM names (``anthropic/claude-sonnet-4-20250514``, ``openrouter/...``,
-``gemini/...``, or bare): :func:`.models.priced_model` with ``litellm=True``. The project
+``gemini/...``, or bare): :func:`.models.litellm`. The project
 is the folder holding the file; the session ``<start>@<folder name>``; the event id
 ``aider:<folder>:<start>:<n>``, n counting the reports of the run.
 
@@ -41,7 +41,7 @@ from typing import Any
 from spendtag.bounds import MAX_COUNT, MAX_TIME, MIN_TIME, clean_optional
 from spendtag.capture.agents import registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, checked_start, feed_lines
-from spendtag.capture.agents.models import UNKNOWN, priced_model
+from spendtag.capture.agents.models import UNKNOWN, litellm
 from spendtag.periods import to_us
 from spendtag.usage import Usage
 
@@ -200,7 +200,7 @@ class _Reader:
         started = self.state.get("started", "")
         usage = Usage(input_tokens=max(0, sent - write - hit), cache_read_tokens=hit, cache_write_5m_tokens=write,
                       output_tokens=received, estimated=r1 or r2 or r3 or r4)
-        provider, model = priced_model(None, self.state.get("model") or UNKNOWN, litellm=True)
+        provider, model = litellm(self.state.get("model") or UNKNOWN)
         session = f"{started.replace(' ', 'T')}@{self.folder_name}"
         call = AgentCall(f"{SOURCE}:{self.project}:{started}:{n}", ts, provider, model, None, None, usage,
                          self.project, clean_optional(session), SOURCE, SOURCE, None)

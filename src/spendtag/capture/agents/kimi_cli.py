@@ -33,7 +33,7 @@ import msgspec
 from spendtag.bounds import MAX_COUNT, clean_optional
 from spendtag.capture.agents import registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, checked_start, feed_lines
-from spendtag.capture.agents.models import UNKNOWN, priced_model
+from spendtag.capture.agents.models import UNKNOWN, priceable
 
 SOURCE = "kimi-cli"
 _PROVIDER_TYPES = {"kimi": "moonshotai", "openai_legacy": None, "openai_responses": "openai", "anthropic": "anthropic",
@@ -156,7 +156,7 @@ class _Reader:
         share = session_dir.parent.parent.parent
         self.project = clean_optional(_work_dirs(share).get(session_dir.parent.name))
         provider, model = _model(share)
-        self.provider, self.model = priced_model(provider, model)
+        self.provider, self.model = priceable(provider, model)
 
     def feed(self, start: int, line: bytes) -> None:
         self.line_no += 1

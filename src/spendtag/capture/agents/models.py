@@ -1,92 +1,97 @@
-"""The provider and model to price an agent's call with, from the names the agent wrote.
+"""Provider and model names as coding agents record them, made priceable.
 
-Agents write models as their configuration names them: a provider's own id
-(``claude-sonnet-4-20250514``), a gateway's routed id (OpenRouter's
-``anthropic/claude-sonnet-4``, which Cline's and Kilo Code's own providers use too), or a
-LiteLLM name (Aider: ``openrouter/anthropic/claude-3.5-sonnet``, ``gemini/gemini-2.5-pro``).
-:func:`priced_model` turns each into a provider the price data knows and the model under
-it. The model text is kept as written otherwise: the pricer matches dated and aliased names.
+Agents route calls through gateways and subscriptions: OpenCode records ``providerID:
+"openrouter"`` with ``modelID: "anthropic/claude-sonnet-4"``, Droid records ``custom:`` models,
+some record a ``vendor/model`` id with no provider at all. The price of such a call is the
+upstream vendor's list price (OpenRouter passes it through), so a routed id is split into
+the vendor and its model. A provider spendtag does not know, with a plain model id (OpenCode
+Zen's ``opencode``, a company gateway) becomes the vendor of the model's family when it is
+plain (``claude-*`` is Anthropic's), else stays: the price data then finds the model by name.
+A free variant (``...:free``) is left as the router named it (priced as the router's data
+says, or unpriced), never at the vendor's list price. A routed id of a vendor the price data
+has no list of (``qwen/qwen3-coder``) is priced from OpenRouter's list.
+
+Aider writes LiteLLM names (``anthropic/claude-sonnet-4``, ``gemini/gemini-2.5-pro``,
+``openrouter/qwen/qwen3-coder``, ``ollama_chat/qwen2.5-coder:32b``): :func:`litellm`
+splits off LiteLLM's provider prefix first.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from spendtag.providers import normalise
 
-UNKNOWN = "unknown"
-
-# Providers whose model ids are OpenRouter's ``vendor/model`` ids: priced from OpenRouter's list.
-_ROUTERS = frozenset({"openrouter", "cline", "kilocode", "kilo", "kilo-code", "roo", "requesty", "vercel-ai-gateway",
-                      "glama", "unbound", "litellm"})
-# The first part of a routed id, as model vendors spell it on OpenRouter.
-_VENDORS = frozenset({"anthropic", "openai", "google", "x-ai", "meta-llama", "mistralai", "deepseek", "qwen",
-                      "moonshotai", "z-ai", "minimax", "cohere", "amazon", "nvidia", "microsoft"})
-# Vendors whose own list the price data has: a routed call is priced at the vendor's list
-# price (the router passes it through; its own table lacks some cache rates).
-_LISTED = {"anthropic": "anthropic", "openai": "openai", "google": "google", "x-ai": "x-ai", "deepseek": "deepseek",
-           "moonshotai": "moonshotai", "z-ai": "zai", "mistralai": "mistral"}
-# OpenRouter's variant suffixes that do not change the price (``:free`` does: it stays routed).
-_VARIANTS = (":thinking", ":beta", ":nitro", ":floor", ":online", ":extended", ":exacto")
-# LiteLLM's provider prefixes (Aider's model names) -> provider ids of the price data.
+# Gateways whose model ids are ``vendor/model``, and the agents' own subscription names.
+ROUTERS = frozenset({
+    "openrouter", "opencode", "opencode-go", "vercel", "requesty", "litellm", "helicone", "zenmux",
+    "github-copilot", "github-copilot-enterprise", "copilot", "amp", "factory", "kilo", "kilocode", "cline",
+    "roo", "zen", "unknown", "custom", "",
+})
+# ``vendor/`` prefixes of routed ids, as the routers spell them, and the provider they stand for.
+VENDORS = {
+    "anthropic": "anthropic", "openai": "openai", "google": "google", "gemini": "google", "x-ai": "x-ai",
+    "xai": "x-ai", "deepseek": "deepseek", "mistralai": "mistral", "mistral": "mistral", "qwen": "qwen",
+    "moonshotai": "moonshotai", "z-ai": "zai", "zai": "zai", "meta-llama": "meta", "cohere": "cohere",
+    "minimax": "minimax",
+}
+# Vendors of routed ids that have no list of their own in the price data: OpenRouter's list.
+_UNLISTED = frozenset({"qwen"})
+# LiteLLM's provider prefixes (Aider's model names) and the provider they stand for.
 _LITELLM = {"anthropic": "anthropic", "openai": "openai", "gemini": "google", "vertex_ai": "google",
             "bedrock": "aws", "azure": "azure", "deepseek": "deepseek", "xai": "x-ai", "groq": "groq",
             "mistral": "mistral", "cohere": "cohere", "fireworks_ai": "fireworks", "together_ai": "together",
-            "moonshot": "moonshotai", "cerebras": "cerebras", "ollama": "ollama", "ollama_chat": "ollama"}
-# Agents' own names for providers the price data names otherwise.
-_PROVIDERS = {"kimi": "moonshotai", "moonshot": "moonshotai", "qwen": "alibaba", "dashscope": "alibaba",
-              "openai-native": "openai", "gemini-cli": "google", "claude-code": "anthropic"}
-# A bare model's vendor, from how its name starts.
-_PREFIXES = (("claude", "anthropic"), ("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
-             ("codex", "openai"), ("gemini", "google"), ("grok", "x-ai"), ("kimi", "moonshotai"),
-             ("moonshot", "moonshotai"), ("deepseek", "deepseek"), ("mistral", "mistral"), ("codestral", "mistral"),
-             ("devstral", "mistral"), ("glm", "zai"), ("qwen", "alibaba"))
+            "moonshot": "moonshotai", "cerebras": "cerebras", "ollama": "ollama", "ollama_chat": "ollama",
+            "openrouter": "openrouter"}
+UNKNOWN = "unknown"
+# Provider ids that name the same price list as a vendor.
+_SAME = {"google-vertex": "google", "google-vertex-anthropic": "anthropic", "amazon-bedrock": "aws",
+         "azure-openai": "azure", "claude": "anthropic", "xai": "x-ai", "moonshot": "moonshotai",
+         "zhipuai": "zai", "zai-coding-plan": "zai"}
 
 
-def vendor_of(model: str) -> str:
-    """The provider a bare model name belongs to, or ``unknown``."""
-    name = model.lower()
-    for prefix, vendor in _PREFIXES:
-        if name.startswith(prefix):
-            return vendor
-    return UNKNOWN
+@lru_cache(maxsize=4096)
+def priceable(provider: str | None, model: str) -> tuple[str, str]:
+    """``(provider, model)`` to record for a call an agent logged as ``provider``/``model``.
 
-
-def priced_model(provider: str | None, model: str, *, litellm: bool = False) -> tuple[str, str]:
-    """``(provider, model)`` for pricing a call the agent recorded as ``provider`` and ``model``.
-
-    * a router's ``vendor/model`` id (or such an id with no provider, or under a generic
-      OpenAI-compatible provider) -> the vendor and model when the price data lists the
-      vendor (``anthropic/claude-sonnet-4`` -> anthropic ``claude-sonnet-4``), else
-      ``("openrouter", id)`` (``qwen/qwen3-coder``, ``...:free``);
-    * a LiteLLM name ``prefix/model`` (``litellm=True``: Aider) -> the prefix's provider,
-      ``openrouter/vendor/model`` -> ``("openrouter", "vendor/model")``;
-    * a bare model with no provider -> the vendor its name says (``claude-...`` -> anthropic).
+    A router without a vendor in the id gives the vendor the model's family names, else the
+    router itself (the price data then finds the model by its name).
     """
     model = model.strip()
-    given = normalise(provider) if provider and provider.strip() else ""
-    given = _PROVIDERS.get(given, given)
-    head, slash, rest = model.partition("/")
-    if slash and rest:
-        lower = head.lower()
-        if lower == "openrouter":
-            vendor, _, name = rest.partition("/")
-            return _routed(vendor.lower(), rest, name) if name else ("openrouter", rest)
-        if litellm and lower in _LITELLM and given in ("", _LITELLM[lower]):
-            return _LITELLM[lower], rest
-        if lower in _VENDORS and (given in _ROUTERS or not given or (given == "openai" and lower != "openai")):
-            return _routed(lower, model, rest)
-        if given == lower or given == _LITELLM.get(lower):
-            return given, rest
-    if given and given not in _ROUTERS:
-        return given, model
-    return vendor_of(model), model
+    name = normalise(provider or "")
+    name = _SAME.get(name, name)
+    if model.startswith("custom:"):
+        model = model[len("custom:"):]
+    if "/" in model and not model.endswith(":free"):
+        head, _, rest = model.partition("/")
+        vendor = VENDORS.get(head.lower())
+        if vendor in _UNLISTED and rest and name in ROUTERS:
+            return "openrouter", model
+        if vendor is not None and rest and (name in ROUTERS or name == vendor or name not in VENDORS.values()):
+            return vendor, rest
+    if name in ROUTERS and not model.endswith(":free"):
+        return guess_provider(model) or name or "unknown", model
+    return name or guess_provider(model) or "unknown", model
 
 
-def _routed(vendor: str, routed: str, name: str) -> tuple[str, str]:
-    """A router's ``vendor/name``: the vendor's own list when the price data has it."""
-    listed = _LISTED.get(vendor)
-    if listed is None or name.endswith(":free"):
-        return "openrouter", routed
-    for suffix in _VARIANTS:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return listed, name
+def guess_provider(model: str) -> str:
+    """The vendor a bare model id belongs to, from its family name ("" when unsure)."""
+    m = model.lower()
+    if "claude" in m or "sonnet" in m or "opus" in m or "haiku" in m:
+        return "anthropic"
+    if m.startswith(("gpt-", "o1", "o3", "o4", "codex")) or "-gpt-" in m:
+        return "openai"
+    if "gemini" in m:
+        return "google"
+    if "grok" in m:
+        return "x-ai"
+    return ""
+
+
+def litellm(model: str) -> tuple[str, str]:
+    """``(provider, model)`` for a LiteLLM model name (``gemini/gemini-2.5-pro``), made priceable."""
+    head, slash, rest = model.strip().partition("/")
+    provider = _LITELLM.get(head.lower()) if slash and rest else None
+    if provider is None:
+        return priceable(None, model)
+    return priceable(provider, rest)

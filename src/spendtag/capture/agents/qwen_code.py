@@ -38,7 +38,7 @@ from spendtag.capture.agents.jsonl import (
     feed_lines,
     time_us,
 )
-from spendtag.capture.agents.models import UNKNOWN, priced_model
+from spendtag.capture.agents.models import UNKNOWN, priceable
 
 SOURCE = "qwen-code"
 
@@ -161,7 +161,7 @@ class _Reader:
         elif self.parent:
             agent = f"{SOURCE}/subagent"
         model = rec.model.strip() if isinstance(rec.model, str) and rec.model.strip() else UNKNOWN
-        provider, model = priced_model(None, model)
+        provider, model = priceable(None, model)
         cwd = clean_optional(rec.cwd) if isinstance(rec.cwd, str) and rec.cwd else None
         self.calls.append(AgentCall(event_id, ts, provider, model, c, None, None, cwd,
                                     clean_optional(self.parent or session), clean_optional(agent) or SOURCE, SOURCE,

@@ -51,7 +51,7 @@ import msgspec
 from spendtag.bounds import MAX_COUNT, MAX_TIME_US, MIN_TIME_US, clean_optional
 from spendtag.capture.agents import registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally
-from spendtag.capture.agents.models import UNKNOWN, priced_model
+from spendtag.capture.agents.models import UNKNOWN, priceable
 from spendtag.periods import from_us
 from spendtag.usage import Status, Usage, UsageEvent
 
@@ -63,6 +63,9 @@ _DECODER = json.JSONDecoder()
 # since Roo 3.30: for them the counts decide (see the module doc).
 _UNCACHED_INPUT = frozenset({"anthropic", "openrouter", "cline", "gemini", "vertex", "deepseek", "openai-native",
                              "moonshot", "vercel-ai-gateway", "bedrock", "claude-code", "minimax", "zai"})
+
+# Cline's provider ids that name a vendor's own API under another name.
+_PROVIDERS = {"openai-native": "openai", "openai-codex": "openai", "claude-code": "anthropic"}
 
 _CWD = re.compile(rb"# Current (?:Working|Workspace) Directory \((.{1,4096}?)\) Files")
 _MODEL = re.compile(rb"<model>([^<\\]{1,200})</model>")
@@ -380,7 +383,7 @@ def read(family: Family, log: LogFile, state: dict[str, Any]) -> ReadResult:
         agent_provider, model = found if found is not None else (None, UNKNOWN)
         if _whole_prompt(agent_provider, inp, reads, writes):
             inp = inp - reads - writes
-        provider, model = priced_model(agent_provider, model)
+        provider, model = priceable(_PROVIDERS.get(agent_provider or "", agent_provider), model)
         cost = _cost(req.cost)
         if cost is not None:
             logged += cost
