@@ -40,6 +40,7 @@ import json
 import math
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -184,6 +185,7 @@ class _Task:
     agent: str = ""
     models: list[tuple[int, str | None, str]] | None = None    # (ms, provider, model) in time order
     fallback: tuple[str | None, str] | None = None              # a model with no time
+    stamps: list[int] | None = None                              # the models' times, for bisect
 
 
 def _text(value: object) -> str | None:
@@ -241,19 +243,18 @@ def _from_conversation(path: Path, task: _Task) -> None:
             task.cwd = _unescape(found.group(1))
     if task.models is None:
         # Each user message is {"role", "content", "ts"}: a <model> belongs to the next "ts".
-        stamps = [(m.start(), int(m.group(1))) for m in _TS.finditer(data)]
         models: list[tuple[int, str | None, str]] = []
-        i = 0
+        names: dict[bytes, str | None] = {}
         last = None
         for m in _MODEL.finditer(data):
-            name = _unescape(m.group(1))
+            raw = m.group(1)
+            name = names[raw] if raw in names else names.setdefault(raw, _unescape(raw))
             if not name:
                 continue
             last = name
-            while i < len(stamps) and stamps[i][0] < m.start():
-                i += 1
-            if i < len(stamps):
-                models.append((stamps[i][1], None, name))
+            stamp = _TS.search(data, m.end())
+            if stamp is not None:
+                models.append((int(stamp.group(1)), None, name))
         if models:
             task.models = sorted(models, key=lambda x: x[0])
         elif last is not None and task.fallback is None:
@@ -274,11 +275,10 @@ def _model_at(task: _Task, ts_ms: int, info: object) -> tuple[str | None, str] |
         return _text(info.get("providerId")), info["modelId"].strip()
     models = task.models
     if models:
-        chosen = models[0]
-        for entry in models:
-            if entry[0] > ts_ms + 5_000:     # (the model is recorded as the request starts)
-                break
-            chosen = entry
+        if task.stamps is None:
+            task.stamps = [m[0] for m in models]
+        # The model in use when the request started (recorded as it starts: 5 s of slack).
+        chosen = models[max(0, bisect_right(task.stamps, ts_ms + 5_000) - 1)]
         return chosen[1], chosen[2]
     return task.fallback
 
