@@ -102,3 +102,19 @@ def test_discovery_from_home_env_and_other_agents_projects(tmp_path: Path, plat:
 def test_a_path_is_searched_and_sniffed(tmp_path: Path) -> None:
     assert [f.path for f in discover("aider", FIXTURES / "aider")] == [HISTORY]
     assert {f.agent for f in discover(None, FIXTURES / "aider")} == {"aider"}
+
+
+def test_any_mutated_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    import random
+
+    lines = HISTORY.read_bytes().split(b"\n")[:-1]
+    for seed in range(30):
+        rnd = random.Random(seed)
+        mixed = [line[:(cut := rnd.randrange(len(line) + 1))] + rnd.choice([b"\xff", b"k", b",", b"9" * 30, b"$"])
+                 + line[cut:] if rnd.random() < 0.3 else line for line in lines]
+        path = tmp_path / f"{seed}" / ".aider.chat.history.md"
+        path.parent.mkdir()
+        path.write_bytes(b"\n".join(mixed) + b"\n")
+        result = read(LogFile("aider", path, path.parent))
+        assert result.lines == len(mixed) and result.offset == path.stat().st_size
+        assert len(result.events) <= 5

@@ -75,3 +75,20 @@ def test_discovery_in_each_platforms_places(tmp_path: Path, plat: str) -> None:
 
 def test_a_path_is_sniffed_as_kimi() -> None:
     assert {f.agent for f in discover(None, SHARE)} == {"kimi-cli"}
+
+
+def test_any_mutated_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    import random
+
+    lines = WIRE.read_bytes().split(b"\n")[:-1]
+    for seed in range(30):
+        rnd = random.Random(seed)
+        mixed = [line[:(cut := rnd.randrange(len(line) + 1))] + rnd.choice([b"\xff", b'"', b"}", b"-", b"9" * 30])
+                 + line[cut:] if rnd.random() < 0.4 else line for line in lines]
+        share = tmp_path / f"s{seed}"
+        wire = share / "sessions" / "h" / SESSION / "wire.jsonl"
+        wire.parent.mkdir(parents=True)
+        wire.write_bytes(b"\n".join(mixed) + b"\n")
+        result = read(LogFile("kimi-cli", wire, share / "sessions"))
+        assert result.lines == len(mixed) and result.offset == wire.stat().st_size
+        assert len(result.events) + result.skipped + result.malformed == len(mixed)
