@@ -89,6 +89,12 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("claude-code", "claude_code"),
     ("codex", "codex"),
     ("gemini-cli", "gemini_cli"),
+    ("cline", "cline"),
+    ("roo-code", "roo_code"),
+    ("kilo-code", "kilo_code"),
+    ("qwen-code", "qwen_code"),
+    ("kimi-cli", "kimi_cli"),
+    ("aider", "aider"),
 )
 
 _LOADED: dict[str, Agent] | None = None
