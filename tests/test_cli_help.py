@@ -20,6 +20,8 @@ Record:
                ('-' or nothing: stdin).
   import       Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI):
                all found, or one agent [PATH].
+  agents       Every supported coding agent: found on this machine or not,
+               where, calls imported and when last.
   run          Run COMMAND (e.g. `-- claude`) with every LLM call it makes going
                through the proxy, tagged.
   tag          Tag calls after the fact.

@@ -1,4 +1,4 @@
-"""Coding agents: ``import``, ``retag``, ``tag session``, ``sessions``, ``session``, ``blocks``, ``quota``,
+"""Coding agents: ``agents``, ``import``, ``retag``, ``tag session``, ``sessions``, ``session``, ``blocks``, ``quota``,
 ``statusline`` and ``watch``."""
 
 from __future__ import annotations
@@ -47,6 +47,47 @@ def _tokens(n: int) -> str:
     if n >= 1_000:
         return f"{n / 1_000:.0f}K"
     return str(n)
+
+
+@click.command("agents")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per agent, in a list.")
+@click.pass_obj
+def agents_(app: App, as_json: bool) -> None:
+    """Every supported coding agent: found on this machine or not, where, calls imported and when last.
+
+    An agent not found lists the places looked at; `spendtag import AGENT PATH` reads one
+    kept elsewhere.
+    """
+    import os
+
+    from spendtag.report.agents import statuses
+
+    rows = statuses(app.store, os.environ, Path.home(), registry.platform())
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in rows], indent=2))
+        return
+    from rich import box
+    from rich.table import Table
+
+    # No side borders and dates on two lines: the table fits 60 columns; a path folds onto
+    # as many lines as it needs and is never cut short.
+    t = Table(title="Coding agents", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("agent", overflow="fold", max_width=14)
+    t.add_column("found")
+    t.add_column("calls", justify="right")
+    t.add_column("last")
+    t.add_column("where", overflow="fold")
+    for r in rows:
+        shown = r.found or r.places
+        last = f"{r.last_call.astimezone(app.tz):%Y-%m-%d\n%H:%M}" if r.last_call else "-"
+        t.add_row(r.title, "yes" if r.found else "no", f"{r.calls:,}" if r.calls else "-", last,
+                  "\n".join(str(p) for p in shown))
+    app.console.print(t, soft_wrap=False)
+    missing = sum(not r.found for r in rows)
+    if missing:
+        app.console.print(f"{len(rows) - missing} of {len(rows)} found ('where' lists the places looked in for the "
+                          "others); import logs kept elsewhere with `spendtag import AGENT PATH`",
+                          soft_wrap=True, markup=False)
 
 
 @click.command("import")
@@ -362,4 +403,4 @@ def watch(app: App, interval: float, once: bool) -> None:
             pass
 
 
-COMMANDS = [import_, retag, tag, sessions, session, blocks, quota, statusline, watch]
+COMMANDS = [agents_, import_, retag, tag, sessions, session, blocks, quota, statusline, watch]

@@ -20,6 +20,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("ingest", "Record", "Record a JSONL file of provider responses or normalised events ('-' or nothing: stdin)."),
     ("import", "Record",
      "Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH]."),
+    ("agents", "Record",
+     "Every supported coding agent: found on this machine or not, where, calls imported and when last."),
     ("run", "Record", "Run COMMAND (e.g. `-- claude`) with every LLM call it makes going through the proxy, tagged."),
     ("tag", "Record", "Tag calls after the fact."),
     ("retag", "Record", "Apply the [attribution] rules of the config file to calls already recorded."),

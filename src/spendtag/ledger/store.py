@@ -183,6 +183,17 @@ class ImportState:
     state: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class AgentImports:
+    """What the ledger holds from one agent's logs: the files read, and the calls whose source is the agent."""
+
+    agent: str
+    files: int = 0
+    read_at: datetime | None = None     # the last time one of its files was read (and had changed)
+    calls: int = 0
+    last_call: datetime | None = None
+
+
 @dataclass(slots=True)
 class SessionSummary:
     """One session: when it ran, its totals, and the dimension rows (with tags) its calls used."""
@@ -325,6 +336,10 @@ class Store(Protocol):
 
     # (size, mtime_ns, offset) of every file imported so far: the unchanged-file check, in one read.
     def import_summaries(self) -> dict[str, tuple[int, int, int]]: ...
+
+    def agent_imports(self, agents: Sequence[str]) -> dict[str, AgentImports]:
+        """Per agent name: its files read and the calls recorded with that source (every name, 0 when none)."""
+        ...
 
     def save_import_state(self, state: ImportState) -> None: ...
 
