@@ -34,13 +34,6 @@ def _cost_of(totals: Any) -> str:
     return shown(totals)
 
 
-def _exact_or_none(totals: Any) -> str | None:
-    """Exact USD, or None when every call is unpriced (the cost is unknown, not 0)."""
-    from spendtag.money import exact_str
-
-    return None if totals.requests and totals["unpriced_requests"] >= totals.requests else exact_str(totals.cost)
-
-
 def _tokens(n: int) -> str:
     if n >= 1_000_000:
         return f"{n / 1_000_000:.1f}M"
@@ -230,12 +223,9 @@ def sessions(app: App, /, min_cost: int | None, limit: int, by_cost: bool, fmt: 
             return
         click.echo(f"note: {note}", err=True)
     if fmt == "json":
-        app.console.out(json.dumps([{
-            "session": r.session, "start": r.start.isoformat(), "end": r.end.isoformat(),
-            "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
-            "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
-            "unpriced_requests": r.totals["unpriced_requests"], "cost_usd": _exact_or_none(r.totals),
-        } for r in rows], indent=2))
+        from spendtag.report.sessions import view_json
+
+        app.console.out(json.dumps([view_json(r) for r in rows], indent=2))
         return
     from rich.table import Table
 
@@ -259,7 +249,6 @@ def session(app: App, session_id: str, fmt: str) -> None:
 
     SESSION_ID may be the start of an id, as `spendtag sessions` shows it, when only one session begins so.
     """
-    from spendtag.money import exact_str
     from spendtag.report.sessions import detail, resolve
 
     d = detail(app.store, resolve(app.store, session_id))
@@ -267,15 +256,9 @@ def session(app: App, session_id: str, fmt: str) -> None:
         raise click.UsageError(f"no calls recorded for session {session_id!r}")
     v = d.view
     if fmt == "json":
-        app.console.out(json.dumps({
-            "session": v.session, "start": v.start.isoformat(), "end": v.end.isoformat(),
-            "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
-            "tokens": d.tokens, "unpriced_requests": v.totals["unpriced_requests"],
-            "cost_usd": _exact_or_none(v.totals),
-            "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
-            "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
-            "models": {m: _exact_or_none(t) for m, t in sorted(d.by_model.items())},
-        }, indent=2))
+        from spendtag.report.sessions import detail_json
+
+        app.console.out(json.dumps(detail_json(d), indent=2))
         return
     out = app.console.out
     minutes = int(v.duration.total_seconds() // 60)
