@@ -88,6 +88,8 @@ Serve:
                every call is tagged, priced and recorded.
   keys         Virtual keys for the proxy: a client gets a spendtag key, the
                provider key stays on the server.
+  mcp          Serve the Model Context Protocol on stdio: agents ask their
+               spend, budgets, forecast and sessions (read-only).
   tokens       Dashboard access: read-only tokens, and links that show one
                client only its own spend.
 

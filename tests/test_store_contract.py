@@ -518,3 +518,16 @@ def test_agent_imports_count_files_and_calls_per_agent(store: Store) -> None:
     assert (codex.files, codex.calls, codex.last_call) == (1, 0, None)
     assert gemini == AgentImports("gemini-cli")
     assert store.agent_imports([]) == {}
+
+
+def test_a_store_that_refuses_writes_changes_nothing(store: Store) -> None:
+    from spendtag.ledger.store import ImportState
+
+    store.record([make_event("r1", ts=BASE)])
+    store.refuse_writes()
+    with pytest.raises(Exception, match="(?i)read.?only|readonly"):
+        store.record([make_event("r2", ts=BASE)])
+    with pytest.raises(Exception, match="(?i)read.?only|readonly"):
+        store.save_import_state(ImportState("/x.jsonl", "codex", 1, 1, 1, "h"))
+    assert store.count() == 1 and store.import_state("/x.jsonl") is None
+    assert [a.totals.requests for a in store.aggregate(Filters())] == [1]

@@ -64,6 +64,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Serve the metering proxy: point a client's base URL at it and every call is tagged, priced and recorded."),
     ("keys", "Serve",
      "Virtual keys for the proxy: a client gets a spendtag key, the provider key stays on the server."),
+    ("mcp", "Serve", "Serve the Model Context Protocol on stdio: agents ask their spend, budgets, forecast and "
+     "sessions (read-only)."),
     ("tokens", "Serve", "Dashboard access: read-only tokens, and links that show one client only its own spend."),
     ("demo", "Admin", "Load a sample month of agency spend (March 2026) into a demo ledger and report it."),
     ("db", "Admin",

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "import": "spendtag.cli.agents",
     "invoice": "spendtag.cli.billing",
     "keys": "spendtag.cli.proxy",
+    "mcp": "spendtag.cli.mcp",
     "proxy": "spendtag.cli.proxy",
     "pull": "spendtag.cli.pull",
     "reconcile": "spendtag.cli.pull",

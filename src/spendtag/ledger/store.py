@@ -402,4 +402,9 @@ class Store(Protocol):
     # guard to read the ledger again only then; None where no such value is cheap (read on a timer).
     def change_token(self) -> int | None: ...
 
+    def refuse_writes(self) -> None:
+        """From now on this connection refuses every write (the database raises): for readers that must never
+        change the ledger, such as ``spendtag mcp``."""
+        ...
+
     def close(self) -> None: ...
