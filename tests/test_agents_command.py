@@ -96,3 +96,10 @@ def test_an_imported_claude_code_tree_shows_found_where_calls_and_last(
     line = next(line for line in table.splitlines() if "Claude Code" in line)
     assert re.search(rf"Claude Code\s+yes\s+{calls:,}\s+{last:%Y-%m-%d}\s", line), line
     assert _where_cells(table)[0] == str(home / ".claude" / "projects")
+
+
+def test_every_registered_agent_has_a_row_in_docs_agents_md() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "agents.md").read_text(encoding="utf-8")
+    table = text[text.index("## The agents"):text.index("## Hooks")]
+    rows = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
+    assert set(registry.names()) <= rows
