@@ -28,7 +28,7 @@ from spendtag.cli.params import Amount, Day
 
 SONNET = '{"input_tokens": 1000, "output_tokens": 100}'
 LEFT_OUT = {"serve", "proxy", "run", "watch", "demo", "pull anthropic", "pull openai", "statusline",
-            "hook claude-code"}
+            "hook claude-code", "hook codex", "hook gemini-cli", "hook qwen-code", "hook droid"}
 # What a command needs besides the value under test: (arguments, options).
 NEEDS: dict[str, tuple[list[str], dict[str, str]]] = {
     "record": ([], {"--provider": "anthropic", "--usage": SONNET}),
@@ -157,6 +157,11 @@ def test_no_bad_argument_to_any_command_gives_a_traceback(world: dict[str, Path]
     assert len(every) > 2500
     # A seeded sample keeps the run to seconds; every command and option is in it.
     sample = random.Random(19).sample(every, 1500)
+    covered = {" ".join(p) for p, *_ in sample}
+    for case in every:   # and every command at least once, however many options the others add
+        if " ".join(case[0]) not in covered:
+            covered.add(" ".join(case[0]))
+            sample.append(case)
     assert {" ".join(p) for p, *_ in sample} == {" ".join(p) for p, *_ in every}
     refused = 0
     for path, command, param, value in sample:

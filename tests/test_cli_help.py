@@ -20,6 +20,8 @@ Record:
                ('-' or nothing: stdin).
   import       Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI):
                all found, or one agent [PATH].
+  agents       Every supported coding agent: found on this machine or not,
+               where, calls imported and when last.
   run          Run COMMAND (e.g. `-- claude`) with every LLM call it makes going
                through the proxy, tagged.
   tag          Tag calls after the fact.
@@ -88,6 +90,8 @@ Serve:
                every call is tagged, priced and recorded.
   keys         Virtual keys for the proxy: a client gets a spendtag key, the
                provider key stays on the server.
+  mcp          Serve the Model Context Protocol on stdio: agents ask their
+               spend, budgets, forecast and sessions (read-only).
   tokens       Dashboard access: read-only tokens, and links that show one
                client only its own spend.
 

@@ -517,3 +517,40 @@ def test_record_import_is_record_with_the_files_states(store: Store, events: lis
         assert store.import_state(state.path) == state
     again = store.record_import(iter(files))
     assert (again.inserted, again.duplicates) == (0, len(events))
+
+
+def test_agent_imports_count_files_and_calls_per_agent(store: Store) -> None:
+    from spendtag.ledger.store import AgentImports, ImportState
+
+    assert store.agent_imports(["claude-code", "codex"]) == {"claude-code": AgentImports("claude-code"),
+                                                              "codex": AgentImports("codex")}
+    store.save_import_states([ImportState("/a.jsonl", "claude-code", 1, 1, 1, "h"),
+                              ImportState("/b.jsonl", "claude-code", 1, 1, 1, "h"),
+                              ImportState("/c.jsonl", "codex", 1, 1, 1, "h")])
+    last = BASE + timedelta(hours=5, minutes=17, seconds=3)
+    store.record([
+        make_event("c1", ts=BASE, source="claude-code", agent="claude-code"),
+        make_event("c2", ts=last, source="claude-code", agent="claude-code/agent-x"),   # a sub-agent's call
+        make_event("c3", ts=last - timedelta(minutes=1), source="claude-code", agent="claude-code", priced=False),
+        make_event("p1", ts=last + timedelta(days=1), source="proxy", agent="claude-code"),   # not imported
+    ])
+    found = store.agent_imports(["claude-code", "codex", "gemini-cli"])
+    claude, codex, gemini = found["claude-code"], found["codex"], found["gemini-cli"]
+    assert (claude.files, claude.calls, claude.last_call) == (2, 3, last)
+    assert claude.read_at is not None and abs(claude.read_at - datetime.now(UTC)) < timedelta(minutes=5)
+    assert (codex.files, codex.calls, codex.last_call) == (1, 0, None)
+    assert gemini == AgentImports("gemini-cli")
+    assert store.agent_imports([]) == {}
+
+
+def test_a_store_that_refuses_writes_changes_nothing(store: Store) -> None:
+    from spendtag.ledger.store import ImportState
+
+    store.record([make_event("r1", ts=BASE)])
+    store.refuse_writes()
+    with pytest.raises(Exception, match="(?i)read.?only|readonly"):
+        store.record([make_event("r2", ts=BASE)])
+    with pytest.raises(Exception, match="(?i)read.?only|readonly"):
+        store.save_import_state(ImportState("/x.jsonl", "codex", 1, 1, 1, "h"))
+    assert store.count() == 1 and store.import_state("/x.jsonl") is None
+    assert [a.totals.requests for a in store.aggregate(Filters())] == [1]

@@ -1,4 +1,4 @@
-"""Coding agents: ``import``, ``retag``, ``tag session``, ``sessions``, ``session``, ``blocks``, ``quota``,
+"""Coding agents: ``agents``, ``import``, ``retag``, ``tag session``, ``sessions``, ``session``, ``blocks``, ``quota``,
 ``statusline`` and ``watch``."""
 
 from __future__ import annotations
@@ -34,19 +34,53 @@ def _cost_of(totals: Any) -> str:
     return shown(totals)
 
 
-def _exact_or_none(totals: Any) -> str | None:
-    """Exact USD, or None when every call is unpriced (the cost is unknown, not 0)."""
-    from spendtag.money import exact_str
-
-    return None if totals.requests and totals["unpriced_requests"] >= totals.requests else exact_str(totals.cost)
-
-
 def _tokens(n: int) -> str:
     if n >= 1_000_000:
         return f"{n / 1_000_000:.1f}M"
     if n >= 1_000:
         return f"{n / 1_000:.0f}K"
     return str(n)
+
+
+@click.command("agents")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per agent, in a list.")
+@click.pass_obj
+def agents_(app: App, as_json: bool) -> None:
+    """Every supported coding agent: found on this machine or not, where, calls imported and when last.
+
+    An agent not found lists the places looked at; `spendtag import AGENT PATH` reads one
+    kept elsewhere.
+    """
+    import os
+
+    from spendtag.report.agents import statuses
+
+    rows = statuses(app.store, os.environ, Path.home(), registry.platform())
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in rows], indent=2))
+        return
+    from rich import box
+    from rich.table import Table
+
+    # No side borders and dates on two lines: the table fits 60 columns; a path folds onto
+    # as many lines as it needs and is never cut short.
+    t = Table(title="Coding agents", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("agent", overflow="fold", max_width=14)
+    t.add_column("found")
+    t.add_column("calls", justify="right")
+    t.add_column("last")
+    t.add_column("where", overflow="fold")
+    for r in rows:
+        shown = r.found or r.places
+        last = f"{r.last_call.astimezone(app.tz):%Y-%m-%d\n%H:%M}" if r.last_call else "-"
+        t.add_row(r.title, "yes" if r.found else "no", f"{r.calls:,}" if r.calls else "-", last,
+                  "\n".join(str(p) for p in shown))
+    app.console.print(t, soft_wrap=False)
+    missing = sum(not r.found for r in rows)
+    if missing:
+        app.console.print(f"{len(rows) - missing} of {len(rows)} found ('where' lists the places looked in for the "
+                          "others); import logs kept elsewhere with `spendtag import AGENT PATH`",
+                          soft_wrap=True, markup=False)
 
 
 @click.command("import")
@@ -203,12 +237,9 @@ def sessions(app: App, /, min_cost: int | None, limit: int, by_cost: bool, fmt: 
             return
         click.echo(f"note: {note}", err=True)
     if fmt == "json":
-        app.console.out(json.dumps([{
-            "session": r.session, "title": r.title, "start": r.start.isoformat(), "end": r.end.isoformat(),
-            "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
-            "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
-            "unpriced_requests": r.totals["unpriced_requests"], "cost_usd": _exact_or_none(r.totals),
-        } for r in rows], indent=2))
+        from spendtag.report.sessions import view_json
+
+        app.console.out(json.dumps([view_json(r) for r in rows], indent=2))
         return
     from spendtag.cli.tables import build
     from spendtag.periods import duration_text
@@ -233,7 +264,6 @@ def session(app: App, session_id: str, fmt: str) -> None:
 
     SESSION_ID may be the start of an id, as `spendtag sessions` shows it, when only one session begins so.
     """
-    from spendtag.money import exact_str
     from spendtag.report.sessions import detail, resolve
 
     d = detail(app.store, resolve(app.store, session_id), titles=app.settings["session_titles"] == "on")
@@ -241,16 +271,9 @@ def session(app: App, session_id: str, fmt: str) -> None:
         raise click.UsageError(f"no calls recorded for session {session_id!r}")
     v = d.view
     if fmt == "json":
-        app.console.out(json.dumps({
-            "session": v.session, "title": v.title, "start": v.start.isoformat(), "end": v.end.isoformat(),
-            "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
-            "tokens": d.tokens, "unpriced_requests": v.totals["unpriced_requests"],
-            "cost_usd": _exact_or_none(v.totals),
-            "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
-            "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
-            "models": {m: _exact_or_none(t) for m, t in sorted(d.by_model.items())},
-            "model_ids": d.model_ids,
-        }, indent=2))
+        from spendtag.report.sessions import detail_json
+
+        app.console.out(json.dumps(detail_json(d), indent=2))
         return
     from spendtag.periods import duration_text
 
@@ -398,4 +421,4 @@ def watch(app: App, interval: float, once: bool) -> None:
             pass
 
 
-COMMANDS = [import_, retag, tag, sessions, session, blocks, quota, statusline, watch]
+COMMANDS = [agents_, import_, retag, tag, sessions, session, blocks, quota, statusline, watch]

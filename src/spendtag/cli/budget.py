@@ -135,11 +135,11 @@ def list_(app: App, fmt: str) -> None:
     A fixed range (--total --from/--until) that has ended shows as expired, with its final
     figures; one that has not started yet, as not started.
     """
-    from spendtag.guard.budgets import statuses
+    from spendtag.guard.budgets import status_json, statuses
 
     rows = statuses(app.store, app.budgets, datetime.now(UTC), app.tz)
     if fmt == "json":
-        app.console.out(json.dumps([_status_dict(s) for s in rows], indent=2))
+        app.console.out(json.dumps([status_json(s) for s in rows], indent=2))
         return
     from spendtag.cli.tables import Column, build
 
@@ -159,21 +159,6 @@ def list_(app: App, fmt: str) -> None:
         unknown = matching.problems(app.store, s.budget.filters(Range(None, None)), vocab=vocab)
         if unknown:
             app.console.out(f"warning: budget {s.budget.name}: {unknown[0]}")
-
-
-def _status_dict(s: Any) -> dict[str, Any]:
-    from spendtag.money import exact_str
-
-    return {
-        "name": s.budget.name, "scope": s.budget.describe_scope(), "period": s.period,
-        "spent_usd": exact_str(s.spent), "limit_usd": exact_str(s.budget.limit), "percent": str(s.percent),
-        "projected_usd": None if s.projected is None else exact_str(s.projected),
-        "days_left": None if s.days_left is None else str(s.days_left), "status": s.state,
-        "crossed": [t.label for t in s.crossed], "enforce": s.budget.enforce, "origin": s.budget.origin,
-        "run_out": s.run_out.isoformat() if s.run_out else None, "phase": s.phase,
-        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop, "default": t.implied}
-                       for t in s.budget.thresholds()],
-    }
 
 
 @budget.command("show")
@@ -299,31 +284,13 @@ def alerts_test(app: App, channel: str) -> None:
 def forecast(app: App, scope: tuple[str, ...], agent: str | None, budget_name: str | None, limit_usd: int | None,
              fmt: str) -> None:
     """Projected end-of-month spend (weekday-aware), its range, and when a limit runs out."""
-    from spendtag.guard.budgets import Budget, status
-    from spendtag.money import exact_str
-    from spendtag.tags import Selector
+    from spendtag.guard.budgets import forecast_json, forecast_status
 
-    if budget_name:
-        b = next((x for x in app.budgets if x.name == budget_name), None)
-        if b is None:
-            raise click.UsageError(f"no budget {budget_name!r}")
-    else:
-        from spendtag.report import matching
-
-        b = Budget(name="forecast", limit=limit_usd or 10**30, period="monthly",
-                   scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
-        matching.check(app.store, b.filters(Range(None, None)))   # a typo would project $0.00
-    st = status(app.store, b, datetime.now(UTC), app.tz)
-    has_limit = bool(budget_name or limit_usd is not None)
+    st, has_limit = forecast_status(app.store, app.budgets, scope=scope, agent=agent, budget_name=budget_name,
+                                    limit=limit_usd, now=datetime.now(UTC), tz=app.tz)
+    b = st.budget
     if fmt == "json":
-        app.console.out(json.dumps({
-            "scope": b.describe_scope(), "period": st.period, "spent_usd": exact_str(st.spent),
-            "projected_usd": None if st.projected is None else exact_str(st.projected),
-            "low_usd": None if st.low is None else exact_str(st.low),
-            "high_usd": None if st.high is None else exact_str(st.high),
-            "limit_usd": exact_str(b.limit) if has_limit else None,
-            "run_out": st.run_out.isoformat() if st.run_out and has_limit else None,
-        }, indent=2))
+        app.console.out(json.dumps(forecast_json(st, has_limit), indent=2))
         return
     app.console.out(f"{b.describe_scope()} · {st.period}: spent {_money(st.spent)} so far")
     app.console.out(f"projected: {_money(st.projected)} (range {_money(st.low)} – {_money(st.high)})")

@@ -20,6 +20,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("ingest", "Record", "Record a JSONL file of provider responses or normalised events ('-' or nothing: stdin)."),
     ("import", "Record",
      "Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH]."),
+    ("agents", "Record",
+     "Every supported coding agent: found on this machine or not, where, calls imported and when last."),
     ("run", "Record", "Run COMMAND (e.g. `-- claude`) with every LLM call it makes going through the proxy, tagged."),
     ("tag", "Record", "Tag calls after the fact."),
     ("retag", "Record", "Apply the [attribution] rules of the config file to calls already recorded."),
@@ -63,6 +65,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Serve the metering proxy: point a client's base URL at it and every call is tagged, priced and recorded."),
     ("keys", "Serve",
      "Virtual keys for the proxy: a client gets a spendtag key, the provider key stays on the server."),
+    ("mcp", "Serve", "Serve the Model Context Protocol on stdio: agents ask their spend, budgets, forecast and "
+     "sessions (read-only)."),
     ("tokens", "Serve", "Dashboard access: read-only tokens, and links that show one client only its own spend."),
     ("demo", "Admin", "Load a sample month of agency spend (March 2026) into a demo ledger and report it."),
     ("db", "Admin",

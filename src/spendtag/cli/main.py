@@ -25,11 +25,13 @@ class UserError(click.ClickException):
 # Command name -> module: a command's module (and what it imports, e.g. the price data) is
 # loaded only when that command runs, which keeps start-up short for status lines and scripts.
 LAZY_COMMANDS: dict[str, str] = {
+    "agents": "spendtag.cli.agents",
     "alerts": "spendtag.cli.budget",
     "blocks": "spendtag.cli.agents",
     "import": "spendtag.cli.agents",
     "invoice": "spendtag.cli.billing",
     "keys": "spendtag.cli.proxy",
+    "mcp": "spendtag.cli.mcp",
     "proxy": "spendtag.cli.proxy",
     "pull": "spendtag.cli.pull",
     "reconcile": "spendtag.cli.pull",

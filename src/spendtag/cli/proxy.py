@@ -125,7 +125,7 @@ def keys_revoke(app: App, id_or_name: str) -> None:
 @click.option("--tags", "tag_items", multiple=True, metavar="K=V[,K=V]", help="Tags for every call. Repeatable.")
 @click.option("--budget", "budget_name", metavar="NAME", help="Refuse to start when this budget is exhausted.")
 @click.option("--session", help="Session id for the calls [default: a new one].")
-@click.option("--agent", help="Agent name for the calls.")
+@click.option("--agent", help="Agent name for the calls [default: the agent COMMAND runs, if known].")
 @click.option("--project", help="Project for the calls [default: the current directory].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where the proxy listens (or is started).")
 @click.option("--port", type=PORT, default=4000, show_default=True, help="Proxy port.")
@@ -136,13 +136,15 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     """Run COMMAND (e.g. `-- claude`) with every LLM call it makes going through the proxy, tagged.
 
     Starts a proxy on --port unless one runs there (and stops it after), sets ANTHROPIC_BASE_URL,
-    ANTHROPIC_CUSTOM_HEADERS (Claude Code) and OPENAI_BASE_URL (tags carried in the URL), refuses to
-    start when a blocking budget covering the tags (or --budget) is exhausted, and prints the
+    ANTHROPIC_CUSTOM_HEADERS (Claude Code) and OPENAI_BASE_URL (tags carried in the URL), and for a
+    known agent (codex, gemini, qwen, opencode, goose, aider...) the variables it documents; refuses
+    to start when a blocking budget covering the tags (or --budget) is exhausted, and prints the
     session's cost when COMMAND exits. Exits with COMMAND's status.
 
     \b
       spendtag run --tags client=acme --budget acme -- claude
     """
+    from spendtag.cli.run_env import Urls, agent_of, variables
     from spendtag.guard import budgets as budgetmod
     from spendtag.ledger.query import Filters
     from spendtag.money import screen
@@ -151,6 +153,8 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     from spendtag.usage import new_event_id
 
     tags = parse_pairs(tag_items)
+    known = agent_of(command)
+    agent = agent or known
     session = session or "run-" + new_event_id()
     project = project or os.getcwd()
     chosen = app.budgets
@@ -174,12 +178,8 @@ def run(app: App, tag_items: tuple[str, ...], budget_name: str | None, session: 
     if agent:
         headers.append(f"X-Spendtag-Agent: {agent}")
     env = dict(os.environ)
-    env.update({
-        "ANTHROPIC_BASE_URL": f"{base}/anthropic",
-        "ANTHROPIC_CUSTOM_HEADERS": "\n".join(headers),
-        "OPENAI_BASE_URL": f"{base}/t/{encode_token(header_tags, session, agent or '', project)}/openai/v1",
-        "SPENDTAG_SESSION": session,
-    })
+    env.update(variables(known, Urls(base, encode_token(header_tags, session, agent or "", project)), headers, env))
+    env["SPENDTAG_SESSION"] = session
     try:
         code = subprocess.call(list(command), env=env)
     except FileNotFoundError:

@@ -493,6 +493,55 @@ def statuses(store: Store, budgets: Iterable[Budget], now: datetime, tz: ZoneInf
     return [status(store, b, now, tz) for b in budgets]
 
 
+def status_json(s: Status) -> dict[str, Any]:
+    """A budget's status as ``spendtag budget list --format json`` and the MCP server give it (money as exact USD)."""
+    from spendtag.money import exact_str
+
+    return {
+        "name": s.budget.name, "scope": s.budget.describe_scope(), "period": s.period,
+        "spent_usd": exact_str(s.spent), "limit_usd": exact_str(s.budget.limit), "percent": str(s.percent),
+        "projected_usd": None if s.projected is None else exact_str(s.projected),
+        "days_left": None if s.days_left is None else str(s.days_left), "status": s.state,
+        "crossed": [t.label for t in s.crossed], "enforce": s.budget.enforce, "origin": s.budget.origin,
+        "run_out": s.run_out.isoformat() if s.run_out else None, "phase": s.phase,
+        "thresholds": [{"label": t.label, "amount_usd": exact_str(t.amount), "stop": t.stop, "default": t.implied}
+                       for t in s.budget.thresholds()],
+    }
+
+
+def forecast_status(store: Store, budgets: Sequence[Budget], *, scope: Sequence[str] = (), agent: str | None = None,
+                    budget_name: str | None = None, limit: int | None = None, now: datetime,
+                    tz: ZoneInfo) -> tuple[Status, bool]:
+    """The month's forecast for a budget (by name) or a scope; and whether a limit was given to compare with."""
+    from spendtag.report import matching
+    from spendtag.tags import Selector
+
+    if budget_name:
+        b = next((x for x in budgets if x.name == budget_name), None)
+        if b is None:
+            raise BudgetError(f"no budget {budget_name!r}")
+    else:
+        b = Budget(name="forecast", limit=limit or 10**30, period="monthly",
+                   scope=tuple(Selector.parse(s) for s in scope), agent=agent, forecast_alert=False)
+        matching.check(store, b.filters(Range(None, None)))   # a typo would project $0.00
+    return status(store, b, now, tz), bool(budget_name or limit is not None)
+
+
+def forecast_json(st: Status, has_limit: bool) -> dict[str, Any]:
+    """A forecast as ``spendtag forecast --format json`` and the MCP server give it."""
+    from spendtag.money import exact_str
+
+    b = st.budget
+    return {
+        "scope": b.describe_scope(), "period": st.period, "spent_usd": exact_str(st.spent),
+        "projected_usd": None if st.projected is None else exact_str(st.projected),
+        "low_usd": None if st.low is None else exact_str(st.low),
+        "high_usd": None if st.high is None else exact_str(st.high),
+        "limit_usd": exact_str(b.limit) if has_limit else None,
+        "run_out": st.run_out.isoformat() if st.run_out and has_limit else None,
+    }
+
+
 # -- enforcement ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spendtag.errors import StoreError
+from spendtag.ledger.plan import HOUR_US
 from spendtag.ledger.session_tables import SessionTables
-from spendtag.ledger.store import AlertRecord, Delivery, ImportState, VirtualKey
+from spendtag.ledger.store import AgentImports, AlertRecord, Delivery, ImportState, VirtualKey
 from spendtag.periods import from_us, to_us
 from spendtag.tags import canonical as canonical_tags
 
@@ -90,6 +91,29 @@ class LedgerTables(SessionTables):
     def import_summaries(self) -> dict[str, tuple[int, int, int]]:
         return {path: (size, mtime_ns, offset) for path, size, mtime_ns, offset in self._run(
             "SELECT path, size, mtime_ns, offset_bytes FROM import_files")}
+
+    def agent_imports(self, agents: Sequence[str]) -> dict[str, AgentImports]:
+        found = {name: AgentImports(name) for name in agents}
+        if not found:
+            return found
+        in_agents, args = self._in("agent", list(found))
+        files = {agent: (int(n), int(at)) for agent, n, at in self._run(
+            f"SELECT agent, COUNT(*), MAX(updated_at) FROM import_files WHERE {in_agents} GROUP BY agent", args)}
+        in_sources, args = self._in("d.source", list(found))
+        # The hourly rollups give the count and the last hour; the last call is then read within that hour.
+        calls = {source: (int(n), int(hour)) for source, n, hour in self._run(
+            "SELECT d.source, SUM(r.requests), MAX(r.bucket) FROM rollup_hour r JOIN dims d ON d.id = r.dim_id "
+            f"WHERE {in_sources} GROUP BY d.source", args) if n}
+        for name in found:
+            n_files, read_at = files.get(name, (0, None))
+            n_calls, hour = calls.get(name, (0, None))
+            last = None
+            if hour is not None:
+                last = self._one("SELECT MAX(e.ts) FROM events e JOIN dims d ON d.id = e.dim_id "
+                                 "WHERE e.ts >= ? AND e.ts < ? AND d.source = ?", (hour, hour + HOUR_US, name))[0]
+            found[name] = AgentImports(name, n_files, None if read_at is None else datetime.fromtimestamp(read_at, UTC),
+                                       n_calls, None if last is None else from_us(int(last)))
+        return found
 
     def save_import_state(self, state: ImportState) -> None:
         self.save_import_states([state])

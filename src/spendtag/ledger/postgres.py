@@ -159,6 +159,9 @@ class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, 
     def change_token(self) -> int | None:
         return None   # no cheap per-database commit counter: guards read the ledger on a timer
 
+    def refuse_writes(self) -> None:
+        self._conn.execute("SET default_transaction_read_only = on")
+
     def close(self) -> None:
         self._conn.close()
 

@@ -215,6 +215,9 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
         # (never for this connection's own commits): a few microseconds, no file access.
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def refuse_writes(self) -> None:
+        self._conn.execute("PRAGMA query_only = ON")
+
     def close(self) -> None:
         self._conn.close()
 

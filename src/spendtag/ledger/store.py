@@ -188,6 +188,17 @@ class ImportState:
     titles: Mapping[str, SessionTitle] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class AgentImports:
+    """What the ledger holds from one agent's logs: the files read, and the calls whose source is the agent."""
+
+    agent: str
+    files: int = 0
+    read_at: datetime | None = None     # the last time one of its files was read (and had changed)
+    calls: int = 0
+    last_call: datetime | None = None
+
+
 @dataclass(slots=True)
 class SessionSummary:
     """One session: when it ran, its totals, and the dimension rows (with tags) its calls used."""
@@ -337,6 +348,10 @@ class Store(Protocol):
     # (size, mtime_ns, offset) of every file imported so far: the unchanged-file check, in one read.
     def import_summaries(self) -> dict[str, tuple[int, int, int]]: ...
 
+    def agent_imports(self, agents: Sequence[str]) -> dict[str, AgentImports]:
+        """Per agent name: its files read and the calls recorded with that source (every name, 0 when none)."""
+        ...
+
     def save_import_state(self, state: ImportState) -> None: ...
 
     def save_import_states(self, states: Sequence[ImportState]) -> None: ...
@@ -409,5 +424,10 @@ class Store(Protocol):
     # A value that changes whenever another connection (any process) commits to the ledger, for a
     # guard to read the ledger again only then; None where no such value is cheap (read on a timer).
     def change_token(self) -> int | None: ...
+
+    def refuse_writes(self) -> None:
+        """From now on this connection refuses every write (the database raises): for readers that must never
+        change the ledger, such as ``spendtag mcp``."""
+        ...
 
     def close(self) -> None: ...

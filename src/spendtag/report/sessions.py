@@ -143,6 +143,40 @@ def detail(store: Store, session: str, *, titles: bool = True) -> SessionDetail 
                          {f.name: sorted(f.members) for f in found_families})
 
 
+def _exact_or_none(totals: Totals) -> str | None:
+    """Exact USD, or None when every call is unpriced (the cost is unknown, not 0)."""
+    from spendtag.money import exact_str
+
+    return None if totals.requests and totals["unpriced_requests"] >= totals.requests else exact_str(totals.cost)
+
+
+def view_json(r: SessionView) -> dict[str, Any]:
+    """A session as ``spendtag sessions --format json`` and the MCP server give it."""
+    return {
+        "session": r.session, "title": r.title, "start": r.start.isoformat(), "end": r.end.isoformat(),
+        "duration_s": int(r.duration.total_seconds()), "projects": r.projects, "agents": r.agents,
+        "models": r.models, "tags": r.tags, "requests": r.totals.requests, "tokens": r.totals.tokens,
+        "unpriced_requests": r.totals["unpriced_requests"], "cost_usd": _exact_or_none(r.totals),
+    }
+
+
+def detail_json(d: SessionDetail) -> dict[str, Any]:
+    """One session as ``spendtag session ID --format json`` and the MCP server give it."""
+    from spendtag.money import exact_str
+
+    v = d.view
+    return {
+        "session": v.session, "title": v.title, "start": v.start.isoformat(), "end": v.end.isoformat(),
+        "projects": v.projects, "agents": v.agents, "tags": v.tags, "requests": v.totals.requests,
+        "tokens": d.tokens, "unpriced_requests": v.totals["unpriced_requests"],
+        "cost_usd": _exact_or_none(v.totals),
+        "cost_components_usd": {k: exact_str(c) for k, c in d.costs.items()},
+        "average_per_call_usd": exact_str(d.average_per_call), "cost_per_minute_usd": exact_str(v.cost_per_minute),
+        "models": {m: _exact_or_none(t) for m, t in sorted(d.by_model.items())},
+        "model_ids": d.model_ids,
+    }
+
+
 @dataclass
 class Block:
     start: datetime
