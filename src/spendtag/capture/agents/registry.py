@@ -89,6 +89,7 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("claude-code", "claude_code"),
     ("codex", "codex"),
     ("gemini-cli", "gemini_cli"),
+    ("opencode", "opencode"),
 )
 
 _LOADED: dict[str, Agent] | None = None
