@@ -90,6 +90,8 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("codex", "codex"),
     ("gemini-cli", "gemini_cli"),
     ("opencode", "opencode"),
+    ("goose", "goose"),
+    ("crush", "crush"),
 )
 
 _LOADED: dict[str, Agent] | None = None
