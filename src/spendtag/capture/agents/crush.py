@@ -128,8 +128,8 @@ def files(place: Path) -> list[LogFile]:
     for project in listed if isinstance(listed, list) else []:
         if not isinstance(project, dict) or not isinstance(project.get("path"), str):
             continue
-        data = project.get("data_dir") if isinstance(project.get("data_dir"), str) else ".crush"
-        db = Path(project["path"]) / data / "crush.db"
+        data = project.get("data_dir")
+        db = Path(project["path"]) / (data if isinstance(data, str) and data else ".crush") / "crush.db"
         if db.is_file():
             out.append(LogFile(SOURCE, db, db.parent))
     return out
