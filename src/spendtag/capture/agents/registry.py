@@ -92,6 +92,8 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("opencode", "opencode"),
     ("goose", "goose"),
     ("crush", "crush"),
+    ("amp", "amp"),
+    ("droid", "droid"),
 )
 
 _LOADED: dict[str, Agent] | None = None
