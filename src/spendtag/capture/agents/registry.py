@@ -94,6 +94,7 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("crush", "crush"),
     ("amp", "amp"),
     ("droid", "droid"),
+    ("copilot-cli", "copilot_cli"),
 )
 
 _LOADED: dict[str, Agent] | None = None
