@@ -95,6 +95,7 @@ _MODULES: tuple[tuple[str, str], ...] = (
     ("amp", "amp"),
     ("droid", "droid"),
     ("copilot-cli", "copilot_cli"),
+    ("cursor", "cursor"),
 )
 
 _LOADED: dict[str, Agent] | None = None
