@@ -52,7 +52,8 @@ def generate(root: Path, calls: int, seed: int = 0) -> Path:
                      "model": {"providerID": "anthropic", "modelID": "claude-sonnet-4-20250514"}},
                     separators=(",", ":"))))
             provider, model = MODELS[rng.randrange(len(MODELS))]
-            tokens = {"input": rng.randint(1, 4000), "output": rng.randint(1, 2000), "reasoning": rng.choice((0, 0, 120)),
+            tokens = {"input": rng.randint(1, 4000), "output": rng.randint(1, 2000),
+                      "reasoning": rng.choice((0, 0, 120)),
                       "cache": {"read": rng.randint(0, 80_000), "write": rng.choice((0, 0, 2048))}}
             done = t + rng.randint(1_000, 30_000)
             messages.append((f"msg_{len(messages):09d}", session, t, done, json.dumps(

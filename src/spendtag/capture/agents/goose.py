@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,17 @@ SOURCE = "goose"
 _WANTED = ("id", "working_dir", "created_at", "provider_name", "model_config_json", "accumulated_input_tokens",
            "accumulated_output_tokens", "accumulated_total_tokens", "input_tokens", "output_tokens", "total_tokens",
            "accumulated_cost", "parent_session_id")
+
+
+@lru_cache(maxsize=1024)
+def _model(config: str) -> str | None:
+    """``model_name`` of a ``model_config_json`` (the same few configs repeat across sessions)."""
+    try:
+        found = json.loads(config) if config.strip() else None
+    except (ValueError, RecursionError):
+        return None
+    model = found.get("model_name") if isinstance(found, dict) else None
+    return model.strip() if isinstance(model, str) and model.strip() else None
 
 
 def _call(row: Mapping[str, Any]) -> tuple[AgentCall, Decimal | None] | None:
@@ -48,9 +60,8 @@ def _call(row: Mapping[str, Any]) -> tuple[AgentCall, Decimal | None] | None:
     if not (inp or out or extra):
         return None
     raw = row.get("model_config_json")
-    config = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
-    model = config.get("model_name") if isinstance(config, dict) else None
-    if not isinstance(model, str) or not model.strip():
+    model = _model(raw) if isinstance(raw, str) else None
+    if model is None:
         raise UsageFormatError(f"session {sid}: no model_config_json.model_name")
     ts = ms_time(row.get("created_at"))
     if ts is None:
@@ -59,7 +70,7 @@ def _call(row: Mapping[str, Any]) -> tuple[AgentCall, Decimal | None] | None:
     parent = row.get("parent_session_id")
     sub = isinstance(parent, str) and parent != ""
     cwd = row.get("working_dir")
-    found = call(f"{SOURCE}:{sid}", ts, provider if isinstance(provider, str) else None, model.strip(), input=inp,
+    found = call(f"{SOURCE}:{sid}", ts, provider if isinstance(provider, str) else None, model, input=inp,
                  output=out + extra, reasoning=extra, project=cwd if isinstance(cwd, str) else None,
                  session=parent if isinstance(parent, str) and sub else sid,
                  agent=f"{SOURCE}/subagent" if sub else SOURCE, source=SOURCE)
