@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from agent_stores import (
     pico,
     recorded,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spendtag.capture.agents import LogFile, discover, read
 
@@ -144,3 +147,30 @@ def test_a_file_given_as_path_is_sniffed(tmp_path: Path) -> None:
     for path in (root / "opencode.db", root / "storage" / "message" / "ses_legacy" / "msg_l1.json"):
         assert [(log.agent, log.path) for log in discover(None, path)] == [("opencode", path)]
     assert (AGENT_FIXTURES / "opencode" / "opencode.sql").is_file()
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**13), st.floats(allow_nan=True),
+                    st.text(max_size=8), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tokens=st.dictionaries(st.sampled_from(["input", "output", "reasoning", "cache", "total"]), _VALUES),
+       created=_VALUES, model=_VALUES, junk=st.binary(max_size=40))
+def test_any_row_is_a_call_a_skip_or_malformed_never_an_error(tmp_path: Path, tokens: dict[str, object],
+                                                              created: object, model: object, junk: bytes) -> None:
+    db = tmp_path / "opencode.db"
+    db.unlink(missing_ok=True)
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT, time_created INTEGER, "
+                    "time_updated INTEGER, data TEXT)")
+        data = json.dumps({"role": "assistant", "time": {"created": created}, "modelID": model, "providerID": "openai",
+                           "tokens": tokens})
+        con.execute("INSERT INTO message VALUES ('m1', 's', 1, 1, ?)", (data,))
+        con.execute("INSERT INTO message VALUES ('m2', 's', 1, 1, ?)", (b'"assistant"' + junk,))
+    con.close()
+    result = read(LogFile("opencode", db, tmp_path), state={})
+    assert result.lines == 2
+    assert len(result.events) + result.malformed + result.skipped == 2
+    for event in result.events:
+        assert event.usage.output_tokens >= event.usage.reasoning_tokens >= 0
