@@ -36,12 +36,13 @@ def _where_cells(table: str) -> list[str]:
     lines = table.splitlines()
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("agent"))
     start = lines[header].index("where")
+    found = lines[header].index("found")
     cells: list[str] = []
     for line in lines[header + 2:]:
         if not line.strip():
             break
         piece = line[start:].rstrip()
-        if line[:2].strip():   # a new row starts with its agent's name
+        if line[found:found + 5].strip():   # a new row has its "found" cell (a long title folds too)
             cells.append(piece)
         else:                  # a folded path goes on, or the row's next path begins
             cells[-1] += piece

@@ -119,5 +119,5 @@ def test_explicit_path_without_agent_sorts_files_by_their_look(tmp_path: Path) -
 
 
 def test_unknown_agent_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown agent 'cursor'"):
-        discover("cursor", env={}, home=tmp_path)
+    with pytest.raises(ValueError, match="unknown agent 'no-such-agent'"):
+        discover("no-such-agent", env={}, home=tmp_path)

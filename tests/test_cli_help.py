@@ -18,8 +18,9 @@ Record:
   record       Record one call from the provider's own usage JSON.
   ingest       Record a JSONL file of provider responses or normalised events
                ('-' or nothing: stdin).
-  import       Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI):
-               all found, or one agent [PATH].
+  import       Import coding agents' usage (Claude Code, Codex, Gemini CLI,
+               OpenCode, Cursor and 11 more: `spendtag agents`): all found, or
+               one agent [PATH].
   agents       Every supported coding agent: found on this machine or not,
                where, calls imported and when last.
   run          Run COMMAND (e.g. `-- claude`) with every LLM call it makes going

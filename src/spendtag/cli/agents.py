@@ -92,7 +92,8 @@ def agents_(app: App, as_json: bool) -> None:
               help="Processes that read the logs (default: one per core when there is much to read; 0: none).")
 @click.pass_obj
 def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: bool, workers: int | None) -> None:
-    """Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH].
+    """Import coding agents' usage (Claude Code, Codex, Gemini CLI, OpenCode, Cursor and 11 more:
+    `spendtag agents`): all found, or one agent [PATH].
 
     Incremental: only what was appended since the last import is read; a rewritten or
     truncated file is read again from the top; records repeated across files count once.
@@ -103,7 +104,7 @@ def import_(app: App, agent: str | None, path: str | None, compare_logged_cost: 
     logs = discover(agent, Path(path) if path else None)
     if not logs:
         app.console.out("no agent logs found" + (f" for {agent}" if agent else "")
-                        + " (Claude Code: $CLAUDE_CONFIG_DIR or ~/.claude; Codex: $CODEX_HOME or ~/.codex)")
+                        + " (`spendtag agents` shows where each agent was looked for)")
         return
     total = sum(log.path.stat().st_size for log in logs if log.path.exists()) if sys.stderr.isatty() else 0
     if total > 5_000_000:

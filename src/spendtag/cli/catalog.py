@@ -19,7 +19,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("record", "Record", "Record one call from the provider's own usage JSON."),
     ("ingest", "Record", "Record a JSONL file of provider responses or normalised events ('-' or nothing: stdin)."),
     ("import", "Record",
-     "Import coding-agent usage (Claude Code, Codex CLI, Gemini CLI): all found, or one agent [PATH]."),
+     "Import coding agents' usage (Claude Code, Codex, Gemini CLI, OpenCode, Cursor and 11 more: "
+     "`spendtag agents`): all found, or one agent [PATH]."),
     ("agents", "Record",
      "Every supported coding agent: found on this machine or not, where, calls imported and when last."),
     ("run", "Record", "Run COMMAND (e.g. `-- claude`) with every LLM call it makes going through the proxy, tagged."),

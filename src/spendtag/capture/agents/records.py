@@ -1,0 +1,101 @@
+"""What the readers of rewritten agent stores share: read-only SQLite, counts, times and calls.
+
+These readers (OpenCode, Goose, Crush, Amp, Droid, Cursor) take each record as a whole
+value, check its fields here, and hand back :class:`AgentCall` values. A record that fails
+a check raises :class:`UsageFormatError`, which the reader counts as malformed; nothing
+here stops a read.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from spendtag.bounds import MAX_COUNT, MAX_TIME_US, MIN_TIME_US, clean_optional
+from spendtag.capture.agents.jsonl import AgentCall, time_us
+from spendtag.capture.agents.models import priceable
+from spendtag.errors import UsageFormatError
+from spendtag.usage import Usage
+
+# What a locked, corrupt or foreign database raises; counted and reported, never fatal.
+SQLITE_ERRORS = (sqlite3.Error, OSError)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only: the agent's database is never written (nor its -wal checkpointed)."""
+    uri = "file:" + str(path.resolve()).replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    con = sqlite3.connect(uri, uri=True, timeout=2.0, check_same_thread=False)
+    con.execute("PRAGMA query_only = ON")
+    return con
+
+
+def columns(con: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+
+
+def rows(con: sqlite3.Connection, query: str, params: tuple[Any, ...] = ()) -> Iterator[sqlite3.Row]:
+    con.row_factory = sqlite3.Row
+    yield from con.execute(query, params)
+
+
+def count(value: object, name: str) -> int:
+    """A token count: a non-negative whole number (an integral float or digit string too); null is 0."""
+    if value is None:
+        return 0
+    if type(value) is int:
+        n = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        n = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        n = int(value.strip())
+    else:
+        raise UsageFormatError(f"{name} is not a token count: {str(value)[:40]!r}")
+    if not 0 <= n <= MAX_COUNT:
+        raise UsageFormatError(f"{name} is out of bounds: {n}")
+    return n
+
+
+def usd(value: object) -> Decimal | None:
+    """A cost the agent logged, in USD (``"$0.50"`` too); None when absent or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.replace("$", "").replace(",", "").strip()
+        if not value:
+            return None
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and 0 <= amount < 100_000 else None
+
+
+def ms_time(value: object) -> int | None:
+    """µs since the epoch from Unix ms (OpenCode, Crush), seconds, or ISO text; None when unreadable."""
+    if type(value) is int and 10**11 < value < 10**14:     # ms: the usual case, without a datetime
+        us = value * 1000
+        return us if MIN_TIME_US <= us < MAX_TIME_US else None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, str) and " " in value and "T" not in value:
+        value = value.replace(" ", "T", 1)                # SQLite's CURRENT_TIMESTAMP: UTC
+    return time_us(value)
+
+
+def call(event_id: str, ts_us: int, provider: str | None, model: str, *, input: int = 0, cache_read: int = 0,
+         cache_write: int = 0, output: int = 0, reasoning: int = 0, reported: int | None = None,
+         project: str | None = None, session: str | None = None, agent: str, source: str) -> AgentCall:
+    """One call as the importer takes it: ``output`` includes ``reasoning`` (kept beside as info)."""
+    provider, model = priceable(provider, model)
+    usage = None
+    counts: tuple[int, int, int, int, int] | None = (input, cache_read, cache_write, 0, output)
+    if reasoning or reported is not None:
+        usage = Usage(input_tokens=input, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
+                      output_tokens=output, reasoning_tokens=min(reasoning, output), reported_cost=reported).checked()
+        counts = None
+    return AgentCall(event_id, ts_us, provider, model, counts, None, usage, clean_optional(project),
+                     clean_optional(session), agent, source, None)
