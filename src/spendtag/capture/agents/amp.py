@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 import msgspec
 
 from spendtag.capture._fields import DECODE_FAILURES
-from spendtag.capture.agents import registry
+from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, time_us
 from spendtag.capture.agents.models import guess_provider
 from spendtag.capture.agents.records import call, count, usd
@@ -156,7 +156,7 @@ def files(place: Path) -> list[LogFile]:
     threads = place / "threads" if (place / "threads").is_dir() else place
     if not threads.is_dir():
         return [LogFile(SOURCE, place, place.parent)] if place.is_file() else []
-    return [LogFile(SOURCE, p, place) for p in sorted(threads.rglob("*.json")) if p.is_file()]
+    return [LogFile(SOURCE, log.path, place) for log in discovery.scan(SOURCE, threads, ("*.json",))]
 
 
 def sniff(path: Path, head: bytes) -> bool:

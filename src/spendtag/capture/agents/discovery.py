@@ -174,7 +174,7 @@ def _under_path(spec: registry.Agent, path: Path, *, sniff: bool) -> list[LogFil
         if not spec.patterns:
             found = spec.files(path)
             return [log for log in found if sniff_agent(log.path) == agent] if sniff else found
-        files = sorted(_files_under(path, spec.patterns))
+        files = _files_under(path, spec.patterns)
         root = path
     else:
         return []
@@ -184,12 +184,15 @@ def _under_path(spec: registry.Agent, path: Path, *, sniff: bool) -> list[LogFil
 
 
 def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
-    """Regular files under ``top`` whose names match a pattern (``rglob`` without a stat per file).
+    """Regular files under ``top`` whose names match a pattern, sorted by path (``rglob`` without
+    a stat per file).
 
-    Like ``rglob``, symlinked directories are not followed; a symlink to a file counts.
+    Like ``rglob``, symlinked directories are not followed; a symlink to a file counts. The
+    paths are found and sorted as text: on a tree of 100k session files, comparing ``Path``
+    objects was a third of an unchanged import's time.
     """
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
-    found: list[Path] = []
+    found: list[str] = []
     folders = [str(top)]
     while folders:
         try:
@@ -201,8 +204,16 @@ def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(entry.path)
                 elif match(entry.name) and entry.is_file():
-                    found.append(Path(entry.path))
-    return found
+                    found.append(entry.path)
+    found.sort()
+    return [Path(name) for name in found]
+
+
+def scan(agent: str, place: Path, patterns: tuple[str, ...]) -> list[LogFile]:
+    """``agent``'s files under the folder ``place`` (or ``place`` itself, a file), sorted by path."""
+    if place.is_file():
+        return [LogFile(agent, place, place.parent)]
+    return [LogFile(agent, path, place) for path in _files_under(place, patterns)]
 
 
 def sniff_agent(path: Path) -> str | None:

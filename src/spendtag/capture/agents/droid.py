@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spendtag.capture._fields import DECODE_FAILURES
-from spendtag.capture.agents import registry
+from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.claude_code import decode_folder
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, time_us
 from spendtag.capture.agents.models import guess_provider
@@ -136,7 +136,7 @@ def files(place: Path) -> list[LogFile]:
         return [LogFile(SOURCE, place, place.parent)]
     if not place.is_dir():
         return []
-    return [LogFile(SOURCE, p, place) for p in sorted(place.rglob("*" + SUFFIX)) if p.is_file()]
+    return discovery.scan(SOURCE, place, ("*" + SUFFIX,))
 
 
 def sniff(path: Path, head: bytes) -> bool:
