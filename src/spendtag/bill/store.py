@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spendtag.ledger.invoice_tables import IssuedInvoice, Render
+from spendtag.ledger.invoice_tables import DEFAULT_SCHEME, IssuedInvoice, Render
 from spendtag.ledger.store import Store
 
 __all__ = ["IssuedInvoice", "IssuedInvoices", "Render"]
@@ -28,9 +28,11 @@ class IssuedInvoices:
     def for_store(cls, store: Store) -> IssuedInvoices:
         return cls("", store=store)
 
-    def issue(self, prefix: str, year: int, client: str, period: str, issued_at: str, render: Render) -> IssuedInvoice:
+    def issue(self, prefix: str, year: int, client: str, period: str, issued_at: str, render: Render, *,
+              scheme: str = DEFAULT_SCHEME, currency: str = "USD", due_on: str = "") -> IssuedInvoice:
         """Take the next number for ``year``, render the invoice with it, and store it, in one transaction."""
-        return self._store.issue_invoice(prefix, year, client, period, issued_at, render)
+        return self._store.issue_invoice(prefix, year, client, period, issued_at, render, scheme=scheme,
+                                         currency=currency, due_on=due_on)
 
     def get(self, number: str) -> IssuedInvoice | None:
         return self._store.issued_invoice(number)

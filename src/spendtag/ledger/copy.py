@@ -43,6 +43,8 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("access_tokens", "key"),
     ("issued_invoices", "key"),
     ("credits", "key"),
+    ("billing_settings", "rows"),
+    ("invoice_status", "rows"),
     ("provider_usage", "rows"),
     ("provider_costs", "rows"),
     ("provider_pull_days", "key"),

@@ -222,10 +222,11 @@ MIGRATIONS: tuple[Migration, ...] = (
 # Feature tables defined next to the code that uses them (they need Migration, so they are
 # imported here, after it).
 from spendtag.ledger.access_tables import MIGRATIONS as _ACCESS_MIGRATIONS  # noqa: E402
+from spendtag.ledger.billing_tables import MIGRATIONS as _BILLING_MIGRATIONS  # noqa: E402
 from spendtag.ledger.credit_tables import MIGRATIONS as _CREDIT_MIGRATIONS  # noqa: E402
 from spendtag.ledger.invoice_tables import MIGRATIONS as _INVOICE_MIGRATIONS  # noqa: E402
 from spendtag.ledger.provider_tables import MIGRATIONS as _PROVIDER_MIGRATIONS  # noqa: E402
 from spendtag.ledger.reservation_tables import MIGRATIONS as _RESERVATION_MIGRATIONS  # noqa: E402
 
 MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS, *_RESERVATION_MIGRATIONS,
-              *_CREDIT_MIGRATIONS)
+              *_CREDIT_MIGRATIONS, *_BILLING_MIGRATIONS)
