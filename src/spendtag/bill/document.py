@@ -99,8 +99,9 @@ def _cents(value: int) -> Decimal:
     return Decimal(value).scaleb(-2).quantize(CENT)
 
 
-def _service(inv: Invoice, tz_name: str) -> tuple[str, str]:
-    tz = zone(tz_name or inv.tz or "UTC")
+def _service(inv: Invoice) -> tuple[str, str]:
+    """The period as dates in the zone it was counted in (the business's, unless --tz said otherwise)."""
+    tz = zone(inv.tz or "UTC")
 
     def at(text: str) -> datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -159,7 +160,7 @@ def make(inv: Invoice, profile: Profile, *, on: date, exchange: Exchange | None 
                      "included.")
     notes += biz.notes
     terms_days = client.terms_days if client.terms_days is not None else biz.terms_days
-    start, end = _service(inv, biz.timezone)
+    start, end = _service(inv)
     issue_date = (inv.issued_on or on.isoformat())
     return Document(
         currency=currency, seller=_seller(biz),

@@ -98,8 +98,9 @@ def as_text(inv: Invoice, width: int = TEXT_WIDTH) -> str:
     doc = document.of(inv)
     w = max(MIN_WIDTH, width)
     out = [*_wrap(heading(inv).upper(), w), ""]
-    out += [line for text in party_lines(doc.seller) for line in _wrap(text, w)]
-    out += ["", "Bill to"]
+    seller = [line for text in party_lines(doc.seller) for line in _wrap(text, w)]
+    out += [*seller, ""] if seller else []
+    out += ["Bill to"]
     out += [line for text in party_lines(doc.bill_to) for line in _wrap(text, w, "  ")]
     out.append("")
     key_w = max(len(k) for k, _ in meta_rows(inv, doc)) + 2
