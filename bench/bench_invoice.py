@@ -6,9 +6,9 @@ A realistic invoice: one client's month from the synthetic agency stream (bench/
 priced with the bundled prices, lines by model, a share of the untagged spend, a 30% markup
 folded into the lines, three fixed costs and a credit, converted to EUR with 20% VAT, a full
 business profile with a PNG logo. A long one too: ten times the events, lines by session
-(hundreds of lines, a PDF of several pages). Each figure is the median of ``--rounds`` renders after one warm-up (the first
-render, which imports and registers the font, is printed on its own). Baseline in the same run:
-the plain-text document and the JSON appendix of the same invoice.
+(hundreds of lines, a PDF of several pages). Each figure is the median of ``--rounds`` renders
+after one warm-up (the first render, which imports and registers the font, is printed on its
+own). Baseline in the same run: the plain-text document and the JSON appendix of the same invoice.
 """
 
 from __future__ import annotations

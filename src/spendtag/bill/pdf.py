@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from spendtag.bill import document
 from spendtag.bill.model import Invoice, money
-from spendtag.bill.render import exchange_text, heading, meta_rows, party_lines, total_rows
+from spendtag.bill.render import exchange_text, heading, meta_rows, party_lines, total_rows, unpriced_rows
 
 _FONTS: tuple[str, str] | None = None
 
@@ -98,6 +98,8 @@ def render(inv: Invoice) -> bytes:
     for item in doc.items:
         cell = [para(item.description)] + ([para(item.detail, small)] if item.detail else [])
         rows.append([cell, para(money(item.amount, doc.currency), right)])
+    for text, detail in unpriced_rows(inv):
+        rows.append([[para(text), para(detail, small)], para("—", right)])
     first_total = len(rows)
     totals = total_rows(doc)
     for i, (text, value) in enumerate(totals):

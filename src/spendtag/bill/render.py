@@ -81,6 +81,13 @@ def exchange_text(doc: Document) -> str:
     return f"Amounts converted from USD at 1 USD = {format(ex.rate.normalize(), 'f')} {ex.currency} (rate of {ex.on})."
 
 
+def unpriced_rows(inv: Invoice) -> list[tuple[str, str]]:
+    """A draft's calls nobody could price: shown with no amount (never 0); an issue refuses them."""
+    if inv.number is not None:
+        return []
+    return [(unpriced_label(p, m), f"{n:,} call{'s' if n != 1 else ''}") for p, m, n in inv.unpriced]
+
+
 def total_rows(doc: Document) -> list[tuple[str, str]]:
     rows = [("Subtotal", money(doc.subtotal, doc.currency))]
     rows += [(t.label, money(t.amount, doc.currency)) for t in doc.taxes]
@@ -117,6 +124,9 @@ def as_text(inv: Invoice, width: int = TEXT_WIDTH) -> str:
         out += lines[1:]
         if item.detail:
             out += _wrap(item.detail, dw, "  ")
+    for label, detail in unpriced_rows(inv):
+        lines = _wrap(label, dw)
+        out += [lines[0].ljust(dw) + "  " + "—".rjust(mw), *lines[1:], *_wrap(detail, dw, "  ")]
     out.append("-" * w)
     for label, value in total_rows(doc):
         lines = _wrap(label, dw)
@@ -188,6 +198,7 @@ td.d small { display: block; color: #666; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; padding-left: 12px; }
 tfoot td { border-bottom: none; }
 tr.sub td { border-top: 2px solid #1b1f24; }
+tr.unpriced td { color: #b42318; }
 tr.due td { font-size: 18px; font-weight: 700; border-top: 3px double #1b1f24; }
 .fx, .block { margin-top: 20px; }
 .block p { margin: 2px 0; overflow-wrap: anywhere; }
@@ -231,6 +242,9 @@ def as_html(inv: Invoice) -> str:
         detail = f"<small>{escape(item.detail)}</small>" if item.detail else ""
         parts.append(f'<tr><td class="d">{escape(item.description)}{detail}</td>'
                      f'<td class="n">{escape(money(item.amount, doc.currency))}</td></tr>')
+    for label, detail in unpriced_rows(inv):
+        parts.append(f'<tr class="unpriced"><td class="d">{escape(label)}<small>{escape(detail)}</small></td>'
+                     '<td class="n">—</td></tr>')
     parts.append("</tbody><tfoot>")
     rows = total_rows(doc)
     for i, (label, value) in enumerate(rows):

@@ -67,6 +67,16 @@ def _due(inv: Invoice) -> str:
     return money(doc.total, doc.currency)
 
 
+def _cost(inv: Invoice) -> str:
+    """What the client's calls cost the agency; calls nobody could price are counted beside it, never $0."""
+    unpriced = sum(n for _, _, n in inv.unpriced)
+    if not unpriced:
+        return usd(round_cents(inv.net_cost))
+    if unpriced == len(inv.events):
+        return f"— ({unpriced:,} unpriced)"
+    return f"{usd(round_cents(inv.net_cost))} + {unpriced:,} unpriced"
+
+
 def _emit(inv: Invoice, fmt: str, output: Path | None, width: int = render.TEXT_WIDTH) -> None:
     """The invoice to ``output`` (a message on stdout) or to stdout itself, exactly as rendered."""
     _warn_unpriced(inv)
@@ -79,7 +89,7 @@ def _emit(inv: Invoice, fmt: str, output: Path | None, width: int = render.TEXT_
     if output is None:
         click.echo(data, nl=False)
         if fmt == "table":
-            click.echo(f"cost {usd(round_cents(inv.net_cost))} · billed {usd(inv.total_due)} before tax (USD); "
+            click.echo(f"cost {_cost(inv)} · billed {usd(inv.total_due)} before tax (USD); "
                        "exact amounts and prices used: --format csv or json", err=True)
         return
     _write(output, data)
