@@ -17,10 +17,10 @@ from spendtag.bill import status as invoice_status
 from spendtag.bill.allocation import Allocation
 from spendtag.bill.config import BillingConfig
 from spendtag.bill.fixed_costs import DEFAULT_KIND, fixed_cost
-from spendtag.bill.model import Invoice, from_json, money, round_cents, to_json, usd
+from spendtag.bill.model import Invoice, from_json, money, round_cents, usd
 from spendtag.bill.price_diff import diff, load
 from spendtag.bill.rates import from_sections as rates_from_sections
-from spendtag.bill.store import IssuedInvoices
+from spendtag.bill.store import IssuedInvoices, issue_all
 from spendtag.bill.terms import BillingError, from_flags
 from spendtag.cli.app import App
 from spendtag.cli.catalog import HelpGroup
@@ -100,28 +100,15 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "client"
 
 
-def _issue(issued: IssuedInvoices, config: BillingConfig, who: profile.Profile, invoices: list[Invoice], on: date,
+def _issue(app: App, config: BillingConfig, who: profile.Profile, invoices: list[Invoice], on: date,
            reissue: bool) -> list[Invoice]:
-    """Store each invoice under a new number; refuse unpriced calls or a second issue (unless ``reissue``)."""
-    for inv in invoices:
-        build.check_issuable(inv)
-        done = issued.find(inv.client, inv.period)
-        if done and not reissue:
-            raise BillingError(f"{inv.client_key}={inv.client} {inv.period} was already issued as {done[-1]}: "
-                               f"see `spendtag invoice show {done[-1]}`, or pass --reissue for a new number")
-    out = []
-    for inv in invoices:
-        def rendered(number: str, inv: Invoice = inv) -> tuple[str, str, str]:
-            final = build.issued(inv, number, on.isoformat())
-            return to_json(final), render.as_text(final), format(client_document.of(final).total, "f")
-
-        doc = client_document.dated(client_document.of(inv), on.isoformat())
-        record = issued.issue(config.prefix, on.year, inv.client, inv.period, on.isoformat(), rendered,
-                              scheme=who.business.invoice_number, currency=doc.currency, due_on=doc.due_date)
-        click.echo(f"issued {record.number} · {inv.client} · {inv.period} · total due "
+    def told(inv: Invoice) -> None:
+        doc = client_document.of(inv)
+        click.echo(f"issued {inv.number} · {inv.client} · {inv.period} · total due "
                    f"{money(doc.total, doc.currency)} · due {doc.due_date}", err=True)
-        out.append(from_json(record.document))
-    return out
+
+    return issue_all(app.store, invoices, prefix=config.prefix, on=on, scheme=who.business.invoice_number,
+                     reissue=reissue, told=told)
 
 
 @click.group(cls=HelpGroup, invoke_without_command=True)
@@ -185,42 +172,37 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         profile=who, on=on,
         rates=rates_from_sections(app.settings.sections, path=str(app.settings.config_path)).with_given(rates))
     _check_names(app, req, client)
-    issued = IssuedInvoices.for_store(app.store) if issue else None
+    if client:
+        invoices = [build.invoice_for(app.store, req, client)]
+        _refuse_nothing(app, req, invoices[0])
+        if issue:
+            invoices = _issue(app, config, who, invoices, on, reissue)
+        _emit(invoices[0], fmt, output, _width(app))
+        return
+    if output_dir is None:
+        raise click.UsageError("--all writes one file per client: give --output-dir DIR")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise click.UsageError(f"--output-dir {str(output_dir)[:300]} is not a folder")
+    run = build.run_all(app.store, req)
+    if not run.invoices:
+        everyone = Filters(since=req.range.since, until=req.range.until,
+                           tags=(Selector(config.client_key, "present"),))
+        raise matching.explain_empty(app.store, everyone, req.range, tz)
     try:
-        if client:
-            invoices = [build.invoice_for(app.store, req, client)]
-            _refuse_nothing(app, req, invoices[0])
-            if issued is not None:
-                invoices = _issue(issued, config, who, invoices, on, reissue)
-            _emit(invoices[0], fmt, output, _width(app))
-            return
-        if output_dir is None:
-            raise click.UsageError("--all writes one file per client: give --output-dir DIR")
-        if output_dir.exists() and not output_dir.is_dir():
-            raise click.UsageError(f"--output-dir {str(output_dir)[:300]} is not a folder")
-        run = build.run_all(app.store, req)
-        if not run.invoices:
-            everyone = Filters(since=req.range.since, until=req.range.until,
-                               tags=(Selector(config.client_key, "present"),))
-            raise matching.explain_empty(app.store, everyone, req.range, tz)
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
-        invoices = run.invoices if issued is None else _issue(issued, config, who, run.invoices, on, reissue)
-        for inv in invoices:
-            stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
-            target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
-            _warn_unpriced(inv)
-            _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
-        summary = render.summary_text(run, period, req.allocation.describe())
-        _write(output_dir / "summary.txt", summary)
-        _write(output_dir / "summary.csv", render.summary_csv(run))
-        click.echo(summary, nl=False)
-        click.echo(f"wrote {len(invoices)} invoices, summary.txt and summary.csv to {output_dir}")
-    finally:
-        if issued is not None:
-            issued.close()
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
+    invoices = _issue(app, config, who, run.invoices, on, reissue) if issue else run.invoices
+    for inv in invoices:
+        stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
+        target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
+        _warn_unpriced(inv)
+        _write(target, render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt))
+    summary = render.summary_text(run, period, req.allocation.describe())
+    _write(output_dir / "summary.txt", summary)
+    _write(output_dir / "summary.csv", render.summary_csv(run))
+    click.echo(summary, nl=False)
+    click.echo(f"wrote {len(invoices)} invoices, summary.txt and summary.csv to {output_dir}")
 
 
 def _check_names(app: App, req: build.Request, client: str | None) -> None:
@@ -315,10 +297,14 @@ def list_(app: App, client: str | None) -> None:
         click.echo("no invoices issued yet: issue one with `spendtag invoice --client NAME --period P --issue`")
         return
     today = datetime.now(app.tz).date()
-    rows = [[r.number, r.client[:24], r.period, r.due_on or "—", invoice_status.current(r, today),
+    rows = [[r.number, _short(r.client), r.period, r.due_on or "—", invoice_status.current(r, today),
              money(Decimal(r.total_due), r.currency)] for r in records]
     click.echo("\n".join(render.text_table(["number", "client", "period", "due", "status", "total due"], rows,
                                            [False, False, False, False, False, True])))
+
+
+def _short(name: str, most: int = 16) -> str:
+    return name if len(name) <= most else name[:most - 1] + "…"
 
 
 @invoice.command("mark")
