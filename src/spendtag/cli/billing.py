@@ -135,17 +135,19 @@ def _issue(app: App, config: BillingConfig, who: profile.Profile, invoices: list
               help="With --all: one file per client plus summary.txt and summary.csv.")
 @click.option("--issue", is_flag=True, help="Give it a number and store it exactly as printed.")
 @click.option("--reissue", is_flag=True, help="Issue again for a client and period already issued.")
-@click.option("--issued-on", metavar="DATE", help="Issue date (default: today in --tz); its year starts the number.")
+@click.option("--issued-on", metavar="DATE",
+              help="The invoice's date (default: today in --tz): the due date follows; its year starts the number.")
 @click.pass_context
 def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: str | None, tz_name: str | None,
             by: str | None, markup: str | None, pass_through: bool, fixed_fee: str | None, usage_cap: str | None,
             absorb_overage: bool, per_unit: str | None, allocate: str | None, rates: tuple[str, ...], fmt: str,
             output: Path | None,
             output_dir: Path | None, issue: bool, reissue: bool, issued_on: str | None) -> None:
-    """Invoice a client for a period: line items, subtotal, markup or other terms, total due.
+    """Invoice a client for a period: the document you send, with seller, bill-to, items, tax, total due.
 
-    Terms come from [billing.clients.NAME] in the config unless a pricing flag is given.
-    Money is exact on every line; only the total due is rounded, to cents, half-even.
+    Terms come from [billing.clients.NAME] in the config unless a pricing flag is given; your
+    details from [business], the client's beside its terms. Items are whole cents that add up
+    to the subtotal exactly; --format csv or json keeps every exact amount and the prices used.
     """
     if ctx.invoked_subcommand is not None:
         return
