@@ -31,7 +31,9 @@ _KEY = re.compile(r'^(\s*)("[^"]*"|[A-Za-z0-9_.-]+)(\s*=\s*)(.*)$')
 def load_every_section() -> settings.Settings:
     """Read the config at $SPENDTAG_CONFIG and every section of it, as the commands that use each do."""
     from spendtag.attribution import Rules
+    from spendtag.bill import profile
     from spendtag.bill.config import BillingConfig
+    from spendtag.bill.rates import from_sections as rates_from_sections
     from spendtag.guard import budgets
     from spendtag.guard.alerting import channels_from_config
     from spendtag.pricing.book import PriceBook
@@ -50,6 +52,8 @@ def load_every_section() -> settings.Settings:
     PullRules.from_config(sections.get("pull"), path=path)
     Quota.from_config(sections.get("quota"), path=path)
     BillingConfig.from_sections(sections, client_key=loaded["client_key"], path=path)
+    profile.from_sections(sections, path=path)
+    rates_from_sections(sections, path=path)
     proxy_config(sections.get("proxy"), path=path)
     return loaded
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spendtag.bill.render import pdf_available
 from spendtag.cli import main
 from spendtag.cli.billing import prices_diff
 from spendtag.cli.main import cli
@@ -71,99 +70,90 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setenv("SPENDTAG_CONFIG", str(path))
 
 
-STATEMENT = (
-    "Each call is priced at its own time from its recorded token counts, bucket by bucket (uncached input, cache "
-    "reads, cache writes, output, audio, web searches), at the list prices of the price data named on this invoice "
-    "or your price overrides, in exact decimal arithmetic.\n"
-)
-ROUNDING = ("Amounts are exact to 1e-12 USD on every line; only the total due is rounded, to whole cents, half to "
-            "even (banker's rounding).\n")
-
+# The client's document: 2-decimal items that add up to the subtotal exactly. The shared $0.945454545455 is
+# spread over the lines by cost and the 30% markup folded in: (3 + 0.054545...) x 1.3 = 3.9709 -> 3.97,
+# (49 + 0.890909...) x 1.3 = 64.8582 -> 64.86, -1 x 1.3 = -1.30; 3.97 + 64.86 - 1.30 = 67.53.
 ACME = (
-    "Invoice (draft, not issued)\n"
-    "Client:  acme (client=acme)\n"
-    "Period:  2026-03 (2026-03-01 00:00 – 2026-04-01 00:00 UTC)\n"
-    "Terms:   cost plus 30% markup\n"
+    "DRAFT INVOICE (NOT ISSUED)\n"
     "\n"
-    "model                                                          requests     tokens            amount\n"
-    "test-model                                                            2  2,250,000             $3.00\n"
-    "2026-03-01 · fixed-cost · tool seat, March                            1                       $49.00\n"
-    "Credits and free tier (usage tagged billing=credit)                                           -$1.00\n"
-    "Shared cost allocated, proportional (of $1.00 untagged spend)                        $0.945454545455\n"
-    "Cost subtotal                                                                       $51.945454545455\n"
+    "Bill to\n"
+    "  acme\n"
     "\n"
-    "charges                                   amount\n"
-    "Cost at list price              $51.945454545455\n"
-    "Markup 30%                     $15.5836363636365\n"
-    "Total before rounding          $67.5290909090915\n"
-    "Rounding to cents (half-even)   $0.0009090909085\n"
-    "TOTAL DUE                                 $67.53\n"
+    "Invoice number  draft, not issued\n"
+    "Issue date      2026-04-01\n"
+    "Due date        2026-05-01 (30 days)\n"
+    "Service period  2026-03-01 – 2026-03-31\n"
     "\n"
-    "Prices: override #1; record-cost · 3 calls\n"
-    "\n"
-    + STATEMENT +
-    "Fixed costs are amounts recorded with `spendtag record-cost`.\n"
-    "Usage tagged billing=credit (credits, free tier) is shown at list price and credited on its own line.\n"
-    "Shared (untagged) cost of the period, $1.00, is allocated to clients by the policy 'proportional'; this "
-    "client's part is $0.945454545455.\n"
-    "The markup applies to the cost subtotal (after credited usage, with the allocated share).\n"
-    + ROUNDING
+    "Description                                                               Amount\n"
+    "--------------------------------------------------------------------------------\n"
+    "test-model                                                              USD 3.97\n"
+    "  2 requests · 2,250,000 tokens\n"
+    "tool seat, March (2026-03-01)                                          USD 64.86\n"
+    "Included usage (credits and free tier)                                 USD -1.30\n"
+    "--------------------------------------------------------------------------------\n"
+    "Subtotal                                                               USD 67.53\n"
+    "Total due (USD)                                                        USD 67.53\n"
 )
+DRAFT = ("--issued-on", "2026-04-01")
 
 
-def test_invoice_table_is_exact() -> None:
+def test_invoice_table_is_the_client_document() -> None:
     seed()
-    assert run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%",
-               "--allocate", "proportional") == ACME
+    code, out, err = invoke("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%",
+                            "--allocate", "proportional", *DRAFT)
+    assert code == 0 and out == ACME
+    assert "cost $51.95 · billed $67.53 before tax (USD)" in err
+    assert "names no seller: set [business] name" in err
 
 
 def test_invoice_csv_and_json() -> None:
     seed()
     out = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--allocate", "proportional",
-              "--format", "csv")
+              "--format", "csv", *DRAFT)
     assert out == (
-        "section,description,requests,tokens,amount_usd,billed\n"
-        "usage,test-model,2,2250000,3.00,\n"
-        'fixed,"2026-03-01 · fixed-cost · tool seat, March",1,,49.00,\n'
-        "credit,Credits and free tier (usage tagged billing=credit),,,-1.00,\n"
-        'allocation,"Shared cost allocated, proportional",,,0.945454545455,\n'
-        "subtotal,Cost subtotal,,,51.945454545455,\n"
-        "cost,Cost at list price,,,51.945454545455,true\n"
-        "markup,Markup 30%,,,15.5836363636365,true\n"
-        "total_exact,Total before rounding,,,67.5290909090915,\n"
-        "rounding,Rounding to cents (half-even),,,0.0009090909085,\n"
-        "total_due,Total due,,,67.53,\n"
+        "section,description,requests,tokens,amount,currency,billed\n"
+        "usage,test-model,2,2250000,3.00,USD,\n"
+        'fixed,"2026-03-01 · fixed-cost · tool seat, March",1,,49.00,USD,\n'
+        "credit,Credits and free tier (usage tagged billing=credit),,,-1.00,USD,\n"
+        'allocation,"Shared cost allocated, proportional",,,0.945454545455,USD,\n'
+        "subtotal,Cost subtotal,,,51.945454545455,USD,\n"
+        "cost,Cost at list price,,,51.945454545455,USD,true\n"
+        "markup,Markup 30%,,,15.5836363636365,USD,true\n"
+        "total_exact,Total before rounding,,,67.5290909090915,USD,\n"
+        "item,test-model,,,3.97,USD,true\n"
+        'item,"tool seat, March (2026-03-01)",,,64.86,USD,true\n'
+        "item,Included usage (credits and free tier),,,-1.30,USD,true\n"
+        "item_subtotal,Subtotal,,,67.53,USD,\n"
+        "total_due,Total due,,,67.53,USD,\n"
     )
-    doc = json.loads(run("invoice", "--client", "acme", "--period", "2026-03", "--format", "json"))
+    doc = json.loads(run("invoice", "--client", "acme", "--period", "2026-03", "--format", "json", *DRAFT))
     assert (doc["total_due"], doc["terms"], doc["number"]) == ("51.00", {"model": "pass-through"}, None)
     assert [e["id"] for e in doc["events"]] == ["f1", "a1", "a2"]
     assert doc["prices"][doc["events"][1]["price"]]["rates"] == {"input_tokens": "0.000001",
                                                                  "output_tokens": "0.000002"}
     assert doc["period"] == {"label": "2026-03", "since": "2026-03-01T00:00:00Z", "until": "2026-04-01T00:00:00Z",
                              "tz": "UTC"}
+    client = doc["client_document"]
+    assert (client["currency"], client["subtotal"], client["total"], client["due_date"]) == (
+        "USD", "51.00", "51.00", "2026-05-01")
+    assert [i["amount"] for i in client["items"]] == ["3.00", "49.00", "-1.00"]
 
 
 def test_invoice_by_agent_and_fixed_fee() -> None:
     seed()
     out = run("invoice", "--client", "acme", "--period", "2026-03", "--by", "agent", "--fixed-fee", "40",
-              "--usage-cap", "45")
-    lines = out.splitlines()
-    assert lines[5:11] == [
-        "agent                                                requests     tokens  amount",
-        "planner                                                     1  1,500,000   $2.00",
-        "coder                                                       1    750,000   $1.00",
-        "2026-03-01 · fixed-cost · tool seat, March                  1             $49.00",
-        "Credits and free tier (usage tagged billing=credit)                       -$1.00",
-        "Cost subtotal                                                             $51.00",
+              "--usage-cap", "45", *DRAFT)
+    assert out.split("-" * 80 + "\n")[1:] == [
+        "Fixed fee                                                              USD 40.00\n"
+        "  covers usage up to USD 45.00\n"
+        "Usage above the amount the fixed fee covers                             USD 6.00\n",
+        "Subtotal                                                               USD 46.00\n"
+        "Total due (USD)                                                        USD 46.00\n",
     ]
-    assert lines[12:18] == [
-        "charges                                amount",
-        "Fixed fee (covers usage up to $45.00)  $40.00",
-        "Usage above the $45.00 cap              $6.00",
-        "Total before rounding                  $46.00",
-        "Rounding to cents (half-even)           $0.00",
-        "TOTAL DUE                              $46.00",
-    ]
+    # The agency's appendix keeps the cost lines by agent.
+    csv_rows = run("invoice", "--client", "acme", "--period", "2026-03", "--by", "agent", "--fixed-fee", "40",
+                   "--usage-cap", "45", "--format", "csv", *DRAFT).splitlines()
+    assert csv_rows[1:3] == ["usage,planner,1,1500000,2.00,USD,", "usage,coder,1,750000,1.00,USD,"]
 
 
 def test_invoice_all_writes_one_file_per_client_and_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +161,7 @@ def test_invoice_all_writes_one_file_per_client_and_a_summary(tmp_path: Path, mo
                                   '[billing.clients.acme]\nmarkup = "30%"\n'
                                   '[billing.clients.globex]\nmodel = "per-unit"\nunit = "ticket"\nprice = "2.50"\n')
     seed()
-    out = run("invoice", "--all", "--period", "2026-03", "--output-dir", str(tmp_path / "inv"))
+    out = run("invoice", "--all", "--period", "2026-03", "--output-dir", str(tmp_path / "inv"), *DRAFT)
     assert out == (
         "Invoices 2026-03 · 2 clients · shared cost: proportional\n"
         "\n"
@@ -190,8 +180,8 @@ def test_invoice_all_writes_one_file_per_client_and_a_summary(tmp_path: Path, mo
     assert files == ["acme-2026-03.txt", "globex-2026-03.txt", "summary.csv", "summary.txt"]
     assert (tmp_path / "inv" / "acme-2026-03.txt").read_text() == ACME
     globex = (tmp_path / "inv" / "globex-2026-03.txt").read_text()
-    assert "2 ticket × $2.50                $5.00\n" in globex
-    assert "cost per unit $1.53 (average) vs unit price $2.50: margin per unit $0.97\n" in globex
+    assert "2 × ticket" in globex and "  at USD 2.50 each\n" in globex
+    assert globex.endswith("Total due (USD)" + " " * 57 + "USD 5.00\n")
     assert (tmp_path / "inv" / "summary.csv").read_text() == (
         "client,revenue_usd,cost_usd,margin_usd,even_split_usd,attributed_usd,difference_usd\n"
         "acme,67.53,51.945454545455,15.584545454545,28.00,52.945454545455,-24.945454545455\n"
@@ -207,13 +197,14 @@ def test_issue_list_show_and_no_double_issue() -> None:
     code, issued, err = invoke("invoice", "--client", "globex", "--period", "2026-03", "--per-unit", "ticket=2.50",
                                "--issue", "--issued-on", "2026-04-01")
     assert code == 0
-    assert err == "issued INV-2026-0001 · globex · 2026-03 · total due $5.00\n"
-    assert issued.startswith("Invoice INV-2026-0001 · issued 2026-04-01\nClient:  globex (client=globex)\n")
+    assert err.startswith("issued INV-2026-0001 · globex · 2026-03 · total due USD 5.00 · due 2026-05-01\n")
+    assert issued.startswith("INVOICE INV-2026-0001\n\nBill to\n  globex\n\nInvoice number  INV-2026-0001\n"
+                             "Issue date      2026-04-01\nDue date        2026-05-01 (30 days)\n")
     assert run("invoice", "show", "INV-2026-0001") == issued
     assert json.loads(run("invoice", "show", "INV-2026-0001", "--format", "json"))["number"] == "INV-2026-0001"
     assert run("invoice", "list") == (
-        "number         client  period   issued      total due\n"
-        "INV-2026-0001  globex  2026-03  2026-04-01      $5.00\n"
+        "number         client  period   due         status   total due\n"
+        "INV-2026-0001  globex  2026-03  2026-05-01  overdue   USD 5.00\n"
     )
     assert fail("invoice", "--client", "globex", "--period", "2026-03", "--issue") == (
         "error: client=globex 2026-03 was already issued as INV-2026-0001: see `spendtag invoice show "
@@ -228,8 +219,9 @@ def test_issue_list_show_and_no_double_issue() -> None:
 def test_unpriced_calls_are_never_issued() -> None:
     run("record", "--provider", "acme-ai", "--model", "house-model-9", "--usage", BIG, "--tag", "client=acme",
         "--event-id", "h1", "--ts", "2026-03-02T10:00:00Z")
-    draft = run("invoice", "--client", "acme", "--period", "2026-03")
-    assert "warning: not in this invoice, could not be priced: acme-ai/house-model-9 (1 calls)\n" in draft
+    code, draft, err = invoke("invoice", "--client", "acme", "--period", "2026-03")
+    assert code == 0 and "Draft: 1 calls could not be priced and are not included.\n" in draft
+    assert "warning: acme: 1 calls could not be priced and are not billed: acme-ai/house-model-9 (1)" in err
     assert fail("invoice", "--client", "acme", "--period", "2026-03", "--issue") == (
         "error: not issued: 1 calls could not be priced: acme-ai/house-model-9 (1); add a price with `spendtag "
         "prices override`, run `spendtag reprice`, then issue\n")
@@ -303,10 +295,12 @@ def test_usage_errors_are_clear() -> None:
         "error: allocation fixed: percentages sum to 50, not 100\n")
 
 
-@pytest.mark.skipif(pdf_available(), reason="WeasyPrint is installed: PDF output works")
-def test_pdf_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+def test_pdf_needs_nothing_beyond_the_install(tmp_path: Path) -> None:
     seed()
-    assert fail("invoice", "--client", "acme", "--period", "2026-03", "--format", "pdf", "--output",
-                str(tmp_path / "x.pdf")) == (
-        "error: PDF output needs WeasyPrint: pip install weasyprint (or write --format html and print it "
-        "from a browser)\n")
+    target = tmp_path / "acme.pdf"
+    out = run("invoice", "--client", "acme", "--period", "2026-03", "--format", "pdf", "--output", str(target),
+              *DRAFT)
+    assert out == f"wrote draft · acme · 2026-03 · total due USD 51.00 to {target}\n"
+    assert target.read_bytes().startswith(b"%PDF-")
+    assert "--format pdf needs --output FILE" in fail("invoice", "--client", "acme", "--period", "2026-03",
+                                                      "--format", "pdf")

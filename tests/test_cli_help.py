@@ -58,8 +58,8 @@ Report:
                client · session · tokens · budget.
 
 Bill:
-  invoice      Invoice a client for a period: line items, subtotal, markup or
-               other terms, total due.
+  invoice      Invoice a client for a period: the document you send, with
+               seller, bill-to, items, tax, total due.
   record-cost  Record a fixed AMOUNT in USD (a subscription, a tool fee,
                compute) against tags.
   prices       List prices (genai-prices, bundled), your overrides, and unpriced

@@ -95,7 +95,7 @@ def test_each_wrong_type_points_at_its_own_line() -> None:
         m = re.match(r'^(\s*)([A-Za-z0-9_]+)(\s*=\s*)(.*)$', line)
         if not m or m[2] in ("allow_unsigned", "starttls", "ssl", "access_log", "forecast_alert",  # booleans
                              "shared_budgets", "scope", "notify_percent", "notify_amount", "channels", "to",
-                             "metric_tags"):
+                             "metric_tags", "show_cost"):
             continue
         for value in wrong_kind:
             data = ("\n".join([*lines[:i], f"{m[1]}{m[2]}{m[3]}{value}", *lines[i + 1:]]) + "\n").encode()

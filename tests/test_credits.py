@@ -7,6 +7,8 @@ The ledger is test_billing_cli's: acme in March 2026 is $3 of test-model usage, 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from test_billing_cli import billing_commands, fail, invoke, run, seed  # noqa: F401 - the fixture wires the commands
 
 from spendtag.bill.credits import CARRIED_LABEL, Available, apply, new_credit
-from spendtag.bill.model import EXACT, exact_sum
+from spendtag.bill.model import EXACT, exact_sum, usd
 from spendtag.guard.budgets import Budget, status
 from spendtag.ledger import open_store
 from spendtag.ledger.copy import copy_ledger
@@ -39,10 +41,14 @@ def cells(text: str, label: str) -> list[str]:
     return [c.strip() for c in line[len(label):].strip().split("  ") if c.strip()]
 
 
-def charges(text: str) -> list[str]:
-    """The charges table of a text invoice, each line with its runs of spaces squeezed."""
-    lines = text.split("\ncharges")[1].split("\n\n")[0].splitlines()[1:]
-    return [" ".join(x.split()) for x in lines]
+CHARGES = ("cost", "markup", "fee", "overage", "units", "credit", "credit_carried", "total_exact", "total_due")
+
+
+def charges(csv_text: str) -> list[str]:
+    """The charges of an invoice's CSV appendix (after the cost lines), as "label $amount"."""
+    rows = list(csv.reader(io.StringIO(csv_text)))[1:]
+    start = next(i for i, r in enumerate(rows) if r[0] == "subtotal")
+    return [f"{r[1]} {usd(Decimal(r[4]))}" for r in rows[start + 1:] if r[0] in CHARGES]
 
 
 # -- recording: one-line errors for nonsense ----------------------------------------------------------
@@ -118,53 +124,55 @@ def test_a_credit_is_its_own_line_after_the_markup() -> None:
         "--event-id", "c1")
     run("record-cost", "--credit", "5", "--tag", "client=globex", "--date", "2026-03-05")     # not acme's
     run("record-cost", "--credit", "7", "--tag", "client=acme", "--date", "2026-04-01")       # after March
-    out = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%")
+    out = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "csv")
     assert charges(out) == [
         "Cost at list price $51.00",
         "Markup 30% $15.30",                          # on the cost only: (3 + 49 - 1) x 0.3
         "Credit · 2026-03-05 · outage refund -$20.00",
         "Total before rounding $46.30",
-        "Rounding to cents (half-even) $0.00",
-        "TOTAL DUE $46.30"]
+        "Total due $46.30"]
+    doc = json.loads(run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "json"))
     assert ("Credits are amounts owed to you (a refund, goodwill, a prepayment). They are taken off the total after "
             "the charges above, oldest first, and no markup or fee applies to them. The total due is never below "
-            "$0.00: a credit left over is carried to your next invoice.") in out
-    doc = json.loads(run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "json"))
+            "$0.00: a credit left over is carried to your next invoice.") in doc["statement"]
+    text = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%")
+    assert cells(text, "Credit · outage refund") == ["USD -20.00"] and cells(text, "Total due (USD)") == ["USD 46.30"]
     assert doc["credit_uses"] == [{"id": "c1", "day": "2026-03-05", "note": "outage refund",
                                    "available": "20.00", "applied": "20.00"}]
     assert doc["credit_carried"] == "0.00" and doc["total_due"] == "46.30"
     assert doc["cost"] == "52.00"       # the cost side is untouched: a credit is not negative usage
     csv_rows = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "csv")
-    assert "credit,Credit · 2026-03-05 · outage refund,,,-20.00,true\n" in csv_rows
+    assert "credit,Credit · 2026-03-05 · outage refund,,,-20.00,USD,true\n" in csv_rows
     html = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "html")
-    assert ('<tr class="neg"><td>Credit · 2026-03-05 · outage refund</td><td class="n">-$20.00</td></tr>'
-            in html)
+    assert ('<tr><td class="d">Credit · outage refund<small>2026-03-05</small></td><td class="n">USD -20.00</td>'
+            '</tr>' in html)
 
 
 def test_credits_above_the_charges_floor_the_total_and_carry_the_rest() -> None:
     seed()
     run("record-cost", "--credit", "100", "--tag", "client=acme", "--note", "prepayment", "--date", "2026-03-01",
         "--event-id", "big")
-    march = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%")
+    march = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--format", "csv")
     assert charges(march)[2:] == [
         "Credit · 2026-03-01 · prepayment -$100.00",
         f"{CARRIED_LABEL} $33.70",
         "Total before rounding $0.00",
-        "Rounding to cents (half-even) $0.00",
-        "TOTAL DUE $0.00"]
+        "Total due $0.00"]
+    text = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%")
+    assert cells(text, "Credit · prepayment") == ["USD -66.30"]     # what it takes off, the rest carried
+    assert "A credit of USD 33.70 is carried to your next invoice.\n" in text
     code, _, err = invoke("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--issue",
                           "--issued-on", "2026-04-01")
-    assert code == 0 and "total due $0.00" in err
+    assert code == 0 and "total due USD 0.00" in err
     # April: acme's x1 call ($2.00, $2.60 with the markup) takes $2.60 of the $33.70 left.
-    april = run("invoice", "--client", "acme", "--period", "2026-04", "--markup", "30%")
+    april = run("invoice", "--client", "acme", "--period", "2026-04", "--markup", "30%", "--format", "csv")
     assert charges(april) == [
         "Cost at list price $2.00",
         "Markup 30% $0.60",
         "Credit · 2026-03-01 · prepayment (the rest of $100.00) -$33.70",
         f"{CARRIED_LABEL} $31.10",
         "Total before rounding $0.00",
-        "Rounding to cents (half-even) $0.00",
-        "TOTAL DUE $0.00"]
+        "Total due $0.00"]
     assert run("invoice", "credits") == (
         "date        client   credit    used    left  note        id\n"
         "2026-03-01  acme    $100.00  $66.30  $33.70  prepayment  big\n"
@@ -178,7 +186,7 @@ def test_an_issued_invoice_keeps_its_credits_and_a_reissue_does_not_use_them_twi
     run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--issue", "--issued-on",
         "2026-04-01")
     issued = run("invoice", "show", "INV-2026-0001")
-    assert cells(issued, "TOTAL DUE") == ["$46.30"]
+    assert cells(issued, "Total due (USD)") == ["USD 46.30"]
     # A credit for March entered after March was issued: the issued invoice does not change; the note says where
     # the credit goes.
     code, out, err = invoke("record-cost", "--credit", "6", "--tag", "client=acme", "--date", "2026-03-31",
@@ -187,13 +195,13 @@ def test_an_issued_invoice_keeps_its_credits_and_a_reissue_does_not_use_them_twi
     assert err == ("note: INV-2026-0001 already billed that day's period; the credit goes on acme's next invoice "
                    "(or on that period's with `invoice --reissue`)\n")
     assert run("invoice", "show", "INV-2026-0001") == issued
-    april = run("invoice", "--client", "acme", "--period", "2026-04", "--markup", "30%")
+    april = run("invoice", "--client", "acme", "--period", "2026-04", "--markup", "30%", "--format", "csv")
     assert charges(april)[2] == "Credit · 2026-03-31 -$6.00"          # c1 was used up by INV-2026-0001
     # Reissuing March replaces the first issue: c1 is applied again (not "used" twice), and the late credit too.
     run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%", "--issue", "--reissue",
         "--issued-on", "2026-04-02")
     again = run("invoice", "show", "INV-2026-0002")
-    assert cells(again, "TOTAL DUE") == ["$40.30"]
+    assert cells(again, "Total due (USD)") == ["USD 40.30"]
     assert "Credit · 2026-03-31" not in run("invoice", "--client", "acme", "--period", "2026-04", "--markup", "30%")
     assert run("invoice", "credits", "--client", "acme").splitlines()[-1].split() == [
         "total", "$26.00", "$26.00", "$0.00"]

@@ -368,7 +368,11 @@ def test_invoices(tab: Tab, server: Server) -> None:
     api = server.api("/api/v1/invoices")
     assert first_cells(page, "invoices") == [i["number"] for i in api] == ["INV-2026-0001", "INV-2026-0002"]
     dues = page.locator("#invoices tbody td.num")
-    assert [dues.nth(i).inner_text() for i in range(dues.count())] == [f"${i['total_due']}" for i in api]
+    assert [dues.nth(i).inner_text() for i in range(dues.count())] == [f"{i['currency']} {i['total_due']}"
+                                                                       for i in api]
+    states = page.locator("#invoices tbody td.status")
+    assert [states.nth(i).inner_text() for i in range(states.count())] == [i["status"] for i in api]
+    assert {i["status"] for i in api} <= {"issued", "sent", "paid", "void", "overdue"}
     page.get_by_role("link", name="INV-2026-0001").click()
     assert urlsplit(page.url).path == "/invoices/INV-2026-0001"
     tab.shot("invoices")

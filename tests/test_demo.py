@@ -120,7 +120,7 @@ def test_next_commands_read_the_demo_ledger(data_dir: Path) -> None:
     assert "2026-03-31" in outputs["trends"] and "█" in outputs["trends"]
     rows = list(csv.DictReader(io.StringIO(outputs["export"])))
     assert len(rows) == acme["requests"] and {r["tag:client"] for r in rows} == {"acme"}
-    assert "Client:  acme (client=acme)" in outputs["invoice"] and "TOTAL DUE" in outputs["invoice"]
+    assert "Bill to\n  acme\n" in outputs["invoice"] and "Total due (USD)" in outputs["invoice"]
     # The last one removes the sample again, and says how much.
     removed = run(*shlex.split(commands[-1])[1:])
     assert removed == f"removed 416 sample calls (source=demo) from {data_dir / 'demo.db'}\n"

@@ -262,7 +262,7 @@ def test_invoice_csv_quotes_a_lone_cr() -> None:
                   by="team")
     inv = invoice_from_events(req, "acme", [make_event("x", datetime(2026, 3, 2, tzinfo=UTC), cost=10**12,
                                                        tags={"client": "acme", "team": "\r=cmd()"})])
-    assert "usage,\"'\r=cmd()\",1,110,1.00,\n" in render.as_csv(inv)
+    assert "usage,\"'\r=cmd()\",1,110,1.00,USD,\n" in render.as_csv(inv)
 
 
 def test_negative_money_stays_a_number(tmp_path: Path) -> None:

@@ -166,7 +166,9 @@ def test_per_unit_counts_distinct_tag_values_and_shows_cost_per_unit() -> None:
     (charge,) = inv.charges
     assert (charge.quantity, charge.unit_price, charge.unit_cost) == (3, Decimal("2.50"), Decimal("2.00"))
     assert charge.amount == Decimal("7.50") and inv.total_due == Decimal("7.50")
-    assert "cost per unit $2.00 (average) vs unit price $2.50: margin per unit $0.50" in render.as_text(inv)
+    assert [(i.description, i.detail, i.amount) for i in inv.document.items] == [  # type: ignore[union-attr]
+        ("3 × ticket", "at USD 2.50 each", Decimal("7.50"))]
+    assert "unit_cost" in to_json(inv) and "cost per unit" not in render.as_text(inv)
 
 
 def test_terms_flags_and_config() -> None:
@@ -226,7 +228,8 @@ def test_csv_neutralises_labels_from_tags() -> None:
     start = datetime(2026, 3, 2, tzinfo=UTC)
     inv = invoice_from_events(request(by="team"), "acme",
                               [make_event("x", start, cost=10**12, tags={"client": "acme", "team": "=cmd()"})])
-    assert "usage,'=cmd(),1,110,1.00,\n" in render.as_csv(inv)
+    assert "usage,'=cmd(),1,110,1.00,USD,\n" in render.as_csv(inv)
+    assert "item,'=cmd(),,,1.00,USD,true\n" in render.as_csv(inv)
 
 
 # -- issued-invoice storage ----------------------------------------------------------------------

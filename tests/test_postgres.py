@@ -213,7 +213,10 @@ def _fill(store: Store) -> None:
                                                  note="ours"))
     store.add_price_override(PriceOverride(id=0, model="gpt-4o", multiplier=Decimal("0.9")))
     store.remove_price_override(oid)
-    store.issue_invoice("INV", 2026, "acme", "2026-03", "2026-04-01", lambda n: (f'{{"n": "{n}"}}', n, "12.00"))
+    store.issue_invoice("INV", 2026, "acme", "2026-03", "2026-04-01", lambda n: (f'{{"n": "{n}"}}', n, "12.00"),
+                        currency="EUR", due_on="2026-04-15")
+    store.save_billing_settings("client:acme", {"currency": "EUR", "po_number": "PO-1"}, "ana", T0)
+    store.mark_invoice("INV-2026-0001", "sent", "ana", T0, lambda last: None)
     store.retag(Filters(), lambda d, t: {**t, "env": "prod"} if t else None, "tag env=prod")
     day = date(2026, 3, 1)
     store.save_provider_pull(  # type: ignore[attr-defined]
@@ -238,6 +241,8 @@ def _snapshot(store: Store) -> dict[str, Any]:
         "keys": store.keys(include_revoked=True),
         "overrides": [(o.model, o.rates, o.multiplier, o.note) for o in store.price_overrides()],
         "invoices": [store.issued_invoice(i.number) for i in store.issued_invoices()],
+        "billing_settings": (store.billing_settings(), store.billing_setting_changes()),
+        "marks": store.invoice_marks("INV-2026-0001"),
         "usage": store.provider_usage("anthropic"),  # type: ignore[attr-defined]
         "costs": store.provider_costs("anthropic"),  # type: ignore[attr-defined]
         "days": store.provider_days("anthropic"),  # type: ignore[attr-defined]

@@ -31,8 +31,8 @@ def test_issued_invoice_prints_identically_after_a_price_change_and_reprice(tmp_
                              "--issue", "--issued-on", "2026-04-01")
     assert code == 0
     formats = {fmt: run("invoice", "show", "INV-2026-0001", "--format", fmt) for fmt in ("csv", "json", "html")}
-    assert cells(issued, "test-model") == ["2", "2,250,000", "$3.00"]
-    assert cells(issued, "TOTAL DUE") == ["$66.30"]                                 # (3 + 49 - 1) x 1.3
+    assert cells(issued, "test-model") == ["USD 3.90"]                             # 3.00 with its 30% markup
+    assert cells(issued, "Total due (USD)") == ["USD 66.30"]                       # (3 + 49 - 1) x 1.3
 
     # A negotiated rate, retroactively: every test-model call now costs twice as much.
     run("prices", "override", "test-model", "--multiplier", "2")
@@ -43,8 +43,8 @@ def test_issued_invoice_prints_identically_after_a_price_change_and_reprice(tmp_
     for fmt, text in formats.items():
         assert run("invoice", "show", "INV-2026-0001", "--format", fmt) == text
     fresh = run("invoice", "--client", "acme", "--period", "2026-03", "--markup", "30%")
-    assert cells(fresh, "test-model") == ["2", "2,250,000", "$6.00"]
-    assert cells(fresh, "TOTAL DUE") == ["$68.90"]                                  # (6 + 49 - 2) x 1.3
+    assert cells(fresh, "test-model") == ["USD 7.80"]
+    assert cells(fresh, "Total due (USD)") == ["USD 68.90"]                        # (6 + 49 - 2) x 1.3
     fresh_doc = json.loads(run("invoice", "--client", "acme", "--period", "2026-03", "--format", "json"))
     assert {p["note"] for p in fresh_doc["prices"]} == {"rate card override #1; x2 override #2", "tool seat, March"}
     doc = json.loads(formats["json"])

@@ -191,7 +191,7 @@ def test_a_client_with_its_own_terms_may_be_invoiced_before_its_first_call(tmp_p
     config.write_text('[billing.clients.initech]\nmodel = "fixed-fee"\nfee = "500"\nusage_cap = "100"\n')
     monkeypatch.setenv("SPENDTAG_CONFIG", str(config))
     out = run("invoice", "--client", "initech", "--period", "2026-04")
-    assert "TOTAL DUE                               $500.00\n" in out
+    assert out.endswith("Total due (USD)" + " " * 55 + "USD 500.00\n")
 
 
 def test_export_refuses_before_writing_anything(tmp_path: Path) -> None:
@@ -301,15 +301,18 @@ def test_reprice_shows_newly_unpriced_calls_as_unpriced_not_as_a_drop_to_zero() 
 def test_invoice_shows_unpriced_calls_as_lines_of_their_own_never_as_zero() -> None:
     code, text, err = invoke("invoice", "--client", "globex", "--period", "2026-03")
     assert code == 0
-    assert "acme-ai/house-9: could not be priced, not billed         1               —\n" in text
-    assert err == ("warning: globex: 1 calls could not be priced and are not billed: acme-ai/house-9 (1); add a "
-                   "price with `spendtag prices override`, then `spendtag reprice` (see `spendtag prices check`)\n")
+    assert "acme-ai/house-9: could not be priced, not billed" + " " * 31 + "—\n  1 call\n" in text
+    assert "Draft: 1 calls could not be priced and are not included.\n" in text
+    assert err.startswith(
+        "warning: globex: 1 calls could not be priced and are not billed: acme-ai/house-9 (1); add a "
+        "price with `spendtag prices override`, then `spendtag reprice` (see `spendtag prices check`)\n")
+    assert "cost — (1 unpriced) · billed $0.00 before tax (USD)" in err           # the cost is unknown, not $0
     rows = list(csv.reader(io.StringIO(run("invoice", "--client", "acme", "--period", "2026-03", "--format",
                                            "csv"))))
-    assert ["unpriced", "acme-ai/house-9: could not be priced, not billed", "1", "", "", "false"] in rows
+    assert ["unpriced", "acme-ai/house-9: could not be priced, not billed", "1", "", "", "USD", "false"] in rows
     html = run("invoice", "--client", "acme", "--period", "2026-03", "--format", "html")
-    assert ('<tr class="unpriced"><td>acme-ai/house-9: could not be priced, not billed</td><td class="n">1</td>'
-            '<td class="n"></td><td class="n">—</td></tr>') in html
+    assert ('<tr class="unpriced"><td class="d">acme-ai/house-9: could not be priced, not billed<small>1 call</small>'
+            '</td><td class="n">—</td></tr>') in html
 
 
 def test_invoice_summary_counts_unpriced_calls_beside_each_cost(tmp_path: Path) -> None:

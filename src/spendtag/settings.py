@@ -63,7 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Tables the config file may hold besides the plain settings.
 SECTIONS: tuple[str, ...] = (
-    "prices", "budgets", "alerts", "attribution", "quota", "invoices", "billing", "proxy", "pull", "serve",
+    "prices", "budgets", "alerts", "attribution", "quota", "invoices", "billing", "business", "proxy", "pull", "serve",
 )
 
 

@@ -11,7 +11,7 @@ largest fractional remainders (ties by client name), the largest-remainder metho
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -33,6 +33,22 @@ def largest_remainder(amount: int, weights: Mapping[str, int | Fraction]) -> dic
     left = amount - sum(parts.values())
     for k in sorted(quotas, key=lambda k: (-(quotas[k] - parts[k]), k))[:left]:
         parts[k] += 1
+    return parts
+
+
+def round_to_total(values: Sequence[Fraction], total: int) -> list[int]:
+    """Whole units (cents) for exact ``values`` that add up to ``total``, the rounded sum of ``values``.
+
+    The same largest-remainder method: each value first gets its floor; the units left over go one
+    each to the largest fractional remainders (ties: the earlier value). Each part is then within
+    one unit of its exact value, and no "rounding" line is ever needed.
+    """
+    parts = [math.floor(v) for v in values]
+    left = total - sum(parts)
+    if not 0 <= left <= len(values):
+        raise ValueError(f"{total} is not the rounded sum of the values")
+    for i in sorted(range(len(values)), key=lambda i: (-(values[i] - parts[i]), i))[:left]:
+        parts[i] += 1
     return parts
 
 

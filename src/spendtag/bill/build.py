@@ -12,14 +12,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from spendtag.bill import credits as owed
+from spendtag.bill import document as client_document
 from spendtag.bill.allocation import Allocation, largest_remainder
 from spendtag.bill.config import BillingConfig
 from spendtag.bill.model import EXACT, Charge, EventRef, Invoice, Line, exact_sum, round_cents, usd
+from spendtag.bill.profile import Business, Profile, logo_uri
+from spendtag.bill.rates import Rates
 from spendtag.bill.terms import BillingError, Terms, percent_text
 from spendtag.ledger.query import EVENT_DIMENSIONS, Filters
 from spendtag.ledger.store import Store
@@ -45,9 +49,16 @@ class Request:
     by: str = "model"
     allocation: Allocation = field(default_factory=Allocation)
     terms: Terms | None = None          # flags: these terms for every client, over the config
+    profile: Profile | None = None      # seller and clients' billing details (None: [invoices] issuer only)
+    rates: Rates = field(default_factory=Rates)
+    on: date | None = None              # the document's date (default: today in ``tz``)
 
     def __post_init__(self) -> None:
         group_key(self.by)              # a bad --by fails before any work
+
+    @property
+    def who(self) -> Profile:
+        return self.profile if self.profile is not None else Profile(Business(name=self.config.issuer))
 
     def terms_for(self, client: str) -> Terms:
         return self.terms if self.terms is not None else self.config.terms_for(client)
@@ -98,6 +109,13 @@ def _fixed_label(priced: PricedEvent) -> str:
     return " · ".join(filter(None, (day, priced.event.model, note)))
 
 
+def _fixed_title(priced: PricedEvent) -> str:
+    """How the client's document names a fixed cost: its note (or kind) and its day."""
+    ref = priced.cost.price
+    day = ref.price_date if ref and ref.price_date else priced.event.ts.date().isoformat()
+    return f"{(ref.note if ref else '') or priced.event.model} ({day})"
+
+
 @dataclass(slots=True)
 class _Tally:
     lines: dict[str, list[int]] = field(default_factory=dict)    # group -> [requests, tokens, cost]
@@ -130,7 +148,8 @@ class _Tally:
         if unit_key and e.tags.get(unit_key):
             self.units.add(e.tags[unit_key])
         if e.source == MANUAL_SOURCE and e.provider == MANUAL_SOURCE:
-            self.fixed.append(Line("fixed", _fixed_label(priced), to_decimal(c.total), 1))
+            self.fixed.append(Line("fixed", _fixed_label(priced), to_decimal(c.total), 1,
+                                   title=_fixed_title(priced)))
             return
         row = self.lines.setdefault(_group(priced, by), [0, 0, 0])
         row[0] += 1
@@ -210,7 +229,7 @@ def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent]
     total = exact_sum(c.amount for c in charges if c.billed)
     due = round_cents(total)
     rng = req.range
-    return Invoice(
+    inv = Invoice(
         client_key=req.config.client_key, client=client, period=req.period,
         since=rng.since.isoformat().replace("+00:00", "Z") if rng.since else "",
         until=rng.until.isoformat().replace("+00:00", "Z") if rng.until else "",
@@ -221,8 +240,19 @@ def invoice_from_events(req: Request, client: str, events: Iterable[PricedEvent]
         statement=_statement(req, tally, terms, shared, allocated, bool(uses)),
         unpriced=tuple((p, m, n) for (p, m), n in sorted(tally.unpriced.items())),
         prices=tuple(_price_view(ref) for _, ref in tally.prices.values()), events=tuple(tally.events),
-        issuer=req.config.issuer, credit_uses=uses, credit_carried=carried,
+        issuer=req.who.business.name or req.config.issuer, credit_uses=uses, credit_carried=carried,
     )
+    return with_document(req, inv)
+
+
+def with_document(req: Request, inv: Invoice) -> Invoice:
+    """``inv`` with its client's document: the request's profile, exchange rate and date."""
+    who = req.who
+    on = req.on or datetime.now(req.tz).date()
+    client = who.client(inv.client)
+    exchange = req.rates.exchange(client.currency, on, inv.client)
+    doc = client_document.make(inv, who, on=on, exchange=exchange, logo=logo_uri(who.business.logo))
+    return dataclasses.replace(inv, document=doc)
 
 
 def _client_filters(req: Request, client: str) -> Filters:
@@ -288,7 +318,9 @@ def run_all(store: Store, req: Request) -> Run:
 
 
 def issued(inv: Invoice, number: str, issued_on: str) -> Invoice:
-    return dataclasses.replace(inv, number=number, issued_on=issued_on)
+    doc = client_document.of(inv)
+    return dataclasses.replace(inv, number=number, issued_on=issued_on,
+                               document=client_document.dated(doc, issued_on))
 
 
 def check_issuable(inv: Invoice) -> None:

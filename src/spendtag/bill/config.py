@@ -3,7 +3,7 @@
     [invoices]
     prefix = "INV"                # numbers: INV-2026-0001, sequential per year
     by = "model"                  # line items: model, project, agent or a tag key
-    issuer = "Example Agency Ltd" # printed at the top of each invoice
+    issuer = "Example Agency Ltd" # the seller's name when [business] has none (see profile.py)
 
     [billing]
     credit_tag = "billing=credit" # usage under credits or a free tier: at list price, then credited
@@ -13,7 +13,10 @@
     model = "cost-plus"
     markup = "30%"
 
-    [billing.clients.acme]
+    [billing.rates]               # invoices in another currency: units per 1 USD (see rates.py)
+    EUR = "0.92"
+
+    [billing.clients.acme]        # terms, and billing details (see profile.py)
     model = "fixed-fee"
     fee = "500"
     usage_cap = "400"
@@ -26,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from spendtag.bill import profile
 from spendtag.bill.allocation import Allocation
 from spendtag.bill.terms import BillingError, Terms, from_config
 from spendtag.config_table import Table
@@ -33,7 +37,7 @@ from spendtag.errors import SpendtagError
 from spendtag.tags import Selector, check_key
 
 _INVOICE_KEYS = ("prefix", "by", "issuer")
-_BILLING_KEYS = ("credit_tag", "allocate", "default", "clients")
+_BILLING_KEYS = ("credit_tag", "allocate", "default", "clients", "rates")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +84,12 @@ class BillingConfig:
             issuer=inv.string("issuer", "", example="Example Agency Ltd", lines=True),
             credit=credit,
             allocation=allocation,
-            default=from_config(bill.table("default")) if "default" in bill else Terms(),
-            clients={name: from_config(clients.table(name)) for name in clients.data},
+            default=from_config(bill.table("default"), _DETAILS) if "default" in bill else Terms(),
+            clients={name: from_config(clients.table(name), _DETAILS) for name in clients.data},
         )
+
+
+_DETAILS = tuple(profile.CLIENT_FIELDS)
 
 
 def _by(inv: Table) -> str:

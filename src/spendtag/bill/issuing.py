@@ -7,17 +7,20 @@ no call carries are refused (a typo would bill $0.00), and so is a period with n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from spendtag.bill import build, render
+from spendtag.bill import build
 from spendtag.bill.allocation import Allocation
 from spendtag.bill.config import BillingConfig
-from spendtag.bill.model import Invoice, from_json, to_json
-from spendtag.bill.store import IssuedInvoices
-from spendtag.bill.terms import BillingError, Terms
+from spendtag.bill.model import Invoice
+from spendtag.bill.profile import Profile
+from spendtag.bill.rates import Rates
+from spendtag.bill.store import issue_all
+from spendtag.bill.terms import Terms
+from spendtag.ledger.invoice_tables import DEFAULT_SCHEME
 from spendtag.ledger.query import Filters
 from spendtag.ledger.store import Store
 from spendtag.periods import parse_period
@@ -31,10 +34,14 @@ def config_from(sections: Mapping[str, Any], *, client_key: str, path: str) -> B
 
 
 def request(config: BillingConfig, period: str, tz: ZoneInfo, *, by: str | None = None, allocate: str | None = None,
-            terms: Terms | None = None) -> build.Request:
-    """One invoice run: ``by`` and ``allocate`` default to the config's; ``terms`` force terms on every client."""
+            terms: Terms | None = None, profile: Profile | None = None, on: date | None = None,
+            rates: Rates | None = None) -> build.Request:
+    """One invoice run: ``by`` and ``allocate`` default to the config's; ``terms`` force terms on every client;
+    ``profile`` is the seller's and clients' billing details; ``on`` the document's date; ``rates`` for
+    invoices in another currency."""
     return build.Request(period=period, range=parse_period(period, tz), tz=tz, config=config, by=by or config.by,
-                         allocation=Allocation.parse(allocate) if allocate else config.allocation, terms=terms)
+                         allocation=Allocation.parse(allocate) if allocate else config.allocation, terms=terms,
+                         profile=profile, on=on, rates=rates if rates is not None else Rates())
 
 
 def check_names(store: Store, req: build.Request, client: str | None) -> list[str]:
@@ -77,25 +84,9 @@ def draft(store: Store, req: build.Request, client: str) -> Invoice:
 
 
 def issue(store: Store, config: BillingConfig, invoices: Iterable[Invoice], on: date, *,
-          reissue: bool = False) -> list[Invoice]:
-    """Store each invoice under a new number; refuse unpriced calls or a second issue (unless ``reissue``).
-
-    Every invoice is checked before any is stored.
-    """
-    issued = IssuedInvoices.for_store(store)
-    invoices = list(invoices)
-    for inv in invoices:
-        build.check_issuable(inv)
-        done = issued.find(inv.client, inv.period)
-        if done and not reissue:
-            raise BillingError(f"{inv.client_key}={inv.client} {inv.period} was already issued as {done[-1]}: "
-                               f"see `spendtag invoice show {done[-1]}`, or pass --reissue for a new number")
-    out = []
-    for inv in invoices:
-        def rendered(number: str, inv: Invoice = inv) -> tuple[str, str, str]:
-            final = build.issued(inv, number, on.isoformat())
-            return to_json(final), render.as_text(final), format(final.total_due, "f")
-
-        record = issued.issue(config.prefix, on.year, inv.client, inv.period, on.isoformat(), rendered)
-        out.append(from_json(record.document))
-    return out
+          profile: Profile | None = None, reissue: bool = False,
+          told: Callable[[Invoice], None] | None = None) -> list[Invoice]:
+    """Store each invoice under a new number (the business's scheme); refuse unpriced calls or a second
+    issue (unless ``reissue``). Every invoice is checked before any is stored."""
+    scheme = profile.business.invoice_number if profile is not None else DEFAULT_SCHEME
+    return issue_all(store, list(invoices), prefix=config.prefix, on=on, scheme=scheme, reissue=reissue, told=told)

@@ -4,6 +4,11 @@ Amounts are exact ``Decimal`` USD (ledger costs are whole pico-USD; a markup may
 digits). Only ``total_due`` is rounded, to cents, half-even; ``rounding`` is the difference,
 so the lines, the rounding and the total due always add up. The JSON form (:func:`to_json`)
 round-trips exactly through :func:`from_json`, so a stored invoice renders as it did.
+
+Those exact USD amounts are the agency's appendix (JSON, CSV). What the client receives is the
+:class:`Document`: seller and bill-to blocks, dates, items in whole cents of the invoice's
+currency that add up to the subtotal exactly, tax and the total due (made by
+:mod:`spendtag.bill.document`, kept in the issued copy so it reprints identically).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, Rounded
 from typing import Any
 
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2
+READ_VERSIONS = (1, 2)        # version 1: issued before the client document existed
 # Any result that would need rounding raises instead: invoice arithmetic is exact.
 EXACT = Context(prec=120, rounding=ROUND_HALF_EVEN,
                 traps=[Inexact, Rounded, InvalidOperation, DivisionByZero, Overflow])
@@ -39,6 +45,12 @@ def usd(value: Decimal) -> str:
     return f"{'-' if value < 0 else ''}${int(whole):,}.{frac}"
 
 
+def money(value: Decimal, currency: str) -> str:
+    """An amount on the client's document: ``EUR 1,234.50``, ``EUR -1.00`` (whole cents, ISO code)."""
+    cents = round_cents(value)
+    return f"{currency} {'-' if cents < 0 else ''}{abs(cents):,.2f}"
+
+
 def exact_sum(values: Iterable[Decimal]) -> Decimal:
     total = Decimal(0)
     for v in values:
@@ -56,6 +68,7 @@ class Line:
     requests: int | None = None
     tokens: int | None = None
     note: str = ""
+    title: str = ""                 # how the client's document names it (empty: the label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,70 @@ class CreditUse:
 
 
 @dataclass(frozen=True, slots=True)
+class Party:
+    """The seller or the client as the document names them."""
+
+    name: str
+    address: tuple[str, ...] = ()
+    tax_id: str = ""
+    email: str = ""
+    more: tuple[str, ...] = ()      # phone, website
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A line of the client's document, in whole cents of its currency."""
+
+    description: str
+    amount: Decimal
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tax:
+    label: str                      # "VAT 20%" or "VAT (reverse charge)"
+    rate: Decimal                   # a fraction: 0.2
+    base: Decimal
+    amount: Decimal
+    reverse_charge: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The rate the usage (USD) was converted at: ``rate`` units of ``currency`` per 1 USD, as of ``on``."""
+
+    currency: str
+    rate: Decimal
+    on: str
+    source: str = ""                # where the agency took it from (appendix only)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What the client receives: every amount in ``currency``, 2 decimals, adding up exactly."""
+
+    currency: str
+    seller: Party
+    bill_to: Party
+    issue_date: str
+    due_date: str
+    terms_days: int
+    service_from: str
+    service_to: str                 # inclusive
+    items: tuple[Item, ...]
+    subtotal: Decimal
+    taxes: tuple[Tax, ...]
+    total: Decimal
+    po_number: str = ""
+    exchange: Exchange | None = None
+    payment: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    logo: str = ""                  # a data: URI (PNG or JPEG), kept so a reprint is identical
+    layout: str = "folded"
+    carried: Decimal = Decimal("0.00")   # credit left over for the next invoice, in ``currency``
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     client_key: str
     client: str
@@ -120,6 +197,7 @@ class Invoice:
     extra: dict[str, Any] = field(default_factory=dict)
     credit_uses: tuple[CreditUse, ...] = ()     # credits owed to the client, oldest first (charges "credit")
     credit_carried: Decimal = Decimal("0.00")   # credit left over when credits exceed the charges
+    document: Document | None = None            # the client's document (None only while it is being built)
 
     @property
     def net_cost(self) -> Decimal:
@@ -155,7 +233,7 @@ def to_dict(inv: Invoice) -> dict[str, Any]:
         "terms": inv.terms,
         "terms_text": inv.terms_text,
         "lines": [{"kind": x.kind, "label": x.label, "requests": x.requests, "tokens": x.tokens,
-                   "amount": _money(x.amount), "note": x.note} for x in inv.lines],
+                   "amount": _money(x.amount), "note": x.note, "title": x.title} for x in inv.lines],
         "cost": _money(inv.cost),
         "credits": _money(inv.credits),
         "allocated": _money(inv.allocated),
@@ -174,12 +252,56 @@ def to_dict(inv: Invoice) -> dict[str, Any]:
         "credit_uses": [{"id": u.id, "day": u.day, "note": u.note, "available": _money(u.available),
                          "applied": _money(u.applied)} for u in inv.credit_uses],
         "credit_carried": _money(inv.credit_carried),
+        "client_document": None if inv.document is None else _document_dict(inv.document),
     }
 
 
+def _party_dict(p: Party) -> dict[str, Any]:
+    return {"name": p.name, "address": list(p.address), "tax_id": p.tax_id, "email": p.email, "more": list(p.more)}
+
+
+def _party(d: dict[str, Any]) -> Party:
+    return Party(d["name"], tuple(d["address"]), d["tax_id"], d["email"], tuple(d["more"]))
+
+
+def _document_dict(doc: Document) -> dict[str, Any]:
+    ex = doc.exchange
+    return {
+        "currency": doc.currency, "seller": _party_dict(doc.seller), "bill_to": _party_dict(doc.bill_to),
+        "issue_date": doc.issue_date, "due_date": doc.due_date, "terms_days": doc.terms_days,
+        "service_from": doc.service_from, "service_to": doc.service_to,
+        "items": [{"description": i.description, "amount": _money(i.amount), "detail": i.detail} for i in doc.items],
+        "subtotal": _money(doc.subtotal),
+        "taxes": [{"label": t.label, "rate": _money(t.rate), "base": _money(t.base), "amount": _money(t.amount),
+                   "reverse_charge": t.reverse_charge} for t in doc.taxes],
+        "total": _money(doc.total), "po_number": doc.po_number,
+        "exchange": None if ex is None else {"currency": ex.currency, "rate": _money(ex.rate), "on": ex.on,
+                                             "source": ex.source},
+        "payment": list(doc.payment), "notes": list(doc.notes), "logo": doc.logo, "layout": doc.layout,
+        "carried": _money(doc.carried),
+    }
+
+
+def _document(d: dict[str, Any]) -> Document:
+    ex = d["exchange"]
+    return Document(
+        currency=d["currency"], seller=_party(d["seller"]), bill_to=_party(d["bill_to"]), issue_date=d["issue_date"],
+        due_date=d["due_date"], terms_days=int(d["terms_days"]), service_from=d["service_from"],
+        service_to=d["service_to"],
+        items=tuple(Item(i["description"], _dec(i["amount"]), i["detail"]) for i in d["items"]),
+        subtotal=_dec(d["subtotal"]),
+        taxes=tuple(Tax(t["label"], _dec(t["rate"]), _dec(t["base"]), _dec(t["amount"]), bool(t["reverse_charge"]))
+                    for t in d["taxes"]),
+        total=_dec(d["total"]), po_number=d["po_number"],
+        exchange=None if ex is None else Exchange(ex["currency"], _dec(ex["rate"]), ex["on"], ex["source"]),
+        payment=tuple(d["payment"]), notes=tuple(d["notes"]), logo=d["logo"], layout=d["layout"],
+        carried=_dec(d["carried"]),
+    )
+
+
 def from_dict(d: dict[str, Any]) -> Invoice:
-    if d.get("document") != "spendtag invoice" or d.get("version") != DOCUMENT_VERSION:
-        raise ValueError("not a spendtag invoice document (version 1)")
+    if d.get("document") != "spendtag invoice" or d.get("version") not in READ_VERSIONS:
+        raise ValueError(f"not a spendtag invoice document (version {' or '.join(map(str, READ_VERSIONS))})")
 
     def opt(value: Any) -> Decimal | None:
         return None if value is None else _dec(value)
@@ -188,8 +310,8 @@ def from_dict(d: dict[str, Any]) -> Invoice:
         client_key=d["client_key"], client=d["client"], period=d["period"]["label"], since=d["period"]["since"],
         until=d["period"]["until"], tz=d["period"]["tz"], group_by=d["group_by"], terms=d["terms"],
         terms_text=d["terms_text"],
-        lines=tuple(Line(x["kind"], x["label"], _dec(x["amount"]), x["requests"], x["tokens"], x["note"])
-                    for x in d["lines"]),
+        lines=tuple(Line(x["kind"], x["label"], _dec(x["amount"]), x["requests"], x["tokens"], x["note"],
+                         x.get("title", "")) for x in d["lines"]),
         cost=_dec(d["cost"]), credits=_dec(d["credits"]), allocated=_dec(d["allocated"]),
         charges=tuple(Charge(c["kind"], c["label"], _dec(c["amount"]), c["billed"], c["quantity"],
                              opt(c["unit_price"]), opt(c["unit_cost"])) for c in d["charges"]),
@@ -203,6 +325,8 @@ def from_dict(d: dict[str, Any]) -> Invoice:
         credit_uses=tuple(CreditUse(u["id"], u["day"], u["note"], _dec(u["available"]), _dec(u["applied"]))
                           for u in d.get("credit_uses", ())),
         credit_carried=_dec(d.get("credit_carried", "0.00")),
+        # Version 1 documents have none: spendtag.bill.document.of() derives one, the same each time.
+        document=_document(d["client_document"]) if d.get("client_document") else None,
     )
 
 

@@ -144,10 +144,14 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def from_config(table: Table) -> Terms:
-    """Terms from a ``[billing.clients.NAME]`` (or ``[billing.default]``) table."""
+def from_config(table: Table, details: tuple[str, ...] = ()) -> Terms:
+    """Terms from a ``[billing.clients.NAME]`` (or ``[billing.default]``) table.
+
+    ``details`` are the other keys the table may hold (the client's billing details, read by
+    :mod:`spendtag.bill.profile`).
+    """
     model = table.string("model", "cost-plus" if "markup" in table else "pass-through", choices=MODELS)
-    table.only(_KEYS[model])
+    table.only((*_KEYS[model], *details))
     if model == "cost-plus":
         if "markup" not in table:
             raise table.error("markup", "missing: cost-plus needs a markup", 'add markup = "30%"')

@@ -1,4 +1,4 @@
-"""``spendtag invoice`` (and ``show``, ``list``), ``record-cost``, ``reprice`` and ``prices diff``."""
+"""``spendtag invoice`` (and ``show``, ``list``, ``mark``), ``record-cost``, ``reprice`` and ``prices diff``."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from typing import Any
 
 import click
 
-from spendtag.bill import build, issuing, render, repricing
+from spendtag.bill import build, issuing, profile, render, repricing
+from spendtag.bill import document as client_document
+from spendtag.bill import status as invoice_status
 from spendtag.bill.config import BillingConfig
 from spendtag.bill.fixed_costs import DEFAULT_KIND, fixed_cost
-from spendtag.bill.model import Invoice, from_json, usd
+from spendtag.bill.model import Invoice, from_json, money, round_cents, usd
 from spendtag.bill.price_diff import diff, load
+from spendtag.bill.rates import from_sections as rates_from_sections
 from spendtag.bill.store import IssuedInvoices
 from spendtag.bill.terms import BillingError, from_flags
 from spendtag.cli.app import App
@@ -35,6 +38,15 @@ def _config(app: App) -> BillingConfig:
                                        path=str(app.settings.config_path))
 
 
+def _profile(app: App) -> profile.Profile:
+    return profile.load(app.settings, app.store)
+
+
+def _width(app: App) -> int:
+    """The invoice's text fits 80 columns, or the terminal when it is narrower."""
+    return min(render.TEXT_WIDTH, app.console.width)
+
+
 def _write(path: Path, data: str | bytes) -> None:
     with os.fdopen(open_new(path), "wb") as handle:
         handle.write(data if isinstance(data, bytes) else data.encode("utf-8"))
@@ -48,29 +60,52 @@ def _warn_unpriced(inv: Invoice) -> None:
                    "(see `spendtag prices check`)", err=True)
 
 
-def _emit(inv: Invoice, fmt: str, output: Path | None) -> None:
+def _due(inv: Invoice) -> str:
+    doc = client_document.of(inv)
+    return money(doc.total, doc.currency)
+
+
+def _cost(inv: Invoice) -> str:
+    """What the client's calls cost the agency; calls nobody could price are counted beside it, never $0."""
+    unpriced = sum(n for _, _, n in inv.unpriced)
+    if not unpriced:
+        return usd(round_cents(inv.net_cost))
+    if unpriced == len(inv.events):
+        return f"— ({unpriced:,} unpriced)"
+    return f"{usd(round_cents(inv.net_cost))} + {unpriced:,} unpriced"
+
+
+def _emit(inv: Invoice, fmt: str, output: Path | None, width: int = render.TEXT_WIDTH) -> None:
     """The invoice to ``output`` (a message on stdout) or to stdout itself, exactly as rendered."""
     _warn_unpriced(inv)
-    data: str | bytes = render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt)
+    if output is None and fmt == "pdf":
+        raise click.UsageError("--format pdf needs --output FILE")
+    if not client_document.of(inv).seller.name:
+        click.echo("note: the invoice names no seller: set [business] name (and address, tax_id, payment) in "
+                   "the config, or from the dashboard", err=True)
+    data: str | bytes = render.as_pdf(inv) if fmt == "pdf" else render.render(inv, fmt, width)
     if output is None:
-        if isinstance(data, bytes):
-            raise click.UsageError("--format pdf needs --output FILE")
         click.echo(data, nl=False)
+        if fmt == "table":
+            click.echo(f"cost {_cost(inv)} · billed {usd(inv.total_due)} before tax (USD); "
+                       "exact amounts and prices used: --format csv or json", err=True)
         return
     _write(output, data)
-    click.echo(f"wrote {inv.number or 'draft'} · {inv.client} · {inv.period} · total due "
-               f"{usd(inv.total_due)} to {output}")
+    click.echo(f"wrote {inv.number or 'draft'} · {inv.client} · {inv.period} · total due {_due(inv)} to {output}")
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "client"
 
 
-def _issue(app: App, config: BillingConfig, invoices: list[Invoice], on: date, reissue: bool) -> list[Invoice]:
-    out = issuing.issue(app.store, config, invoices, on, reissue=reissue)
-    for inv in out:
-        click.echo(f"issued {inv.number} · {inv.client} · {inv.period} · total due {usd(inv.total_due)}", err=True)
-    return out
+def _issue(app: App, config: BillingConfig, who: profile.Profile, invoices: list[Invoice], on: date,
+           reissue: bool) -> list[Invoice]:
+    def told(inv: Invoice) -> None:
+        doc = client_document.of(inv)
+        click.echo(f"issued {inv.number} · {inv.client} · {inv.period} · total due "
+                   f"{money(doc.total, doc.currency)} · due {doc.due_date}", err=True)
+
+    return issuing.issue(app.store, config, invoices, on, profile=who, reissue=reissue, told=told)
 
 
 @click.group(cls=HelpGroup, invoke_without_command=True)
@@ -87,23 +122,29 @@ def _issue(app: App, config: BillingConfig, invoices: list[Invoice], on: date, r
 @click.option("--per-unit", metavar="TAGKEY=USD", help="A price per distinct value of a tag, e.g. ticket=2.50.")
 @click.option("--allocate", metavar="POLICY",
               help="Shared (untagged) cost: overhead (left out), proportional, even or fixed:acme=60,globex=40.")
+@click.option("--rate", "rates", multiple=True, metavar="CUR=RATE",
+              help="Exchange rate for clients invoiced in another currency: units per 1 USD, e.g. EUR=0.92 "
+                   "(EUR=0.92@2026-03-31 states its date). Repeatable; over [billing.rates].")
 @click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True,
-              help="table (text), csv, json (the stored document), html (printable) or pdf (needs WeasyPrint).")
+              help="table (text), csv, json (the stored document), html (printable) or pdf.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="With --all: one file per client plus summary.txt and summary.csv.")
 @click.option("--issue", is_flag=True, help="Give it a number and store it exactly as printed.")
 @click.option("--reissue", is_flag=True, help="Issue again for a client and period already issued.")
-@click.option("--issued-on", metavar="DATE", help="Issue date (default: today in --tz); its year starts the number.")
+@click.option("--issued-on", metavar="DATE",
+              help="The invoice's date (default: today in --tz): the due date follows; its year starts the number.")
 @click.pass_context
 def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: str | None, tz_name: str | None,
             by: str | None, markup: str | None, pass_through: bool, fixed_fee: str | None, usage_cap: str | None,
-            absorb_overage: bool, per_unit: str | None, allocate: str | None, fmt: str, output: Path | None,
+            absorb_overage: bool, per_unit: str | None, allocate: str | None, rates: tuple[str, ...], fmt: str,
+            output: Path | None,
             output_dir: Path | None, issue: bool, reissue: bool, issued_on: str | None) -> None:
-    """Invoice a client for a period: line items, subtotal, markup or other terms, total due.
+    """Invoice a client for a period: the document you send, with seller, bill-to, items, tax, total due.
 
-    Terms come from [billing.clients.NAME] in the config unless a pricing flag is given.
-    Money is exact on every line; only the total due is rounded, to cents, half-even.
+    Terms come from [billing.clients.NAME] in the config unless a pricing flag is given; your
+    details from [business], the client's beside its terms. Items are whole cents that add up
+    to the subtotal exactly; --format csv or json keeps every exact amount and the prices used.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -118,19 +159,23 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         raise click.UsageError("--output-dir goes with --all; for one client use --output FILE")
     if output is not None:
         output_path(output)     # before anything is issued: a file that cannot be written is said now
-    tz = zone(tz_name) if tz_name else app.tz
     config = _config(app)
+    who = _profile(app)
+    tz = zone(tz_name) if tz_name else zone(who.business.timezone) if who.business.timezone else app.tz
+    on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
     req = issuing.request(config, period, tz, by=by, allocate=allocate,
                           terms=from_flags(markup=markup, pass_through=pass_through, fixed_fee=fixed_fee,
-                                           usage_cap=usage_cap, absorb_overage=absorb_overage, per_unit=per_unit))
-    on = parse_instant(issued_on, tz).astimezone(tz).date() if issued_on else datetime.now(tz).date()
+                                           usage_cap=usage_cap, absorb_overage=absorb_overage, per_unit=per_unit),
+                          profile=who, on=on,
+                          rates=rates_from_sections(app.settings.sections,
+                                                    path=str(app.settings.config_path)).with_given(rates))
     for note in issuing.check_names(app.store, req, client):
         click.echo(f"note: {note}", err=True)
     if client:
         invoices = [issuing.draft(app.store, req, client)]
         if issue:
-            invoices = _issue(app, config, invoices, on, reissue)
-        _emit(invoices[0], fmt, output)
+            invoices = _issue(app, config, who, invoices, on, reissue)
+        _emit(invoices[0], fmt, output, _width(app))
         return
     if output_dir is None:
         raise click.UsageError("--all writes one file per client: give --output-dir DIR")
@@ -145,7 +190,7 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.UsageError(f"cannot make the folder {str(output_dir)[:300]}: {exc.strerror or exc}") from None
-    invoices = _issue(app, config, run.invoices, on, reissue) if issue else run.invoices
+    invoices = _issue(app, config, who, run.invoices, on, reissue) if issue else run.invoices
     for inv in invoices:
         stem = f"{inv.number}-{_safe(inv.client)}" if inv.number else f"{_safe(inv.client)}-{_safe(period)}"
         target = output_dir / f"{stem}.{render.EXTENSIONS[fmt]}"
@@ -161,7 +206,7 @@ def invoice(ctx: click.Context, client: str | None, all_clients: bool, period: s
 @invoice.command("show")
 @click.argument("number")
 @click.option("--format", "fmt", type=click.Choice(render.FORMATS), default="table", show_default=True,
-              help="table (text), csv, json (the stored document), html (printable) or pdf (needs WeasyPrint).")
+              help="table (text), csv, json (the stored document), html (printable) or pdf.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 @click.pass_obj
 def show(app: App, number: str, fmt: str, output: Path | None) -> None:
@@ -173,7 +218,8 @@ def show(app: App, number: str, fmt: str, output: Path | None) -> None:
         issued.close()
     if record is None:
         raise BillingError(f"no issued invoice {number!r}; see `spendtag invoice list`")
-    if fmt in ("table", "json"):
+    narrow = _width(app) < render.TEXT_WIDTH
+    if fmt == "json" or (fmt == "table" and not narrow):
         text = record.rendered_text if fmt == "table" else record.document
         if output is None:
             click.echo(text, nl=False)
@@ -181,7 +227,7 @@ def show(app: App, number: str, fmt: str, output: Path | None) -> None:
             _write(output, text)
             click.echo(f"wrote {record.number} to {output}")
         return
-    _emit(from_json(record.document), fmt, output)
+    _emit(from_json(record.document), fmt, output, _width(app))
 
 
 @invoice.command("credits")
@@ -208,7 +254,7 @@ def credits_(app: App, client: str | None) -> None:
 @click.option("--client", help="Only this client's invoices.")
 @click.pass_obj
 def list_(app: App, client: str | None) -> None:
-    """Issued invoices, oldest first."""
+    """Issued invoices, oldest first, with their status (overdue once the due date has passed)."""
     issued = IssuedInvoices.for_store(app.store)
     try:
         records = issued.index(client)
@@ -217,9 +263,34 @@ def list_(app: App, client: str | None) -> None:
     if not records:
         click.echo("no invoices issued yet: issue one with `spendtag invoice --client NAME --period P --issue`")
         return
-    rows = [[r.number, r.client, r.period, r.issued_at, usd(Decimal(r.total_due))] for r in records]
-    click.echo("\n".join(render.text_table(["number", "client", "period", "issued", "total due"], rows,
-                                           [False, False, False, False, True])))
+    today = datetime.now(app.tz).date()
+    rows = [[r.number, _short(r.client), r.period, r.due_on or "—", invoice_status.current(r, today),
+             money(Decimal(r.total_due), r.currency)] for r in records]
+    click.echo("\n".join(render.text_table(["number", "client", "period", "due", "status", "total due"], rows,
+                                           [False, False, False, False, False, True])))
+
+
+def _short(name: str, most: int = 16) -> str:
+    return name if len(name) <= most else name[:most - 1] + "…"
+
+
+@invoice.command("mark")
+@click.argument("number")
+@click.argument("status", type=click.Choice(invoice_status.MARKS))
+@click.option("--by", "by", help="Who marks it (default: your user name).")
+@click.option("--at", "at", metavar="TIME", help="When it happened, e.g. 2026-04-03 (default: now).")
+@click.pass_obj
+def mark(app: App, number: str, status: str, by: str | None, at: str | None) -> None:
+    """Mark issued invoice NUMBER sent, paid or void (recorded with who and when)."""
+    import getpass
+
+    try:
+        who = by or getpass.getuser()
+    except (KeyError, OSError):
+        who = "cli"
+    when = parse_instant(at, app.tz) if at else None
+    done = invoice_status.mark(app.store, number, status, who, when)
+    click.echo(f"{done.number}: {done.status} · {done.at.astimezone(app.tz):%Y-%m-%d %H:%M} · by {done.by}")
 
 
 # Unknown options are read as arguments, so that `record-cost --credit -20` says what is wrong with -20.

@@ -46,7 +46,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("watch", "Report", "A live view as logs grow: today's cost, the active session, burn rate, budgets left."),
     ("statusline", "Report",
      "One line for Claude Code's status line (reads its JSON on stdin): client · session · tokens · budget."),
-    ("invoice", "Bill", "Invoice a client for a period: line items, subtotal, markup or other terms, total due."),
+    ("invoice", "Bill", "Invoice a client for a period: the document you send, with seller, bill-to, items, tax, "
+                        "total due."),
     ("record-cost", "Bill", "Record a fixed AMOUNT in USD (a subscription, a tool fee, compute) against tags."),
     ("prices", "Bill", "List prices (genai-prices, bundled), your overrides, and unpriced models."),
     ("reprice", "Bill", "Recompute recorded costs with the current list prices and overrides."),

@@ -44,6 +44,8 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("issued_invoices", "key"),
     ("credits", "key"),
     ("session_titles", "key"),
+    ("billing_settings", "rows"),
+    ("invoice_status", "rows"),
     ("provider_usage", "rows"),
     ("provider_costs", "rows"),
     ("provider_pull_days", "key"),

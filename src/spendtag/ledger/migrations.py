@@ -223,6 +223,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 # imported here, after it).
 from spendtag.ledger.access_tables import MIGRATIONS as _ACCESS_MIGRATIONS  # noqa: E402
 from spendtag.ledger.audit_tables import MIGRATIONS as _AUDIT_MIGRATIONS  # noqa: E402
+from spendtag.ledger.billing_tables import MIGRATIONS as _BILLING_MIGRATIONS  # noqa: E402
 from spendtag.ledger.credit_tables import MIGRATIONS as _CREDIT_MIGRATIONS  # noqa: E402
 from spendtag.ledger.invoice_tables import MIGRATIONS as _INVOICE_MIGRATIONS  # noqa: E402
 from spendtag.ledger.provider_tables import MIGRATIONS as _PROVIDER_MIGRATIONS  # noqa: E402
@@ -231,4 +232,5 @@ from spendtag.ledger.rule_tables import MIGRATIONS as _RULE_MIGRATIONS  # noqa: 
 from spendtag.ledger.session_tables import MIGRATIONS as _SESSION_MIGRATIONS  # noqa: E402
 
 MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS, *_RESERVATION_MIGRATIONS,
-              *_CREDIT_MIGRATIONS, *_AUDIT_MIGRATIONS, *_RULE_MIGRATIONS, *_SESSION_MIGRATIONS)
+              *_CREDIT_MIGRATIONS, *_AUDIT_MIGRATIONS, *_RULE_MIGRATIONS, *_SESSION_MIGRATIONS,
+              *_BILLING_MIGRATIONS)

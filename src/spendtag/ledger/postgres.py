@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from spendtag.errors import StoreError
 from spendtag.ledger.access_tables import AccessTables
 from spendtag.ledger.audit_tables import AuditTables
+from spendtag.ledger.billing_tables import BillingTables
 from spendtag.ledger.credit_tables import CreditTables
 from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
@@ -98,7 +99,7 @@ def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 class PostgresStore(RollupStore, LedgerTables, PostgresTables, ProviderReports, InvoiceTables, CreditTables,
-                    AccessTables, PostgresReservations, AuditTables, RuleTables):
+                    BillingTables, AccessTables, PostgresReservations, AuditTables, RuleTables):
     """A :class:`~spendtag.ledger.store.Store` on one PostgreSQL database (``postgresql://`` URL)."""
 
     _NUMERIC_SUMS = True

@@ -22,6 +22,7 @@ from typing import Any
 from spendtag.errors import StoreError
 from spendtag.ledger.access_tables import AccessTables
 from spendtag.ledger.audit_tables import AuditTables
+from spendtag.ledger.billing_tables import BillingTables
 from spendtag.ledger.credit_tables import CreditTables
 from spendtag.ledger.dialect import Cursor
 from spendtag.ledger.invoice_tables import InvoiceTables
@@ -130,7 +131,7 @@ def _add_to(totals: dict[Any, list[int]], key: Any, sums: list[int]) -> None:
     totals[key] = sums if found is None else list(map(add, found, sums))
 
 
-class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, CreditTables, AccessTables,
+class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, CreditTables, BillingTables, AccessTables,
                   SQLiteReservations, AuditTables, RuleTables):
     """A :class:`~spendtag.ledger.store.Store` on one SQLite file."""
 

@@ -35,8 +35,9 @@ from zoneinfo import ZoneInfo
 
 from spendtag.ledger.access_tables import AccessToken
 from spendtag.ledger.audit_tables import AuditEntry
+from spendtag.ledger.billing_tables import SettingChange, StatusCheck, StatusMark
 from spendtag.ledger.credit_tables import Credit
-from spendtag.ledger.invoice_tables import IssuedInvoice, Render
+from spendtag.ledger.invoice_tables import DEFAULT_SCHEME, IssuedInvoice, Render
 from spendtag.ledger.query import Aggregate, Filters, Totals
 from spendtag.ledger.reservation_tables import BudgetCheck, ReserveOutcome
 from spendtag.ledger.rule_tables import StoredRule
@@ -374,13 +375,25 @@ class Store(Protocol):
 
     # Issued invoices, kept as the documents they were (numbers taken in the same transaction).
     def issue_invoice(self, prefix: str, year: int, client: str, period: str, issued_at: str,
-                      render: Render) -> IssuedInvoice: ...
+                      render: Render, *, scheme: str = DEFAULT_SCHEME, currency: str = "USD",
+                      due_on: str = "") -> IssuedInvoice: ...
 
     def issued_invoice(self, number: str) -> IssuedInvoice | None: ...
 
     def issued_invoices(self, client: str | None = None) -> list[IssuedInvoice]: ...
 
     def issued_numbers(self, client: str, period: str) -> list[str]: ...
+
+    # Billing details saved from the dashboard and invoice status marks (billing_tables.py): append-only.
+    def save_billing_settings(self, scope: str, fields: Mapping[str, str], by: str, at: datetime) -> None: ...
+
+    def billing_settings(self) -> dict[str, dict[str, str]]: ...
+
+    def billing_setting_changes(self, scope: str | None = None) -> list[SettingChange]: ...
+
+    def mark_invoice(self, number: str, status: str, by: str, at: datetime, check: StatusCheck) -> StatusMark: ...
+
+    def invoice_marks(self, number: str) -> list[StatusMark]: ...
 
     # Credits owed to clients (credit_tables.py): recorded once per id, never events, never edited.
     def add_credit(self, credit: Credit) -> bool: ...

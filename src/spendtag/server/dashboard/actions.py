@@ -14,14 +14,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from spendtag import attribution
 from spendtag.bill import issuing
-from spendtag.bill.model import Invoice, usd
+from spendtag.bill.model import Invoice
 from spendtag.bill.terms import from_flags
 from spendtag.errors import SpendtagError
 from spendtag.guard import budgets as budget_rules
 from spendtag.guard.budgets import ENFORCE, PERIODS, Budget, BudgetError
 from spendtag.ledger.store import Store
 from spendtag.money import exact_str, format_usd, parse_usd
-from spendtag.periods import parse_instant
+from spendtag.periods import parse_instant, zone
 from spendtag.pricing.book import override_from_text
 from spendtag.server.dashboard import access, billing_actions
 from spendtag.server.dashboard.api import context
@@ -148,11 +148,20 @@ async def budget_delete(request: Request, name: str, who: Admin) -> Response:
 
 # -- invoices --------------------------------------------------------------------------------------
 
-def _invoice_request(ctx: Context, values: dict[str, str]) -> Any:
+def _invoice_request(store: Store, ctx: Context, values: dict[str, str]) -> Any:
+    """The CLI's invoice run for the form's values: the config's terms, the ledger's billing settings."""
+    from spendtag.bill import profile
+    from spendtag.bill.rates import from_sections as rates_from_sections
+
     config = issuing.config_from(ctx.settings.sections, client_key=ctx.client_key, path=str(ctx.settings.config_path))
+    who = profile.load(ctx.settings, store)
+    tz = zone(who.business.timezone) if who.business.timezone else ctx.tz
+    on = (parse_instant(values["issued_on"], tz).astimezone(tz).date() if values.get("issued_on")
+          else datetime.now(tz).date())
     terms = from_flags(markup=values.get("markup") or None, pass_through=values.get("pass_through") == "on")
-    req = issuing.request(config, values.get("period", ""), ctx.tz, by=values.get("by") or None,
-                          allocate=values.get("allocate") or None, terms=terms)
+    rates = rates_from_sections(ctx.settings.sections, path=str(ctx.settings.config_path))
+    req = issuing.request(config, values.get("period", ""), tz, by=values.get("by") or None,
+                          allocate=values.get("allocate") or None, terms=terms, profile=who, on=on, rates=rates)
     return config, req
 
 
@@ -160,7 +169,7 @@ def _draft(store: Store, ctx: Context, values: dict[str, str]) -> tuple[Any, Any
     client, period = values.get("client", ""), values.get("period", "")
     if not client or not period:
         raise SpendtagError("give the client and the period to bill, e.g. acme and 2026-03")
-    config, req = _invoice_request(ctx, values)
+    config, req = _invoice_request(store, ctx, values)
     notes = issuing.check_names(store, req, client)
     return config, req, issuing.draft(store, req, client), notes
 
@@ -197,11 +206,10 @@ async def invoice_issue(request: Request, who: Admin) -> Response:
     ctx = context(request)
     values = form.values()
     try:
-        on = (parse_instant(values["issued_on"], ctx.tz).astimezone(ctx.tz).date() if values.get("issued_on")
-              else datetime.now(ctx.tz).date())
         with ctx.store() as store:
-            config, _, draft, _ = _draft(store, ctx, values)
-            issued = issuing.issue(store, config, [draft], on, reissue=form.flag("reissue"))[0]
+            config, req, draft, _ = _draft(store, ctx, values)
+            on = req.on
+            issued = issuing.issue(store, config, [draft], on, profile=req.profile, reissue=form.flag("reissue"))[0]
             record(store, who, "invoice.issue", issued.number or "",
                    {"client": issued.client, "period": issued.period, "total_due": format(issued.total_due, "f"),
                     "issued_on": on.isoformat()})
@@ -210,8 +218,12 @@ async def invoice_issue(request: Request, who: Admin) -> Response:
             clients = _clients(store, ctx)
         return render(request, "invoice_form.html", status=400, page="invoices", values=values, clients=clients,
                       preview=None, error=str(exc), notes=[])
+    from spendtag.bill import document
+    from spendtag.bill.model import money
+
+    doc = document.of(issued)
     return done(request, "/invoices", f"Issued {issued.number} · {issued.client} · {issued.period} · total due "
-                                      f"{usd(issued.total_due)}")
+                                      f"{money(doc.total, doc.currency)} · due {doc.due_date}")
 
 
 @router.post("/manage/invoices/{number}/status", response_class=HTMLResponse)
@@ -239,10 +251,12 @@ def _billing_page(request: Request, client: str, *, business: dict[str, str] | N
     with ctx.store() as store:
         saved_business, saved_client = billing_actions.current(store, client or None)
         clients = _clients(store, ctx)
+    applies_business, applies_client = billing_actions.fallbacks(ctx.settings, client or None)
     return render(request, "billing.html", status=status, page="manage", client=client, clients=clients,
                   business=business if business is not None else saved_business,
                   details=details if details is not None else saved_client, error=error, error_form=error_form,
-                  available=billing_actions.available(), missing=billing_actions.MISSING)
+                  business_form=billing_actions.BUSINESS_FORM, client_form=billing_actions.CLIENT_FORM,
+                  applies_business=applies_business, applies_client=applies_client)
 
 
 @router.get("/manage/billing", response_class=HTMLResponse)
@@ -269,8 +283,6 @@ async def billing_client(request: Request, who: Admin) -> Response:
     form = await posted(request)
     client = form.get("client")
     fields = {k: form.get(k) for k in billing_actions.CLIENT_FIELDS}
-    for box in ("reverse_charge", "show_cost"):
-        fields[box] = "true" if form.flag(box) else "false"
     ctx = context(request)
     try:
         with ctx.store() as store:

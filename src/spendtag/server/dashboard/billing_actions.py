@@ -1,102 +1,98 @@
-"""The dashboard's door to invoice status and billing details, which ``spendtag.bill`` provides.
+"""The dashboard's billing settings and invoice status: the forms' fields and the calls behind them.
 
-``spendtag.bill.status.mark`` (sent, paid, void) and ``spendtag.bill.profile.save_business`` /
-``save_client`` come with the billing-profile work. They are imported when first used, so
-the dashboard runs without them and says what is missing instead of failing.
+Saving goes through :mod:`spendtag.bill.profile` and marking through :mod:`spendtag.bill.status`,
+as the CLI does. A form shows what the ledger holds for each field; its placeholder shows what
+applies when the field is left empty (the config file's value, or the default).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from spendtag.bill import profile, status
 from spendtag.errors import SpendtagError
 from spendtag.ledger.store import Store
 
 STATUSES: tuple[str, ...] = ("sent", "paid", "void")
-BUSINESS_FIELDS: tuple[str, ...] = ("legal_name", "address", "tax_id", "email", "payment_instructions", "terms_days",
-                                    "notes")
-CLIENT_FIELDS: tuple[str, ...] = ("legal_name", "address", "tax_id", "email", "po_number", "currency", "tax_rate",
-                                  "reverse_charge", "terms_days", "presentation", "show_cost")
-MISSING = "needs the billing profile support"
 
 
-class Unavailable(SpendtagError):
-    """This install of spendtag has no billing-profile support yet."""
+class Field(NamedTuple):
+    name: str                  # the profile's field (and the config file's key)
+    label: str
+    kind: str = "text"         # text | area | choice
+    choices: tuple[str, ...] = ()
 
 
-def _find(module: str, name: str) -> Callable[..., Any] | None:
-    try:
-        found = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-    return found if callable(found) else None
+BUSINESS_FORM: tuple[Field, ...] = (
+    Field("name", "Legal name"), Field("address", "Address", "area"), Field("tax_id", "Tax / VAT ID"),
+    Field("email", "Email"), Field("phone", "Phone"), Field("website", "Website"),
+    Field("logo", "Logo (a .png or .jpg file on this machine)"),
+    Field("payment", "Payment instructions", "area"), Field("iban", "IBAN"), Field("bic", "BIC"),
+    Field("payment_link", "Payment link"), Field("terms_days", "Payment terms (days)"),
+    Field("notes", "Notes on every invoice", "area"), Field("timezone", "Time zone (e.g. Europe/Berlin)"),
+    Field("invoice_number", "Invoice number scheme"),
+)
+CLIENT_FORM: tuple[Field, ...] = (
+    Field("legal_name", "Legal name"), Field("address", "Address", "area"), Field("tax_id", "Tax / VAT ID"),
+    Field("email", "Email"), Field("po_number", "PO number"), Field("currency", "Currency (ISO code)"),
+    Field("tax_rate", "Tax rate (e.g. 20%)"), Field("tax_label", "Tax name (e.g. VAT)"),
+    Field("reverse_charge", "Reverse charge", "choice", ("true", "false")),
+    Field("terms_days", "Payment terms (days)"),
+    Field("layout", "Markup and shared cost", "choice", ("folded", "separate")),
+    Field("show_cost", "Show the raw cost on the client's link", "choice", ("true", "false")),
+    Field("notes", "Notes on this client's invoices", "area"),
+)
+BUSINESS_FIELDS: tuple[str, ...] = tuple(f.name for f in BUSINESS_FORM)
+CLIENT_FIELDS: tuple[str, ...] = tuple(f.name for f in CLIENT_FORM)
+assert set(BUSINESS_FIELDS) == set(profile.BUSINESS_FIELDS) and set(CLIENT_FIELDS) == set(profile.CLIENT_FIELDS)
 
 
-def _need(module: str, name: str, what: str) -> Callable[..., Any]:
-    found = _find(module, name)
-    if found is None:
-        raise Unavailable(f"{what} {MISSING} ({module}.{name}), which this version of spendtag does not have yet")
-    return found
+def mark(store: Store, number: str, status_: str, by: str, at: datetime | None = None) -> Any:
+    if status_ not in STATUSES:
+        raise SpendtagError(f"status {status_!r}: choose one of {', '.join(STATUSES)}")
+    return status.mark(store, number, status_, by=by, at=at)
 
 
-def available() -> dict[str, bool]:
-    """Which of the three actions this install can do."""
-    return {"status": _find("spendtag.bill.status", "mark") is not None,
-            "business": _find("spendtag.bill.profile", "save_business") is not None,
-            "client": _find("spendtag.bill.profile", "save_client") is not None}
+def save_business(store: Store, fields: Mapping[str, str], by: str) -> None:
+    profile.save_business(store, {k: fields.get(k, "") for k in BUSINESS_FIELDS}, by=by)
 
 
-def mark(store: Store, number: str, status: str, by: str, at: datetime | None = None) -> Any:
-    if status not in STATUSES:
-        raise SpendtagError(f"status {status!r}: choose one of {', '.join(STATUSES)}")
-    return _need("spendtag.bill.status", "mark", "Marking an invoice sent, paid or void")(store, number, status,
-                                                                                          by=by, at=at)
-
-
-def save_business(store: Store, fields: Mapping[str, str], by: str) -> Any:
-    return _need("spendtag.bill.profile", "save_business", "Saving the business profile")(
-        store, {k: fields.get(k, "") for k in BUSINESS_FIELDS}, by=by)
-
-
-def save_client(store: Store, client: str, fields: Mapping[str, str], by: str) -> Any:
+def save_client(store: Store, client: str, fields: Mapping[str, str], by: str) -> None:
     if not client.strip():
         raise SpendtagError("give the client (a value of the client tag, e.g. acme)")
-    return _need("spendtag.bill.profile", "save_client", "Saving a client's billing details")(
-        store, client.strip(), {k: fields.get(k, "") for k in CLIENT_FIELDS}, by=by)
+    profile.save_client(store, client.strip(), {k: fields.get(k, "") for k in CLIENT_FIELDS}, by=by)
 
 
 def current(store: Store, client: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """The saved business profile and (for ``client``) client details, as form values, where the
-    billing-profile support can read them back; empty otherwise."""
-    business: dict[str, str] = {}
-    details: dict[str, str] = {}
-    for name in ("business", "load_business"):
-        load = _find("spendtag.bill.profile", name)
-        if load is not None:
-            business = _as_fields(_quiet(load, store), BUSINESS_FIELDS)
-            break
-    if client:
-        for name in ("client", "load_client"):
-            load = _find("spendtag.bill.profile", name)
-            if load is not None:
-                details = _as_fields(_quiet(load, store, client), CLIENT_FIELDS)
-                break
+    """What the ledger holds for the business and (for ``client``) the client, as form values."""
+    saved = store.billing_settings()
+    business = dict(saved.get("business", {}))
+    details = dict(saved.get(f"client:{client}", {})) if client else {}
     return business, details
 
 
-def _quiet(load: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return load(*args)
-    except (SpendtagError, TypeError, ValueError, LookupError):
-        return None
+def fallbacks(settings: Any, client: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """What applies to each field when the form leaves it empty: the config file's value, or the default."""
+    found = profile.from_sections(settings.sections, path=str(settings.config_path))
+    business = {f.name: _text(getattr(found.business, f.name)) for f in BUSINESS_FORM}
+    who = found.client(client) if client else found.default
+    details = {f.name: _text(getattr(who, f.name)) for f in CLIENT_FORM}
+    return business, details
 
 
-def _as_fields(found: Any, names: tuple[str, ...]) -> dict[str, str]:
-    if found is None:
-        return {}
-    if not isinstance(found, Mapping):
-        found = {n: getattr(found, n, None) for n in names}
-    return {n: "" if found.get(n) is None else str(found.get(n)) for n in names}
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " / ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return f"{(value * 100).normalize():f}%"
+    return str(value)

@@ -478,9 +478,14 @@ def alerts_list(store: Store, *, limit: int = 200) -> list[dict[str, Any]]:
     return out
 
 
-def invoice_dict(inv: Any) -> dict[str, Any]:
+def invoice_dict(inv: Any, today: date | None = None) -> dict[str, Any]:
+    """An issued invoice for pages and the API: its total in its own currency, and its status today."""
+    from spendtag.bill.status import current
+
     return {"number": inv.number, "client": inv.client, "period": inv.period, "issued_at": inv.issued_at,
-            "total_due": inv.total_due}
+            "total_due": inv.total_due, "currency": inv.currency, "due_on": inv.due_on or None,
+            "status": current(inv, today or datetime.now(UTC).date()), "status_by": inv.status_by or None,
+            "status_at": iso(inv.status_at)}
 
 
 def keys_list(store: Store) -> list[dict[str, Any]]:
