@@ -11,8 +11,8 @@ import gc
 import json
 import time
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter, itemgetter
