@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -83,7 +83,7 @@ class FilterArgs:
         named = [self.range] if self.range else ([default_range] if default_range and not self.has_time() else [])
         return select(ctx.tz, tags=self.tag, dims=dict(self.dims), project=self.project, since=self.since,
                       until=self.until, period=self.period, named=named, tz_name=self.tz,
-                      extra_tags=who.selectors(), now=now)
+                      extra_tags=who.selectors(), now=now or ctx.now())
 
 
 Many = Annotated[list[str], Query()]
@@ -149,12 +149,12 @@ def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
              stack: Annotated[str | None, Query(max_length=200, description="Tag key (or dimension) the chart stacks by.")] = None,  # noqa: E501
              ) -> dict[str, Any]:
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.now()
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
         views.check_names(store, sel, by=[breakdown.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
-                              parallel=ctx.parallel)
+                              parallel=ctx.parallel, clients=ctx.clients())
         _require(views.nothing_found(store, sel, data["total"]["requests"]))
         return data
 
@@ -194,7 +194,7 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
         key, value = key or ctx.client_key, value
         if value is None:
             raise HTTPException(400, "give value= (and key=, default the client key) for a summary")
-    now = datetime.now(UTC)
+    now = ctx.now()
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
         scoped = views.with_tag(sel, key, value)
@@ -274,7 +274,7 @@ def budgets(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> list[d
         chosen = ctx.budgets(store)
         if who.scope is not None:
             chosen = views.scoped_budgets(chosen, *who.scope)
-        return views.budgets_list(store, chosen, datetime.now(UTC), ctx.tz)
+        return views.budgets_list(store, chosen, ctx.now(), ctx.tz)
 
 
 @router.get("/recommendations",

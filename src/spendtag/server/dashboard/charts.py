@@ -7,7 +7,7 @@ from the same exact strings the API returns; only the bar heights are rounded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -50,7 +50,16 @@ def _counts(s: Mapping[str, Any], name: str, n: int) -> list[int]:
     return list(s.get(name) or [0] * n)
 
 
-def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = ()) -> str:
+Link = Callable[[str, str | None], str | None]   # (series, bucket or None) -> the calls it counts
+
+
+def _linked(link: Link | None, name: str, bucket: str | None, inner: str) -> str:
+    href = link(name, bucket) if link is not None else None
+    return inner if href is None else f'<a href="{escape(href)}">{inner}</a>'
+
+
+def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = (),
+                 link: Link | None = None) -> str:
     buckets: list[str] = chart["buckets"]
     series = chart["series"]
     costs = [[0 if c is None else parse_usd(c) for c in s["cost_usd"]] for s in series]
@@ -79,18 +88,20 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
             text = escape(amount_text(amount, calls[s_i][b], unpriced[s_i][b]))
             if amount <= 0:
                 if unpriced[s_i][b]:   # calls with no price: a hatched sliver at the axis that says so
-                    out.append(f'<rect class="unpriced" x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" width="{bar:.1f}" '
-                               f'height="3" data-series="{escape(s["name"])}" data-bucket="{escape(label)}" '
-                               f'data-unpriced="{unpriced[s_i][b]}"><title>{escape(label)} · '
-                               f'{escape(s["name"])}: {text}</title></rect>')
+                    out.append(_linked(link, s["name"], label,
+                                       f'<rect class="unpriced" x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" '
+                                       f'width="{bar:.1f}" height="3" data-series="{escape(s["name"])}" '
+                                       f'data-bucket="{escape(label)}" data-unpriced="{unpriced[s_i][b]}">'
+                                       f'<title>{escape(label)} · {escape(s["name"])}: {text}</title></rect>'))
                 continue
             h = plot_h * amount / top
             y -= h
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
-                       f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
-                       f'data-bucket="{escape(label)}" '
-                       f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
-                       f'{text}</title></rect>')
+            out.append(_linked(link, s["name"], label,
+                               f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
+                               f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
+                               f'data-bucket="{escape(label)}" '
+                               f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
+                               f'{text}</title></rect>'))
         if label in marked:
             cx = x + bar / 2
             notes = "; ".join(str(m["message"]) for m in anomalies if m["bucket"] == label)
@@ -105,13 +116,14 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
     return "".join(out)
 
 
-def legend(chart: Mapping[str, Any]) -> str:
+def legend(chart: Mapping[str, Any], link: Link | None = None) -> str:
     items = []
     for i, s in enumerate(chart["series"]):
         total = amount_text(parse_usd(s["total_usd"] or "0"), sum(s.get("requests") or ()),
                             sum(s.get("unpriced_requests") or ()))
-        items.append(f'<li><span class="swatch" style="background:{colour(i, s["name"])}"></span>'
-                     f'{escape(s["name"])} <span class="num">{escape(total)}</span></li>')
+        items.append(f'<li data-series="{escape(s["name"])}">' + _linked(
+            link, s["name"], None, f'<span class="swatch" style="background:{colour(i, s["name"])}"></span>'
+                                   f'{escape(s["name"])} <span class="num">{escape(total)}</span>') + '</li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 
