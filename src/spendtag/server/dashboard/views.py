@@ -494,8 +494,11 @@ def costliest(store: Store, f: Filters, limit: int, parallel: Parallel | None = 
     if parallel is None or f.since is None or f.until is None:
         return store.event_page(f, order="-cost", limit=limit).events
     middle = f.since + (f.until - f.since) / 2
-    halves = parallel([lambda s, a=a, b=b: s.event_page(replace(f, since=a, until=b), order="-cost", limit=limit).events
-                       for a, b in ((f.since, middle), (middle, f.until))])
+
+    def half(since: datetime, until: datetime) -> Callable[[Store], list[PricedEvent]]:
+        return lambda s: s.event_page(replace(f, since=since, until=until), order="-cost", limit=limit).events
+
+    halves = parallel([half(f.since, middle), half(middle, f.until)])
     merged = [e for half in halves for e in half]
     merged.sort(key=lambda p: (p.cost.total, p.event.event_id), reverse=True)
     return merged[:limit]
