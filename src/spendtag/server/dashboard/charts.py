@@ -17,7 +17,7 @@ from spendtag.money import format_usd, parse_usd
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac")
 WIDTH, HEIGHT = 900, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 18, 46
+LEFT, RIGHT, TOP, BOTTOM = 84, 12, 18, 46
 
 
 def colour(i: int, name: str) -> str:
@@ -37,6 +37,12 @@ def _nice_max(value: int) -> int:
         if step * m >= value:
             return int(step * m)
     return value
+
+
+def _axis_usd(amount: int, top: int) -> str:
+    """An axis label: whole dollars once the axis reaches $10 (its steps are round), so it fits a phone."""
+    text = format_usd(amount)
+    return text.removesuffix(".00") if top >= 10 * 10 ** 12 else text
 
 
 def amount_text(cost: int, requests: int, unpriced: int) -> str:
@@ -77,7 +83,7 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
         y = TOP + plot_h - plot_h * i / 4
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
-                   f'{escape(format_usd(top * i // 4))}</text>')
+                   f'{escape(_axis_usd(top * i // 4, top))}</text>')
     every = max(1, n // 12)
     marked = {m["bucket"] for m in anomalies}
     for b, label in enumerate(buckets):

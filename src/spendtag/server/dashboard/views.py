@@ -266,6 +266,8 @@ def project(store: Store, filters: Filters, rng: Range, tz: ZoneInfo, now: datet
     history: dict[date, int] = {}
     for a in store.aggregate(replace(filters, since=history_start, until=rng.until), ["day"], tz):
         day = date.fromisoformat(a.key[0] or "")
+        if day > today:       # stamped later than now (a clock ahead): not spend to project from
+            continue
         (history if day < start else daily)[day] = a.totals.cost
     f = forecast(daily, period_start=start, period_end=last, today=today, history=history,
                  now=now.astimezone(tz).replace(tzinfo=None))
