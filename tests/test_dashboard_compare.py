@@ -98,7 +98,8 @@ def test_a_closed_month_is_compared_with_the_whole_month_before(daily: Path) -> 
 
 @pytest.mark.parametrize(("now", "rng", "since", "until"), [
     # The 31st: February has no such day, so the whole of it.
-    (datetime(2026, 3, 31, 8, tzinfo=UTC), "2026-03", datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
+    (datetime(2026, 3, 31, 8, tzinfo=UTC), "2026-03", datetime(2026, 2, 1, tzinfo=UTC),
+     datetime(2026, 3, 1, tzinfo=UTC)),
     # A week: the same hours of the week before.
     (datetime(2026, 3, 11, 15, 30, tzinfo=UTC), "2026-W11", datetime(2026, 3, 2, tzinfo=UTC),
      datetime(2026, 3, 4, 15, 30, tzinfo=UTC)),
@@ -106,7 +107,8 @@ def test_a_closed_month_is_compared_with_the_whole_month_before(daily: Path) -> 
     (datetime(2026, 3, 11, 15, 30, tzinfo=UTC), "2026-03-11", datetime(2026, 3, 10, tzinfo=UTC),
      datetime(2026, 3, 10, 15, 30, tzinfo=UTC)),
     # A year: last year to the same day.
-    (datetime(2026, 5, 20, 6, tzinfo=UTC), "2026", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 5, 20, 6, tzinfo=UTC)),
+    (datetime(2026, 5, 20, 6, tzinfo=UTC), "2026", datetime(2025, 1, 1, tzinfo=UTC),
+     datetime(2025, 5, 20, 6, tzinfo=UTC)),
 ])
 def test_every_kind_of_running_period_is_like_for_like(now: datetime, rng: str, since: datetime,
                                                        until: datetime) -> None:
@@ -219,7 +221,8 @@ def test_billable_is_what_run_all_invoices_and_invoiced_is_the_issued_numbers(se
         store.close()
     rows = {r["label"]: r for r in table["rows"]}
     assert {k: r["billable_usd"] for k, r in rows.items()} == {**due, "(untagged)": None}
-    # acme: (3.50 + 3.50/4.75 of the $0.40 untagged) x 1.3 = 4.933...; globex: its $100 fee and the $0.36 over its $1 cap.
+    # acme: (3.50 + 3.50/4.75 of the $0.40 untagged) x 1.3 = 4.933...;
+    # globex: its $100 fee and the $0.36 over its $1 cap.
     assert rows["acme"]["billable_usd"] == "4.93" and rows["globex"]["billable_usd"] == "100.36"
     assert rows["acme"]["invoices"] == ["INV-2026-0001"] and rows["globex"]["invoices"] == ["INV-2026-0002"]
     assert [r["label"] for r in table["rows"]] == ["acme", "globex", "(untagged)"]
