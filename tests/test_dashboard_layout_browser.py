@@ -37,12 +37,13 @@ def pages(share_token: str) -> list[tuple[str, str, int]]:
         ("recommendations", f"/recommendations?{MARCH}", 200),
         ("share", f"/share/{share_token}?{MARCH}", 200),
         ("login", "/login", 200),
+        ("api-docs", "/api/v1/docs", 200),
         ("error", "/events/no-such-event", 404),
     ]
 
 
-def _page(browser: Browser, width: int) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def _page(chromium: Browser, width: int) -> Page:
+    context = chromium.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     return page

@@ -24,7 +24,7 @@ from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import format_usd, parse_usd
 from spendtag.report import breakdown
 from spendtag.report.selection import NAMED_PERIODS
-from spendtag.server.dashboard import charts, links, views
+from spendtag.server.dashboard import apidocs, charts, links, views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
 from spendtag.server.dashboard.context import Context
@@ -363,6 +363,15 @@ def share_invoice(request: Request, token: str, number: str) -> HTMLResponse:
     if who.scope[0] != context(request).client_key:
         raise PageError(404, "Not found", f"No invoice {number!r}.")
     return _invoice_html(request, number, who.scope[1])
+
+
+# -- the API's own documentation ---------------------------------------------------------------
+
+@router.get("/api/v1/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The OpenAPI document, readable, with no script and nothing from elsewhere (as openapi.json, open)."""
+    doc = request.app.openapi()
+    return render(request, "apidocs.html", doc=doc, ops=apidocs.operations(doc), openapi_url=request.app.openapi_url)
 
 
 # -- signing in --------------------------------------------------------------------------------
