@@ -241,7 +241,7 @@ def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
     with ctx.store() as store:
         views.check_names(store, sel)
         return views.events_table(store, sel, order=order, page=page, per_page=per_page,
-                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost), parallel=ctx.parallel)
 
 
 @router.get("/events/{event_id}", summary="One event with its price, and its earlier costs (reprice revisions)",

@@ -4,7 +4,7 @@ configured terms, over the period's usage summed per client instead of read call
 An invoice's total depends only on sums: each client's cost, its credited usage, the distinct
 values of a per-unit tag, its share of the untagged spend and the credits owed to it. So the
 ledger ``run_all`` reads here answers ``events`` for one client of the period with one summed
-call per (provider, model, source, credit tag, unit tags), from one rollup grouping, and the
+call per (provider, source, credit tag, unit tags), from one rollup grouping, and the
 untagged split from the same grouping; everything else goes to the real ledger. Line items are
 not what an issued invoice would list (one summed call stands for many); totals are exact.
 """
@@ -30,7 +30,8 @@ def group_keys(config: BillingConfig) -> list[str]:
     """The grouping that holds every sum an invoice of ``config``'s terms needs."""
     units = {t.unit_key for t in (config.default, *config.clients.values()) if t.model == "per-unit" and t.unit_key}
     tags = [config.client_key, config.credit.key, *sorted(units)]
-    return ["provider", "model", "source", *dict.fromkeys(f"tag:{k}" for k in tags)]
+    # Not the model: an invoice's total does not depend on it, and it would multiply the groups.
+    return ["provider", "source", *dict.fromkeys(f"tag:{k}" for k in tags)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ class _Summed:
                     continue
                 cost = a.totals.cost if part == "p" else 0
                 event = UsageEvent(event_id=f"summed-{n}-{part}", ts=at, provider=str(a.key[where["provider"]]),
-                                   model=str(a.key[where["model"]]), source=str(a.key[where["source"]]),
+                                   model=str(a.key[where["model"]]) if "model" in where else "(summed)",
+                                   source=str(a.key[where["source"]]),
                                    usage=Usage(input_tokens=a.totals.tokens if part == "p" else 0), tags=tags)
                 calls.append(PricedEvent(event, Cost({"input_tokens": cost} if cost else {}, cost, None,
                                                      priced=part == "p")))

@@ -226,7 +226,7 @@ def events(request: Request, who: Staff, f: Filtering, order: str = "-ts",
     with ctx.store() as store:
         views.check_names(store, sel)
         data = views.events_table(store, sel, order=order, page=page, per_page=per_page,
-                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost), parallel=ctx.parallel)
         notice = None if min_cost or max_cost else views.nothing_found(store, sel, data["total"])
     query = _query(request, f)
     return render(request, "events.html", data=data, f=f, page="events", notice=notice, min_cost=min_cost or "",

@@ -20,7 +20,7 @@ from spendtag.errors import SpendtagError
 from spendtag.guard.budgets import Budget, Status, status
 from spendtag.guard.forecasts import forecast
 from spendtag.ledger.query import Filters, Totals
-from spendtag.ledger.store import CostRevision, Store
+from spendtag.ledger.store import CostRevision, EventPage, Store
 from spendtag.money import exact_str
 from spendtag.periods import Range
 from spendtag.report import matching
@@ -315,28 +315,27 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
              clients: Clients | None = None) -> dict[str, Any]:
     f, rng, tz = sel.filters, sel.range, sel.tz
     run = parallel or (lambda reads: [read(store) for read in reads])
-    base = ["provider", "model", "agent"]
-    keys = list(base)
+    keys = ["provider", "model", "agent"]
+    whole = Filters(since=rng.since, until=rng.until)
     bill_keys: list[str] = []
     if clients is not None:
-        keys.append(f"tag:{clients.key}")
-        if clients.billing is not None:
-            bill_keys = billable.group_keys(clients.billing)
-            keys.extend(k for k in bill_keys if k not in keys)
-    # An invoice bills the client's whole period: under filters its sums need a grouping of their own.
-    own_bill_read = bool(bill_keys) and matching.filtered(f)
+        bill_keys = billable.group_keys(clients.billing) if clients.billing else [f"tag:{clients.key}"]
     before = previous_range(rng, tz, now)
     # The groupings a page needs, read side by side when the server allows it: the chart; one grouping
-    # that gives the model, provider and agent breakdowns, the unpriced models and the clients; the
-    # period before by client.
+    # that gives the model, provider and agent breakdowns and the unpriced models; the period before
+    # by client; the period's sums an invoice needs, by client (the whole period: an invoice bills all
+    # of a client's calls), and by client under the page's filters when it has some.
     reads: list[Callable[[Store], Any]] = [
         lambda s: series(s, f, rng, stack, tz),
         lambda s: s.aggregate(f, keys, tz),
         lambda s: [] if before is None else s.aggregate(replace(f, since=before.since, until=before.until),
                                                         [f"tag:{clients.key}"] if clients else [])]
-    if own_bill_read:
-        reads.append(lambda s: s.aggregate(Filters(since=rng.since, until=rng.until), bill_keys, tz))
-    chart, grouped, earlier, *bill_rows = run(reads)
+    filtered = matching.filtered(f)
+    if clients is not None:
+        reads.append(lambda s: s.aggregate(whole, bill_keys, tz))
+        if filtered:
+            reads.append(lambda s: s.aggregate(f, [f"tag:{clients.key}"], tz))
+    chart, grouped, earlier, *by_client = run(reads)
     total = Totals()
     models: dict[str, Totals] = {}
     providers: dict[str, Totals] = {}
@@ -385,9 +384,9 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "budgets": [budget_dict(s) for s in sorted(statuses, key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
     }
     if clients is not None:
-        rows = bill_rows[0] if own_bill_read else grouped
-        out["clients"] = client_rows(store, sel, clients, grouped, keys, earlier, statuses, total.cost,
-                                     rows, keys if not own_bill_read else bill_keys)
+        current, current_keys = (by_client[1], [f"tag:{clients.key}"]) if filtered else (by_client[0], bill_keys)
+        out["clients"] = client_rows(store, sel, clients, current, current_keys, earlier, statuses, total.cost,
+                                     by_client[0], bill_keys)
     return out
 
 
@@ -549,10 +548,28 @@ def page_numbers(total: int, page: int, per_page: int) -> dict[str, int]:
     return {"page": page, "per_page": per_page, "total": total, "pages": pages}
 
 
+SPLIT_UP_TO = 2000      # calls before a page's end for which ordering by cost is read in two halves
+
+
 def events_table(store: Store, sel: Selection, *, order: str, page: int, per_page: int, min_cost: int | None,
-                 max_cost: int | None) -> dict[str, Any]:
-    found = store.event_page(sel.filters, order=order, offset=(page - 1) * per_page, limit=per_page,
-                             min_cost=min_cost, max_cost=max_cost)
+                 max_cost: int | None, parallel: Parallel | None = None) -> dict[str, Any]:
+    offset = (page - 1) * per_page
+    f = sel.filters
+    if order in ("cost", "-cost") and parallel is not None and f.since and f.until and offset + per_page <= SPLIT_UP_TO:
+        # No index orders calls by cost: each half of the range is sorted side by side, and the
+        # page taken from both, in the ledger's own order (cost, then event id).
+        middle = f.since + (f.until - f.since) / 2
+
+        def half(since: datetime, until: datetime) -> Callable[[Store], EventPage]:
+            return lambda s: s.event_page(replace(f, since=since, until=until), order=order,
+                                          limit=offset + per_page, min_cost=min_cost, max_cost=max_cost)
+
+        halves = parallel([half(f.since, middle), half(middle, f.until)])
+        merged = [e for h in halves for e in h.events]
+        merged.sort(key=lambda p: (p.cost.total, p.event.event_id), reverse=order == "-cost")
+        found = EventPage(merged[offset:offset + per_page], sum(h.total for h in halves))
+    else:
+        found = store.event_page(f, order=order, offset=offset, limit=per_page, min_cost=min_cost, max_cost=max_cost)
     return {"period": range_dict(sel.range, sel.tz), "order": order, **page_numbers(found.total, page, per_page),
             "events": [event_dict(e) for e in found.events]}
 
