@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="Ledger to use (built there if missing).")
+    parser.add_argument("--only", default="", help="Time only the requests whose label contains this.")
     args = parser.parse_args()
     db = args.db or Path(tempfile.mkdtemp(prefix="spendtag-bench-")) / "dashboard.db"
     print(f"# bench_dashboard · {datetime.now(UTC):%Y-%m-%d} · {machine()}")
@@ -110,6 +111,8 @@ def main() -> None:
     store.close()
     print(f"ledger: {n:,} events")
     for label, path in PAGES:
+        if args.only not in label:
+            continue
         path = path.replace("{token}", token)
         response = client.get(path)
         if response.status_code not in (200, 404) or (response.status_code == 404 and "no-such" not in path):

@@ -180,6 +180,8 @@ def test_a_forecast_over_budget_is_said_on_the_client_page_and_budgets(daily: Pa
     card = re.search(r'<div class="card over" id="forecast-card">.*?</div>', page, re.S)
     assert card is not None and "over the acme budget ($40.00) by" in card.group(0)
     assert "forecast over" in client.get("/?range=this-month").text
+    row = re.search(r'<tr data-budget="acme">.*?</tr>', client.get("/budgets").text, re.S)
+    assert row is not None and 'data-forecast-over="yes"' in row.group(0) and "⚠ over by $" in row.group(0)
     quiet = get(app_at(daily, datetime(2026, 3, 2, 12, tzinfo=UTC)), "/api/v1/summary?value=acme&range=this-month")
     assert quiet["budgets"][0]["forecast_over"] is False and quiet["budgets"][0]["forecast_over_by_usd"] is None
 

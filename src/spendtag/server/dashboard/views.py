@@ -331,10 +331,12 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         lambda s: [] if before is None else s.aggregate(replace(f, since=before.since, until=before.until),
                                                         [f"tag:{clients.key}"] if clients else [])]
     filtered = matching.filtered(f)
-    if clients is not None:
+    if clients is not None and not filtered:
+        # One reading of the period for both: its breakdowns and its sums by client for an invoice.
+        keys.extend(k for k in bill_keys if k not in keys)
+    elif clients is not None:
         reads.append(lambda s: s.aggregate(whole, bill_keys, tz))
-        if filtered:
-            reads.append(lambda s: s.aggregate(f, [f"tag:{clients.key}"], tz))
+        reads.append(lambda s: s.aggregate(f, [f"tag:{clients.key}"], tz))
     chart, grouped, earlier, *by_client = run(reads)
     total = Totals()
     models: dict[str, Totals] = {}
@@ -384,9 +386,12 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         "budgets": [budget_dict(s) for s in sorted(statuses, key=lambda s: -s.spent * 1000 // s.budget.limit)[:5]],
     }
     if clients is not None:
-        current, current_keys = (by_client[1], [f"tag:{clients.key}"]) if filtered else (by_client[0], bill_keys)
-        out["clients"] = client_rows(store, sel, clients, current, current_keys, earlier, statuses, total.cost,
-                                     by_client[0], bill_keys)
+        if filtered:
+            out["clients"] = client_rows(store, sel, clients, by_client[1], [f"tag:{clients.key}"], earlier,
+                                         statuses, total.cost, by_client[0], bill_keys)
+        else:
+            out["clients"] = client_rows(store, sel, clients, grouped, keys, earlier, statuses, total.cost,
+                                         grouped, keys)
     return out
 
 
