@@ -61,21 +61,25 @@ class _Summed:
         self._by_client: dict[str | None, list[PricedEvent]] = {}
         at = req.range.since or datetime(1970, 1, 1, tzinfo=UTC)
         where = {k: i for i, k in enumerate(keys)}
-        client_at = where[f"tag:{self._client_key}"]
-        tag_keys = [(k[4:], i) for k, i in where.items() if k.startswith("tag:")]
-        for n, a in enumerate(rows):
-            client = a.key[client_at]
-            tags = {k: str(a.key[i]) for k, i in tag_keys if a.key[i] is not None}
-            unpriced = a.totals["unpriced_requests"]
+        # Only the keys an invoice needs (the rows may be split further, e.g. by model and agent).
+        kept = [where[k] for k in group_keys(req.config) if k in where]
+        summed: dict[tuple[str | None, ...], Totals] = {}
+        for a in rows:
+            summed.setdefault(tuple(a.key[i] for i in kept), Totals()).merge(a.totals)
+        names = [keys[i] for i in kept]
+        for n, (key, totals) in enumerate(summed.items()):
+            values = dict(zip(names, key, strict=True))
+            client = values[f"tag:{self._client_key}"]
+            tags = {k[4:]: str(v) for k, v in values.items() if k.startswith("tag:") and v is not None}
+            unpriced = totals["unpriced_requests"]
             calls = self._by_client.setdefault(client, [])
-            for part, priced in (("p", a.totals.requests > unpriced), ("u", unpriced > 0)):
-                if not priced:
+            for part, present in (("p", totals.requests > unpriced), ("u", unpriced > 0)):
+                if not present:
                     continue
-                cost = a.totals.cost if part == "p" else 0
-                event = UsageEvent(event_id=f"summed-{n}-{part}", ts=at, provider=str(a.key[where["provider"]]),
-                                   model=str(a.key[where["model"]]) if "model" in where else "(summed)",
-                                   source=str(a.key[where["source"]]),
-                                   usage=Usage(input_tokens=a.totals.tokens if part == "p" else 0), tags=tags)
+                cost = totals.cost if part == "p" else 0
+                event = UsageEvent(event_id=f"summed-{n}-{part}", ts=at, provider=str(values["provider"]),
+                                   model="(summed)", source=str(values["source"]),
+                                   usage=Usage(input_tokens=totals.tokens if part == "p" else 0), tags=tags)
                 calls.append(PricedEvent(event, Cost({"input_tokens": cost} if cost else {}, cost, None,
                                                      priced=part == "p")))
 
