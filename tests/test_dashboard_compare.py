@@ -329,3 +329,12 @@ def test_client_page_links_keep_the_client(seeded_ledger: Path) -> None:
     assert total and _calls(client, unescape(total.group(1))) == (Decimal("3.50"), 4, 0)
     legend = dict(re.findall(r'<li data-series="([^"]+)"><a href="([^"]+)"', page))
     assert _calls(client, unescape(legend["claude-haiku-4-5"])) == (Decimal("0.50"), 1, 0)
+
+
+def test_filters_narrow_the_client_table_but_not_what_an_invoice_bills(seeded_ledger: Path) -> None:
+    client = app_at(seeded_ledger)
+    whole = {r["label"]: r for r in get(client, f"/api/v1/overview?{MARCH}")["clients"]["rows"]}
+    coder = {r["label"]: r for r in get(client, f"/api/v1/overview?{MARCH}&agent=coder")["clients"]["rows"]}
+    # acme's coder calls: a1 $1.00 and a2 $0.50; globex's are all coder's; the untagged coder call n1 $0.40.
+    assert {k: r["cost_usd"] for k, r in coder.items()} == {"acme": "1.50", "globex": "1.25", "(untagged)": "0.40"}
+    assert {k: r["billable_usd"] for k, r in coder.items()} == {k: r["billable_usd"] for k, r in whole.items()}
