@@ -338,3 +338,13 @@ def test_filters_narrow_the_client_table_but_not_what_an_invoice_bills(seeded_le
     # acme's coder calls: a1 $1.00 and a2 $0.50; globex's are all coder's; the untagged coder call n1 $0.40.
     assert {k: r["cost_usd"] for k, r in coder.items()} == {"acme": "1.50", "globex": "1.25", "(untagged)": "0.40"}
     assert {k: r["billable_usd"] for k, r in coder.items()} == {k: r["billable_usd"] for k, r in whole.items()}
+
+
+def test_the_clients_list_links_each_row_to_its_calls(seeded_ledger: Path) -> None:
+    client = app_at(seeded_ledger)
+    rows = get(client, f"/api/v1/tags/client?{MARCH}")
+    page = client.get(f"/tags/client?{MARCH}").text
+    hrefs = [unescape(h) for h in re.findall(r'<a class="calls" title="these calls" href="([^"]+)"', page)]
+    assert len(hrefs) == len(rows) == 3
+    for row, href in zip(rows, hrefs, strict=True):
+        assert _calls(client, href) == (Decimal(row["cost_usd"] or 0), row["requests"], row["unpriced_requests"])
