@@ -1,12 +1,15 @@
-"""Dashboard benchmark: server time of the overview page and the API on a 1M-event ledger.
+"""Dashboard benchmark: server time of every dashboard page and the API on a 1M-event ledger.
 
-    python bench/bench_dashboard.py [--events 1000000] [--db PATH]
+    python bench/bench_dashboard.py [--events 1000000] [--db PATH] [--pages-only]
 
 Builds a ledger of synthetic events over March 2026 (or reuses ``--db`` if it exists),
 then times requests through the ASGI app in process (no network: server time only),
-median of 7 after one warm-up, for the overview page, its API, ``/api/v1/report?by=client``
-and the table pages. Baseline in the same run: the same by-client report computed by SQL
-straight from the events table (what a dashboard without rollups would pay).
+median of 7 after one warm-up, for every page of the dashboard (overview, clients, a
+client, events, one event, sessions, one session, budgets, alerts, invoices, keys,
+recommendations, a client's shared link, sign-in, an error page, the API's docs) and the
+main API calls. Baseline in the same run: the same by-client report computed by SQL
+straight from the events table (what a dashboard without rollups would pay). To compare with
+an earlier version, run this script with that version's ``src`` first on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -36,11 +39,25 @@ PAGES = (
     ("overview API   /api/v1/overview?period=2026-03", "/api/v1/overview?period=2026-03"),
     ("report API     /api/v1/report?by=client&period=2026-03", "/api/v1/report?by=client&period=2026-03"),
     ("report API     /api/v1/report?by=client,model&period=2026-03", "/api/v1/report?by=client,model&period=2026-03"),
+    ("clients page   /tags/client?period=2026-03", "/tags/client?period=2026-03"),
     ("client page    /tags/client/acme?period=2026-03", "/tags/client/acme?period=2026-03"),
     ("events page 1  /events?period=2026-03", "/events?period=2026-03"),
+    ("events page 1  /events?period=2026-03&tag=client=acme", "/events?period=2026-03&tag=client%3Dacme"),
     ("events by cost /api/v1/events?period=2026-03&order=-cost", "/api/v1/events?period=2026-03&order=-cost"),
+    ("one event      /events/bench-1-000500000", "/events/bench-1-000500000"),
     ("sessions page  /sessions?period=2026-03", "/sessions?period=2026-03"),
     ("sessions page  /sessions?period=2026-03&sort=cost", "/sessions?period=2026-03&sort=cost"),
+    ("sessions page  /sessions?period=2026-03&page=100", "/sessions?period=2026-03&page=100"),
+    ("one session    /sessions/s1-10000", "/sessions/s1-10000"),
+    ("budgets page   /budgets", "/budgets"),
+    ("alerts page    /alerts", "/alerts"),
+    ("invoices page  /invoices", "/invoices"),
+    ("keys page      /keys", "/keys"),
+    ("recommendations /recommendations?period=2026-03", "/recommendations?period=2026-03"),
+    ("share link     /share/TOKEN?period=2026-03", "/share/{token}?period=2026-03"),
+    ("sign-in page   /login", "/login"),
+    ("error page     /events/no-such-event", "/events/no-such-event"),
+    ("API docs       /api/v1/docs", "/api/v1/docs"),
 )
 
 
@@ -60,10 +77,25 @@ def build(db: Path, n: int) -> None:
     print(f"built {n:,} events in {time.perf_counter() - t:.0f} s")
 
 
+def _share_tokens(db: Path) -> list[str]:
+    """A client link made by an earlier run (its token is kept next to the ledger: the ledger keeps its hash)."""
+    kept = db.parent / "share-token.txt"
+    return [kept.read_text().strip()] if kept.exists() else []
+
+
+def create_token(store: SQLiteStore, name: str, role: str, scope: tuple[str, str]) -> tuple[str, object]:
+    from spendtag.server.dashboard.access import create_token as make
+
+    token, record = make(store, name, role, scope)  # type: ignore[arg-type]
+    (Path(store.path).parent / "share-token.txt").write_text(token)
+    return token, record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="Ledger to use (built there if missing).")
+    parser.add_argument("--only", default="", help="Time only the requests whose label contains this.")
     args = parser.parse_args()
     db = args.db or Path(tempfile.mkdtemp(prefix="spendtag-bench-")) / "dashboard.db"
     print(f"# bench_dashboard · {datetime.now(UTC):%Y-%m-%d} · {machine()}")
@@ -72,11 +104,20 @@ def main() -> None:
     os.environ.setdefault("SPENDTAG_CONFIG", str(db.parent / "config.toml"))
     app = create_app(str(db), settings.load({"db": str(db)}))
     client = TestClient(app)
-    n = SQLiteStore(db).count()
+    store = SQLiteStore(db)
+    n = store.count()
+    token = next((t for t in _share_tokens(db)), None) or create_token(store, "bench-acme", "client",
+                                                                       ("client", "acme"))[0]
+    store.close()
     print(f"ledger: {n:,} events")
     for label, path in PAGES:
+        if args.only not in label:
+            continue
+        path = path.replace("{token}", token)
         response = client.get(path)
-        assert response.status_code == 200, (path, response.text[:200])
+        if response.status_code not in (200, 404) or (response.status_code == 404 and "no-such" not in path):
+            print(f"{label}: answered {response.status_code} (not timed)")
+            continue
         ms = median_ms(lambda path=path: client.get(path), runs=7, warm_up=True)
         print(f"{label}: {ms:.0f} ms")
     conn = sqlite3.connect(db)

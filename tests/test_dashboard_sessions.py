@@ -87,8 +87,11 @@ def test_overview_groups_sub_agents_and_model_ids(tmp_path: Path) -> None:
     assert f"${(12 * USD + expected_subs) / USD:,.2f}" in agents.group(0)
     models = re.search(r'<table class="breakdown" id="by-model">.*?</table>', html, re.S)
     assert models is not None
-    assert models.group(0).count("claude-sonnet-4-5") == 3     # one row: the label and, in its title, both ids
+    assert models.group(0).count("<tr>") == 3                  # the header, one row for the family, gpt-5
     assert 'title="claude-sonnet-4-5, claude-sonnet-4-5-20250929"' in models.group(0)
+    # Its link leads to the calls of every id in the family (and the sub-agents' under their agent's row).
+    assert "model=claude-sonnet-4-5&amp;model=claude-sonnet-4-5-20250929" in models.group(0)
+    assert agents.group(0).count("agent=claude-code%2F") == 60
     assert "&lt;$0.01" in models.group(0)                     # gpt-5's $0.002376, never $0.00 nor 6 decimals
     doc = client.get(f"/api/v1/overview?{MARCH}").json()
     rows = {r["value"]: r for r in doc["by_agent"]}

@@ -477,6 +477,27 @@ def test_sessions_take_totals_the_caller_already_has(store: Store) -> None:
         assert store.sessions(f, totals=grouped, **kwargs) == store.sessions(f, **kwargs)  # type: ignore[arg-type]
 
 
+def test_recent_session_pages_counts_and_costs_match_the_long_way(store: Store) -> None:
+    """The session rollup pages, counts and costs sessions as summing every session would, ragged edges too."""
+    import random
+
+    rng = random.Random(7)
+    store.record([make_event(f"r{i}", BASE + timedelta(minutes=rng.randrange(0, 600)),
+                             session=rng.choice(["S1", "S2", "S3", "S4", "S5", "S6", "S7", ""]),
+                             cost=rng.randrange(0, 50), model=rng.choice(["claude-sonnet-4-5", "gpt-4o"]),
+                             tags=rng.choice([{}, {"client": "acme"}, {"client": "globex"}]))
+                  for i in range(200)])
+    for f in (Filters(), Filters(since=BASE + timedelta(minutes=95), until=BASE + timedelta(minutes=430)),
+              Filters(tags=(Selector.parse("client=acme"),), since=BASE + timedelta(minutes=17)),
+              Filters(dims={"model": ("gpt-4o",)}), Filters(since=BASE + timedelta(days=3))):
+        grouped = {a.key[0]: a.totals for a in store.aggregate(f, ["session"]) if a.key[0]}
+        whole = store.sessions(f, totals=grouped)
+        assert store.session_count(f) == len(grouped) == len(whole)
+        assert store.session_costs(f) == {s: t.cost for s, t in grouped.items()}
+        for offset in (0, 2, 5, 9):
+            assert store.sessions(f, limit=3, offset=offset) == whole[offset:offset + 3]
+
+
 # -- bulk import ----------------------------------------------------------------------------
 
 def _import_parts(events: list[PricedEvent], cuts: list[int]) -> list[Any]:

@@ -16,7 +16,7 @@ def _iso(ms: int) -> str:
 
 def generate(root: Path, calls: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
-    state = root / "session-state"
+    state = root if root.name == "session-state" else root / "session-state"   # the default place, or its parent
     written = n = 0
     while written < calls:
         n += 1

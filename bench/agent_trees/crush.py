@@ -11,7 +11,11 @@ MODELS = (("anthropic", "claude-sonnet-4-20250514"), ("openai", "gpt-5"), ("anth
 
 def generate(root: Path, calls: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
-    path = root / "project" / ".crush" / "crush.db"
+    # ``root`` is Crush's projects.json (its default place): the project's database goes beside
+    # it, listed there, as Crush lists the projects it has seen. Any other root: a folder for it.
+    base = root.parent if root.name == "projects.json" else root
+    project = base / "project"
+    path = project / ".crush" / "crush.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
     con.executescript("""
@@ -40,4 +44,8 @@ def generate(root: Path, calls: int, seed: int = 0) -> Path:
                     "provider) VALUES (?,?,?,?,?,?,?,?,?)", messages)
     con.commit()
     con.close()
+    if root.name == "projects.json":
+        import json
+
+        root.write_text(json.dumps({"projects": [{"path": str(project), "data_dir": ".crush"}]}))
     return path

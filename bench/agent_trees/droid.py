@@ -11,7 +11,7 @@ MODELS = (("anthropic", "claude-sonnet-4-20250514"), ("openai", "gpt-5"), (None,
 
 def generate(root: Path, calls: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
-    sessions = root / "sessions"
+    sessions = root if root.name == "sessions" else root / "sessions"   # the default place, or its parent
     for n in range(calls):
         folder = sessions / f"-home-u-clients-client{n % 8}-repo"
         folder.mkdir(parents=True, exist_ok=True)

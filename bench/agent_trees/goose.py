@@ -12,8 +12,9 @@ MODELS = (("anthropic", "claude-sonnet-4-20250514"), ("openai", "gpt-5"), ("open
 
 def generate(root: Path, calls: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "sessions.db"
+    # ``root`` is Goose's database (its default place), or a folder to write one in.
+    path = root if root.suffix == ".db" else root / "sessions.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', working_dir TEXT NOT NULL, "
                 "created_at TIMESTAMP, updated_at TIMESTAMP, total_tokens INTEGER, input_tokens INTEGER, "

@@ -165,7 +165,12 @@ def label_function(group: str, tz: ZoneInfo) -> Callable[[int], str]:
             cache[quarter] = found
         return found
 
+    at.monotonic = group in MONOTONIC  # type: ignore[attr-defined]
     return at
+
+
+# Groups whose labels sort as time runs (a label never comes round again): see ledger/plan.py.
+MONOTONIC = frozenset(("hour", "day", "week", "month"))
 
 
 def sort_key(group: str, label: str | None) -> tuple[int, str]:

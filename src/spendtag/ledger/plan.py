@@ -33,8 +33,10 @@ def plan(start: int, end: int, labels: Sequence[Callable[[int], str]] = ()) -> l
 
     def constant(a: int, b: int) -> bool:
         # Every quarter hour, not just the ends: hour-of-day and weekday labels come round
-        # again, so equal ends do not make a day constant.
-        return all(f(a) == f(q) for f in labels for q in range(a + QUARTER_US, b, QUARTER_US))
+        # again, so equal ends do not make a day constant. Labels that only ever grow with
+        # time (a day, a month: ``monotonic``) are constant when the ends agree.
+        return all(f(a) == f(b - QUARTER_US) if getattr(f, "monotonic", False)
+                   else all(f(a) == f(q) for q in range(a + QUARTER_US, b, QUARTER_US)) for f in labels)
 
     pieces: list[Piece] = []
 

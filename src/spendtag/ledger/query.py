@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import add as _plus
 from typing import Any
 
 from spendtag.errors import SpendtagError
@@ -91,6 +92,9 @@ class Totals:
 
     def add(self, row: Sequence[int]) -> None:
         values = self.values
+        if len(row) == len(values):
+            values[:] = map(_plus, values, row)     # one pass in C: a report adds thousands of rows
+            return
         for i, v in enumerate(row):
             values[i] += v
 

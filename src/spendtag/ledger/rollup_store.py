@@ -12,6 +12,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -209,6 +210,7 @@ class RollupStore(Dialect):
         self._price_objects: dict[int, tuple[PriceRef, int]] = {}
         self._dims_loaded_to = 0
         self._tagsets_loaded_to = 0
+        self._allowed_cache: dict[tuple[Any, ...], tuple[int, set[int]]] = {}
 
     def _forget_caches(self) -> None:
         self._dims_loaded_to = self._tagsets_loaded_to = 0
@@ -219,6 +221,7 @@ class RollupStore(Dialect):
         self._prices.clear()
         self._price_rows.clear()
         self._price_objects.clear()
+        self._allowed_cache.clear()
 
     def close(self) -> None:
         raise NotImplementedError
@@ -479,12 +482,23 @@ class RollupStore(Dialect):
         return self._tagset_rows[int(self._dim_of(dim_id)[-1])]
 
     def _allowed_dims(self, filters: Filters) -> set[int] | None:
-        """The dims ids that pass the filters, or None when every one does."""
+        """The dims ids that pass the filters, or None when every one does (a set not to be changed).
+
+        A page asks this of the same filters several times: the answer is kept for as long as
+        no dims row is added (a dims row's values never change)."""
         if not (filters.tags or filters.project or any(k != "session" for k in filters.dims)):
             return None
         self._load_dims()
-        return {dim_id for dim_id, row in self._dim_rows.items()
-                if filters.matches_dims(self._dim_dict(dim_id), self._tagset_rows[int(row[-1])])}
+        key = (filters.tags, filters.project, tuple(sorted((k, v) for k, v in filters.dims.items() if k != "session")))
+        kept = self._allowed_cache.get(key)
+        if kept is not None and kept[0] == len(self._dim_rows):
+            return kept[1]
+        found = {dim_id for dim_id, row in self._dim_rows.items()
+                 if filters.matches_dims(self._dim_dict(dim_id), self._tagset_rows[int(row[-1])])}
+        if len(self._allowed_cache) >= 64:
+            self._allowed_cache.clear()
+        self._allowed_cache[key] = (len(self._dim_rows), found)
+        return found
 
     # -- reading: aggregates --------------------------------------------------------------
 
@@ -677,7 +691,11 @@ class RollupStore(Dialect):
         where, args, _ = found
         _cost_bounds(where, args, min_cost, max_cost)
         condition = " AND ".join(where)
-        total = int(self._one(f"SELECT COUNT(*) FROM events WHERE {condition}", args)[0])
+        if min_cost is None and max_cost is None and "session" not in filters.dims:
+            # The rollups count the same events as the table, without reading a row of it.
+            total = sum(a.totals.requests for a in self.aggregate(filters))
+        else:
+            total = int(self._one(f"SELECT COUNT(*) FROM events WHERE {condition}", args)[0])
         rows = self._run(
             f"SELECT {EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
@@ -713,6 +731,14 @@ class RollupStore(Dialect):
     def sessions(self, filters: Filters, *, limit: int | None = None, offset: int = 0, min_cost: int = 0,
                  max_cost: int | None = None, by_cost: bool = False,
                  totals: Mapping[str, Totals] | None = None) -> list[SessionSummary]:
+        if totals is None and not by_cost and min_cost <= 0 and max_cost is None and limit is not None:
+            # The most recent page is found from the session rollup alone; only its sessions are summed.
+            page = self._recent_sessions(filters, max(0, offset), limit)
+            if page is not None:
+                if not page:
+                    return []
+                filters = replace(filters, dims={**filters.dims, "session": tuple(page)})
+                offset = 0
         if totals is None:
             totals = {a.key[0]: a.totals for a in self.aggregate(filters, ["session"]) if a.key[0]}
         chosen = [s for s, t in totals.items() if t.cost >= min_cost and (max_cost is None or t.cost <= max_cost)]
@@ -737,6 +763,70 @@ class RollupStore(Dialect):
             rows = [(self._dim_dict(d), self._dim_tags(d)) for d in sorted(dims[session])]
             out.append(SessionSummary(session, from_us(first if first is not None else lo),
                                       from_us(last if last is not None else hi), totals[session], rows))
+        return out
+
+    def _session_set(self, filters: Filters) -> tuple[str, list[Any]] | None:
+        """SQL for the distinct sessions (not '') with events passing ``filters``, and its arguments;
+        None when no session can match. Not for filters on sessions (the caller knows those)."""
+        allowed = self._allowed_dims(filters)
+        span = self._span_us()
+        if (allowed is not None and not allowed) or span is None:
+            return None
+        start = max(span[0], to_us(filters.since)) if filters.since else span[0]
+        end = min(span[1], to_us(filters.until)) if filters.until else span[1]
+        if start >= end:
+            return None
+        allowed_sql, allowed_args = self._allowed_sql(allowed)
+        parts, args = [], []
+        for piece in plan(start, end):
+            if piece.level == "raw":
+                parts.append("SELECT DISTINCT r.session FROM events r WHERE r.ts >= ? AND r.ts < ? AND r.session <> ''"
+                             + allowed_sql)
+            else:
+                parts.append("SELECT DISTINCT r.session FROM rollup_session r WHERE r.bucket >= ? AND r.bucket < ? "
+                             "AND r.session <> ''" + allowed_sql)
+            args.extend([piece.start, piece.end, *allowed_args])
+        return " UNION ".join(parts), args
+
+    def _recent_sessions(self, filters: Filters, offset: int, limit: int) -> list[str] | None:
+        """A page of ``sessions()``' recency order (last active hour, then id): None to take the long way."""
+        if "session" in filters.dims:
+            return None
+        found = self._session_set(filters)
+        if found is None:
+            return []
+        chosen, args = found
+        rows = self._run(f"SELECT s.session, MAX(a.bucket) AS last FROM ({chosen}) s "
+                         "JOIN rollup_session a ON a.session = s.session GROUP BY s.session "
+                         f"ORDER BY last DESC, s.session LIMIT {int(limit)} OFFSET {int(offset)}", args)
+        return [str(r[0]) for r in rows]
+
+    def session_count(self, filters: Filters) -> int:
+        if "session" in filters.dims:
+            return len([a for a in self.aggregate(filters, ["session"]) if a.key[0]])
+        found = self._session_set(filters)
+        if found is None:
+            return 0
+        chosen, args = found
+        return int(self._one(f"SELECT COUNT(*) FROM ({chosen}) s", args)[0])
+
+    def session_costs(self, filters: Filters) -> dict[str, int]:
+        if "session" in filters.dims:
+            return {str(a.key[0]): a.totals.cost for a in self.aggregate(filters, ["session"]) if a.key[0]}
+        allowed = self._allowed_dims(filters)
+        span = self._span_us()
+        out: dict[str, int] = {}
+        if (allowed is not None and not allowed) or span is None:
+            return out
+        start = max(span[0], to_us(filters.since)) if filters.since else span[0]
+        end = min(span[1], to_us(filters.until)) if filters.until else span[1]
+        allowed_sql, allowed_args = self._allowed_sql(allowed)
+        for piece in plan(start, end) if start < end else ():
+            table, column = ("events", "ts") if piece.level == "raw" else ("rollup_session", "bucket")
+            for session, cost in self._run(f"SELECT r.session, SUM(r.cost) FROM {table} r WHERE r.{column} >= ? "
+                                           f"AND r.{column} < ? AND r.session <> ''{allowed_sql} GROUP BY r.session",
+                                           [piece.start, piece.end, *allowed_args]):
+                out[session] = out.get(session, 0) + int(cost)
         return out
 
     def event_times(self, filters: Filters) -> list[int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -24,7 +24,7 @@ from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import MoneyError, parse_usd
 from spendtag.report import breakdown, exports, matching
 from spendtag.report.selection import NAMED_PERIODS, Selection, select
-from spendtag.server.dashboard import views
+from spendtag.server.dashboard import schemas, views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.context import Context
 
@@ -84,7 +84,7 @@ class FilterArgs:
         named = [self.range] if self.range else ([default_range] if default_range and not self.has_time() else [])
         return select(ctx.tz, tags=self.tag, dims=dict(self.dims), project=self.project, since=self.since,
                       until=self.until, period=self.period, named=named, tz_name=self.tz,
-                      extra_tags=who.selectors(), now=now)
+                      extra_tags=who.selectors(), now=now or ctx.now())
 
 
 Many = Annotated[list[str], Query()]
@@ -139,23 +139,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
-@router.get("/me", summary="Who the token belongs to and what it may see")
+def answers(shape: Any) -> dict[str, Any]:
+    """A route's 200 answer as the OpenAPI document shows it (:mod:`.schemas`). The views' dicts are
+    returned as they are, not copied through the models: the tests check them against these shapes."""
+    return {"response_model": None, "responses": {200: {"model": shape, "description": "Success"}}}
+
+
+@router.get("/me", summary="Who the token belongs to and what it may see", **answers(schemas.Me))
 def me(who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
     return {"role": who.role, "name": who.name,
             "scope": None if who.scope is None else {"key": who.scope[0], "value": who.scope[1]}}
 
 
-@router.get("/overview", summary="The overview page: this period vs last, forecast, chart, breakdowns")
+@router.get("/overview", summary="The overview page: this period vs last, forecast, chart, breakdowns",
+            **answers(schemas.Overview))
 def overview(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
              stack: Annotated[str | None, Query(max_length=200, description="Tag key (or dimension) the chart stacks by.")] = None,  # noqa: E501
              ) -> dict[str, Any]:
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.now()
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
         views.check_names(store, sel, by=[breakdown.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
-                              parallel=ctx.parallel)
+                              parallel=ctx.parallel, clients=ctx.clients())
         _require(views.nothing_found(store, sel, data["total"]["requests"]))
         return data
 
@@ -166,7 +173,7 @@ def _require(nothing: Exception | None) -> None:
         raise nothing
 
 
-@router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`")
+@router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`", **answers(schemas.Report))
 def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
            by: Annotated[str, Query(max_length=200, description="One or two keys: client or client,model.")] = "client",
            order: Literal["cost", "time"] = "cost",
@@ -184,7 +191,7 @@ def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filteri
         return breakdown.to_dict(result)
 
 
-@router.get("/summary", summary="One client's own summary (what a client link shows)")
+@router.get("/summary", summary="One client's own summary (what a client link shows)", **answers(schemas.Summary))
 def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
             key: Annotated[str | None, Query(max_length=200)] = None,
             value: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
@@ -195,7 +202,7 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
         key, value = key or ctx.client_key, value
         if value is None:
             raise HTTPException(400, "give value= (and key=, default the client key) for a summary")
-    now = datetime.now(UTC)
+    now = ctx.now()
     sel = f.selection(ctx, who, default_range="this-month", now=now)
     with ctx.store() as store:
         scoped = views.with_tag(sel, key, value)
@@ -207,7 +214,7 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
         return data
 
 
-@router.get("/tags", summary="Tag keys used by the selected events")
+@router.get("/tags", summary="Tag keys used by the selected events", **answers(list[str]))
 def tag_keys(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering) -> list[str]:
     ctx = context(request)
     sel = f.selection(ctx, who)
@@ -216,7 +223,7 @@ def tag_keys(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
         return store.tag_keys(sel.filters)
 
 
-@router.get("/tags/{key}", summary="Every value of one tag key, with its totals")
+@router.get("/tags/{key}", summary="Every value of one tag key, with its totals", **answers(list[schemas.Row]))
 def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)],
                f: Filtering) -> list[dict[str, Any]]:
     ctx = context(request)
@@ -226,7 +233,7 @@ def tag_values(request: Request, key: str, who: Annotated[Viewer, Depends(staff)
         return views.tag_values(store, sel, key)
 
 
-@router.get("/events", summary="Events, sorted and paginated on the server")
+@router.get("/events", summary="Events, sorted and paginated on the server", **answers(schemas.EventsPage))
 def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
            order: Literal[EVENT_ORDERS] = "-ts", page: Page = 1, per_page: PerPage = 50,  # type: ignore[valid-type]
            min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
@@ -235,10 +242,11 @@ def events(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filterin
     with ctx.store() as store:
         views.check_names(store, sel)
         return views.events_table(store, sel, order=order, page=page, per_page=per_page,
-                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost), parallel=ctx.parallel)
 
 
-@router.get("/events/{event_id}", summary="One event with its price, and its earlier costs (reprice revisions)")
+@router.get("/events/{event_id}", summary="One event with its price, and its earlier costs (reprice revisions)",
+            **answers(schemas.EventDetail))
 def event(request: Request, event_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
     with context(request).store() as store:
         found = repricing.history(store, event_id)
@@ -247,7 +255,7 @@ def event(request: Request, event_id: str, who: Annotated[Viewer, Depends(staff)
     return views.event_detail(found)
 
 
-@router.get("/sessions", summary="Sessions, sorted and paginated on the server")
+@router.get("/sessions", summary="Sessions, sorted and paginated on the server", **answers(schemas.SessionsPage))
 def sessions(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
              sort: Literal["recent", "cost"] = "recent", page: Page = 1, per_page: PerPage = 50,
              min_cost: CostBound = None, max_cost: CostBound = None) -> dict[str, Any]:
@@ -260,7 +268,8 @@ def sessions(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filter
                                     titles=ctx.settings["session_titles"] == "on")
 
 
-@router.get("/sessions/{session_id}", summary="One session: totals, models and its calls")
+@router.get("/sessions/{session_id}", summary="One session: totals, models and its calls",
+            **answers(schemas.SessionDetail))
 def session(request: Request, session_id: str, who: Annotated[Viewer, Depends(staff)]) -> dict[str, Any]:
     ctx = context(request)
     with ctx.store() as store:
@@ -270,18 +279,20 @@ def session(request: Request, session_id: str, who: Annotated[Viewer, Depends(st
     return found
 
 
-@router.get("/budgets", summary="Every budget's spend, projection and state (a client: its own)")
+@router.get("/budgets", summary="Every budget's spend, projection and state (a client: its own)",
+            **answers(list[schemas.BudgetState]))
 def budgets(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> list[dict[str, Any]]:
     ctx = context(request)
     with ctx.store() as store:
         chosen = ctx.budgets(store)
         if who.scope is not None:
             chosen = views.scoped_budgets(chosen, *who.scope)
-        return views.budgets_list(store, chosen, datetime.now(UTC), ctx.tz)
+        return views.budgets_list(store, chosen, ctx.now(), ctx.tz)
 
 
 @router.get("/recommendations",
-            summary="Cheaper models and prompt caching, with the saving (as `spendtag recommend --format json`)")
+            summary="Cheaper models and prompt caching, with the saving (as `spendtag recommend --format json`)",
+            **answers(schemas.Recommendations))
 def recommendations(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering) -> dict[str, Any]:
     ctx = context(request)
     sel = f.selection(ctx, who, default_range=RECOMMEND_RANGE)
@@ -289,7 +300,7 @@ def recommendations(request: Request, who: Annotated[Viewer, Depends(staff)], f:
         return views.recommendations(store, ctx.pricer(store), sel)
 
 
-@router.get("/alerts", summary="Alert history, newest first")
+@router.get("/alerts", summary="Alert history, newest first", **answers(list[schemas.Alert]))
 def alerts(request: Request, who: Annotated[Viewer, Depends(staff)],
            limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> list[dict[str, Any]]:
     with context(request).store() as store:
@@ -305,7 +316,7 @@ def _own_client(ctx: Context, who: Viewer) -> str | None:
     return who.scope[1]
 
 
-@router.get("/invoices", summary="Issued invoices (a client: its own)")
+@router.get("/invoices", summary="Issued invoices (a client: its own)", **answers(list[schemas.InvoiceEntry]))
 def invoices(request: Request, who: Annotated[Viewer, Depends(viewer)],
              client: Annotated[str | None, Query(max_length=500)] = None) -> list[dict[str, Any]]:
     ctx = context(request)
@@ -314,7 +325,7 @@ def invoices(request: Request, who: Annotated[Viewer, Depends(viewer)],
         return [views.invoice_dict(i) for i in store.issued_invoices(own if own is not None else client)]
 
 
-@router.get("/invoices/{number}", summary="One issued invoice, as issued")
+@router.get("/invoices/{number}", summary="One issued invoice, as issued", **answers(schemas.InvoiceDetail))
 def invoice(request: Request, number: str, who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
     import json
 
@@ -327,15 +338,18 @@ def invoice(request: Request, number: str, who: Annotated[Viewer, Depends(viewer
     return {**views.invoice_dict(found), "document": json.loads(found.document)}
 
 
-@router.get("/keys", summary="Proxy virtual keys (never their secrets)")
+@router.get("/keys", summary="Proxy virtual keys (never their secrets)", **answers(list[schemas.Key]))
 def keys(request: Request, who: Annotated[Viewer, Depends(staff)]) -> list[dict[str, Any]]:
     with context(request).store() as store:
         return views.keys_list(store)
 
 
 @router.get("/export", summary="The selected events as a file: exactly what the filters show",
-            response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}, "application/json": {},
-                                                                           "application/x-ndjson": {}}}})
+            response_class=StreamingResponse, responses={200: {"content": {
+                "text/csv": {"schema": {"type": "string", "description": "One row per event; columns as in JSON."}},
+                "application/json": {"schema": {"type": "array", "items": schemas.export_row()}},
+                "application/x-ndjson": {"schema": {"type": "string", "description": "One JSON object per line, "
+                                                                                      "as the items of JSON."}}}}})
 def export(request: Request, who: Annotated[Viewer, Depends(staff)], f: Filtering,
            format: Literal["csv", "json", "jsonl"] = "csv",
            min_cost: CostBound = None, max_cost: CostBound = None) -> StreamingResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ SECURITY_HEADERS = {
 
 
 def create_app(store_url: str, settings: Settings, *, token: str | None = None, host: str = "127.0.0.1",
-               pool_size: int = 4, sites: Sites | None = None) -> FastAPI:
+               pool_size: int = 4, sites: Sites | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
     """The dashboard and ``/api/v1`` over the ledger at ``store_url``.
 
     Open without a token only when bound to loopback and no admin ``token`` is given. Answers
@@ -42,7 +43,7 @@ def create_app(store_url: str, settings: Settings, *, token: str | None = None, 
     """
     app = FastAPI(title="spendtag", version="1", summary="What every LLM call cost, and whom to bill for it.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
-    app.state.context = Context(store_url, settings, pool_size=pool_size)
+    app.state.context = Context(store_url, settings, pool_size=pool_size, clock=clock)
     app.state.gate = Gate(token, open_without_token=is_loopback(host))
     if sites is None:
         sites = Sites(host, serve_section(settings.sections.get("serve"), str(settings.config_path)))

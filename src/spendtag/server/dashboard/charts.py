@@ -7,7 +7,7 @@ from the same exact strings the API returns; only the bar heights are rounded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -17,7 +17,7 @@ from spendtag.money import parse_usd, screen
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac")
 WIDTH, HEIGHT = 900, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 18, 46
+LEFT, RIGHT, TOP, BOTTOM = 84, 12, 18, 46
 
 
 def colour(i: int, name: str) -> str:
@@ -39,6 +39,12 @@ def _nice_max(value: int) -> int:
     return value
 
 
+def _axis_usd(amount: int, top: int) -> str:
+    """An axis label: whole dollars once the axis reaches $10 (its steps are round), so it fits a phone."""
+    text = screen(amount)
+    return text.removesuffix(".00") if top >= 10 * 10 ** 12 else text
+
+
 def amount_text(cost: int, requests: int, unpriced: int) -> str:
     """An amount for a tooltip or legend: unpriced calls counted beside it, never shown as $0.00."""
     if requests and unpriced >= requests:
@@ -50,7 +56,16 @@ def _counts(s: Mapping[str, Any], name: str, n: int) -> list[int]:
     return list(s.get(name) or [0] * n)
 
 
-def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = ()) -> str:
+Link = Callable[[str, str | None], str | None]   # (series, bucket or None) -> the calls it counts
+
+
+def _linked(link: Link | None, name: str, bucket: str | None, inner: str) -> str:
+    href = link(name, bucket) if link is not None else None
+    return inner if href is None else f'<a href="{escape(href)}">{inner}</a>'
+
+
+def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]] = (),
+                 link: Link | None = None) -> str:
     buckets: list[str] = chart["buckets"]
     series = chart["series"]
     costs = [[0 if c is None else parse_usd(c) for c in s["cost_usd"]] for s in series]
@@ -68,7 +83,7 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
         y = TOP + plot_h - plot_h * i / 4
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
-                   f'{escape(screen(top * i // 4))}</text>')
+                   f'{escape(_axis_usd(top * i // 4, top))}</text>')
     every = max(1, n // 12)
     marked = {m["bucket"] for m in anomalies}
     for b, label in enumerate(buckets):
@@ -79,18 +94,20 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
             text = escape(amount_text(amount, calls[s_i][b], unpriced[s_i][b]))
             if amount <= 0:
                 if unpriced[s_i][b]:   # calls with no price: a hatched sliver at the axis that says so
-                    out.append(f'<rect class="unpriced" x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" width="{bar:.1f}" '
-                               f'height="3" data-series="{escape(s["name"])}" data-bucket="{escape(label)}" '
-                               f'data-unpriced="{unpriced[s_i][b]}"><title>{escape(label)} · '
-                               f'{escape(s["name"])}: {text}</title></rect>')
+                    out.append(_linked(link, s["name"], label,
+                                       f'<rect class="unpriced" x="{x:.1f}" y="{TOP + plot_h - 3:.1f}" '
+                                       f'width="{bar:.1f}" height="3" data-series="{escape(s["name"])}" '
+                                       f'data-bucket="{escape(label)}" data-unpriced="{unpriced[s_i][b]}">'
+                                       f'<title>{escape(label)} · {escape(s["name"])}: {text}</title></rect>'))
                 continue
             h = plot_h * amount / top
             y -= h
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
-                       f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
-                       f'data-bucket="{escape(label)}" '
-                       f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
-                       f'{text}</title></rect>')
+            out.append(_linked(link, s["name"], label,
+                               f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
+                               f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
+                               f'data-bucket="{escape(label)}" '
+                               f'data-cost="{s["cost_usd"][b]}"><title>{escape(label)} · {escape(s["name"])}: '
+                               f'{text}</title></rect>'))
         if label in marked:
             cx = x + bar / 2
             notes = "; ".join(str(m["message"]) for m in anomalies if m["bucket"] == label)
@@ -99,19 +116,21 @@ def stacked_bars(chart: Mapping[str, Any], anomalies: Sequence[Mapping[str, Any]
                        f'data-bucket="{escape(label)}"><title>anomaly: {escape(notes)}</title></path>')
         if b % every == 0:
             short = label[5:] if len(label) >= 10 else label
-            out.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" class="axis" text-anchor="middle">'
-                       f'{escape(short)}</text>')
+            alt = " alt" if (b // every) % 2 else ""      # hidden on a phone, where labels are drawn larger
+            out.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" class="axis{alt}" '
+                       f'text-anchor="middle">{escape(short)}</text>')
     out.append("</svg>")
     return "".join(out)
 
 
-def legend(chart: Mapping[str, Any]) -> str:
+def legend(chart: Mapping[str, Any], link: Link | None = None) -> str:
     items = []
     for i, s in enumerate(chart["series"]):
         total = amount_text(parse_usd(s["total_usd"] or "0"), sum(s.get("requests") or ()),
                             sum(s.get("unpriced_requests") or ()))
-        items.append(f'<li><span class="swatch" style="background:{colour(i, s["name"])}"></span>'
-                     f'{escape(s["name"])} <span class="num">{escape(total)}</span></li>')
+        items.append(f'<li data-series="{escape(s["name"])}">' + _linked(
+            link, s["name"], None, f'<span class="swatch" style="background:{colour(i, s["name"])}"></span>'
+                                   f'{escape(s["name"])} <span class="num">{escape(total)}</span>') + '</li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 

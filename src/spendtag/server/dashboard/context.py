@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from spendtag.settings import Settings
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
+    from spendtag.server.dashboard.views import Clients
 
 T = TypeVar("T")
 
@@ -25,8 +27,10 @@ T = TypeVar("T")
 class Context:
     """Requests run on worker threads; each borrows a ledger connection of its own from the pool."""
 
-    def __init__(self, store_url: str, settings: Settings, *, pool_size: int = 4) -> None:
+    def __init__(self, store_url: str, settings: Settings, *, pool_size: int = 4,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.store_url = store_url
+        self.now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))   # tests set the time
         self.settings = settings
         self.tz: ZoneInfo = zone(settings["tz"])
         self.client_key: str = settings["client_key"]
@@ -73,6 +77,19 @@ class Context:
     def budgets(self, store: Store) -> list[Budget]:
         return load_budgets(store, self.settings.sections.get("budgets"), config_path=str(self.settings.config_path),
                             channels=self.settings.alert_channels)
+
+    def clients(self) -> Clients:
+        """The overview's client table, with the invoice terms of the config (none if they cannot be read)."""
+        from spendtag.bill.config import BillingConfig
+        from spendtag.errors import SpendtagError
+        from spendtag.server.dashboard.views import Clients
+
+        try:
+            billing = BillingConfig.from_sections(self.settings.sections, client_key=self.client_key,
+                                                  path=str(self.settings.config_path))
+        except SpendtagError:
+            billing = None
+        return Clients(self.client_key, billing)
 
     def pricer(self, store: Store) -> Pricer:
         """A pricer with the price book as it is now: overrides may be added while the server runs."""

@@ -7,7 +7,8 @@ build step and no JavaScript framework: charts are inline SVG from :mod:`.charts
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -24,7 +25,7 @@ from spendtag.money import parse_usd, per_million, screen
 from spendtag.periods import duration_text
 from spendtag.report import breakdown
 from spendtag.report.selection import NAMED_PERIODS
-from spendtag.server.dashboard import charts, csrf, views
+from spendtag.server.dashboard import apidocs, charts, csrf, links, views
 from spendtag.server.dashboard.access import Gate, Viewer
 from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
 from spendtag.server.dashboard.context import Context
@@ -87,19 +88,53 @@ env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, rates
                    pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
-                   stacked_bars=lambda c, a=(): Markup(charts.stacked_bars(c, a)),
-                   legend=lambda c: Markup(charts.legend(c)),
+                   stacked_bars=lambda c, a=(), link=None: Markup(charts.stacked_bars(c, a, link)),
+                   legend=lambda c, link=None: Markup(charts.legend(c, link)),
+                   change_text=lambda c: _change_text(c), bucket_span=links.bucket,
+                   pairs=lambda key, values: [(key, v) for v in values],
                    progress=lambda b: Markup(charts.progress(b["percent"], b["thresholds"], b["limit_usd"])),
                    csrf_field=csrf.field, can_act=lambda request: can_act(request))
+
+
+def _change_text(c: dict[str, Any] | None) -> Markup:
+    """A comparison in words and colour: a percentage only on a base worth one (see views.change)."""
+    if c is None:
+        return Markup("")
+    delta = Decimal(c["delta_usd"])
+    arrow, css = ("▲", "up") if delta > 0 else ("▼", "down") if delta < 0 else ("", "same")
+    amount = screen(abs(parse_usd(c["delta_usd"])))
+    if c["kind"] == "none":
+        return Markup('<span class="change same">—</span>')
+    if c["kind"] == "new":
+        return Markup(f'<span class="change up">new</span> <span class="small">(+{amount})</span>')
+    if c["kind"] == "percent":
+        text = f'{arrow} {"+" if delta > 0 else "−" if delta < 0 else ""}{c["percent"].lstrip("-")}%'
+    else:
+        text = f'{arrow} {"+" if delta > 0 else "−" if delta < 0 else "±"}{amount}'
+    return Markup('<span class="change {}" title="{} {}">{}</span>').format(
+        css, "more than" if delta > 0 else "less than" if delta < 0 else "same as", "the period before", text)
+
+
+def _chart_link(query: list[tuple[str, str]], stack: str, chart: dict[str, Any],
+                adds: Sequence[tuple[str, str]] = ()) -> charts.Link:
+    def link(name: str, label: str | None) -> str | None:
+        cond = links.series(stack, name, chart)
+        span = links.bucket(chart["group"], label) if label is not None else None
+        if cond is None or (label is not None and span is None):
+            return None
+        return links.calls(query, [*adds, *cond], span)
+    return link
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     ctx: Context = request.app.state.context
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
     flash = request.app.state.flashes.take(request)      # the message a change left for this page
-    html = env.get_template(template).render(request=request, tz=ctx.tz, client_key=ctx.client_key,
-                                             query=query, qs=lambda **kw: with_query(query, **kw), flash=flash,
-                                             **values)
+    html = env.get_template(template).render(
+        request=request, tz=ctx.tz, client_key=ctx.client_key, query=query,
+        qs=lambda **kw: with_query(query, **kw), flash=flash,
+        calls=lambda adds=(), span=None: links.calls(query, adds, span),
+        chart_link=lambda stack, chart, adds=(): _chart_link(query, stack, chart, adds), **values)
     response = HTMLResponse(html, status_code=status)
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/")
@@ -153,13 +188,13 @@ def _range_args(f: Any) -> Any:
 def overview(request: Request, who: Staff, f: Filtering,
              stack: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.now()
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
         views.check_names(store, sel, by=[breakdown.group_key(stack)] if stack else [], client_key=ctx.client_key)
         data = views.overview(store, sel, ctx.budgets(store), stack=stack or ctx.client_key, now=now,
-                              parallel=ctx.parallel)
+                              parallel=ctx.parallel, clients=ctx.clients())
         keys = store.tag_keys(sel.filters)
         notice = views.nothing_found(store, sel, data["total"]["requests"])
     return render(request, "overview.html", data=data, tag_keys=keys, f=f, page="overview", notice=notice,
@@ -188,7 +223,7 @@ def tag_list(request: Request, key: str, who: Staff, f: Filtering) -> HTMLRespon
 @router.get("/tags/{key}/{value}", response_class=HTMLResponse)
 def tag_page(request: Request, key: str, value: str, who: Staff, f: Filtering) -> HTMLResponse:
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.now()
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
@@ -213,7 +248,7 @@ def events(request: Request, who: Staff, f: Filtering, order: str = "-ts",
     with ctx.store() as store:
         views.check_names(store, sel)
         data = views.events_table(store, sel, order=order, page=page, per_page=per_page,
-                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost))
+                                  min_cost=usd_bound(min_cost), max_cost=usd_bound(max_cost), parallel=ctx.parallel)
         notice = None if min_cost or max_cost else views.nothing_found(store, sel, data["total"])
     query = _query(request, f)
     return render(request, "events.html", data=data, f=f, page="events", notice=notice, min_cost=min_cost or "",
@@ -262,7 +297,7 @@ def session(request: Request, session_id: str, who: Staff) -> HTMLResponse:
 def budgets(request: Request, who: Staff) -> HTMLResponse:
     ctx = context(request)
     with ctx.store() as store:
-        rows = views.budgets_list(store, ctx.budgets(store), datetime.now(UTC), ctx.tz)
+        rows = views.budgets_list(store, ctx.budgets(store), ctx.now(), ctx.tz)
         history = views.alerts_list(store, limit=100)
     return render(request, "budgets.html", budgets=rows, alerts=history, page="budgets")
 
@@ -332,7 +367,7 @@ def share(request: Request, token: str, f: Filtering) -> HTMLResponse:
     who = _share_viewer(request, token)
     assert who.scope is not None
     ctx = context(request)
-    now = datetime.now(UTC)
+    now = ctx.now()
     f = _range_args(f)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
@@ -352,6 +387,15 @@ def share_invoice(request: Request, token: str, number: str) -> HTMLResponse:
     if who.scope[0] != context(request).client_key:
         raise PageError(404, "Not found", f"No invoice {number!r}.")
     return _invoice_html(request, number, who.scope[1])
+
+
+# -- the API's own documentation ---------------------------------------------------------------
+
+@router.get("/api/v1/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The OpenAPI document, readable, with no script and nothing from elsewhere (as openapi.json, open)."""
+    doc = request.app.openapi()
+    return render(request, "apidocs.html", doc=doc, ops=apidocs.operations(doc), openapi_url=request.app.openapi_url)
 
 
 # -- signing in --------------------------------------------------------------------------------
