@@ -16,9 +16,9 @@ from html import escape
 
 from spendtag.bill import document
 from spendtag.bill.build import Run
-from spendtag.bill.model import Document, Invoice, Party, exact_sum, money, plain, to_json, usd
+from spendtag.bill.model import Document, Invoice, Party, exact_sum, money, plain, to_json
 from spendtag.bill.terms import BillingError
-from spendtag.money import to_decimal
+from spendtag.money import from_decimal, screen, to_decimal
 from spendtag.report.exports import CsvWriter, neutralise
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "html", "pdf")
@@ -298,8 +298,15 @@ def _summary_rows(run: Run) -> list[list[Decimal | str]]:
     return rows
 
 
+def _on_screen(value: Decimal) -> str:
+    """An amount of the run's summary as the screen shows money (whole cents, ``<$0.01``); summary.csv is exact."""
+    return screen(from_decimal(value))
+
+
 def summary_text(run: Run, period: str, policy: str) -> str:
-    rows = [[c if isinstance(c, str) else usd(c) for c in row] for row in _summary_rows(run)]
+    """The agency's own summary of an ``invoice --all`` run: 2-decimal amounts, fitting 80 columns
+    for names up to about 14 characters (the exact amounts are in summary.csv)."""
+    rows = [[c if isinstance(c, str) else _on_screen(c) for c in row] for row in _summary_rows(run)]
     counts = [(sum(n for _, _, n in inv.unpriced), len(inv.events)) for inv in run.invoices]
     counts.append((sum(u for u, _ in counts), sum(n for _, n in counts)))
     for row, (unpriced, calls) in zip(rows, counts, strict=True):   # unpriced calls beside the cost, never $0
@@ -307,11 +314,11 @@ def summary_text(run: Run, period: str, policy: str) -> str:
             row[2] = f"— ({unpriced:,} unpriced)" if unpriced == calls else f"{row[2]} + {unpriced:,} unpriced"
     out = [f"Invoices {period} · {len(run.rows)} clients · shared cost: {policy}", "",
            *text_table(_SUMMARY_COLUMNS, rows, [False, *[True] * 6]), "",
-           f"Untagged spend: {usd(to_decimal(run.spend.untagged))} · allocated to clients: "
-           f"{usd(to_decimal(run.allocated))} · left as overhead: {usd(to_decimal(run.overhead))}",
-           f"Ledger total for the period: {usd(to_decimal(run.spend.total))} "
-           f"(= attributed {usd(exact_sum(r.attributed for r in run.rows))} + overhead "
-           f"{usd(to_decimal(run.overhead))})",
+           f"Untagged spend: {screen(run.spend.untagged)} · allocated to clients: "
+           f"{screen(run.allocated)} · left as overhead: {screen(run.overhead)}",
+           f"Ledger total for the period: {screen(run.spend.total)} "
+           f"(= attributed {_on_screen(exact_sum(r.attributed for r in run.rows))} + overhead "
+           f"{screen(run.overhead)})",
            *_unpriced_summary(run),
            "Even split: the period's whole bill divided equally among the clients. Difference = even split - "
            "attributed: above zero, an even split would have overcharged the client; below zero, undercharged."]
