@@ -40,7 +40,7 @@ from typing import Any
 
 from spendtag.bounds import MAX_COUNT, MAX_TIME, MIN_TIME, clean_optional
 from spendtag.capture.agents import registry
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, checked_start, feed_lines
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, read_lines
 from spendtag.capture.agents.models import UNKNOWN, litellm
 from spendtag.periods import to_us
 from spendtag.usage import Usage
@@ -216,21 +216,7 @@ class _Reader:
 
 def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, compact: bool = False) -> ReadResult:
     """Complete lines from ``offset``; ``state`` keeps the run being read (start, model, reports so far)."""
-    caller_state = state
-    with open(log.path, "rb") as f:
-        offset, state, restart = checked_start(f, log.path, offset, state)
-        tally = Tally(log.path, offset)
-        if restart:
-            tally.problems.append(restart)
-        reader = _Reader(log, tally, state)
-        end = feed_lines(f, offset, reader.feed)
-    state["line"] = reader.line_no
-    if caller_state is not None:
-        caller_state.clear()
-        caller_state.update(state)
-    if compact:
-        return tally.result([], end, reader.logged, reader.calls)
-    return tally.result([call.event() for call in reader.calls], end, reader.logged)
+    return read_lines(log, offset, state, compact, lambda tally, st: _Reader(log, tally, st))
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import msgspec
 
-from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, time_us
 from spendtag.capture.agents.models import guess_provider
-from spendtag.capture.agents.records import call, count, usd
+from spendtag.capture.agents.records import Calls, call, count, usd
 from spendtag.errors import UsageFormatError
 
 SOURCE = "amp"
@@ -93,8 +93,6 @@ def _ledger_call(thread_id: str, event: Mapping[str, Any], project: str | None) 
 
 def read_thread(log: LogFile, *, compact: bool = True) -> ReadResult:
     tally = Tally(log.path, 0)
-    calls: list[AgentCall] = []
-    logged = Decimal(0)
     try:
         raw = log.path.read_bytes()
         thread = msgspec.json.decode(raw)
@@ -118,24 +116,14 @@ def read_thread(log: LogFile, *, compact: bool = True) -> ReadResult:
     events = ledger.get("events") if isinstance(ledger, Mapping) else None
     use_ledger = isinstance(events, list) and not any(isinstance(m.get("usage"), Mapping) for m in messages)
     records: list[Any] = events if use_ledger and isinstance(events, list) else messages
+    found = Calls(tally)
+    make = _ledger_call if use_ledger else _message_call
     for number, record in enumerate(records, 1):
-        tally.lines += 1
         if not isinstance(record, Mapping) or (not use_ledger and record.get("role") != "assistant"):
-            tally.skipped += 1
+            found.add(number, lambda: None)      # counted, and skipped: no billable usage
             continue
-        try:
-            found = (_ledger_call if use_ledger else _message_call)(thread_id, record, project)
-        except DECODE_FAILURES as exc:
-            tally.bad(0, number, str(exc))
-            continue
-        if found is None:
-            tally.skipped += 1
-            continue
-        calls.append(found[0])
-        logged += found[1] or 0
-    if compact:
-        return tally.result([], len(raw), logged, calls)
-    return tally.result([c.event() for c in calls], len(raw), logged)
+        found.add(number, partial(make, thread_id, record, project))
+    return found.result(len(raw), compact)
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

@@ -19,7 +19,7 @@ from typing import Any
 
 from spendtag.capture._fields import DECODE_FAILURES, loads_line
 from spendtag.capture.agents import registry
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, checked_start, feed_lines, time_us
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, read_lines, time_us
 from spendtag.capture.agents.records import call, count
 from spendtag.errors import UsageFormatError
 
@@ -105,21 +105,7 @@ class _Reader:
 
 
 def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, compact: bool = True) -> ReadResult:
-    caller_state = state
-    with open(log.path, "rb") as f:
-        offset, state, restart = checked_start(f, log.path, offset, state)
-        tally = Tally(log.path, offset)
-        if restart:
-            tally.problems.append(restart)
-        reader = _Reader(log, tally, state)
-        end = feed_lines(f, offset, reader.feed)
-    state["line"] = reader.line_no
-    if caller_state is not None:
-        caller_state.clear()
-        caller_state.update(state)
-    if compact:
-        return tally.result([], end, None, reader.calls)
-    return tally.result([c.event() for c in reader.calls], end)
+    return read_lines(log, offset, state, compact, lambda tally, st: _Reader(log, tally, st))
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

@@ -17,16 +17,16 @@ session's latest assistant message (``messages.model``/``provider``). A sub-agen
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents import registry
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally
-from spendtag.capture.agents.records import SQLITE_ERRORS, call, columns, connect, count, ms_time, usd
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult
+from spendtag.capture.agents.records import Calls, call, columns, count, ms_time, read_sqlite, usd
 from spendtag.errors import UsageFormatError
 from spendtag.money import from_decimal
 
@@ -64,42 +64,20 @@ def _call(values: tuple[Any, ...], project: str | None) -> tuple[AgentCall, Deci
 
 
 def read_db(log: LogFile, *, compact: bool = True) -> ReadResult:
-    tally = Tally(log.path, 0)
-    calls: list[AgentCall] = []
-    logged = Decimal(0)
     folder = log.path.parent
     project = str(folder.parent) if folder.name == ".crush" else None
-    try:
-        size = os.stat(log.path).st_size
-        con = connect(log.path)
-        try:
-            have = columns(con, "sessions")
-            if not {"id", "prompt_tokens", "completion_tokens", "cost", "created_at"} <= have:
-                tally.note(0, "no Crush sessions table here (not a Crush database?)")
-                return tally.result([], size, logged, calls)
-            query = _QUERY.format(parent="s.parent_session_id" if "parent_session_id" in have else "NULL",
-                                  provider=_PROVIDER if "provider" in columns(con, "messages") else "NULL")
-            for number, values in enumerate(con.execute(query), 1):
-                tally.lines += 1
-                try:
-                    found = _call(values, project)
-                except DECODE_FAILURES as exc:
-                    tally.bad(0, number, f"session {values[0]}: {exc}")
-                    continue
-                if found is None:
-                    tally.skipped += 1
-                    continue
-                calls.append(found[0])
-                logged += found[1] or 0
-        finally:
-            con.close()
-    except SQLITE_ERRORS as exc:
-        tally.malformed += 1
-        tally.note(0, f"cannot read the database ({type(exc).__name__}: {exc})")
-        return tally.result([], 0, logged, [])
-    if compact:
-        return tally.result([], size, logged, calls)
-    return tally.result([c.event() for c in calls], size, logged)
+
+    def body(con: sqlite3.Connection, found: Calls) -> None:
+        have = columns(con, "sessions")
+        if not {"id", "prompt_tokens", "completion_tokens", "cost", "created_at"} <= have:
+            found.tally.note(0, "no Crush sessions table here (not a Crush database?)")
+            return
+        query = _QUERY.format(parent="s.parent_session_id" if "parent_session_id" in have else "NULL",
+                              provider=_PROVIDER if "provider" in columns(con, "messages") else "NULL")
+        for number, values in enumerate(con.execute(query), 1):
+            found.add(number, partial(_call, values, project), f"session {values[0]}: ")
+
+    return read_sqlite(log, compact, body)
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

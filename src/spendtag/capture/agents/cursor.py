@@ -21,6 +21,7 @@ import io
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents import registry
 from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, time_us
 from spendtag.capture.agents.models import guess_provider
-from spendtag.capture.agents.records import call, count, usd
+from spendtag.capture.agents.records import Calls, Found, call, count, usd
 from spendtag.errors import UsageFormatError
 
 SOURCE = "cursor"
@@ -76,8 +77,6 @@ def _call(row: Mapping[str, str], key: str) -> tuple[AgentCall, Decimal | None] 
 
 def read_csv(log: LogFile, *, compact: bool = True) -> ReadResult:
     tally = Tally(log.path, 0)
-    calls: list[AgentCall] = []
-    logged = Decimal(0)
     try:
         raw = log.path.read_bytes()
     except OSError as exc:
@@ -92,28 +91,21 @@ def read_csv(log: LogFile, *, compact: bool = True) -> ReadResult:
         return tally.result([], len(raw))
     seen: dict[str, int] = {}
     header = next(csv.reader([lines[0]]))
+    found = Calls(tally)
     for number, line in enumerate(lines[1:], 2):
         if not line.strip():
             continue
-        tally.lines += 1
         digest = hashlib.sha256(line.strip().encode()).hexdigest()[:24]
         n = seen[digest] = seen.get(digest, 0) + 1
-        try:
-            cells = next(csv.reader(io.StringIO(line)))
-            if len(cells) != len(header):
-                raise UsageFormatError(f"{len(cells)} cells where the header has {len(header)}")
-            found = _call(dict(zip(header, cells, strict=True)), f"{digest}:{n}")
-        except _FAILURES as exc:
-            tally.bad(0, number, str(exc))
-            continue
-        if found is None:
-            tally.skipped += 1
-            continue
-        calls.append(found[0])
-        logged += found[1] or 0
-    if compact:
-        return tally.result([], len(raw), logged, calls)
-    return tally.result([c.event() for c in calls], len(raw), logged)
+        found.add(number, partial(_row, header, line, f"{digest}:{n}"), failures=_FAILURES)
+    return found.result(len(raw), compact)
+
+
+def _row(header: list[str], line: str, key: str) -> Found:
+    cells = next(csv.reader(io.StringIO(line)))
+    if len(cells) != len(header):
+        raise UsageFormatError(f"{len(cells)} cells where the header has {len(header)}")
+    return _call(dict(zip(header, cells, strict=True)), key)
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

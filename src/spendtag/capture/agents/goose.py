@@ -14,17 +14,16 @@ total above input + output is billed as output (reasoning).
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from spendtag.capture._fields import DECODE_FAILURES
 from spendtag.capture.agents import registry
-from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally
-from spendtag.capture.agents.records import SQLITE_ERRORS, call, columns, connect, count, ms_time, usd
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult
+from spendtag.capture.agents.records import Calls, call, columns, count, ms_time, read_sqlite, usd
 from spendtag.errors import UsageFormatError
 
 SOURCE = "goose"
@@ -78,41 +77,17 @@ def _call(row: Mapping[str, Any]) -> tuple[AgentCall, Decimal | None] | None:
 
 
 def read_db(log: LogFile, *, compact: bool = True) -> ReadResult:
-    tally = Tally(log.path, 0)
-    calls: list[AgentCall] = []
-    logged = Decimal(0)
-    try:
-        size = os.stat(log.path).st_size
-        con = connect(log.path)
-        try:
-            have = columns(con, "sessions")
-            if "id" not in have:
-                tally.note(0, "no Goose sessions table here (not a Goose database?)")
-                return tally.result([], size, logged, calls)
-            picked = ", ".join(c if c in have else f"NULL AS {c}" for c in _WANTED)
-            cursor = con.execute(f"SELECT {picked} FROM sessions ORDER BY created_at, id")
-            for number, values in enumerate(cursor, 1):
-                tally.lines += 1
-                row = dict(zip(_WANTED, values, strict=True))
-                try:
-                    found = _call(row)
-                except DECODE_FAILURES as exc:   # UsageFormatError, bad JSON, odd values
-                    tally.bad(0, number, f"session {row['id']}: {exc}")
-                    continue
-                if found is None:
-                    tally.skipped += 1
-                    continue
-                calls.append(found[0])
-                logged += found[1] or 0
-        finally:
-            con.close()
-    except SQLITE_ERRORS as exc:
-        tally.malformed += 1
-        tally.note(0, f"cannot read the database ({type(exc).__name__}: {exc})")
-        return tally.result([], 0, logged, [])
-    if compact:
-        return tally.result([], size, logged, calls)
-    return tally.result([c.event() for c in calls], size, logged)
+    def body(con: sqlite3.Connection, found: Calls) -> None:
+        have = columns(con, "sessions")
+        if "id" not in have:
+            found.tally.note(0, "no Goose sessions table here (not a Goose database?)")
+            return
+        picked = ", ".join(c if c in have else f"NULL AS {c}" for c in _WANTED)
+        for number, values in enumerate(con.execute(f"SELECT {picked} FROM sessions ORDER BY created_at, id"), 1):
+            row = dict(zip(_WANTED, values, strict=True))
+            found.add(number, partial(_call, row), f"session {row['id']}: ")
+
+    return read_sqlite(log, compact, body)
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from spendtag.bounds import MAX_TIME, MAX_TIME_US, MIN_TIME, MIN_TIME_US, clean_text
 from spendtag.periods import from_us, to_us
@@ -217,6 +217,41 @@ def checked_start(f: BinaryIO, path: Path, offset: int,
     if f.read(1) != b"\n":
         return 0, fresh, f"{path}: the stored offset {offset} is not at a line start (rewritten?): re-read"
     return offset, dict(state or {}), None
+
+
+class LineReader(Protocol):
+    """A reader of one agent's lines: fed each complete line, it keeps the calls it found."""
+
+    line_no: int
+    calls: list[AgentCall]
+
+    def feed(self, start: int, line: bytes) -> None: ...
+
+
+def read_lines(log: LogFile, offset: int, state: dict[str, Any] | None, compact: bool,
+               make: Callable[[Tally, dict[str, Any]], LineReader]) -> ReadResult:
+    """The complete lines of ``log`` from ``offset``, fed to the reader ``make(tally, state)`` gives.
+
+    ``state`` (updated in place) keeps what the reader keeps in it and the line number reached;
+    a file that no longer fits the stored offset is read again from the start. A reader with a
+    ``logged`` amount (costs the agent wrote) has it compared, never billed.
+    """
+    caller_state = state
+    with open(log.path, "rb") as f:
+        offset, state, restart = checked_start(f, log.path, offset, state)
+        tally = Tally(log.path, offset)
+        if restart:
+            tally.problems.append(restart)
+        reader = make(tally, state)
+        end = feed_lines(f, offset, reader.feed)
+    state["line"] = reader.line_no
+    if caller_state is not None:
+        caller_state.clear()
+        caller_state.update(state)
+    logged: Decimal | None = getattr(reader, "logged", None)
+    if compact:
+        return tally.result([], end, logged, reader.calls)
+    return tally.result([call.event() for call in reader.calls], end, logged)
 
 
 def time_us(value: object) -> int | None:

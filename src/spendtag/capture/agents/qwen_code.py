@@ -34,8 +34,7 @@ from spendtag.capture.agents.jsonl import (
     LogFile,
     ReadResult,
     Tally,
-    checked_start,
-    feed_lines,
+    read_lines,
     time_us,
 )
 from spendtag.capture.agents.models import UNKNOWN, priceable
@@ -170,21 +169,7 @@ class _Reader:
 
 def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, compact: bool = False) -> ReadResult:
     """Complete lines from ``offset``; ``state`` keeps the line number reached."""
-    caller_state = state
-    with open(log.path, "rb") as f:
-        offset, state, restart = checked_start(f, log.path, offset, state)
-        tally = Tally(log.path, offset)
-        if restart:
-            tally.problems.append(restart)
-        reader = _Reader(log, tally, int(state.get("line", 0)))
-        end = feed_lines(f, offset, reader.feed)
-    state["line"] = reader.line_no
-    if caller_state is not None:
-        caller_state.clear()
-        caller_state.update(state)
-    if compact:
-        return tally.result([], end, None, reader.calls)
-    return tally.result([call.event() for call in reader.calls], end)
+    return read_lines(log, offset, state, compact, lambda tally, st: _Reader(log, tally, int(st.get("line", 0))))
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:

@@ -9,20 +9,76 @@ here stops a read.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from spendtag.bounds import MAX_COUNT, MAX_TIME_US, MIN_TIME_US, clean_optional
-from spendtag.capture.agents.jsonl import AgentCall, time_us
+from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, time_us
 from spendtag.capture.agents.models import priceable
 from spendtag.errors import UsageFormatError
 from spendtag.usage import Usage
 
 # What a locked, corrupt or foreign database raises; counted and reported, never fatal.
 SQLITE_ERRORS = (sqlite3.Error, OSError)
+
+# A record's call and the cost the agent logged for it (None: none logged); None: no billable usage.
+Found = tuple[AgentCall, Decimal | None] | None
+
+
+class Calls:
+    """The calls one read of a rewritten store found, with the costs the agent logged beside them."""
+
+    __slots__ = ("tally", "calls", "logged")
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.calls: list[AgentCall] = []
+        self.logged = Decimal(0)
+
+    def add(self, number: int, make: Callable[[], Found], what: str = "",
+            failures: tuple[type[BaseException], ...] = DECODE_FAILURES) -> None:
+        """Record ``number`` (counted as read): its call, or a malformed or a skipped record."""
+        self.tally.lines += 1
+        try:
+            found = make()
+        except failures as exc:
+            self.tally.bad(0, number, f"{what}{exc}")
+            return
+        if found is None:
+            self.tally.skipped += 1
+            return
+        self.calls.append(found[0])
+        self.logged += found[1] or 0
+
+    def result(self, size: int, compact: bool) -> ReadResult:
+        """What was read (``size``: the offset to store, the whole file); events unless ``compact``."""
+        if compact:
+            return self.tally.result([], size, self.logged, self.calls)
+        return self.tally.result([c.event() for c in self.calls], size, self.logged)
+
+
+def read_sqlite(log: LogFile, compact: bool, body: Callable[[sqlite3.Connection, Calls], None]) -> ReadResult:
+    """``body`` over the database ``log`` opened read-only; a locked, corrupt or foreign one is
+    counted as malformed and said, never fatal (and nothing of it is recorded)."""
+    tally = Tally(log.path, 0)
+    found = Calls(tally)
+    try:
+        size = os.stat(log.path).st_size
+        con = connect(log.path)
+        try:
+            body(con, found)
+        finally:
+            con.close()
+    except SQLITE_ERRORS as exc:
+        tally.malformed += 1
+        tally.note(0, f"cannot read the database ({type(exc).__name__}: {exc})")
+        return tally.result([], 0, Decimal(0), [])
+    return found.result(size, compact)
 
 
 def connect(path: Path) -> sqlite3.Connection:
