@@ -88,7 +88,7 @@ def test_the_client_key_is_always_a_key_to_group_by(monkeypatch: pytest.MonkeyPa
     # With client_key = customer and no call tagged customer yet, every call is untagged: said, not refused.
     monkeypatch.setenv("SPENDTAG_CLIENT_KEY", "customer")
     assert run("report", "--by", "customer", "--format", "summary").startswith(
-        "(untagged): $0.009000 + 2 unpriced (100.0%), 4 requests\n")
+        "(untagged): <$0.01 + 2 unpriced (100.0%), 4 requests\n")
     assert fail("report", "--by", "custmer") == "error: no tag key 'custmer'; did you mean 'customer' or 'user'?\n"
     assert fail("report", "--tag", "customer=acme") == "error: no tag key 'customer' (tag keys in the ledger: client)\n"
 
@@ -113,7 +113,7 @@ def test_dimension_project_and_session_filters_naming_nothing_are_refused() -> N
     assert fail("report", "--agent", "planer") == "error: no calls with agent 'planer'; did you mean 'planner'?\n"
     assert fail("report", "--project", "/work/acmee") == (
         "error: no calls under project '/work/acmee'; did you mean '/work/acme'?\n")
-    assert "total: $0.009000 + 2 unpriced, 4 requests\n" in run("report", "--project", "/work", "--format",
+    assert "total: <$0.01 + 2 unpriced, 4 requests\n" in run("report", "--project", "/work", "--format",
                                                                 "summary")          # a parent path matches
     assert fail("report", "--session", "s-1") == (
         "error: no calls recorded for session 's-1'; see `spendtag sessions`\n")
@@ -247,10 +247,10 @@ def test_a_share_link_for_a_typo_is_refused() -> None:
 
 def test_report_rows_of_unpriced_calls_show_a_dash_and_a_count() -> None:
     assert run("report", "--by", "client", "--format", "summary") == (
-        "acme: $0.004500 + 1 unpriced (50.0%), 2 requests\n"
-        "(untagged): $0.004500 (50.0%), 1 requests\n"
+        "acme: <$0.01 + 1 unpriced (50.0%), 2 requests\n"
+        "(untagged): <$0.01 (50.0%), 1 requests\n"
         "globex: — (1 unpriced), 1 requests\n"
-        "total: $0.009000 + 2 unpriced, 4 requests\n"
+        "total: <$0.01 + 2 unpriced, 4 requests\n"
         "warning: 2 calls could not be priced and are not in these costs: acme-ai/house-9 (2). Add a price with "
         "`spendtag prices override`; see `spendtag prices check`.\n")
     table = run("report", "--by", "client")
@@ -273,7 +273,7 @@ def test_csv_and_json_tell_unpriced_from_zero() -> None:
 def test_compare_table_counts_unpriced_calls() -> None:
     out = run("compare", "client=acme", "client=globex")
     cost = next(line for line in out.splitlines() if line.startswith("│ cost "))
-    assert [c.strip() for c in cost.split("│")[2:4]] == ["$0.004500 + 1 unpriced", "— (1 unpriced)"]
+    assert [c.strip() for c in cost.split("│")[2:4]] == ["<$0.01 + 1 unpriced", "— (1 unpriced)"]
     assert out.endswith("warning: 2 calls could not be priced and are not in these costs: house-9 (2). Add a price "
                         "with `spendtag prices override`; see `spendtag prices check`.\n")
 
@@ -282,17 +282,17 @@ def test_reprice_shows_newly_unpriced_calls_as_unpriced_not_as_a_drop_to_zero() 
     run("prices", "override", "house-9", "--input", "1", "--output", "2")
     assert run("reprice", "--period", "2026-03", "--dry-run") == (
         "client  model    events        recorded  current prices  difference\n"
-        "acme    house-9       1  — (1 unpriced)       $0.001200   $0.001200  1 newly priced\n"
-        "globex  house-9       1  — (1 unpriced)       $0.001200   $0.001200  1 newly priced\n"
-        "total                 2  — (2 unpriced)       $0.002400   $0.002400  2 newly priced\n"
+        "acme    house-9       1  — (1 unpriced)          <$0.01      <$0.01  1 newly priced\n"
+        "globex  house-9       1  — (1 unpriced)          <$0.01      <$0.01  1 newly priced\n"
+        "total                 2  — (2 unpriced)          <$0.01      <$0.01  2 newly priced\n"
         "dry run: nothing written; 2 events would get a new cost revision\n")
     run("reprice", "--period", "2026-03", "--yes")
     run("prices", "remove", "1")
     assert run("reprice", "--period", "2026-03", "--dry-run") == (
-        "client  model    events   recorded  current prices  difference\n"
-        "acme    house-9       1  $0.001200  — (1 unpriced)           —  1 now unpriced\n"
-        "globex  house-9       1  $0.001200  — (1 unpriced)           —  1 now unpriced\n"
-        "total                 2  $0.002400  — (2 unpriced)           —  2 now unpriced\n"
+        "client  model    events  recorded  current prices  difference\n"
+        "acme    house-9       1    <$0.01  — (1 unpriced)           —  1 now unpriced\n"
+        "globex  house-9       1    <$0.01  — (1 unpriced)           —  1 now unpriced\n"
+        "total                 2    <$0.01  — (2 unpriced)           —  2 now unpriced\n"
         "warning: 2 events cannot be priced at current prices (house-9) and are not in these costs; add a price "
         "with `spendtag prices override`, see `spendtag prices check`\n"
         "dry run: nothing written; 2 events would get a new cost revision\n")
@@ -439,7 +439,7 @@ def test_dashboard_counts_unpriced_calls_in_cards_rows_and_chart(web: TestClient
     html = web.get("/?period=2026-03&stack=client").text
     assert "<title>2026-03-16 · globex: — (1 unpriced)</title>" in html            # the chart's tooltip
     assert '<span class="num">— (1 unpriced)</span>' in html                       # its legend
-    assert ('id="total-cost" data-usd="0.000001">$0.000001 <span class="warn" title="calls with no price, not in '
+    assert ('id="total-cost" data-usd="0.000001">&lt;$0.01 <span class="warn" title="calls with no price, not in '
             'this total">+ 2 unpriced</span>') in html
     tags = web.get("/tags/client?period=2026-03").text
     assert ('data-usd=""><span class="warn" title="calls with no price: their cost is unknown, not $0">'

@@ -27,7 +27,7 @@ from spendtag.cli.options import filter_options, selection
 from spendtag.cli.render import cost_text
 from spendtag.cli.target import open_new, output_path
 from spendtag.ledger.query import Filters
-from spendtag.money import format_usd
+from spendtag.money import format_usd, screen
 from spendtag.periods import parse_instant, zone
 from spendtag.report import matching
 from spendtag.tags import Selector, parse_pairs
@@ -375,12 +375,12 @@ def reprice(app: App, /, scope: tuple[str, ...], dry_run: bool, yes: bool, reaso
     # Unpriced events are counted beside the priced sums, never shown as $0.00; a difference
     # with events current prices cannot price is unknown ("—"), not a drop.
     rows = [[r.client or "(untagged)", r.model, f"{r.events:,}", cost_text(r.old, r.events, r.old_unpriced),
-             cost_text(r.new, r.events, r.new_unpriced), "—" if r.new_unpriced else format_usd(r.delta),
+             cost_text(r.new, r.events, r.new_unpriced), "—" if r.new_unpriced else screen(r.delta),
              _reprice_note(r.newly_unpriced, r.newly_priced)] for r in plan.rows]
     events = len(plan.revised)
     rows.append(["total", "", f"{events:,}", cost_text(plan.old_total, events, plan.old_unpriced),
                  cost_text(plan.new_total, events, plan.new_unpriced),
-                 "—" if plan.new_unpriced else format_usd(plan.new_total - plan.old_total),
+                 "—" if plan.new_unpriced else screen(plan.new_total - plan.old_total),
                  _reprice_note(sum(r.newly_unpriced for r in plan.rows), sum(r.newly_priced for r in plan.rows))])
     click.echo("\n".join(render.text_table([client_key, "model", "events", "recorded", "current prices",
                                             "difference", ""], rows, [False, False, True, True, True, True, False])))
