@@ -44,6 +44,7 @@ from spendtag.ledger.store import (
     UnpricedUse,
     Vocabulary,
 )
+from spendtag.ledger.unusual_tables import UNUSUAL_SQL
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
 from spendtag.tags import canonical as canonical_tags
@@ -700,6 +701,16 @@ class RollupStore(Dialect):
             f"SELECT {EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
         return EventPage([self._event_from_row(r) for r in rows], total)
+
+    def unusual_events(self, filters: Filters) -> list[PricedEvent]:
+        found = self._event_where(filters, dims_inline=True)
+        if found is None:
+            return []
+        where, args, _ = found
+        # The index's own condition, written as it is, so the database knows the index covers it.
+        rows = self._run(f"SELECT {EVENT_SELECT} FROM events WHERE {UNUSUAL_SQL} AND {' AND '.join(where)} "
+                         "ORDER BY ts, event_id", args).fetchall()
+        return [self._event_from_row(r) for r in rows]
 
     def _event_rows_query(self, filters: Filters, min_cost: int | None,
                           max_cost: int | None) -> tuple[str, list[Any], set[int] | None] | None:

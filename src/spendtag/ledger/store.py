@@ -247,6 +247,11 @@ class Store(Protocol):
 
     def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]: ...
 
+    # The events ``events`` gives that are unusual (ledger/unusual_tables.py: unpriced, a prompt
+    # above LONG_PROMPT tokens, or a service tier, speed or region modifier), read through
+    # their index: every other event in the range is priced like a plain call of its model.
+    def unusual_events(self, filters: Filters) -> list[PricedEvent]: ...
+
     # The events ``events`` gives (cost bounds inclusive), as EVENT_ROW_COLUMNS tuples in batches of
     # at most ``batch``, streamed: a reader holds one batch at a time.
     def event_rows(self, filters: Filters, *, min_cost: int | None = None, max_cost: int | None = None,
