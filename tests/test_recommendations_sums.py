@@ -156,3 +156,18 @@ def test_what_the_index_calls_plain_the_pricer_prices_as_no_modifier() -> None:
     assert set(PLAIN_SERVICE_TIERS) <= _STANDARD_TIERS
     assert {s.strip().lower() for s in PLAIN_SPEEDS} <= {"", "standard", "normal"}
     assert "us" not in {g.strip().lower() for g in PLAIN_GEOS}
+
+
+def test_aggregate_sums_only_the_fields_asked(store: Store) -> None:
+    """``fields``: those totals as a full aggregate has them (rollups and ragged edges alike), the rest 0."""
+    store.record(ledger([(MODELS[i % 3], i * 37, 1_000 + i, 10 * i, 50 + i, 0, None, None, None, None,
+                          {"client": "acme"} if i % 2 else {}) for i in range(150)]))
+    filters = Filters(since=START + timedelta(minutes=95), until=START + timedelta(days=3, minutes=7))
+    fields = ("requests", "cache_read_tokens", "cost")
+    full = {tuple(a.key): a.totals.as_dict() for a in store.aggregate(filters, ["model", "tag:client", "day"])}
+    some = {tuple(a.key): a.totals.as_dict() for a in store.aggregate(filters, ["model", "tag:client", "day"],
+                                                                        fields=fields)}
+    assert set(some) == set(full) and len(full) > 10
+    for key, totals in full.items():
+        assert some[key] == {f: (v if f in fields else 0) for f, v in totals.items()}
+        assert totals["requests"] > 0 and totals["input_tokens"] > 0

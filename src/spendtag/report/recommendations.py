@@ -51,6 +51,9 @@ KINDS: tuple[str, ...] = ("cheaper-model", "prompt-caching")
 UTC_ZONE = ZoneInfo("UTC")      # prices change on UTC days
 _BUCKET_INDEX = tuple((TOTAL_FIELDS.index(b), b) for b in TOKEN_BUCKETS)
 _COST_INDEX = TOTAL_FIELDS.index("cost")
+# What a model's share and an agent's cache use are judged on; what a model's calls are repriced from.
+_SHARES = ("requests", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost")
+_SUMMED = ("requests", *TOKEN_BUCKETS, "cost")
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ def _repriced_from_sums(store: Store, pricer: Pricer, only: Filters, provider: s
     """
     keys = sorted({s.key for o in pricer.book.overrides for s in o.scope})
     by = ["day", *(f"tag:{k}" for k in keys)]
-    groups = {tuple(a.key): a.totals.values[:] for a in store.aggregate(only, by, UTC_ZONE)}
+    groups = {tuple(a.key): a.totals.values[:] for a in store.aggregate(only, by, UTC_ZONE, fields=_SUMMED)}
     calls = cost = alternative = 0
     sources: set[str] = set()
     day_of = label_function("day", UTC_ZONE)
@@ -238,7 +241,7 @@ def recommendations(store: Store, pricer: Pricer, filters: Filters, tz: ZoneInfo
     # One grouping of the rollups serves both kinds: by model, and by agent.
     by_model: dict[tuple[str | None, ...], Totals] = {}
     by_agent: dict[tuple[str | None, ...], Totals] = {}
-    for a in store.aggregate(filters, ["provider", "model", "agent"], tz):
+    for a in store.aggregate(filters, ["provider", "model", "agent"], tz, fields=_SHARES):
         for groups, key in ((by_model, a.key[:2]), (by_agent, a.key[2:])):
             totals = groups.get(key)
             if totals is None:
