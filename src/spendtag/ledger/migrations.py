@@ -230,7 +230,8 @@ from spendtag.ledger.provider_tables import MIGRATIONS as _PROVIDER_MIGRATIONS  
 from spendtag.ledger.reservation_tables import MIGRATIONS as _RESERVATION_MIGRATIONS  # noqa: E402
 from spendtag.ledger.rule_tables import MIGRATIONS as _RULE_MIGRATIONS  # noqa: E402
 from spendtag.ledger.session_tables import MIGRATIONS as _SESSION_MIGRATIONS  # noqa: E402
+from spendtag.ledger.unusual_tables import MIGRATIONS as _UNUSUAL_MIGRATIONS  # noqa: E402
 
 MIGRATIONS = (*MIGRATIONS, *_PROVIDER_MIGRATIONS, *_INVOICE_MIGRATIONS, *_ACCESS_MIGRATIONS, *_RESERVATION_MIGRATIONS,
               *_CREDIT_MIGRATIONS, *_AUDIT_MIGRATIONS, *_RULE_MIGRATIONS, *_SESSION_MIGRATIONS,
-              *_BILLING_MIGRATIONS)
+              *_BILLING_MIGRATIONS, *_UNUSUAL_MIGRATIONS)

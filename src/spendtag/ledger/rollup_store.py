@@ -44,6 +44,7 @@ from spendtag.ledger.store import (
     UnpricedUse,
     Vocabulary,
 )
+from spendtag.ledger.unusual_tables import UNUSUAL_SQL
 from spendtag.periods import TIME_GROUPS, from_us, label_function, to_us
 from spendtag.tags import Selector, check_tags
 from spendtag.tags import canonical as canonical_tags
@@ -75,6 +76,7 @@ _PAGE_ORDERS = {"ts": "ts, event_id", "-ts": "ts DESC, event_id DESC",
                 "cost": "cost, event_id", "-cost": "cost DESC, event_id DESC"}
 _COST_COLUMNS = tuple(f"cost_{c}" for c in COST_COMPONENTS)
 _ROLLUP_SUM_SQL_R = ", ".join(f"SUM(r.{f})" for f in TOTAL_FIELDS)
+_TOTAL_INDEX = {f: i for i, f in enumerate(TOTAL_FIELDS)}
 # The dims column each non-time group key depends on.
 _GROUP_COLUMN = {"tag": "tagset_id", **{d: c for d, c in zip(DIMENSIONS, DIM_COLUMNS, strict=True)}}
 _BUCKETS = attrgetter(*TOKEN_BUCKETS)
@@ -502,8 +504,14 @@ class RollupStore(Dialect):
 
     # -- reading: aggregates --------------------------------------------------------------
 
-    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]:
+    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None, *,
+                  fields: Sequence[str] | None = None) -> list[Aggregate]:
         by = [check_group(k) for k in by]
+        # Reading a rollup row costs the database about as much per summed column as the row itself.
+        places = None if fields is None else [_TOTAL_INDEX[f] for f in fields]
+        rollup_sums = _ROLLUP_SUM_SQL_R if places is None else ", ".join(f"SUM(r.{TOTAL_FIELDS[i]})" for i in places)
+        raw_sums = RAW_SUM_SQL if places is None else ", ".join(
+            "COUNT(*)" if i == 0 else f"SUM({TOTAL_FIELDS[i]})" for i in places)
         tz = tz or ZoneInfo("UTC")
         # Grouped by time and session only, no row's dims are looked at (a report by day).
         by_dims = any(k not in TIME_GROUPS and k != "session" for k in by)
@@ -565,7 +573,14 @@ class RollupStore(Dialect):
             totals = groups.get(tkey)
             if totals is None:
                 groups[tkey] = totals = Totals()
-            totals.add(_ints(sums) if numeric else sums)
+            if numeric:
+                sums = _ints(sums)
+            if places is not None:
+                full = [0] * len(TOTAL_FIELDS)
+                for i, v in zip(places, sums, strict=True):
+                    full[i] = v or 0
+                sums = full
+            totals.add(sums)
 
         allowed_sql, allowed_args = self._allowed_sql(allowed)
         session_sql, session_args = self._in("r.session", sessions) if sessions is not None else ("", [])
@@ -577,7 +592,7 @@ class RollupStore(Dialect):
         for piece in plan(start, end, list(label_fns.values())):
             if piece.level == "raw":
                 self._take_raw(piece.start, piece.end, (allowed_sql, allowed_args), sessions, bool(time_keys),
-                               by_session, take)
+                               by_session, take, raw_sums)
                 continue
             table = "rollup_session" if use_sessions else ("rollup_day" if piece.level == "day" else "rollup_hour")
             cols = [f"d.{c}" for c in group_cols]
@@ -591,7 +606,7 @@ class RollupStore(Dialect):
                 where += f" AND {session_sql}"
                 args.extend(session_args)
             select = ["r.bucket" if time_keys else "0", "MIN(r.dim_id)", "r.session" if by_session else "''"]
-            sql = (f"SELECT {', '.join(select)}, {_ROLLUP_SUM_SQL_R} FROM {table} r JOIN dims d ON d.id = r.dim_id "
+            sql = (f"SELECT {', '.join(select)}, {rollup_sums} FROM {table} r JOIN dims d ON d.id = r.dim_id "
                    f"WHERE {where}" + (f" GROUP BY {', '.join(cols)}" if cols else ""))
             for row in self._run(sql, args):
                 if row[1] is not None:
@@ -625,7 +640,8 @@ class RollupStore(Dialect):
         return out
 
     def _take_raw(self, a: int, b: int, allowed: tuple[str, list[Any]], sessions: tuple[str, ...] | None,
-                  by_time: bool, by_session: bool, take: Callable[[int, int, str | None, Sequence[Any]], None]) -> None:
+                  by_time: bool, by_session: bool, take: Callable[[int, int, str | None, Sequence[Any]], None],
+                  sums: str = RAW_SUM_SQL) -> None:
         """Sum events in [a, b) per quarter hour (when grouping by time), dims row and session."""
         quarter, quarter_group = self._bucket_sql(QUARTER_US)
         select = [quarter if by_time else "0", "dim_id", "session" if by_session else "''"]
@@ -636,7 +652,7 @@ class RollupStore(Dialect):
             session_sql, session_args = self._in("session", sessions)
             where += f" AND {session_sql}"
             args.extend(session_args)
-        sql = f"SELECT {', '.join(select)}, {RAW_SUM_SQL} FROM events WHERE {where} GROUP BY {', '.join(group)}"
+        sql = f"SELECT {', '.join(select)}, {sums} FROM events WHERE {where} GROUP BY {', '.join(group)}"
         for row in self._run(sql, args):
             take(row[0], row[1], row[2], row[3:])
 
@@ -700,6 +716,16 @@ class RollupStore(Dialect):
             f"SELECT {EVENT_SELECT} FROM events WHERE {condition} ORDER BY {column} LIMIT ? OFFSET ?",
             [*args, max(0, int(limit)), max(0, int(offset))]).fetchall()
         return EventPage([self._event_from_row(r) for r in rows], total)
+
+    def unusual_events(self, filters: Filters) -> list[PricedEvent]:
+        found = self._event_where(filters, dims_inline=True)
+        if found is None:
+            return []
+        where, args, _ = found
+        # The index's own condition, written as it is, so the database knows the index covers it.
+        rows = self._run(f"SELECT {EVENT_SELECT} FROM events WHERE {UNUSUAL_SQL} AND {' AND '.join(where)} "
+                         "ORDER BY ts, event_id", args).fetchall()
+        return [self._event_from_row(r) for r in rows]
 
     def _event_rows_query(self, filters: Filters, min_cost: int | None,
                           max_cost: int | None) -> tuple[str, list[Any], set[int] | None] | None:

@@ -243,9 +243,16 @@ class Store(Protocol):
     # first copy wins), and revised copies applied as the contract says.
     def record_import(self, files: Iterable[tuple[ImportPart, ImportState]]) -> RecordResult: ...
 
-    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]: ...
+    # Totals per group; ``fields``: sum only these totals (TOTAL_FIELDS names), the rest read 0.
+    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None, *,
+                  fields: Sequence[str] | None = None) -> list[Aggregate]: ...
 
     def events(self, filters: Filters, *, limit: int | None = None) -> Iterator[PricedEvent]: ...
+
+    # The events ``events`` gives that are unusual (ledger/unusual_tables.py: unpriced, a prompt
+    # above LONG_PROMPT tokens, or a service tier, speed or region modifier), read through
+    # their index: every other event in the range is priced like a plain call of its model.
+    def unusual_events(self, filters: Filters) -> list[PricedEvent]: ...
 
     # The events ``events`` gives (cost bounds inclusive), as EVENT_ROW_COLUMNS tuples in batches of
     # at most ``batch``, streamed: a reader holds one batch at a time.

@@ -308,6 +308,37 @@ class Pricer:
         row = tier.text_row(i, r, w5, w1, o)
         return None if row is None or row[-1] > MAX_CALL_COST else (tier.ref, row)   # (price says why)
 
+    def price_sum(self, event: UsageEvent, calls: int, max_prompt: int) -> Cost | None:
+        """What pricing ``calls`` calls like ``event`` one by one would sum to, from their summed usage.
+
+        ``event`` carries the calls' provider, model, UTC day and tags, and the sum of their
+        usages; each call had no service tier, speed, region or reported cost, and at most
+        ``max_prompt`` input tokens (``Usage.total_input_tokens``). Each component is linear
+        in its tokens when the rate is a whole number of pico-USD per token and every call
+        falls in the first tier, so the sum is exact. None when that does not hold (a rate
+        rounded per call, time-of-day prices, a tier starting below ``max_prompt``) or when
+        the sum is above the bound for one call (a call alone may not be): price each call.
+        An unpriced result means every such call is unpriced, or one uses an unpriced bucket.
+        """
+        entry = self._entries.get((event.provider, event.model)) or self._entry(event)
+        if entry.windows:
+            return None
+        card, mult = self.book.match(event, entry.name) if self._has_book else (None, None)
+        plan = self._plan(event, card, mult, entry)
+        if plan.unpriced is not None:
+            return plan.unpriced
+        if len(plan.tiers) > 1 and plan.starts[0] < max_prompt:
+            return None
+        tier = plan.tiers[0]
+        if any(not isinstance(rate, int) for _, rate in tier.rates):
+            return None
+        cost = tier.cost(event.usage)
+        if cost.priced and tier.fee and calls > 1:
+            extra = tier.fee * (calls - 1)
+            cost = Cost({**cost.components, "request_fee": cost.components["request_fee"] + extra},
+                        cost.total + extra, cost.price)
+        return None if cost.total > MAX_CALL_COST else cost
+
     def price_many(self, events: Iterable[UsageEvent]) -> list[PricedEvent]:
         price = self.price
         # The loop allocates a few containers per event and no reference cycles; pausing the

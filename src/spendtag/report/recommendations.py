@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from spendtag.ledger.query import Filters, Totals
+from spendtag.ledger.query import TOTAL_FIELDS, Filters, Totals
 from spendtag.ledger.store import Store
+from spendtag.ledger.unusual_tables import LONG_PROMPT
 from spendtag.money import exact_str, screen
-from spendtag.periods import Range
+from spendtag.periods import Range, label_function, to_us
 from spendtag.report.breakdown import share
+from spendtag.usage import TOKEN_BUCKETS, Cost, PricedEvent, Usage, UsageEvent
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
@@ -46,6 +48,12 @@ MIN_SHARE_PERCENT = 10     # a model must carry this share of the spend to be wo
 LOW_CACHE_SHARE = 20       # percent of input read from cache below which caching is suggested
 MIN_CALLS = 100
 KINDS: tuple[str, ...] = ("cheaper-model", "prompt-caching")
+UTC_ZONE = ZoneInfo("UTC")      # prices change on UTC days
+_BUCKET_INDEX = tuple((TOTAL_FIELDS.index(b), b) for b in TOKEN_BUCKETS)
+_COST_INDEX = TOTAL_FIELDS.index("cost")
+# What a model's share and an agent's cache use are judged on; what a model's calls are repriced from.
+_SHARES = ("requests", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cost")
+_SUMMED = ("requests", *TOKEN_BUCKETS, "cost")
 
 
 @dataclass(frozen=True)
@@ -109,22 +117,13 @@ def _cheaper_model(store: Store, pricer: Pricer, filters: Filters, provider: str
                    whole: int) -> Recommendation | None:
     """Every priced call of ``model`` repriced on ``cheaper``; None if one cannot be priced or it saves nothing."""
     only = replace(filters, dims={**filters.dims, "provider": (provider,), "model": (model,)})
-    calls = cost = alternative = 0
-    sources: set[str] = set()
-    for p in store.events(only):
-        if not p.cost.priced:
-            continue            # unpriced calls cost an unknown amount: nothing to compare them with
-        event, usage = p.event, p.event.usage
-        if usage.reported_cost is not None:
-            usage = usage.replace(reported_cost=None)   # a provider-billed cost was for the other model
-        other = pricer.price(replace(event, model=cheaper, usage=usage))
-        if not other.priced:
-            return None
-        calls += 1
-        cost += p.cost.total
-        alternative += other.total
-        if other.price is not None:
-            sources.add(other.price.source)
+    try:
+        found = _repriced_from_sums(store, pricer, only, provider, cheaper)
+    except _NotLinear:
+        found = _repriced_one_by_one(store, pricer, only, cheaper)
+    if found is None:
+        return None
+    calls, cost, alternative, sources = found
     if not calls or alternative >= cost:
         return None
     pct = share(cost, whole)
@@ -136,6 +135,91 @@ def _cheaper_model(store: Store, pricer: Pricer, filters: Filters, provider: str
              f"({', '.join(sorted(sources))})")
     return Recommendation("cheaper-model", f"{provider}/{model}", calls, cost, pct, text, basis, provider=provider,
                           model=model, alternative=cheaper, alternative_cost=alternative, savings=saved)
+
+
+class _NotLinear(Exception):
+    """The cheaper model's prices cannot be applied to sums exactly: reprice call by call."""
+
+
+# What repricing a model's calls found: (calls, their cost, on the cheaper model, price sources),
+# or None when a call cannot be priced on the cheaper model.
+Repriced = tuple[int, int, int, set[str]] | None
+
+
+def _reprice(pricer: Pricer, p: PricedEvent, cheaper: str) -> Cost:
+    event, usage = p.event, p.event.usage
+    if usage.reported_cost is not None:
+        usage = usage.replace(reported_cost=None)   # a provider-billed cost was for the other model
+    return pricer.price(replace(event, model=cheaper, usage=usage))
+
+
+def _repriced_one_by_one(store: Store, pricer: Pricer, only: Filters, cheaper: str) -> Repriced:
+    calls = cost = alternative = 0
+    sources: set[str] = set()
+    for p in store.events(only):
+        if not p.cost.priced:
+            continue            # unpriced calls cost an unknown amount: nothing to compare them with
+        other = _reprice(pricer, p, cheaper)
+        if not other.priced:
+            return None
+        calls += 1
+        cost += p.cost.total
+        alternative += other.total
+        if other.price is not None:
+            sources.add(other.price.source)
+    return calls, cost, alternative, sources
+
+
+def _repriced_from_sums(store: Store, pricer: Pricer, only: Filters, provider: str, cheaper: str) -> Repriced:
+    """``_repriced_one_by_one`` from the rollups' token sums per UTC day (and the tags price overrides
+    look at), priced as sums, and the few unusual calls one by one: the same figures, exactly.
+
+    A plain call (ledger/unusual_tables.py) is priced at its model's rates for its day, whatever
+    its size, so a day's plain calls cost their summed tokens at those rates. Raises
+    ``_NotLinear`` when the cheaper model's prices are not linear that way (``Pricer.price_sum``).
+    """
+    keys = sorted({s.key for o in pricer.book.overrides for s in o.scope})
+    by = ["day", *(f"tag:{k}" for k in keys)]
+    groups = {tuple(a.key): a.totals.values[:] for a in store.aggregate(only, by, UTC_ZONE, fields=_SUMMED)}
+    calls = cost = alternative = 0
+    sources: set[str] = set()
+    day_of = label_function("day", UTC_ZONE)
+    for p in store.unusual_events(only):
+        event = p.event
+        key = (day_of(to_us(event.ts)), *(event.tags.get(k) for k in keys))
+        sums = groups[key]
+        sums[0] -= 1
+        for i, bucket in _BUCKET_INDEX:
+            sums[i] -= getattr(event.usage, bucket)
+        sums[_COST_INDEX] -= p.cost.total
+        if not p.cost.priced:
+            continue
+        other = _reprice(pricer, p, cheaper)
+        if not other.priced:
+            return None
+        calls += 1
+        cost += p.cost.total
+        alternative += other.total
+        if other.price is not None:
+            sources.add(other.price.source)
+    for (day, *values), sums in groups.items():
+        n = sums[0]
+        if not n:
+            continue
+        counts: dict[str, Any] = {bucket: sums[i] for i, bucket in _BUCKET_INDEX}
+        tags = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        ts = datetime.combine(date.fromisoformat(str(day)), time(), UTC)
+        summed = pricer.price_sum(UsageEvent("sum", ts, provider, cheaper, Usage(**counts), tags=tags), n, LONG_PROMPT)
+        if summed is None:
+            raise _NotLinear
+        if not summed.priced:
+            return None
+        calls += n
+        cost += sums[_COST_INDEX]
+        alternative += summed.total
+        if summed.price is not None:
+            sources.add(summed.price.source)
+    return calls, cost, alternative, sources
 
 
 def _caching(name: str | None, t: Totals, whole: int) -> Recommendation | None:
@@ -154,20 +238,28 @@ def _caching(name: str | None, t: Totals, whole: int) -> Recommendation | None:
 
 def recommendations(store: Store, pricer: Pricer, filters: Filters, tz: ZoneInfo) -> Recommendations:
     """What the calls ``filters`` selects suggest: cheaper models (largest saving first), then prompt caching."""
-    rows = store.aggregate(filters, ["provider", "model"], tz)
-    whole = sum(a.totals.cost for a in rows)
+    # One grouping of the rollups serves both kinds: by model, and by agent.
+    by_model: dict[tuple[str | None, ...], Totals] = {}
+    by_agent: dict[tuple[str | None, ...], Totals] = {}
+    for a in store.aggregate(filters, ["provider", "model", "agent"], tz, fields=_SHARES):
+        for groups, key in ((by_model, a.key[:2]), (by_agent, a.key[2:])):
+            totals = groups.get(key)
+            if totals is None:
+                groups[key] = totals = Totals()
+            totals.merge(a.totals)
+    whole = sum(t.cost for t in by_model.values())
     models: list[Recommendation] = []
-    for a in sorted(rows, key=lambda r: -r.totals.cost):
-        provider, model = a.key[0] or "", a.key[1] or ""
+    for key, totals in sorted(by_model.items(), key=lambda r: -r[1].cost):
+        provider, model = key[0] or "", key[1] or ""
         cheaper = CHEAPER.get(model)
-        if cheaper is None or not whole or a.totals.cost * 100 < whole * MIN_SHARE_PERCENT:
+        if cheaper is None or not whole or totals.cost * 100 < whole * MIN_SHARE_PERCENT:
             continue
         found = _cheaper_model(store, pricer, filters, provider, model, cheaper, whole)
         if found is not None:
             models.append(found)
     models.sort(key=lambda r: (-(r.savings or 0), r.subject))
-    caching = [r for a in sorted(store.aggregate(filters, ["agent"], tz), key=lambda a: (-a.totals.cost, a.key))
-               if (r := _caching(a.key[0], a.totals, whole)) is not None]
+    caching = [r for key, totals in sorted(by_agent.items(), key=lambda a: (-a[1].cost, a[0]))
+               if (r := _caching(key[0], totals, whole)) is not None]
     return Recommendations(Range(filters.since, filters.until), tz, whole, (*models, *caching))
 
 

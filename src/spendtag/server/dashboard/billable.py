@@ -96,7 +96,8 @@ class _Summed:
             return self._store.events(filters, limit=limit)
         return iter(self._by_client.get(client, []))
 
-    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None) -> list[Aggregate]:
+    def aggregate(self, filters: Filters, by: Sequence[str] = (), tz: ZoneInfo | None = None, *,
+                  fields: Sequence[str] | None = None) -> list[Aggregate]:
         if filters == self._base and list(by) == [f"tag:{self._client_key}"]:
             out = []
             for client, calls in self._by_client.items():
@@ -104,7 +105,7 @@ class _Summed:
                 t.values[-1] = sum(c.cost.total for c in calls)
                 out.append(Aggregate((client,), t))
             return out
-        return self._store.aggregate(filters, by, tz)
+        return self._store.aggregate(filters, by, tz, fields=fields)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)

@@ -220,13 +220,17 @@ def bucket_labels(rng: Range, group: str, tz: ZoneInfo, seen: Iterable[str]) -> 
     return sorted(labels)
 
 
+# The totals a chart, a comparison with the period before and a forecast read (a reading sums only those).
+_COUNTED = ("requests", "unpriced_requests", "cost")
+
+
 def series(store: Store, filters: Filters, rng: Range, stack: str, tz: ZoneInfo, *, group: str | None = None,
            limit: int = STACK_LIMIT) -> Series:
     """Spend over time stacked by ``stack`` (a tag key or a dimension); the biggest ``limit`` kept apart."""
     if group is None:
         group = bucket_group(rng, None if rng.since and rng.until else store.time_span())
     key = group_key(stack)
-    rows = store.aggregate(filters, [group, key], tz)
+    rows = store.aggregate(filters, [group, key], tz, fields=_COUNTED)
     per_value: dict[str | None, int] = {}
     for a in rows:
         per_value[a.key[1]] = per_value.get(a.key[1], 0) + a.totals.cost
@@ -264,7 +268,7 @@ def project(store: Store, filters: Filters, rng: Range, tz: ZoneInfo, now: datet
     history_start = datetime.combine(start - timedelta(days=28), datetime.min.time(), tz)
     daily: dict[date, int] = {}
     history: dict[date, int] = {}
-    for a in store.aggregate(replace(filters, since=history_start, until=rng.until), ["day"], tz):
+    for a in store.aggregate(replace(filters, since=history_start, until=rng.until), ["day"], tz, fields=("cost",)):
         day = date.fromisoformat(a.key[0] or "")
         if day > today:       # stamped later than now (a clock ahead): not spend to project from
             continue
@@ -329,7 +333,8 @@ def overview(store: Store, sel: Selection, budgets: Sequence[Budget], *, stack: 
         lambda s: series(s, f, rng, stack, tz),
         lambda s: s.aggregate(f, keys, tz),
         lambda s: [] if before is None else s.aggregate(replace(f, since=before.since, until=before.until),
-                                                        [f"tag:{clients.key}"] if clients else [])]
+                                                        [f"tag:{clients.key}"] if clients else [], tz,
+                                                        fields=_COUNTED)]
     filtered = matching.filtered(f)
     if clients is not None and not filtered:
         # One reading of the period for both: its breakdowns and its sums by client for an invoice.
