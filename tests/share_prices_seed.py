@@ -17,9 +17,9 @@ from conftest import make_event
 from dashboard_seed import seed
 
 from spendtag.bill.profile import save_client
+from spendtag.guard.budgets import Budget
 from spendtag.ledger import open_store
 from spendtag.ledger.query import Filters
-from spendtag.guard.budgets import Budget
 from spendtag.money import exact_str, parse_usd, screen
 from spendtag.server.dashboard.access import create_token
 from spendtag.tags import Selector

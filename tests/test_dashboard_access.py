@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from spendtag import settings
-from spendtag.cli.main import cli
 from spendtag.bill.profile import save_client
+from spendtag.cli.main import cli
 from spendtag.ledger import open_store
 from spendtag.server.dashboard.access import AccessError, check_binding, create_token, hash_token
 from spendtag.server.dashboard.app import create_app
