@@ -25,6 +25,7 @@ REQUESTS = {
     "/api/v1/overview": f"/api/v1/overview?{MARCH}",
     "/api/v1/report": f"/api/v1/report?by=client,model&{MARCH}",
     "/api/v1/summary": f"/api/v1/summary?value=acme&{MARCH}",
+    "/api/v1/client": f"/api/v1/client?value=acme&{MARCH}",
     "/api/v1/tags": f"/api/v1/tags?{MARCH}",
     "/api/v1/tags/{key}": f"/api/v1/tags/client?{MARCH}",
     "/api/v1/events": f"/api/v1/events?{MARCH}",

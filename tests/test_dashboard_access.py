@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from spendtag import settings
+from spendtag.bill.profile import save_client
 from spendtag.cli.main import cli
 from spendtag.ledger import open_store
 from spendtag.server.dashboard.access import AccessError, check_binding, create_token, hash_token
@@ -101,28 +102,62 @@ def test_a_read_only_token_sees_everything(ledger: Path) -> None:
         assert c.get(path, headers=ops).status_code == 200, path
 
 
-def test_a_client_link_sees_only_its_own_spend_budgets_and_invoices(ledger: Path) -> None:
+def show_cost(ledger: Path, on: bool) -> None:
+    """The agency's per-client switch (billing details of acme), saved in the ledger as the dashboard does."""
+    store = open_store(str(ledger))
+    try:
+        save_client(store, "acme", {"show_cost": "true" if on else "false"}, by="test")
+    finally:
+        store.close()
+
+
+def test_a_client_link_sees_only_its_own_billed_amounts_budgets_and_invoices(ledger: Path) -> None:
     for c in (make(ledger), make(ledger, token=ADMIN, host="0.0.0.0")):
         acme = bearer(tokens(ledger)["acme-link"])
         assert c.get("/api/v1/me", headers=acme).json() == {
             "role": "client", "name": "acme-link", "scope": {"key": "client", "value": "acme"}}
+        # Billed amounts only (show_cost is off by default): every answer in raw cost is refused.
+        for path in ("/api/v1/report?by=client&period=2026-03", "/api/v1/summary?period=2026-03", "/api/v1/budgets"):
+            response = c.get(path, headers=acme)
+            assert response.status_code == 403, path
+            assert "/api/v1/client" in response.json()["detail"] and "3.50" not in response.text
+        view = c.get("/api/v1/client?value=globex&period=2026-03", headers=acme).json()
+        assert view["value"] == "acme" and view["billed"]["total"] == "3.50" and view["cost"] is None
+        assert [b["name"] for b in view["budgets"]] == ["acme-monthly"]
+        assert "globex" not in str(view) and "cost_usd" not in str(view) and "limit_usd" not in str(view)
+        assert [i["number"] for i in c.get("/api/v1/invoices?client=globex", headers=acme).json()] == [
+            "INV-2026-0001"]
+        assert c.get("/api/v1/invoices/INV-2026-0002", headers=acme).status_code == 404
+        issued = c.get("/api/v1/invoices/INV-2026-0001", headers=acme)
+        assert issued.status_code == 200 and set(issued.json()["document"]) == {
+            "number", "issued_on", "client", "period", "client_document"}           # not the agency's appendix
+        for path in STAFF_ONLY:
+            response = c.get(path, headers=acme)
+            assert response.status_code == 403, path
+            assert "globex" not in response.text
+
+
+def test_a_client_link_sees_its_cost_when_the_agency_shows_it(ledger: Path) -> None:
+    show_cost(ledger, True)
+    try:
+        c = make(ledger, token=ADMIN, host="0.0.0.0")
+        acme = bearer(tokens(ledger)["acme-link"])
         report = c.get("/api/v1/report?by=client&period=2026-03", headers=acme).json()
         assert [(r["client"], r["cost_usd"]) for r in report["rows"]] == [("acme", "3.50"), (None, "0.00")]
         assert report["total"]["cost_usd"] == "3.50"
         by_model = c.get("/api/v1/report?by=model", headers=acme).json()
         assert "gpt-4.1" not in str(by_model)                           # globex's model never shows
         assert [b["name"] for b in c.get("/api/v1/budgets", headers=acme).json()] == ["acme-monthly"]
-        assert [i["number"] for i in c.get("/api/v1/invoices?client=globex", headers=acme).json()] == [
-            "INV-2026-0001"]
-        assert c.get("/api/v1/invoices/INV-2026-0002", headers=acme).status_code == 404
-        assert c.get("/api/v1/invoices/INV-2026-0001", headers=acme).status_code == 200
         summary = c.get("/api/v1/summary?value=globex&period=2026-03", headers=acme).json()
         assert summary["value"] == "acme" and summary["total"]["cost_usd"] == "3.50"
         assert "sessions" not in summary and "top_calls" not in summary
-        for path in STAFF_ONLY:
-            response = c.get(path, headers=acme)
-            assert response.status_code == 403, path
-            assert "globex" not in response.text
+        view = c.get("/api/v1/client?period=2026-03", headers=acme).json()
+        assert view["show_cost"] is True and view["cost"]["total"]["cost_usd"] == "3.50"
+        assert "events" in c.get("/api/v1/invoices/INV-2026-0001", headers=acme).json()["document"]
+        page = c.get(f"/share/{tokens(ledger)['acme-link']}?period=2026-03")
+        assert 'data-usd="3.50">$3.50<' in page.text and 'id="billed-total"' in page.text
+    finally:
+        show_cost(ledger, False)
 
 
 def test_a_link_scoped_to_another_key_has_no_invoices(ledger: Path) -> None:
@@ -137,7 +172,9 @@ def test_the_shared_page_shows_one_client(ledger: Path) -> None:
     link = tokens(ledger)["acme-link"]
     page = c.get(f"/share/{link}?period=2026-03")
     assert page.status_code == 200
-    assert 'data-usd="3.50">$3.50<' in page.text and "INV-2026-0001" in page.text and "acme-monthly" in page.text
+    # The seeded config bills pass-through in USD: the billed amount is the cost, and no raw amount is marked.
+    assert 'id="billed-total" data-amount="3.50" data-currency="USD">USD 3.50<' in page.text
+    assert "data-usd" not in page.text and "INV-2026-0001" in page.text and "acme-monthly" in page.text
     assert "globex" not in page.text and "everyone" not in page.text and "/keys" not in page.text
     assert f'href="/share/{link}/invoices/INV-2026-0001"' in page.text
     assert c.get(f"/share/{link}/invoices/INV-2026-0001").status_code == 200

@@ -363,7 +363,7 @@ def test_openapi_document_lists_every_api_route(client: TestClient) -> None:
     doc = get(client, "/api/v1/openapi.json")
     assert isinstance(doc, dict)
     assert set(doc["paths"]) == {f"/api/v1{p}" for p in (
-        "/me", "/overview", "/report", "/summary", "/tags", "/tags/{key}", "/events", "/events/{event_id}",
+        "/me", "/overview", "/report", "/summary", "/client", "/tags", "/tags/{key}", "/events", "/events/{event_id}",
         "/sessions", "/sessions/{session_id}", "/budgets", "/alerts", "/invoices", "/invoices/{number}", "/keys",
         "/export", "/recommendations")}
     params = {p["name"] for p in doc["paths"]["/api/v1/report"]["get"]["parameters"]}

@@ -518,14 +518,19 @@ def test_pages_name_an_icon_or_serve_one(tab: Tab, server: Server) -> None:
 # -- a client's shared link -----------------------------------------------------------------------------
 
 def test_share_link_shows_one_client_only(tab: Tab, server: Server, ledger: Ledger) -> None:
+    # The config has no terms: acme is billed pass-through in USD, so the billed amount is the cost (as
+    # `spendtag invoice` drafts it); no raw cost is marked on the page (tests/test_share_client_prices.py).
     page = tab.visit(server.base, f"/share/{ledger.share_token}?{MARCH}")
-    api = server.api(f"/api/v1/summary?{MARCH}", token=ledger.share_token)
-    assert api["value"] == "acme"
-    assert usd_attr(page, "#total-cost") == api["total"]["cost_usd"] == "3.50"
-    assert usd_attr(page, "#previous-cost") == api["previous"]["cost_usd"] == "2.00"
-    assert column(page, "by-model") == [r["cost_usd"] for r in api["by_model"]]
+    api = server.api(f"/api/v1/client?{MARCH}", token=ledger.share_token)
+    assert api["value"] == "acme" and api["cost"] is None
+    assert page.locator("#billed-total").get_attribute("data-amount") == api["billed"]["total"] == "3.50"
+    assert page.locator("#billed-total").inner_text() == "USD 3.50"
+    assert page.locator("#previous-billed").get_attribute("data-amount") == api["previous"]["billed"]["total"]
+    assert api["previous"]["billed"]["total"] == "2.00"
+    assert column(page, "billed-items", "data-amount") == [i["amount"] for i in api["billed"]["items"]]
+    assert first_cells(page, "by-model") == [r["label"] for r in api["by_model"]]
     html = page.content()
-    assert "globex" not in html.lower() and "INV-2026-0002" not in html
+    assert "globex" not in html.lower() and "INV-2026-0002" not in html and "data-usd" not in html
     assert page.locator("header nav").count() == 0        # no way into the staff pages
     tab.shot("share-acme-2026-03")
 
@@ -544,7 +549,7 @@ def test_share_link_default_period(tab: Tab, server: Server, ledger: Ledger) -> 
     said = f"no calls for client=acme in {datetime.now(UTC):%Y-%m} (last call 2026-03-20)"
     assert page.locator("#notice").inner_text() == said
     with pytest.raises(urllib.error.HTTPError) as refused:
-        server.api("/api/v1/summary?range=this-month", token=ledger.share_token)
+        server.api("/api/v1/client?range=this-month", token=ledger.share_token)
     assert refused.value.code == 404
     assert json.loads(refused.value.read())["detail"] == said
     assert "globex" not in page.content().lower()
@@ -557,7 +562,7 @@ def test_share_link_month_box(tab: Tab, server: Server, ledger: Ledger) -> None:
     with page.expect_navigation() as sent:
         page.get_by_role("button", name="Show").click()
     assert sent.value is not None and sent.value.status == 200, (page.url, sent.value and sent.value.status)
-    assert usd_attr(page, "#total-cost") == "3.50"
+    assert page.locator("#billed-total").get_attribute("data-amount") == "3.50"
 
 
 # -- signing in ------------------------------------------------------------------------------------------

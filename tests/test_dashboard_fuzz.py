@@ -41,8 +41,8 @@ OPENAPI = "/api/v1/openapi.json"
 FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 # What a client link may call (its own summary, budgets and invoices, and who it is); everything else is staff's.
-CLIENT_OPERATIONS = {"/api/v1/me", "/api/v1/report", "/api/v1/summary", "/api/v1/budgets", "/api/v1/invoices",
-                     "/api/v1/invoices/{number}"}
+CLIENT_OPERATIONS = {"/api/v1/me", "/api/v1/client", "/api/v1/report", "/api/v1/summary", "/api/v1/budgets",
+                     "/api/v1/invoices", "/api/v1/invoices/{number}"}
 OTHER_CLIENT = "globex"
 
 

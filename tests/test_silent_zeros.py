@@ -417,6 +417,8 @@ def test_a_client_link_is_never_told_other_clients_names(web: TestClient, tmp_pa
     store.close()
     headers = {"Authorization": f"Bearer {token}"}
     r = web.get("/api/v1/report?tag=client=globx&period=2026-03", headers=headers)
+    assert r.status_code == 403 and "globex" not in r.text          # a client token sees billed amounts only
+    r = web.get("/api/v1/client?period=2026-04", headers=headers)
     assert r.status_code == 404 and "globex" not in r.text and r.json()["suggestions"] == []
     page = web.get(f"/share/{token}?period=2026-04")
     assert page.status_code == 200

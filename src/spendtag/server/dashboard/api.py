@@ -20,13 +20,15 @@ from fastapi.responses import StreamingResponse
 from spendtag.bill import repricing
 from spendtag.ledger import open_store
 from spendtag.ledger.query import QueryError
-from spendtag.ledger.store import EVENT_ORDERS
+from spendtag.ledger.store import EVENT_ORDERS, Store
 from spendtag.money import MoneyError, parse_usd
 from spendtag.report import breakdown, exports, matching
 from spendtag.report.selection import NAMED_PERIODS, Selection, select
-from spendtag.server.dashboard import schemas, views
+from spendtag.server.dashboard import client_view, schemas, views
 from spendtag.server.dashboard.access import Gate, Viewer
+from spendtag.server.dashboard.client_view import Billing
 from spendtag.server.dashboard.context import Context
+from spendtag.tags import Selector
 
 TOKEN_COOKIE = "spendtag_token"
 RECOMMEND_RANGE = "last-30-days"     # as `spendtag recommend` without a time range
@@ -56,6 +58,37 @@ def viewer(request: Request) -> Viewer:
                             headers={"WWW-Authenticate": "Bearer"})
     request.state.viewer = found      # for the pages: whether to show the buttons that change things
     return found
+
+
+@dataclass(frozen=True)
+class ClientScope:
+    """A viewer scoped to one client (by the client key): its billing setup and whether it sees raw cost."""
+
+    client: str
+    billing: Billing | None
+    show_cost: bool
+
+
+def client_scope(ctx: Context, store: Store, who: Viewer) -> ClientScope | None:
+    if who.scope is None or who.scope[0] != ctx.client_key:
+        return None
+    billing = ctx.billing(store)
+    return ClientScope(who.scope[1], billing, billing is not None and billing.shows_cost(who.scope[1]))
+
+
+BILLED_ONLY = ("this token sees amounts as billed, not the cost: GET /api/v1/client for its period's billed "
+               "amount, usage, budgets and invoices")
+
+
+def cost_viewer(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+    """Any viewer but a client's token whose agency shows it billed amounts only (the default)."""
+    ctx = context(request)
+    if who.scope is not None and who.scope[0] == ctx.client_key:
+        with ctx.store() as store:
+            scope = client_scope(ctx, store, who)
+        if scope is None or not scope.show_cost:
+            raise HTTPException(403, BILLED_ONLY)
+    return who
 
 
 def staff(who: Annotated[Viewer, Depends(viewer)]) -> Viewer:
@@ -174,7 +207,7 @@ def _require(nothing: Exception | None) -> None:
 
 
 @router.get("/report", summary="Grouped totals, as `spendtag report --by ... --format json`", **answers(schemas.Report))
-def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
+def report(request: Request, who: Annotated[Viewer, Depends(cost_viewer)], f: Filtering,
            by: Annotated[str, Query(max_length=200, description="One or two keys: client or client,model.")] = "client",
            order: Literal["cost", "time"] = "cost",
            limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -192,7 +225,7 @@ def report(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filteri
 
 
 @router.get("/summary", summary="One client's own summary (what a client link shows)", **answers(schemas.Summary))
-def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
+def summary(request: Request, who: Annotated[Viewer, Depends(cost_viewer)], f: Filtering,
             key: Annotated[str | None, Query(max_length=200)] = None,
             value: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
     ctx = context(request)
@@ -211,6 +244,50 @@ def summary(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filter
                                parallel=ctx.parallel,
                                with_calls=not who.scoped)
         _require(views.nothing_found(store, scoped, data["total"]["requests"], private=who.scoped))
+        return data
+
+
+def client_data(ctx: Context, store: Store, scope: ClientScope, f: FilterArgs, *, now: datetime,
+                private: bool) -> tuple[dict[str, Any], Selection]:
+    """One client's view (see :mod:`.client_view`) for the period ``f`` names; its other filters are not used:
+    a billed amount is the whole period's. Periods are counted in the zone invoices are."""
+    tz = ctx.billing_zone(scope.billing)
+    named = [f.range] if f.range else ([] if f.has_time() else ["this-month"])
+    sel = select(tz, since=f.since, until=f.until, period=f.period, named=named, tz_name=f.tz, now=now,
+                 extra_tags=(Selector(ctx.client_key, "eq", scope.client),))
+    cost = None
+    if scope.show_cost:
+        cost = views.tag_value(store, sel, ctx.client_key, scope.client, ctx.budgets(store), now=now,
+                               client_key=ctx.client_key, parallel=ctx.parallel, with_calls=not private)
+    data = client_view.client_view(store, sel, scope.client, key=ctx.client_key, billing=scope.billing,
+                                   budgets=ctx.budgets(store), now=now, show_cost=scope.show_cost, cost=cost)
+    return data, sel
+
+
+@router.get("/client", summary="One client's period as billed (what a client link shows): the invoice draft's "
+                               "amounts in the client's currency, usage, budgets as percent, invoices",
+            **answers(schemas.ClientView))
+def client(request: Request, who: Annotated[Viewer, Depends(viewer)], f: Filtering,
+           value: Annotated[str | None, Query(max_length=500, description="The client (staff only; a client "
+                                                                          "token sees its own).")] = None,
+           ) -> dict[str, Any]:
+    ctx = context(request)
+    now = ctx.now()
+    with ctx.store() as store:
+        if who.scope is not None:
+            scope = client_scope(ctx, store, who)
+            if scope is None:
+                raise HTTPException(403, "this token's scope is not a client, so nothing of it is billed")
+        else:
+            if not value:
+                raise HTTPException(400, "give value= (a client) for its billed view")
+            billing = ctx.billing(store)
+            scope = ClientScope(value, billing, billing is not None and billing.shows_cost(value))
+        data, sel = client_data(ctx, store, scope, f, now=now, private=who.scoped)
+        if not who.scoped:
+            views.check_names(store, sel)
+        if data["billed"] is None or data["billed"]["total"] in ("0.00", "0"):
+            _require(views.nothing_found(store, sel, data["usage"]["requests"], private=who.scoped))
         return data
 
 
@@ -281,7 +358,7 @@ def session(request: Request, session_id: str, who: Annotated[Viewer, Depends(st
 
 @router.get("/budgets", summary="Every budget's spend, projection and state (a client: its own)",
             **answers(list[schemas.BudgetState]))
-def budgets(request: Request, who: Annotated[Viewer, Depends(viewer)]) -> list[dict[str, Any]]:
+def budgets(request: Request, who: Annotated[Viewer, Depends(cost_viewer)]) -> list[dict[str, Any]]:
     ctx = context(request)
     with ctx.store() as store:
         chosen = ctx.budgets(store)
@@ -335,7 +412,29 @@ def invoice(request: Request, number: str, who: Annotated[Viewer, Depends(viewer
         found = store.issued_invoice(number)
     if found is None or (own is not None and found.client != own):
         raise HTTPException(404, f"no invoice {number!r}")
-    return {**views.invoice_dict(found), "document": json.loads(found.document)}
+    document = json.loads(found.document)
+    if own is not None:
+        with ctx.store() as store:
+            scope = client_scope(ctx, store, who)
+        if scope is None or not scope.show_cost:
+            document = client_document(found.document)
+    return {**views.invoice_dict(found), "document": document}
+
+
+def client_document(stored: str) -> dict[str, Any]:
+    """What the client was sent, without the agency's appendix (costs, markup, prices, events)."""
+    from dataclasses import replace as replaced
+
+    from spendtag.bill import document
+    from spendtag.bill.model import from_json, to_dict
+
+    inv = from_json(stored)
+    whole = to_dict(replaced(inv, document=document.of(inv)))
+    sent = whole["client_document"]
+    if sent.get("exchange"):
+        sent["exchange"] = {k: v for k, v in sent["exchange"].items() if k != "source"}
+    return {"number": whole["number"], "issued_on": whole["issued_on"], "client": whole["client"],
+            "period": whole["period"], "client_document": sent}
 
 
 @router.get("/keys", summary="Proxy virtual keys (never their secrets)", **answers(list[schemas.Key]))

@@ -146,3 +146,67 @@ def progress(percent: str, thresholds: Sequence[Mapping[str, Any]], limit_usd: s
     state = "over" if Decimal(percent) >= 100 else "warn" if any(t["crossed"] for t in thresholds) else "ok"
     return (f'<div class="progress {state}" role="progressbar" aria-valuenow="{escape(percent)}" aria-valuemin="0" '
             f'aria-valuemax="100"><div class="fill" style="width:{filled:.1f}%"></div>{"".join(ticks)}</div>')
+
+
+def _count_text(n: int) -> str:
+    """A count for an axis: 950, 12k, 1.5M (exact counts are in the bars' titles)."""
+    for size, unit in ((10 ** 9, "B"), (10 ** 6, "M"), (10 ** 3, "k")):
+        if n >= size:
+            whole, part = divmod(n * 10 // size, 10)
+            return f"{whole}{'.' + str(part) if part and whole < 10 else ''}{unit}"
+    return str(n)
+
+
+def _nice_count(value: int) -> int:
+    if value <= 0:
+        return 1
+    step: int = 10 ** (len(str(value)) - 1)
+    return next(step * m for m in (1, 2, 5, 10) if step * m >= value)
+
+
+def count_bars(chart: Mapping[str, Any], measure: str = "tokens") -> str:
+    """Stacked bars of a count over time (tokens or requests per series): a client's usage without money."""
+    buckets: list[str] = chart["buckets"]
+    series = chart["series"]
+    values = [_counts(s, measure, len(buckets)) for s in series]
+    totals = [sum(col) for col in zip(*values, strict=True)] if values else [0] * len(buckets)
+    top = _nice_count(max(totals, default=0))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    n = max(1, len(buckets))
+    slot = plot_w / n
+    bar = max(1.0, slot * 0.8)
+    out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(measure)} over time" '
+           f'xmlns="http://www.w3.org/2000/svg" data-buckets="{len(buckets)}">']
+    for i in range(5):
+        y = TOP + plot_h - plot_h * i / 4
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
+                   f'{escape(_count_text(top * i // 4))}</text>')
+    every = max(1, n // 12)
+    for b, label in enumerate(buckets):
+        x = LEFT + slot * b + (slot - bar) / 2
+        y = TOP + plot_h
+        for s_i, s in enumerate(series):
+            amount = values[s_i][b]
+            if amount <= 0:
+                continue
+            h = plot_h * amount / top
+            y -= h
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.2f}" '
+                       f'fill="{colour(s_i, s["name"])}" data-series="{escape(s["name"])}" '
+                       f'data-bucket="{escape(label)}" data-{escape(measure)}="{amount}"><title>{escape(label)} · '
+                       f'{escape(s["name"])}: {amount:,} {escape(measure)}</title></rect>')
+        if b % every == 0:
+            short = label[5:] if len(label) >= 10 else label
+            alt = " alt" if (b // every) % 2 else ""
+            out.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" class="axis{alt}" '
+                       f'text-anchor="middle">{escape(short)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def count_legend(chart: Mapping[str, Any], measure: str = "tokens") -> str:
+    items = [f'<li data-series="{escape(s["name"])}"><span class="swatch" style="background:{colour(i, s["name"])}">'
+             f'</span>{escape(s["name"])} <span class="num">{sum(s.get(measure) or ()):,}</span></li>'
+             for i, s in enumerate(chart["series"])]
+    return f'<ul class="legend">{"".join(items)}</ul>'

@@ -19,6 +19,7 @@ from spendtag.settings import Settings
 
 if TYPE_CHECKING:
     from spendtag.pricing.pricer import Pricer
+    from spendtag.server.dashboard.client_view import Billing
     from spendtag.server.dashboard.views import Clients
 
 T = TypeVar("T")
@@ -90,6 +91,27 @@ class Context:
         except SpendtagError:
             billing = None
         return Clients(self.client_key, billing)
+
+    def billing(self, store: Store) -> Billing | None:
+        """Terms, billing details (the config's, then the ledger's edits) and rates, as `spendtag invoice`
+        reads them; None when they cannot be read (a client's view then shows no amount at all)."""
+        from spendtag.bill import profile
+        from spendtag.bill.config import BillingConfig
+        from spendtag.bill.rates import from_sections as rates_from_sections
+        from spendtag.errors import SpendtagError
+        from spendtag.server.dashboard.client_view import Billing
+
+        path = str(self.settings.config_path)
+        try:
+            return Billing(BillingConfig.from_sections(self.settings.sections, client_key=self.client_key, path=path),
+                           profile.load(self.settings, store), rates_from_sections(self.settings.sections, path=path))
+        except SpendtagError:
+            return None
+
+    def billing_zone(self, billing: Billing | None) -> ZoneInfo:
+        """The zone invoices count periods in: the business's, else the dashboard's."""
+        name = billing.profile.business.timezone if billing is not None else ""
+        return zone(name) if name else self.tz
 
     def pricer(self, store: Store) -> Pricer:
         """A pricer with the price book as it is now: overrides may be added while the server runs."""

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from spendtag.bill import repricing
-from spendtag.bill.model import usd
+from spendtag.bill.model import money, usd
 from spendtag.ledger.store import EVENT_ORDERS
 from spendtag.money import parse_usd, per_million, screen
 from spendtag.periods import duration_text
@@ -27,7 +27,16 @@ from spendtag.report import breakdown
 from spendtag.report.selection import NAMED_PERIODS
 from spendtag.server.dashboard import apidocs, charts, csrf, links, views
 from spendtag.server.dashboard.access import Gate, Viewer
-from spendtag.server.dashboard.api import TOKEN_COOKIE, Filtering, context, request_token, usd_bound, viewer
+from spendtag.server.dashboard.api import (
+    TOKEN_COOKIE,
+    Filtering,
+    client_data,
+    client_scope,
+    context,
+    request_token,
+    usd_bound,
+    viewer,
+)
 from spendtag.server.dashboard.context import Context
 from spendtag.server.dashboard.flash import COOKIE as FLASH_COOKIE
 
@@ -83,12 +92,15 @@ def _share(row: dict[str, Any]) -> str:
 
 env = Environment(loader=PackageLoader("spendtag.server.dashboard", "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+env.filters.update(billed=lambda amount, currency: money(Decimal(amount), currency))
 env.filters.update(usd=_usd, exact_usd=_exact_usd, num=_num, local=_local, rates=_rates,
                    duration=lambda s: "—" if s is None else duration_text(s),
                    pct=lambda v: "—" if v is None else f"{v}%",
                    tokens=lambda t: f"{sum(t.values()):,}", json=lambda v: json.dumps(v, indent=2))
 env.globals.update(named_periods=NAMED_PERIODS, event_orders=EVENT_ORDERS, cost=_cost, share=_share,
                    stacked_bars=lambda c, a=(), link=None: Markup(charts.stacked_bars(c, a, link)),
+                   count_bars=lambda c, measure="tokens": Markup(charts.count_bars(c, measure)),
+                   count_legend=lambda c, measure="tokens": Markup(charts.count_legend(c, measure)),
                    legend=lambda c, link=None: Markup(charts.legend(c, link)),
                    change_text=lambda c: _change_text(c), bucket_span=links.bucket,
                    pairs=lambda key, values: [(key, v) for v in values],
@@ -369,6 +381,13 @@ def share(request: Request, token: str, f: Filtering) -> HTMLResponse:
     ctx = context(request)
     now = ctx.now()
     f = _range_args(f)
+    with ctx.store() as store:
+        scope = client_scope(ctx, store, who)
+        if scope is not None:       # a client: amounts as billed (and the cost only if the agency shows it)
+            view, scoped = client_data(ctx, store, scope, f, now=now, private=True)
+            notice = views.nothing_found(store, scoped, view["usage"]["requests"], private=True)
+            return render(request, "share.html", view=view, data=view["cost"], f=f, token=token, who=who,
+                          notice=notice)
     sel = f.selection(ctx, who, now=now)
     with ctx.store() as store:
         data = views.tag_value(store, sel, *who.scope, ctx.budgets(store), now=now, client_key=ctx.client_key,

@@ -335,6 +335,94 @@ class Summary(Shape):
     top_calls: list[Event] | None = None
 
 
+class BilledTax(Shape):
+    label: str = Field(description="As the invoice names it: VAT 20%, VAT (reverse charge).")
+    amount: str
+
+
+class BilledItem(Shape):
+    description: str
+    detail: str
+    amount: str = Field(description="In the client's currency, 2 decimals; the items add up to the subtotal.")
+
+
+class BilledTotals(Shape):
+    currency: str = Field(description="ISO 4217 code of the client's invoices.")
+    subtotal: str
+    taxes: list[BilledTax]
+    tax: str = Field(description="The taxes' sum.")
+    total: str = Field(description="What an invoice drafted now for this period would bill.")
+    unbilled_requests: int = Field(description="The client's calls with no price yet: not billed, never as 0.")
+
+
+class Billed(BilledTotals):
+    items: list[BilledItem] = Field(description="The invoice document's line items.")
+
+
+class ClientPrevious(Period):
+    requests: int
+    like_for_like: bool
+    billed: BilledTotals | None
+
+
+class ClientUsage(Shape):
+    requests: int
+    unpriced_requests: int = Field(description="Calls with no price yet, not billed.")
+    tokens: Tokens
+    tokens_total: int
+
+
+class ClientModel(Shape):
+    value: str
+    label: str
+    detail: str | None
+    requests: int
+    unpriced_requests: int
+    tokens: int
+
+
+class CountSeries(Shape):
+    name: str
+    tokens: list[int]
+    requests: list[int]
+
+
+class CountChart(Shape):
+    group: str
+    buckets: list[str]
+    series: list[CountSeries]
+
+
+class ClientBudget(Shape):
+    name: str
+    period: str
+    period_kind: str
+    percent: str = Field(description="Percent of the budget used (budgets are in cost: no amount is shown).")
+    state: str
+    forecast_over: bool
+
+
+class ClientView(Shape):
+    """A client's period as billed: never the agency's cost or margin unless ``show_cost`` is on for it."""
+
+    key: str
+    value: str
+    period: Period
+    invoice_period: str | None = Field(description="The period as an invoice names it (2026-03).")
+    billed: Billed | None = Field(description="The invoice draft for the period, as its document states it; "
+                                              "null when it cannot be worked out (see billed_note).")
+    billed_note: str | None
+    previous: ClientPrevious | None
+    usage: ClientUsage
+    by_model: list[ClientModel]
+    chart: CountChart
+    unpriced: Unpriced
+    budgets: list[ClientBudget]
+    invoices: list[InvoiceEntry]
+    show_cost: bool = Field(description="The agency shows this client its raw cost (billing details show_cost).")
+    cost: Summary | None = Field(description="The cost summary, only when show_cost is on.")
+
+
 class Recommendation(Shape):
     kind: str
     subject: str
