@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,9 +31,20 @@ from spendtag.money import format_usd, to_decimal
 from spendtag.periods import Range
 from spendtag.report.breakdown import group_key
 from spendtag.tags import Selector
-from spendtag.usage import PricedEvent, PriceRef
+from spendtag.usage import Cost, PricedEvent, PriceRef, Usage, UsageEvent
 
 MANUAL_SOURCE = "manual"   # fixed costs (see fixed_costs.py)
+
+
+@dataclass(slots=True)
+class SummedEvent(PricedEvent):
+    """Several calls of one line summed (their tokens and cost): ``calls`` of them.
+
+    An invoice's amounts depend only on such sums; a draft built from them (the client's view)
+    has the line items, counts and totals of one built call by call, but no per-call appendix.
+    """
+
+    calls: int = 1
 ROUNDING_RULE = ("Amounts are exact to 1e-12 USD on every line; only the total due is rounded, to whole cents, "
                  "half to even (banker's rounding).")
 
@@ -130,6 +141,7 @@ class _Tally:
 
     def add(self, priced: PricedEvent, by: str, credit: Selector, unit_key: str) -> None:
         e, c = priced.event, priced.cost
+        calls = priced.calls if isinstance(priced, SummedEvent) else 1
         index = None
         if c.price is not None:
             ref = c.price
@@ -138,7 +150,7 @@ class _Tally:
         self.events.append(EventRef(e.event_id, e.ts.isoformat().replace("+00:00", "Z"), to_decimal(c.total), index))
         if not c.priced:
             key = (e.provider, e.model)
-            self.unpriced[key] = self.unpriced.get(key, 0) + 1
+            self.unpriced[key] = self.unpriced.get(key, 0) + calls
             return
         if c.price is not None:
             self.sources.add(c.price.source)
@@ -152,7 +164,7 @@ class _Tally:
                                    title=_fixed_title(priced)))
             return
         row = self.lines.setdefault(_group(priced, by), [0, 0, 0])
-        row[0] += 1
+        row[0] += calls
         row[1] += e.usage.total_tokens
         row[2] += c.total
 
@@ -260,13 +272,60 @@ def _client_filters(req: Request, client: str) -> Filters:
                    tags=(Selector(req.config.client_key, "eq", client),))
 
 
-def invoice_for(store: Store, req: Request, client: str) -> Invoice:
-    """One client's invoice for the period (its share of shared cost needs every client's spend)."""
+def invoice_for(store: Store, req: Request, client: str, *, summed: bool = False) -> Invoice:
+    """One client's invoice for the period (its share of shared cost needs every client's spend).
+
+    ``summed``: from the client's calls summed per line (:func:`summed_events`): the same items,
+    counts and totals, read from the ledger's rollups; the invoice lists no calls (not for issuing).
+    """
     spend = period_spend(store, req.base, req.config.client_key)
     parts = req.allocation.split(spend.untagged, spend.by_client)
-    return invoice_from_events(req, client, store.events(_client_filters(req, client)),
+    found = summed_events(store, req, client) if summed else None
+    return invoice_from_events(req, client, found if found is not None else store.events(_client_filters(req, client)),
                                allocated=parts.get(client, 0), shared=spend.untagged,
                                credits=owed.available(store, client, req.range.until, req.period))
+
+
+def summed_events(store: Store, req: Request, client: str) -> list[PricedEvent] | None:
+    """The client's calls of the period summed per invoice line and what else an amount depends on
+    (provider and model of unpriced calls, the credit tag, the unit tag); fixed costs as they are.
+    None when the lines are grouped by something the rollups do not keep, or a line mixes priced and
+    unpriced calls of one model (then the calls are read one by one)."""
+    by = group_key(req.by)
+    if not (by.startswith("tag:") or by in EVENT_DIMENSIONS):
+        return None
+    terms = req.terms_for(client)
+    keys = list(dict.fromkeys(["provider", "model", "source", by, f"tag:{req.config.credit.key}",
+                               *([f"tag:{terms.unit_key}"] if terms.unit_key else [])]))
+    f = _client_filters(req, client)
+    at = req.range.since or datetime(1970, 1, 1, tzinfo=UTC)
+    out: list[PricedEvent] = []
+    manual = False
+    for n, a in enumerate(store.aggregate(f, keys, req.tz)):
+        values = dict(zip(keys, a.key, strict=True))
+        if values["source"] == MANUAL_SOURCE and values["provider"] == MANUAL_SOURCE:
+            manual = True              # fixed costs: one line each, read below
+            continue
+        tags = {k[4:]: str(v) for k, v in values.items() if k.startswith("tag:") and v is not None}
+        tags[req.config.client_key] = client
+        t = a.totals
+        unpriced = t["unpriced_requests"]
+        if 0 < unpriced < t.requests:
+            return None                # the rollups do not split a group's tokens by priced and unpriced
+        for part, calls in (("p", t.requests - unpriced), ("u", unpriced)):
+            if calls <= 0:
+                continue
+            cost = t.cost if part == "p" else 0
+            event = UsageEvent(event_id=f"summed-{n}-{part}", ts=at, provider=str(values["provider"] or ""),
+                               model=str(values["model"] or ""), source=str(values["source"] or ""),
+                               usage=Usage(input_tokens=t.tokens if part == "p" else 0), tags=tags)
+            if by in EVENT_DIMENSIONS and by not in ("provider", "model", "source"):
+                setattr(event, by, values[by])       # the line's own dimension (agent, project...)
+            out.append(SummedEvent(event, Cost({"input_tokens": cost} if cost else {}, cost, None,
+                                               priced=part == "p"), calls))
+    if manual:
+        out += store.events(replace(f, dims={"source": (MANUAL_SOURCE,)}))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

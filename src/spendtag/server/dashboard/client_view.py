@@ -63,7 +63,7 @@ def draft(store: Store, billing: Billing, client: str, rng: Range, tz: ZoneInfo,
     req = build.Request(period=_period_name(rng, tz), range=rng, tz=tz, config=billing.config,
                         by=billing.config.by, allocation=billing.config.allocation, profile=billing.profile,
                         rates=billing.rates, on=now.astimezone(tz).date())
-    return build.invoice_for(store, req, client)
+    return build.invoice_for(store, req, client, summed=True)
 
 
 def _amount(value: Any) -> str:
