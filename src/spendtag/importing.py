@@ -85,7 +85,7 @@ class ImportReport:
         return [p for f in self.files for p in f.problems]
 
 
-def head_hash(path: Path, length: int) -> str:
+def head_hash(path: str | Path, length: int) -> str:
     """A fingerprint of the file's first ``length`` bytes (at most HEAD_BYTES): what was already read."""
     import hashlib  # ~4 ms to load (OpenSSL): only when a file has changed, never on an unchanged tree
 
@@ -105,6 +105,9 @@ GROUP_SECONDS = 3.0
 PARALLEL_BYTES = 64 << 20
 CHUNK_BYTES = 4 << 20
 AHEAD_BYTES = 96 << 20
+# What a file costs beyond its bytes (opening it, its reader's set-up, its state), counted as
+# bytes to read: a tree of 100k small files (Droid) is much to read too.
+FILE_BYTES = 8 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,7 @@ class _FileReader:
         log = job.log
         result = read(log, job.offset, state=job.state, final=job.final, compact=True)
         events = _attributed(result.events, self.rules)
-        priced = self.pricer.price_many(events)
+        priced = self.pricer.price_many(events) if events else []
         builder = ImportPartBuilder()
         # A file read again from the top may hold larger copies of calls recorded from it
         # while they were being written: given as revised copies, the ledger keeps the largest.
@@ -150,15 +153,17 @@ class _FileReader:
         live = (int((now - LIVE_BEFORE) * 1_000_000), int((now + LIVE_AFTER) * 1_000_000))
         cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls,
                                                                    _ALWAYS if job.restarted else live)
-        for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
-            builder.add(p, revised=True)
-        self._add_calls(builder, result.revised_calls, _ALWAYS)
-        key = str(log.path)
+        if result.revised:
+            for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
+                builder.add(p, revised=True)
+        if result.revised_calls:
+            self._add_calls(builder, result.revised_calls, _ALWAYS)
+        key = log.key
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
                             job.restarted and not job.whole)
         state = ImportState(key, log.agent, job.size if job.whole else result.offset, job.size, job.mtime_ns,
-                            "" if job.whole else head_hash(log.path, result.offset), job.state,
+                            "" if job.whole else head_hash(key, result.offset), job.state,
                             result.titles if self.titles else {})
         return report, state, builder.part()
 
@@ -291,13 +296,15 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
     jobs = []
     now = time.time()
     specs: dict[str, registry.Agent] = {}
+    spec: registry.Agent | None = None
     for log in logs:
-        key = str(log.path)
-        spec = specs.get(log.agent)
-        if spec is None:
-            spec = specs[log.agent] = registry.get(log.agent)
+        key = log.key
+        if spec is None or spec.name != log.agent:
+            spec = specs.get(log.agent)
+            if spec is None:
+                spec = specs[log.agent] = registry.get(log.agent)
         try:
-            size, mtime_ns = spec.stamp(log.path)
+            size, mtime_ns = spec.stamp(key)
         except OSError:
             continue
         summary = summaries.get(key)
@@ -318,7 +325,7 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
             if saved is not None:
                 state, restarted = dict(saved.state), True
         elif saved is not None:
-            if size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
+            if size >= saved.offset and head_hash(key, saved.offset) == saved.head_hash:
                 offset, state = saved.offset, dict(saved.state)
             else:
                 restarted = True
@@ -328,7 +335,7 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
 
 def _read_all(reader: _FileReader, jobs: list[_Job], workers: int | None) -> Iterator[_Read]:
     """Each job's result, in job order: here, or from worker processes when there is much to read."""
-    to_read = sum(job.size - job.offset for job in jobs)
+    to_read = sum(map(_to_read, jobs))
     if workers is None:
         workers = (os.cpu_count() or 1) if to_read >= PARALLEL_BYTES else 0
     if workers <= 1 or len(jobs) < 2 or not _can_fork():
@@ -336,6 +343,11 @@ def _read_all(reader: _FileReader, jobs: list[_Job], workers: int | None) -> Ite
             yield reader(job)
         return
     yield from _read_in_workers(reader, _chunks(jobs), workers)
+
+
+def _to_read(job: _Job) -> int:
+    """What reading ``job`` costs, in bytes read."""
+    return job.size - job.offset + FILE_BYTES
 
 
 def _can_fork() -> bool:
@@ -350,7 +362,7 @@ def _chunks(jobs: Sequence[_Job]) -> Iterator[tuple[list[_Job], int]]:
     size = 0
     for job in jobs:
         chunk.append(job)
-        size += job.size - job.offset
+        size += _to_read(job)
         if size >= CHUNK_BYTES:
             yield chunk, size
             chunk, size = [], 0

@@ -24,11 +24,39 @@ BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
 
 
-@dataclass(frozen=True, slots=True)
 class LogFile:
-    agent: str            # an agent's name in the registry: "claude-code", "codex", ...
-    path: Path
-    root: Path            # the root it was found under (e.g. ~/.claude/projects)
+    """One log file: the agent that wrote it, the file, and the root it was found under.
+
+    ``key`` is the path as text (the ledger's key for the file); ``path`` is made from it when
+    first asked for: an unchanged import of 100k files never needs the ``Path`` objects.
+    """
+
+    __slots__ = ("agent", "key", "root", "_path")
+
+    def __init__(self, agent: str, path: Path | str, root: Path) -> None:
+        self.agent = agent            # an agent's name in the registry: "claude-code", "codex", ...
+        self.root = root              # the root it was found under (e.g. ~/.claude/projects)
+        if isinstance(path, str):
+            self.key, self._path = path, None
+        else:
+            self.key, self._path = str(path), path
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.key)
+        return self._path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogFile):
+            return NotImplemented
+        return (self.agent, self.key, self.root) == (other.agent, other.key, other.root)
+
+    def __hash__(self) -> int:
+        return hash((self.agent, self.key, self.root))
+
+    def __repr__(self) -> str:
+        return f"LogFile(agent={self.agent!r}, path={self.path!r}, root={self.root!r})"
 
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
