@@ -308,9 +308,8 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
         except OSError:
             continue
         summary = summaries.get(key)
-        quiet = now - mtime_ns / 1e9 > QUIET
         if (summary is not None and summary[0] == size and summary[1] == mtime_ns
-                and (summary[2] >= summary[0] or not quiet or spec.whole)):
+                and (summary[2] >= size or spec.whole or now - mtime_ns / 1e9 <= QUIET)):
             # Unchanged, and nothing is waiting to be closed (an open call at the end of a
             # file that has since gone quiet is closed by reading it once more, final).
             report.unchanged += 1
@@ -329,6 +328,7 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
                 offset, state = saved.offset, dict(saved.state)
             else:
                 restarted = True
+        quiet = now - mtime_ns / 1e9 > QUIET
         jobs.append(_Job(log, offset, state, quiet, restarted, size, mtime_ns, spec.whole))
     return jobs
 

@@ -15,6 +15,7 @@ The same file reached through two roots (a symlinked config directory) is listed
 from __future__ import annotations
 
 import fnmatch
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -53,39 +54,43 @@ def _unique(files: Iterable[LogFile]) -> list[LogFile]:
     files = list(files)
     if len({log.root for log in files}) <= 1:
         # One root: its files are distinct already (thousands of them on an unchanged import).
-        return sorted(files, key=_order)
+        return sorted(files, key=_ORDER)
+    roots: dict[Path, tuple[str, str | None]] = {}
+    linked = False
+    for root in {log.root for log in files}:
+        try:
+            real_root = str(root.resolve())
+        except OSError:
+            real_root = str(root)
+        roots[root] = (_prefix(str(root)), None if real_root == str(root) else real_root)
+        linked = linked or real_root != str(root)
+    if not linked and _NORMCASE is None and len({log.key for log in files}) == len(files):
+        return sorted(files, key=_ORDER)      # every path is its file's real path, and none is twice
     seen: set[str] = set()
     out: list[LogFile] = []
-    roots: dict[Path, tuple[str, str]] = {}
     for log in files:
         # Resolve each root once, not each file (thousands of files: resolving each was
         # most of an unchanged import's time); a file reached through two roots is the
         # same real root plus the same relative path. Worked on as text: making a Path per
         # file was most of what was left.
-        found = roots.get(log.root)
-        if found is None:
-            try:
-                real_root = log.root.resolve()
-            except OSError:
-                real_root = log.root
-            found = roots[log.root] = (_prefix(str(log.root)), str(real_root))
-        prefix, real_root_text = found
-        key = log.key
-        if key.startswith(prefix):
-            real = os.path.join(real_root_text, key[len(prefix):])
-        elif key == prefix[:-1]:
-            real = real_root_text
-        else:
-            real = key
-        real = os.path.normcase(real)
+        prefix, real_root_text = roots[log.root]
+        real = key = log.key
+        if real_root_text is not None:          # a root reached through a link: where its files really are
+            if key.startswith(prefix):
+                real = os.path.join(real_root_text, key[len(prefix):])
+            elif key == prefix[:-1]:
+                real = real_root_text
+        if _NORMCASE is not None:
+            real = _NORMCASE(real)
         if real not in seen:
             seen.add(real)
             out.append(log)
-    return sorted(out, key=_order)
+    return sorted(out, key=_ORDER)
 
 
-def _order(log: LogFile) -> tuple[str, str]:
-    return log.agent, log.key
+_ORDER = operator.attrgetter("agent", "key")
+# Paths that differ only in case are the same file on Windows (Path equality says so there too).
+_NORMCASE = os.path.normcase if os.name == "nt" else None
 
 
 def _prefix(root: str) -> str:
