@@ -186,13 +186,14 @@ class _FileReader:
                 tags = tags_of[call.project] = tuple(found.items())
             counts = call.counts
             priced = None if counts is None else text_cost(call.provider, call.model, call.ts_us, call.service_tier,
-                                                           counts)
+                                                           counts, call.reasoning)
             if priced is not None:
                 assert counts is not None
                 ref, row = priced
                 dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
                 builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
-                                 call.service_tier, counts, row, revised=lo <= call.ts_us <= hi)
+                                 call.service_tier, counts, row, reasoning=call.reasoning,
+                                 revised=lo <= call.ts_us <= hi)
                 total += row[-1]
             else:
                 event = call.event()

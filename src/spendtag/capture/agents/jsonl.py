@@ -82,6 +82,7 @@ class AgentCall(NamedTuple):
     agent: str
     source: str
     response_id: str | None
+    reasoning: int = 0            # reasoning tokens, inside counts' output (kept as info), with counts
 
     def event(self) -> UsageEvent:
         usage = self.usage
@@ -89,7 +90,7 @@ class AgentCall(NamedTuple):
             assert self.counts is not None
             i, r, w5, w1, o = self.counts
             usage = Usage(input_tokens=i, cache_read_tokens=r, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
-                          output_tokens=o, service_tier=self.service_tier)
+                          output_tokens=o, reasoning_tokens=self.reasoning, service_tier=self.service_tier)
         return UsageEvent(event_id=self.event_id, ts=from_us(self.ts_us), provider=self.provider,
                           model=self.model, usage=usage, project=self.project, session=self.session,
                           agent=self.agent, source=self.source, response_id=self.response_id)
@@ -128,8 +129,8 @@ class Tally:
 
     __slots__ = ("path", "seen_to", "lines", "malformed", "skipped", "problems")
 
-    def __init__(self, path: Path, seen_to: int) -> None:
-        self.path = path
+    def __init__(self, path: Path | str, seen_to: int) -> None:
+        self.path = path            # shown in the problems' messages
         self.seen_to = seen_to
         self.lines = 0
         self.malformed = 0

@@ -126,6 +126,8 @@ def names() -> tuple[str, ...]:
 
 
 def get(name: str) -> Agent:
+    if _LOADED is not None and name in _LOADED:
+        return _LOADED[name]
     for known, module in _MODULES:
         if known == name:
             if _LOADED is not None:
