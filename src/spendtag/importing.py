@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spendtag.attribution import Rules
 from spendtag.capture.agents import AgentCall, LogFile, read, registry
@@ -110,9 +110,9 @@ AHEAD_BYTES = 96 << 20
 FILE_BYTES = 8 << 10
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One file to read: from where, with what reader state, and what it looked like."""
+class _Job(NamedTuple):
+    """One file to read: from where, with what reader state, and what it looked like (a tuple:
+    cheap to hand to a worker, 100k of them for a tree of small files)."""
 
     log: LogFile
     offset: int
@@ -127,6 +127,8 @@ class _Job:
 # What reading one file gives back: its report, its new state and its events as compact
 # tuples. Plain data, cheap to pickle from a worker.
 _Read = tuple[FileReport, ImportState, ImportPart]
+# The same as plain tuples: dataclasses with slots pickle through Python code, a few µs each.
+_PlainRead = tuple[tuple[Any, ...], tuple[Any, ...], ImportPart]
 
 
 class _FileReader:
@@ -229,9 +231,16 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def _work(jobs: list[_Job]) -> list[_Read]:
+def _work(jobs: list[_Job]) -> list[_PlainRead]:
     assert _WORKER is not None
-    return _WORKER.many(jobs)
+    return [((r.path, r.agent, r.read, r.malformed, r.skipped, r.problems, r.logged_cost_usd, r.priced_cost,
+              r.restarted), (s.path, s.agent, s.offset, s.size, s.mtime_ns, s.head_hash, s.state, s.titles), part)
+            for r, s, part in _WORKER.many(jobs)]
+
+
+def _unpacked(reads: list[_PlainRead]) -> Iterator[_Read]:
+    for report, state, part in reads:
+        yield FileReport(*report), ImportState(*state), part
 
 
 def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[LogFile], rules: Rules | None = None,
@@ -382,7 +391,7 @@ def _read_in_workers(reader: _FileReader, chunks: Iterator[tuple[list[_Job], int
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(reader, os.getpid())) as pool:
-        in_flight: deque[tuple[Future[list[_Read]], int]] = deque()
+        in_flight: deque[tuple[Future[list[_PlainRead]], int]] = deque()
         ahead = 0
         for chunk, size in chunks:
             in_flight.append((pool.submit(_work, chunk), size))
@@ -390,9 +399,9 @@ def _read_in_workers(reader: _FileReader, chunks: Iterator[tuple[list[_Job], int
             while ahead >= AHEAD_BYTES and len(in_flight) > workers:
                 future, done = in_flight.popleft()
                 ahead -= done
-                yield from future.result()
+                yield from _unpacked(future.result())
         while in_flight:
-            yield from in_flight.popleft()[0].result()
+            yield from _unpacked(in_flight.popleft()[0].result())
 
 
 def _attributed(events: list[UsageEvent], rules: Rules | None) -> list[UsageEvent]:

@@ -132,7 +132,7 @@ class LedgerTables(SessionTables):
             "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
             "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
             [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
-              json.dumps(dict(st.state), sort_keys=True), now) for st in states])
+              json.dumps(dict(st.state), sort_keys=True) if st.state else "{}", now) for st in states])
         for st in states:   # file by file: a later file's summary replaces an earlier one's title, a prompt never does
             if st.titles:
                 self._put_session_titles(st.titles)
