@@ -99,3 +99,16 @@ def test_reading_in_increments_gives_the_events_of_one_read(fractions: list[floa
     assert len(whole) == 6
     assert [(e.event_id, snapshot(e)) for e in pieces] == [(e.event_id, snapshot(e)) for e in whole]
     assert (offset, counts) == (whole_offset, whole_counts)
+
+
+def test_compact_calls_are_the_events_read_plainly(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.log"
+    records = [_js_record("p#1", 1), _other_record(), _js_record("p#2", 2, model="gemini-2.5-pr\u00f6"),
+               _js_record("p#3", 3, status_code=500)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    log = LogFile("gemini-cli", path, tmp_path)
+    plain = read(log)
+    compact = read(log, compact=True)
+    assert [c.event() for c in compact.calls] + compact.events == plain.events
+    assert [e.status for e in compact.events] == ["error"]           # a failed call stays an event
+    assert compact.calls[0].reasoning == 20 and compact.calls[0].counts == (407, 600, 0, 0, 70)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,16 +40,21 @@ def test_text_buckets_lead_the_token_buckets() -> None:
 
 
 def _both(pricer: Pricer, calls: list[tuple[str, str, int, str | None, tuple[int, int, int, int, int]]],
-          ) -> tuple[int, int]:
-    """Each call through text_cost where it can and through price always; rows must be equal."""
+          reasoning: list[int] | None = None) -> tuple[int, int]:
+    """Each call through text_cost where it can and through price always; rows must be equal.
+
+    ``reasoning``: each call's reasoning tokens (at most its output), else none.
+    """
     fast_taken = 0
     for n, (model, provider, seconds, tier, counts) in enumerate(calls):
         ts_us = seconds * 1_000_000 + n
+        thought = min(reasoning[n], counts[4]) if reasoning else 0
         dims = (provider, model, "/p", "claude-code", None, None, "claude-code", "ok", ())
         event = UsageEvent(f"e{n}", EPOCH + timedelta(microseconds=ts_us), provider, model,
-                           Usage(**dict(zip(TEXT_BUCKETS, counts, strict=True)), service_tier=tier),
+                           Usage(**dict(zip(TEXT_BUCKETS, counts, strict=True)), reasoning_tokens=thought,
+                                 service_tier=tier),
                            project="/p", session="s", agent="claude-code", source="claude-code", response_id=f"m{n}")
-        fast = pricer.text_cost(provider, model, ts_us, tier, counts)
+        fast = pricer.text_cost(provider, model, ts_us, tier, counts, thought)
         general = ImportPartBuilder()
         general.add(PricedEvent(event, pricer.price(event)))
         if fast is None:
@@ -56,7 +62,7 @@ def _both(pricer: Pricer, calls: list[tuple[str, str, int, str | None, tuple[int
         fast_taken += 1
         ref, row = fast
         built = ImportPartBuilder()
-        built.add_text(dims, ref, f"e{n}", ts_us, "s", f"m{n}", tier, counts, row)
+        built.add_text(dims, ref, f"e{n}", ts_us, "s", f"m{n}", tier, counts, row, reasoning=thought)
         assert built.part() == general.part(), (model, tier, counts)
     return fast_taken, len(calls)
 
@@ -68,6 +74,31 @@ def test_text_cost_makes_the_row_price_makes(calls: list[tuple[str, str, int, st
     # Twice: the first pass resolves the plans (text_cost steps aside), the second takes them.
     _both(pricer, calls)  # type: ignore[arg-type]
     _both(pricer, calls)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.tuples(CALLS, st.integers(0, 400_000)), min_size=1, max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_text_cost_with_reasoning_makes_the_row_price_makes(calls: list[tuple[Any, int]]) -> None:
+    pricer = Pricer()
+    plain = [c for c, _ in calls]
+    thoughts = [r for _, r in calls]
+    _both(pricer, plain, thoughts)
+    _both(pricer, plain, thoughts)
+
+
+def test_reasoning_is_kept_beside_output_on_the_fast_path() -> None:
+    day = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
+    calls = [("gemini-2.5-pro", "google", day, None, (1000, 600, 0, 0, 300))] * 2
+    assert _both(Pricer(), calls, [120, 120])[0] == 1
+    row = ImportPartBuilder()
+    pricer = Pricer()
+    _both(pricer, calls[:1])
+    found = pricer.text_cost("google", "gemini-2.5-pro", day * 1_000_000, None, (1000, 600, 0, 0, 300), 120)
+    assert found is not None
+    row.add_text(("google", "gemini-2.5-pro", None, "a", None, None, "a", "ok", ()), found[0], "x", day * 1_000_000,
+                 None, None, None, (1000, 600, 0, 0, 300), found[1], reasoning=120)
+    body = row.part()[1][0][1]
+    assert body[11:17] == (1000, 600, 0, 0, 300, 120)   # the five text buckets, then reasoning
 
 
 def test_text_cost_is_taken_once_a_plan_is_resolved_and_never_with_overrides() -> None:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spendtag.attribution import Rules
 from spendtag.capture.agents import AgentCall, LogFile, read, registry
@@ -85,7 +85,7 @@ class ImportReport:
         return [p for f in self.files for p in f.problems]
 
 
-def head_hash(path: Path, length: int) -> str:
+def head_hash(path: str | Path, length: int) -> str:
     """A fingerprint of the file's first ``length`` bytes (at most HEAD_BYTES): what was already read."""
     import hashlib  # ~4 ms to load (OpenSSL): only when a file has changed, never on an unchanged tree
 
@@ -105,11 +105,14 @@ GROUP_SECONDS = 3.0
 PARALLEL_BYTES = 64 << 20
 CHUNK_BYTES = 4 << 20
 AHEAD_BYTES = 96 << 20
+# What a file costs beyond its bytes (opening it, its reader's set-up, its state), counted as
+# bytes to read: a tree of 100k small files (Droid) is much to read too.
+FILE_BYTES = 8 << 10
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One file to read: from where, with what reader state, and what it looked like."""
+class _Job(NamedTuple):
+    """One file to read: from where, with what reader state, and what it looked like (a tuple:
+    cheap to hand to a worker, 100k of them for a tree of small files)."""
 
     log: LogFile
     offset: int
@@ -124,6 +127,8 @@ class _Job:
 # What reading one file gives back: its report, its new state and its events as compact
 # tuples. Plain data, cheap to pickle from a worker.
 _Read = tuple[FileReport, ImportState, ImportPart]
+# The same as plain tuples: dataclasses with slots pickle through Python code, a few µs each.
+_PlainRead = tuple[tuple[Any, ...], tuple[Any, ...], ImportPart]
 
 
 class _FileReader:
@@ -140,7 +145,7 @@ class _FileReader:
         log = job.log
         result = read(log, job.offset, state=job.state, final=job.final, compact=True)
         events = _attributed(result.events, self.rules)
-        priced = self.pricer.price_many(events)
+        priced = self.pricer.price_many(events) if events else []
         builder = ImportPartBuilder()
         # A file read again from the top may hold larger copies of calls recorded from it
         # while they were being written: given as revised copies, the ledger keeps the largest.
@@ -150,15 +155,17 @@ class _FileReader:
         live = (int((now - LIVE_BEFORE) * 1_000_000), int((now + LIVE_AFTER) * 1_000_000))
         cost = sum(p.cost.total for p in priced) + self._add_calls(builder, result.calls,
                                                                    _ALWAYS if job.restarted else live)
-        for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
-            builder.add(p, revised=True)
-        self._add_calls(builder, result.revised_calls, _ALWAYS)
-        key = str(log.path)
+        if result.revised:
+            for p in self.pricer.price_many(_attributed(result.revised, self.rules)):
+                builder.add(p, revised=True)
+        if result.revised_calls:
+            self._add_calls(builder, result.revised_calls, _ALWAYS)
+        key = log.key
         report = FileReport(key, log.agent, len(events) + len(result.calls), result.malformed, result.skipped,
                             list(result.problems), result.logged_cost_usd, cost if self.compare else 0,
                             job.restarted and not job.whole)
         state = ImportState(key, log.agent, job.size if job.whole else result.offset, job.size, job.mtime_ns,
-                            "" if job.whole else head_hash(log.path, result.offset), job.state,
+                            "" if job.whole else head_hash(key, result.offset), job.state,
                             result.titles if self.titles else {})
         return report, state, builder.part()
 
@@ -181,13 +188,14 @@ class _FileReader:
                 tags = tags_of[call.project] = tuple(found.items())
             counts = call.counts
             priced = None if counts is None else text_cost(call.provider, call.model, call.ts_us, call.service_tier,
-                                                           counts)
+                                                           counts, call.reasoning)
             if priced is not None:
                 assert counts is not None
                 ref, row = priced
                 dims = (call.provider, call.model, call.project, call.agent, None, None, call.source, "ok", tags)
                 builder.add_text(dims, ref, call.event_id, call.ts_us, call.session, call.response_id,
-                                 call.service_tier, counts, row, revised=lo <= call.ts_us <= hi)
+                                 call.service_tier, counts, row, reasoning=call.reasoning,
+                                 revised=lo <= call.ts_us <= hi)
                 total += row[-1]
             else:
                 event = call.event()
@@ -223,9 +231,16 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def _work(jobs: list[_Job]) -> list[_Read]:
+def _work(jobs: list[_Job]) -> list[_PlainRead]:
     assert _WORKER is not None
-    return _WORKER.many(jobs)
+    return [((r.path, r.agent, r.read, r.malformed, r.skipped, r.problems, r.logged_cost_usd, r.priced_cost,
+              r.restarted), (s.path, s.agent, s.offset, s.size, s.mtime_ns, s.head_hash, s.state, s.titles), part)
+            for r, s, part in _WORKER.many(jobs)]
+
+
+def _unpacked(reads: list[_PlainRead]) -> Iterator[_Read]:
+    for report, state, part in reads:
+        yield FileReport(*report), ImportState(*state), part
 
 
 def import_files(store: Store, recorder: Callable[[], Recorder], logs: Iterable[LogFile], rules: Rules | None = None,
@@ -291,19 +306,20 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
     jobs = []
     now = time.time()
     specs: dict[str, registry.Agent] = {}
+    spec: registry.Agent | None = None
     for log in logs:
-        key = str(log.path)
-        spec = specs.get(log.agent)
-        if spec is None:
-            spec = specs[log.agent] = registry.get(log.agent)
+        key = log.key
+        if spec is None or spec.name != log.agent:
+            spec = specs.get(log.agent)
+            if spec is None:
+                spec = specs[log.agent] = registry.get(log.agent)
         try:
-            size, mtime_ns = spec.stamp(log.path)
+            size, mtime_ns = spec.stamp(key)
         except OSError:
             continue
         summary = summaries.get(key)
-        quiet = now - mtime_ns / 1e9 > QUIET
         if (summary is not None and summary[0] == size and summary[1] == mtime_ns
-                and (summary[2] >= summary[0] or not quiet or spec.whole)):
+                and (summary[2] >= size or spec.whole or now - mtime_ns / 1e9 <= QUIET)):
             # Unchanged, and nothing is waiting to be closed (an open call at the end of a
             # file that has since gone quiet is closed by reading it once more, final).
             report.unchanged += 1
@@ -318,17 +334,18 @@ def _jobs(store: Store, logs: Iterable[LogFile], report: ImportReport,
             if saved is not None:
                 state, restarted = dict(saved.state), True
         elif saved is not None:
-            if size >= saved.offset and head_hash(log.path, saved.offset) == saved.head_hash:
+            if size >= saved.offset and head_hash(key, saved.offset) == saved.head_hash:
                 offset, state = saved.offset, dict(saved.state)
             else:
                 restarted = True
+        quiet = now - mtime_ns / 1e9 > QUIET
         jobs.append(_Job(log, offset, state, quiet, restarted, size, mtime_ns, spec.whole))
     return jobs
 
 
 def _read_all(reader: _FileReader, jobs: list[_Job], workers: int | None) -> Iterator[_Read]:
     """Each job's result, in job order: here, or from worker processes when there is much to read."""
-    to_read = sum(job.size - job.offset for job in jobs)
+    to_read = sum(map(_to_read, jobs))
     if workers is None:
         workers = (os.cpu_count() or 1) if to_read >= PARALLEL_BYTES else 0
     if workers <= 1 or len(jobs) < 2 or not _can_fork():
@@ -336,6 +353,11 @@ def _read_all(reader: _FileReader, jobs: list[_Job], workers: int | None) -> Ite
             yield reader(job)
         return
     yield from _read_in_workers(reader, _chunks(jobs), workers)
+
+
+def _to_read(job: _Job) -> int:
+    """What reading ``job`` costs, in bytes read."""
+    return job.size - job.offset + FILE_BYTES
 
 
 def _can_fork() -> bool:
@@ -350,7 +372,7 @@ def _chunks(jobs: Sequence[_Job]) -> Iterator[tuple[list[_Job], int]]:
     size = 0
     for job in jobs:
         chunk.append(job)
-        size += job.size - job.offset
+        size += _to_read(job)
         if size >= CHUNK_BYTES:
             yield chunk, size
             chunk, size = [], 0
@@ -369,7 +391,7 @@ def _read_in_workers(reader: _FileReader, chunks: Iterator[tuple[list[_Job], int
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(reader, os.getpid())) as pool:
-        in_flight: deque[tuple[Future[list[_Read]], int]] = deque()
+        in_flight: deque[tuple[Future[list[_PlainRead]], int]] = deque()
         ahead = 0
         for chunk, size in chunks:
             in_flight.append((pool.submit(_work, chunk), size))
@@ -377,9 +399,9 @@ def _read_in_workers(reader: _FileReader, chunks: Iterator[tuple[list[_Job], int
             while ahead >= AHEAD_BYTES and len(in_flight) > workers:
                 future, done = in_flight.popleft()
                 ahead -= done
-                yield from future.result()
+                yield from _unpacked(future.result())
         while in_flight:
-            yield from in_flight.popleft()[0].result()
+            yield from _unpacked(in_flight.popleft()[0].result())
 
 
 def _attributed(events: list[UsageEvent], rules: Rules | None) -> list[UsageEvent]:

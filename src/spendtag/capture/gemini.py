@@ -21,8 +21,15 @@ _TIERS = {
 }
 
 
+_SNAKE: dict[str, str] = {}
+
+
 def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    """``promptTokenCount`` -> ``prompt_token_count`` (our own field names only: the cache stays small)."""
+    found = _SNAKE.get(name)
+    if found is None:
+        found = _SNAKE[name] = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    return found
 
 
 def _get(obj: JSON, camel: str) -> object:

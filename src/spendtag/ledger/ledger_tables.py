@@ -132,10 +132,10 @@ class LedgerTables(SessionTables):
             "offset_bytes = excluded.offset_bytes, size = excluded.size, mtime_ns = excluded.mtime_ns, "
             "head_hash = excluded.head_hash, state = excluded.state, updated_at = excluded.updated_at",
             [(st.path, st.agent, st.offset, st.size, st.mtime_ns, st.head_hash,
-              json.dumps(dict(st.state), sort_keys=True), now) for st in states])
-        titles = {session: title for st in states for session, title in st.titles.items()}
-        if titles:
-            self._put_session_titles(titles)
+              json.dumps(dict(st.state), sort_keys=True) if st.state else "{}", now) for st in states])
+        for st in states:   # file by file: a later file's summary replaces an earlier one's title, a prompt never does
+            if st.titles:
+                self._put_session_titles(st.titles)
 
     # -- virtual keys and budget holds (proxy) --------------------------------------------
 

@@ -82,7 +82,7 @@ _GROUP_COLUMN = {"tag": "tagset_id", **{d: c for d, c in zip(DIMENSIONS, DIM_COL
 _BUCKETS = attrgetter(*TOKEN_BUCKETS)
 _ZEROS = (0,) * len(COST_COMPONENTS)
 _REMAP_CHUNK = 400   # dims rows moved by one UPDATE of a retag (each UPDATE scans the events in range once)
-_NO_TOKENS = (0,) * (len(TOKEN_BUCKETS) - 5)   # the token buckets after the five text ones
+_NO_TOKENS = (0,) * (len(TOKEN_BUCKETS) - 6)   # the token buckets after the five text ones and reasoning
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
@@ -166,11 +166,12 @@ class ImportPartBuilder:
 
     def add_text(self, dims: tuple[Any, ...], price: PriceRef, event_id: str, ts_us: int, session: str | None,
                  response_id: str | None, service_tier: str | None, counts: tuple[int, int, int, int, int],
-                 cost: tuple[int, ...], *, revised: bool = False) -> None:
+                 cost: tuple[int, ...], *, reasoning: int = 0, revised: bool = False) -> None:
         """What ``add`` makes of a priced, status-ok event with only text tokens, from plain values.
 
         ``dims`` as in ``add`` (tags already applied); ``counts`` in ``Pricer.text_cost``'s
-        order (the first five token buckets); ``cost`` the components then the total.
+        order (the first five token buckets), ``reasoning`` the reasoning tokens inside their
+        output; ``cost`` the components then the total.
         """
         key = (dims, id(price))
         head = self._index.get(key)
@@ -179,7 +180,7 @@ class ImportPartBuilder:
             self.heads.append((dims, price))
         (self.revised if revised else self.events).append((head, (
             event_id, ts_us, session or "", response_id, service_tier, None, None, None,
-            0, 0, 0, *counts, *_NO_TOKENS, *cost)))
+            0, 0, 0, *counts, reasoning, *_NO_TOKENS, *cost)))
 
     def part(self) -> ImportPart:
         return self.heads, self.events, self.revised

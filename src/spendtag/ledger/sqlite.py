@@ -49,6 +49,8 @@ from spendtag.usage import PricedEvent
 _INSERT_SQL = f"INSERT INTO events ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
 _IMPORT_SQL = (f"INSERT OR IGNORE INTO events ({', '.join(IMPORT_COLUMNS)}) "
                f"VALUES ({', '.join('?' * len(IMPORT_COLUMNS))})")
+# Rows written by one statement of an import (several small files' events, or their states).
+_PART_ROWS = 2000
 _IN_CHUNK = 900
 PAGE_SIZE = 16384   # for new ledgers
 _SCAN_CACHE = -2048  # KiB of page cache while event_rows reads
@@ -293,10 +295,11 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
         ``INSERT OR IGNORE`` skips an id the ledger (or an earlier part) has; the change count
         says whether it did. Copies are the exception (resumed sessions, sub-agent calls also
         written in the parent), so most parts go in at once. For the others, the rows it did
-        insert are told apart by their ``recorded_at``: each part gets its own value, later
-        than any this ledger had when the write lock was taken (savepoints would say it too,
-        but they double the cost of the whole import). Parts are written as they come and only
-        their sums are kept, so a large transaction costs little memory. Foreign keys are not
+        insert are told apart by their ``recorded_at``: each part (or run of small parts, written
+        by one statement) gets its own value, later than any this ledger had when the write lock
+        was taken (savepoints would say it too, but they double the cost of the whole import).
+        Parts are written as they come and only their sums are kept, so a large transaction
+        costs little memory. Foreign keys are not
         checked here: every dims and prices id comes from rows this store read or made
         (checking costs a third of the insert time). Revised copies are applied last, once
         the rollups of the new events are written (``_apply_revised`` rebuilds some).
@@ -313,22 +316,41 @@ class SQLiteStore(RollupStore, LedgerTables, ProviderTables, InvoiceTables, Cred
                 # (an earlier transaction's stamps end before it committed, each part taking
                 # more than a microsecond), unless the clock went back, which _inserted_rows sees.
                 stamp = max(int(time.time() * 1_000_000), self._last_stamp + 1)
+                # Small parts (a file with a call or two: Droid, Cline...) are written together, as
+                # one part: a statement per file was most of the time of a tree of small files.
+                pending: list[tuple[Any, ...]] = []
+                states: list[ImportState] = []
+
+                def flush() -> None:
+                    nonlocal inserted, stamp, pending
+                    rows = pending
+                    pending = []
+                    before = conn.total_changes
+                    conn.executemany(_IMPORT_SQL, rows)
+                    added = conn.total_changes - before
+                    if added != len(rows):
+                        rows = self._inserted_rows(rows, stamp, added)
+                    inserted += len(rows)
+                    _add_sums(rows, hours, sessions)
+                    stamp += 1
+
                 for (heads, events, copies), state in files:
                     if events or copies:
                         total += len(events) + len(copies)
                         head_rows = [self._import_head(stamp, dims, price) for dims, price in heads]
                         # Revised copies wait for the end; one inserted then keeps its part's stamp.
                         revised.extend(head_rows[head] + body for head, body in copies)
-                        rows = [head_rows[head] + body for head, body in events]
-                        before = conn.total_changes
-                        conn.executemany(_IMPORT_SQL, rows)
-                        added = conn.total_changes - before
-                        if added != len(rows):
-                            rows = self._inserted_rows(rows, stamp, added)
-                        inserted += len(rows)
-                        _add_sums(rows, hours, sessions)
-                        stamp += 1
-                    self._put_import_states([state])
+                        pending.extend(head_rows[head] + body for head, body in events)
+                        if len(pending) >= _PART_ROWS:
+                            flush()
+                    states.append(state)
+                    if len(states) >= _PART_ROWS:
+                        self._put_import_states(states)
+                        states = []
+                if pending:
+                    flush()
+                if states:
+                    self._put_import_states(states)
                 self._last_stamp = stamp - 1
                 days: dict[tuple[int, int], list[int]] = {}
                 for (hour, dim_id), acc in hours.items():

@@ -70,7 +70,8 @@ def _unpriced(provider: str, model: str, day: str, source: str, reason: str) -> 
 class _Tier:
     """Compiled rates for one tier: pico-USD per unit as int (exact) or Decimal (rounded per component)."""
 
-    __slots__ = ("rates", "missing", "fee", "ref", "fallbacks", "_refs", "reported_ref", "cost", "text_row")
+    __slots__ = ("rates", "plain_reasoning", "missing", "fee", "ref", "fallbacks", "_refs", "reported_ref", "cost",
+                 "text_row")
     reported_ref: PriceRef | None
     cost: Callable[[Usage], Cost]
     text_row: Callable[[int, int, int, int, int], tuple[int, ...] | None]
@@ -91,6 +92,8 @@ class _Tier:
         self.rates = tuple(r for r in rates if r[0] != "request_fee")
         self.missing = tuple(b for b in _PRICED if b not in table)
         self.fallbacks = tuple(fallbacks.items())
+        # Reasoning tokens only counted inside output (no rate of their own): text_row prices them.
+        self.plain_reasoning = "reasoning_tokens" not in table and "reasoning_tokens" not in fallbacks
         self.ref = PriceRef(ref.provider, ref.model, shown, ref.price_date, ref.source, ref.note)
         self._refs: dict[tuple[str, ...], PriceRef] = {}
         self.reported_ref = None
@@ -281,15 +284,18 @@ class Pricer:
         return plan.tier(event.usage).cost(event.usage)
 
     def text_cost(self, provider: str, model: str, ts_us: int, service_tier: str | None,
-                  counts: tuple[int, int, int, int, int]) -> tuple[PriceRef, tuple[int, ...]] | None:
-        """``price`` for text-only usage given as counts (TEXT_BUCKETS) at ``ts_us`` (µs since the epoch, UTC).
+                  counts: tuple[int, int, int, int, int],
+                  reasoning: int = 0) -> tuple[PriceRef, tuple[int, ...]] | None:
+        """``price`` for text-only usage given as counts (TEXT_BUCKETS) at ``ts_us`` (µs since the epoch, UTC),
+        ``reasoning`` of the output tokens being reasoning.
 
         The bulk-import path: the price used and the cost as a row (components in
         COST_COMPONENTS order, then the total), with no event, Usage or Cost made. None
         whenever ``price`` would do more than apply a list price it has already resolved:
         an override book, time-of-day windows, a model or day not priced yet, an unpriced
-        model or bucket, a fallback rate. The caller then uses ``price``, which resolves the
-        plan, so the next call with the same model, day and tier takes this path.
+        model or bucket, a fallback rate, reasoning with a rate of its own. The caller then
+        uses ``price``, which resolves the plan, so the next call with the same model, day and
+        tier takes this path.
         """
         if self._has_book:
             return None
@@ -305,6 +311,8 @@ class Pricer:
         tiers = plan.tiers
         i, r, w5, w1, o = counts
         tier = tiers[0] if len(tiers) == 1 else tiers[bisect_left(plan.starts, i + r + w5 + w1)]
+        if reasoning and not tier.plain_reasoning:
+            return None
         row = tier.text_row(i, r, w5, w1, o)
         return None if row is None or row[-1] > MAX_CALL_COST else (tier.ref, row)   # (price says why)
 

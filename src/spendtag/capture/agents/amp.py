@@ -144,7 +144,7 @@ def files(place: Path) -> list[LogFile]:
     threads = place / "threads" if (place / "threads").is_dir() else place
     if not threads.is_dir():
         return [LogFile(SOURCE, place, place.parent)] if place.is_file() else []
-    return [LogFile(SOURCE, log.path, place) for log in discovery.scan(SOURCE, threads, ("*.json",))]
+    return [LogFile(SOURCE, log.key, place) for log in discovery.scan(SOURCE, threads, ("*.json",))]
 
 
 def sniff(path: Path, head: bytes) -> bool:

@@ -15,6 +15,7 @@ The same file reached through two roots (a symlinked config directory) is listed
 from __future__ import annotations
 
 import fnmatch
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -53,28 +54,48 @@ def _unique(files: Iterable[LogFile]) -> list[LogFile]:
     files = list(files)
     if len({log.root for log in files}) <= 1:
         # One root: its files are distinct already (thousands of them on an unchanged import).
-        return sorted(files, key=lambda f: (f.agent, str(f.path)))
-    seen: set[Path] = set()
+        return sorted(files, key=_ORDER)
+    roots: dict[Path, tuple[str, str | None]] = {}
+    linked = False
+    for root in {log.root for log in files}:
+        try:
+            real_root = str(root.resolve())
+        except OSError:
+            real_root = str(root)
+        roots[root] = (_prefix(str(root)), None if real_root == str(root) else real_root)
+        linked = linked or real_root != str(root)
+    if not linked and _NORMCASE is None and len({log.key for log in files}) == len(files):
+        return sorted(files, key=_ORDER)      # every path is its file's real path, and none is twice
+    seen: set[str] = set()
     out: list[LogFile] = []
-    roots: dict[Path, Path] = {}
     for log in files:
         # Resolve each root once, not each file (thousands of files: resolving each was
         # most of an unchanged import's time); a file reached through two roots is the
-        # same real root plus the same relative path.
-        real_root = roots.get(log.root)
-        if real_root is None:
-            try:
-                real_root = roots[log.root] = log.root.resolve()
-            except OSError:
-                real_root = roots[log.root] = log.root
-        try:
-            real = real_root / log.path.relative_to(log.root)
-        except ValueError:
-            real = log.path
+        # same real root plus the same relative path. Worked on as text: making a Path per
+        # file was most of what was left.
+        prefix, real_root_text = roots[log.root]
+        real = key = log.key
+        if real_root_text is not None:          # a root reached through a link: where its files really are
+            if key.startswith(prefix):
+                real = os.path.join(real_root_text, key[len(prefix):])
+            elif key == prefix[:-1]:
+                real = real_root_text
+        if _NORMCASE is not None:
+            real = _NORMCASE(real)
         if real not in seen:
             seen.add(real)
             out.append(log)
-    return sorted(out, key=lambda f: (f.agent, str(f.path)))
+    return sorted(out, key=_ORDER)
+
+
+_ORDER = operator.attrgetter("agent", "key")
+# Paths that differ only in case are the same file on Windows (Path equality says so there too).
+_NORMCASE = os.path.normcase if os.name == "nt" else None
+
+
+def _prefix(root: str) -> str:
+    """``root`` with one separator at its end: what the paths of the files under it start with."""
+    return root if root.endswith(os.sep) else root + os.sep
 
 
 def _expand(entry: str, home: Path) -> Path:
@@ -165,31 +186,29 @@ def _under_path(spec: registry.Agent, path: Path, *, sniff: bool) -> list[LogFil
     """
     agent = spec.name
     if path.is_file():
-        files, root = [path], path.parent
-    elif path.is_dir():
-        if agent == "claude-code" and (path / "projects").is_dir():
-            path = path / "projects"
-        elif agent == "codex" and (path / "sessions").is_dir():
-            return codex_files(path)
-        if not spec.patterns:
-            found = spec.files(path)
-            return [log for log in found if sniff_agent(log.path) == agent] if sniff else found
-        files = _files_under(path, spec.patterns)
-        root = path
-    else:
+        return [LogFile(agent, path, path.parent)] if not sniff or sniff_agent(path) == agent else []
+    if not path.is_dir():
         return []
+    if agent == "claude-code" and (path / "projects").is_dir():
+        path = path / "projects"
+    elif agent == "codex" and (path / "sessions").is_dir():
+        return codex_files(path)
+    if not spec.patterns:
+        found = spec.files(path)
+        return [log for log in found if sniff_agent(log.path) == agent] if sniff else found
+    files = _files_under(path, spec.patterns)
     if sniff:
-        files = [f for f in files if sniff_agent(f) == agent]
-    return [LogFile(agent, f, root) for f in files]
+        files = [f for f in files if sniff_agent(Path(f)) == agent]
+    return [LogFile(agent, f, path) for f in files]
 
 
-def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
+def _files_under(top: Path, patterns: tuple[str, ...]) -> list[str]:
     """Regular files under ``top`` whose names match a pattern, sorted by path (``rglob`` without
     a stat per file).
 
     Like ``rglob``, symlinked directories are not followed; a symlink to a file counts. The
-    paths are found and sorted as text: on a tree of 100k session files, comparing ``Path``
-    objects was a third of an unchanged import's time.
+    paths are found, sorted and given as text: on a tree of 100k session files, making and
+    comparing ``Path`` objects was most of an unchanged import's time.
     """
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     found: list[str] = []
@@ -206,7 +225,7 @@ def _files_under(top: Path, patterns: tuple[str, ...]) -> list[Path]:
                 elif match(entry.name) and entry.is_file():
                     found.append(entry.path)
     found.sort()
-    return [Path(name) for name in found]
+    return found
 
 
 def scan(agent: str, place: Path, patterns: tuple[str, ...]) -> list[LogFile]:

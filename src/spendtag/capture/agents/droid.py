@@ -13,14 +13,13 @@ folder's name (``-home-me-app``, as Claude Code encodes it).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.capture._fields import DECODE_FAILURES, loads
 from spendtag.capture.agents import discovery, registry
 from spendtag.capture.agents.claude_code import decode_folder
 from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, time_us
@@ -32,13 +31,23 @@ SOURCE = "droid"
 SUFFIX = ".settings.json"
 
 
+_LABEL = re.compile(r"\[[^\]]*\]")
+_SEPARATORS = re.compile(r"[-.\s]+")
+_MODELS: dict[str, str] = {}   # the few names a tree uses, each converted once
+
+
 def model_name(raw: str) -> str:
     """``custom:Claude Sonnet 4.5 [Proxy]`` -> ``claude-sonnet-4-5``: Droid's display names as model ids."""
-    name = re.sub(r"\[[^\]]*\]", "", raw.removeprefix("custom:")).strip().lower()
-    return re.sub(r"[-.\s]+", "-", name).strip("-")
+    found = _MODELS.get(raw)
+    if found is None:
+        name = _LABEL.sub("", raw.removeprefix("custom:")).strip().lower()
+        found = _SEPARATORS.sub("-", name).strip("-")
+        if len(_MODELS) < 1000:
+            _MODELS[raw] = found
+    return found
 
 
-def _start(transcript: Path) -> tuple[str | None, int | None]:
+def _start(transcript: str) -> tuple[str | None, int | None]:
     """The ``cwd`` and the first time in the session's transcript (its first lines only)."""
     cwd, first = None, None
     try:
@@ -48,7 +57,7 @@ def _start(transcript: Path) -> tuple[str | None, int | None]:
                 if not line:
                     break
                 try:
-                    rec = json.loads(line)
+                    rec = loads(line)
                 except ValueError:
                     continue
                 if not isinstance(rec, dict):
@@ -65,11 +74,14 @@ def _start(transcript: Path) -> tuple[str | None, int | None]:
 
 
 def read_settings(log: LogFile, *, compact: bool = True) -> ReadResult:
-    tally = Tally(log.path, 0)
-    session = log.path.name.removesuffix(SUFFIX)
+    # The path as text: with one small file per session, Path operations were a good part of the time.
+    path = log.key
+    tally = Tally(path, 0)
+    session = os.path.basename(path).removesuffix(SUFFIX)
     try:
-        raw = log.path.read_bytes()
-        settings = json.loads(raw)
+        with open(path, "rb") as f:
+            raw = f.read()
+        settings = loads(raw)
     except OSError as exc:
         tally.malformed += 1
         tally.note(0, f"unreadable ({exc})")
@@ -80,7 +92,7 @@ def read_settings(log: LogFile, *, compact: bool = True) -> ReadResult:
         return tally.result([], 0)
     tally.lines += 1
     try:
-        found = _call(log.path, session, settings)
+        found = _call(path, session, settings)
     except DECODE_FAILURES as exc:
         tally.bad(0, 1, str(exc))
         return tally.result([], len(raw))
@@ -92,7 +104,7 @@ def read_settings(log: LogFile, *, compact: bool = True) -> ReadResult:
     return tally.result([found.event()], len(raw))
 
 
-def _call(path: Path, session: str, settings: object) -> Any:
+def _call(path: str, session: str, settings: object) -> Any:
     if not isinstance(settings, Mapping):
         raise UsageFormatError("not a settings object")
     usage = settings.get("tokenUsage")
@@ -105,16 +117,18 @@ def _call(path: Path, session: str, settings: object) -> Any:
     if not (inp or out or write or read or thinking):
         return None
     raw_model = settings.get("model")
-    if not isinstance(raw_model, str) or not model_name(raw_model):
+    model = model_name(raw_model) if isinstance(raw_model, str) else ""
+    if not model:
         raise UsageFormatError("no model")
-    model = model_name(raw_model)
-    cwd, first = _start(path.with_name(session + ".jsonl"))
+    folder = os.path.dirname(path)
+    cwd, first = _start(os.path.join(folder, session + ".jsonl"))
     ts = time_us(settings.get("providerLockTimestamp")) or first
     if ts is None:
         ts = os.stat(path).st_mtime_ns // 1000
     provider = settings.get("providerLock")
     provider = provider if isinstance(provider, str) and provider else guess_provider(model)
-    project = cwd or (decode_folder(path.parent.name) if path.parent.name.startswith("-") else None)
+    parent = os.path.basename(folder)
+    project = cwd or (decode_folder(parent) if parent.startswith("-") else None)
     return call(f"{SOURCE}:{session}", ts, provider, model, input=inp, cache_read=read, cache_write=write,
                 output=out + thinking, reasoning=thinking, project=project, session=session, agent=SOURCE,
                 source=SOURCE)

@@ -20,12 +20,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from spendtag.capture._fields import DECODE_FAILURES
+from spendtag.bounds import MAX_COUNT, clean_text
+from spendtag.capture._fields import DECODE_FAILURES, subtract, to_count
 from spendtag.capture.agents import discovery, registry
-from spendtag.capture.agents.jsonl import LogFile, ReadResult, Tally, parse_time, prompt_title
-from spendtag.capture.parsers import parse_usage
+from spendtag.capture.agents.jsonl import AgentCall, LogFile, ReadResult, Tally, parse_time, prompt_title
 from spendtag.errors import UsageFormatError
-from spendtag.usage import SessionTitle, UsageEvent
+from spendtag.periods import to_us
+from spendtag.usage import SessionTitle, Usage, UsageEvent
 
 SOURCE = "gemini-cli"
 EVENT = "gemini_cli.api_response"
@@ -33,6 +34,13 @@ PROMPT = "gemini_cli.user_prompt"   # its ``prompt`` attribute is there when pro
 _DECODER = json.JSONDecoder()
 _WS = " \t\r\n"
 _OTLP_VALUE_KEYS = ("stringValue", "intValue", "doubleValue", "boolValue")
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# The record's counts, each with the usageMetadata field it stands for (named so in errors).
+_COUNTS = (("input_token_count", "usageMetadata.prompt_token_count"),
+           ("cached_content_token_count", "usageMetadata.cached_content_token_count"),
+           ("output_token_count", "usageMetadata.candidates_token_count"),
+           ("thoughts_token_count", "usageMetadata.thoughts_token_count"),
+           ("tool_token_count", "usageMetadata.tool_use_prompt_token_count"))
 
 
 def _value(v: object) -> object:
@@ -47,6 +55,9 @@ def _value(v: object) -> object:
 
 def _attributes(record: Mapping[str, Any]) -> dict[str, object]:
     raw = record.get("attributes")
+    if type(raw) is dict:
+        # The JS SDK's plain object (the usual case): text and numbers are taken as they are.
+        return {str(k): v if type(v) in _PLAIN else _value(v) for k, v in raw.items()}
     if isinstance(raw, Mapping):
         return {str(k): _value(v) for k, v in raw.items()}
     if isinstance(raw, list):
@@ -73,6 +84,8 @@ def _record_time(record: Mapping[str, Any], attrs: Mapping[str, object]) -> tupl
     """The call's time, and a text form of it that is stable for the event id."""
     for raw in (attrs.get("event.timestamp"), record.get("timeUnixNano"), record.get("observedTimeUnixNano"),
                 record.get("timestamp")):
+        if raw is None:
+            continue
         if isinstance(raw, str) and raw.isdigit():
             raw = int(raw)
         ts = parse_time(raw)
@@ -85,25 +98,34 @@ def _record_time(record: Mapping[str, Any], attrs: Mapping[str, object]) -> tupl
     return None, ""
 
 
-def _count(attrs: Mapping[str, object], name: str) -> object:
-    value = attrs.get(name)
-    return 0 if value is None else value
+def _counts(attrs: Mapping[str, object]) -> tuple[int, int, int, int]:
+    """(input, cache read, output, reasoning): what ``parse_usage("google", ...)`` makes of the record's
+    counts as usageMetadata fields, without the general parser's work per field (most of the
+    reading time): the same values and the same errors."""
+    prompt, cached, candidates, thoughts = (_tokens(attrs.get(name), shown) for name, shown in _COUNTS[:4])
+    if cached > prompt:
+        subtract(prompt, "usageMetadata.promptTokenCount", {"cachedContentTokenCount": cached,
+                                                             "uncached AUDIO tokens": 0})   # raises
+    tool = _tokens(attrs.get(_COUNTS[4][0]), _COUNTS[4][1])
+    return prompt - cached + tool, cached, candidates + thoughts, thoughts
 
 
-def _event(record: Mapping[str, Any], attrs: Mapping[str, object]) -> UsageEvent:
+def _tokens(value: object, shown: str) -> int:
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
+    return 0 if value is None else to_count(value, shown)
+
+
+def _event(record: Mapping[str, Any], attrs: Mapping[str, object], compact: bool = False) -> UsageEvent | AgentCall:
+    """The record's call: a UsageEvent, or with ``compact`` an AgentCall when it succeeded (the
+    same values: text made valid as UsageEvent makes it)."""
     ts, when = _record_time(record, attrs)
     if ts is None:
         raise UsageFormatError("no readable time")
     model = attrs.get("model")
     if not isinstance(model, str) or not model:
         raise UsageFormatError("no model")
-    usage = parse_usage("google", {
-        "prompt_token_count": _count(attrs, "input_token_count"),
-        "cached_content_token_count": _count(attrs, "cached_content_token_count"),
-        "candidates_token_count": _count(attrs, "output_token_count"),
-        "thoughts_token_count": _count(attrs, "thoughts_token_count"),
-        "tool_use_prompt_token_count": _count(attrs, "tool_token_count"),
-    }, api="gemini")
+    inp, cached, out, reasoning = _counts(attrs)
     session = attrs.get("session.id")
     session = session if isinstance(session, str) and session else None
     own_id = attrs.get("event.id") or attrs.get("log.record.uid")
@@ -114,6 +136,13 @@ def _event(record: Mapping[str, Any], attrs: Mapping[str, object]) -> UsageEvent
         event_id = f"{SOURCE}:{session or ''}:{prompt if isinstance(prompt, str) else ''}:{when}"
     status = attrs.get("status_code")
     failed = isinstance(status, int | str) and str(status).isdigit() and int(status) >= 400
+    if compact and not failed:
+        if not (event_id.isascii() and model.isascii() and (session is None or session.isascii())):
+            event_id, model = clean_text(event_id), clean_text(model)
+            session = None if session is None else clean_text(session)
+        return AgentCall(event_id, to_us(ts), "google", model, (inp, cached, 0, 0, out), None, None, None, session,
+                         SOURCE, SOURCE, None, reasoning)
+    usage = Usage(input_tokens=inp, cache_read_tokens=cached, output_tokens=out, reasoning_tokens=reasoning)
     return UsageEvent(
         event_id=event_id, ts=ts, provider="google", model=model, usage=usage, session=session,
         agent=SOURCE, source=SOURCE, status="error" if failed else "ok",
@@ -160,8 +189,9 @@ def _next_start(text: str, pos: int) -> int | None:
             return pos
 
 
-def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) -> ReadResult:
-    """Complete records from ``offset``; ``lines`` counts top-level JSON values, not text lines."""
+def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None, compact: bool = False) -> ReadResult:
+    """Complete records from ``offset``; ``lines`` counts top-level JSON values, not text lines.
+    ``compact``: successful calls as ``ReadResult.calls``."""
     caller_state = state
     with open(log.path, "rb") as f:
         offset, state, restart = checked_offset(f, log, offset, state)
@@ -172,6 +202,7 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
     text = data.decode("utf-8", errors="surrogateescape")   # round-trips to the same bytes
     line_base = int(state.get("line", 0))
     events: list[UsageEvent] = []
+    calls: list[AgentCall] = []
     titles: dict[str, SessionTitle] = {}
     consumed = 0
     counted_to = 0
@@ -194,7 +225,11 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
                     continue
                 found = True
                 try:
-                    events.append(_event(record, attrs))
+                    found_call = _event(record, attrs, compact)
+                    if isinstance(found_call, AgentCall):
+                        calls.append(found_call)
+                    else:
+                        events.append(found_call)
                 except DECODE_FAILURES as exc:   # UsageFormatError, and whatever else a record's values raise
                     tally.bad(offset, line_no + 1, f"{EVENT}: {exc}")
         except RecursionError:
@@ -213,7 +248,7 @@ def read(log: LogFile, offset: int = 0, *, state: dict[str, Any] | None = None) 
     if caller_state is not None:
         caller_state.clear()
         caller_state.update(state)
-    result = tally.result(events, new_offset)
+    result = tally.result(events, new_offset, None, calls)
     result.titles = titles
     return result
 
@@ -238,7 +273,7 @@ def checked_offset(f: Any, log: LogFile, offset: int,
 
 
 def _read(log: LogFile, offset: int, *, state: dict[str, Any], final: bool, compact: bool) -> ReadResult:
-    return read(log, offset, state=state)
+    return read(log, offset, state=state, compact=compact)
 
 
 AGENT = registry.Agent(

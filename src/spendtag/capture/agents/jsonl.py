@@ -24,11 +24,39 @@ BLOCK = 1 << 22          # 4 MiB reads: few syscalls, bounded memory on multi-GB
 MAX_PROBLEMS = 20        # "first few" messages; the counters carry the full story
 
 
-@dataclass(frozen=True, slots=True)
 class LogFile:
-    agent: str            # an agent's name in the registry: "claude-code", "codex", ...
-    path: Path
-    root: Path            # the root it was found under (e.g. ~/.claude/projects)
+    """One log file: the agent that wrote it, the file, and the root it was found under.
+
+    ``key`` is the path as text (the ledger's key for the file); ``path`` is made from it when
+    first asked for: an unchanged import of 100k files never needs the ``Path`` objects.
+    """
+
+    __slots__ = ("agent", "key", "root", "_path")
+
+    def __init__(self, agent: str, path: Path | str, root: Path) -> None:
+        self.agent = agent            # an agent's name in the registry: "claude-code", "codex", ...
+        self.root = root              # the root it was found under (e.g. ~/.claude/projects)
+        if isinstance(path, str):
+            self.key, self._path = path, None
+        else:
+            self.key, self._path = str(path), path
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.key)
+        return self._path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogFile):
+            return NotImplemented
+        return (self.agent, self.key, self.root) == (other.agent, other.key, other.root)
+
+    def __hash__(self) -> int:
+        return hash((self.agent, self.key, self.root))
+
+    def __repr__(self) -> str:
+        return f"LogFile(agent={self.agent!r}, path={self.path!r}, root={self.root!r})"
 
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
@@ -54,6 +82,7 @@ class AgentCall(NamedTuple):
     agent: str
     source: str
     response_id: str | None
+    reasoning: int = 0            # reasoning tokens, inside counts' output (kept as info), with counts
 
     def event(self) -> UsageEvent:
         usage = self.usage
@@ -61,7 +90,7 @@ class AgentCall(NamedTuple):
             assert self.counts is not None
             i, r, w5, w1, o = self.counts
             usage = Usage(input_tokens=i, cache_read_tokens=r, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
-                          output_tokens=o, service_tier=self.service_tier)
+                          output_tokens=o, reasoning_tokens=self.reasoning, service_tier=self.service_tier)
         return UsageEvent(event_id=self.event_id, ts=from_us(self.ts_us), provider=self.provider,
                           model=self.model, usage=usage, project=self.project, session=self.session,
                           agent=self.agent, source=self.source, response_id=self.response_id)
@@ -100,8 +129,8 @@ class Tally:
 
     __slots__ = ("path", "seen_to", "lines", "malformed", "skipped", "problems")
 
-    def __init__(self, path: Path, seen_to: int) -> None:
-        self.path = path
+    def __init__(self, path: Path | str, seen_to: int) -> None:
+        self.path = path            # shown in the problems' messages
         self.seen_to = seen_to
         self.lines = 0
         self.malformed = 0

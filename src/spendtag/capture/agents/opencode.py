@@ -276,8 +276,8 @@ def sniff(path: Path, head: bytes) -> bool:
     return b'"providerID"' in head and b'"modelID"' in head and b'"sessionID"' in head
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    return registry.sqlite_stamp(path) if path.suffix == ".db" else registry.file_stamp(path)
+def _stamp(path: str) -> tuple[int, int]:
+    return registry.sqlite_stamp(path) if os.path.splitext(path)[1] == ".db" else registry.file_stamp(path)
 
 
 AGENT = registry.Agent(

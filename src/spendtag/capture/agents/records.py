@@ -149,9 +149,16 @@ def call(event_id: str, ts_us: int, provider: str | None, model: str, *, input: 
     provider, model = priceable(provider, model)
     usage = None
     counts: tuple[int, int, int, int, int] | None = (input, cache_read, cache_write, 0, output)
-    if reasoning or reported is not None:
+    if reasoning:
+        reasoning = min(reasoning, output)
+        values = (input, cache_read, cache_write, output, reasoning)
+        if min(values) < 0 or max(values) > MAX_COUNT:
+            # The Usage the calls stand for raises the error (reasoning <= output, within bounds too).
+            Usage(input_tokens=input, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
+                  output_tokens=output, reasoning_tokens=reasoning).checked()
+    if reported is not None:
         usage = Usage(input_tokens=input, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
-                      output_tokens=output, reasoning_tokens=min(reasoning, output), reported_cost=reported).checked()
-        counts = None
+                      output_tokens=output, reasoning_tokens=reasoning, reported_cost=reported).checked()
+        counts, reasoning = None, 0
     return AgentCall(event_id, ts_us, provider, model, counts, None, usage, clean_optional(project),
-                     clean_optional(session), agent, source, None)
+                     clean_optional(session), agent, source, None, reasoning)

@@ -48,16 +48,17 @@ class Reader(Protocol):
 
 # A file's first 64 KiB and its path -> whether this agent wrote it (for ``spendtag import PATH``).
 Sniffer = Callable[[Path, bytes], bool]
-# A log -> (size, mtime_ns) that changes whenever its usage may have (a SQLite database adds its -wal).
-Stamp = Callable[[Path], tuple[int, int]]
+# A log's path (as text: called for every file of an unchanged import) -> (size, mtime_ns) that
+# changes whenever its usage may have (a SQLite database adds its -wal).
+Stamp = Callable[[str], tuple[int, int]]
 
 
-def file_stamp(path: Path) -> tuple[int, int]:
+def file_stamp(path: str | Path) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_size, stat.st_mtime_ns
 
 
-def sqlite_stamp(path: Path) -> tuple[int, int]:
+def sqlite_stamp(path: str | Path) -> tuple[int, int]:
     """A SQLite database with its write-ahead log: committed rows may sit in ``-wal`` only."""
     size, mtime = file_stamp(path)
     try:
@@ -125,6 +126,8 @@ def names() -> tuple[str, ...]:
 
 
 def get(name: str) -> Agent:
+    if _LOADED is not None and name in _LOADED:
+        return _LOADED[name]
     for known, module in _MODULES:
         if known == name:
             if _LOADED is not None:

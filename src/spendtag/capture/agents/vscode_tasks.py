@@ -132,8 +132,8 @@ def files(family: Family, place: Path) -> list[LogFile]:
     found = []
     with entries:
         for entry in entries:
-            path = Path(entry.path) / UI_MESSAGES
-            if entry.is_dir() and path.is_file():
+            path = os.path.join(entry.path, UI_MESSAGES)
+            if entry.is_dir() and os.path.isfile(path):
                 found.append(LogFile(family.agent, path, place))
     return found
 
