@@ -24,6 +24,7 @@ with one process, because the first copy of a call (in file order) is the one re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import threading
@@ -231,10 +232,13 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
+_REPORT_FIELDS = tuple(f.name for f in dataclasses.fields(FileReport))
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(ImportState))
+
+
 def _work(jobs: list[_Job]) -> list[_PlainRead]:
     assert _WORKER is not None
-    return [((r.path, r.agent, r.read, r.malformed, r.skipped, r.problems, r.logged_cost_usd, r.priced_cost,
-              r.restarted), (s.path, s.agent, s.offset, s.size, s.mtime_ns, s.head_hash, s.state, s.titles), part)
+    return [(tuple(getattr(r, n) for n in _REPORT_FIELDS), tuple(getattr(s, n) for n in _STATE_FIELDS), part)
             for r, s, part in _WORKER.many(jobs)]
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from spendtag.capture.agents.discovery import codex_home
 from spendtag.capture.agents.registry import expand
 
 
@@ -46,8 +47,7 @@ def _claude(env: Mapping[str, str], home: Path) -> Path:
 
 
 def _codex(env: Mapping[str, str], home: Path) -> Path:
-    configured = env.get("CODEX_HOME", "").strip()
-    return (expand(configured, home) if configured else home / ".codex") / "hooks.json"
+    return codex_home(env, home) / "hooks.json"
 
 
 TARGETS: dict[str, HookTarget] = {t.agent: t for t in (

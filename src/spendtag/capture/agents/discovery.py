@@ -98,15 +98,12 @@ def _prefix(root: str) -> str:
     return root if root.endswith(os.sep) else root + os.sep
 
 
-def _expand(entry: str, home: Path) -> Path:
-    return registry.expand(entry, home)
-
-
 # -- Claude Code --------------------------------------------------------------------------
 
 def claude_bases(env: Mapping[str, str], home: Path) -> tuple[list[Path], bool]:
     configured = [e.strip() for e in env.get("CLAUDE_CONFIG_DIR", "").split(",") if e.strip()]
-    return [_expand(e, home) for e in configured] or [home / ".config" / "claude", home / ".claude"], bool(configured)
+    bases = [registry.expand(e, home) for e in configured] or [home / ".config" / "claude", home / ".claude"]
+    return bases, bool(configured)
 
 
 def claude_roots(env: Mapping[str, str], home: Path) -> list[Path]:
@@ -142,7 +139,7 @@ def claude_sniff(path: Path, head: bytes) -> bool:
 
 def codex_home(env: Mapping[str, str], home: Path) -> Path:
     configured = env.get("CODEX_HOME", "").strip()
-    return _expand(configured, home) if configured else home / ".codex"
+    return registry.expand(configured, home) if configured else home / ".codex"
 
 
 def codex_places(env: Mapping[str, str], home: Path, plat: str) -> list[Path]:
@@ -164,7 +161,7 @@ def gemini_places(env: Mapping[str, str], home: Path, plat: str) -> list[Path]:
     candidates = [home / ".gemini" / "telemetry.log"]
     outfile = env.get("GEMINI_TELEMETRY_OUTFILE", "").strip()
     if outfile:
-        candidates.append(_expand(outfile, home))
+        candidates.append(registry.expand(outfile, home))
     return candidates
 
 

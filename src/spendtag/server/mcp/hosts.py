@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spendtag.capture.agents.discovery import codex_home
 from spendtag.capture.agents.registry import config_home, expand
 from spendtag.config_files import ConfigFileError, section, update_json, update_toml_table
 
@@ -50,11 +51,6 @@ def _vscode_user(env: Mapping[str, str], home: Path, plat: str) -> Path:
     return config_home(env, home, plat) / "Code" / "User"
 
 
-def _codex_home(env: Mapping[str, str], home: Path) -> Path:
-    configured = env.get("CODEX_HOME", "").strip()
-    return expand(configured, home) if configured else home / ".codex"
-
-
 def _claude_json(env: Mapping[str, str], home: Path, plat: str) -> Path:
     configured = env.get("CLAUDE_CONFIG_DIR", "").split(",")[0].strip()
     return expand(configured, home) / ".claude.json" if configured else home / ".claude.json"
@@ -66,7 +62,7 @@ HOSTS: dict[str, Host] = {h.name: h for h in (
     Host("gemini-cli", "Gemini CLI", lambda env, home, plat: home / ".gemini" / "settings.json", ("mcpServers",),
          _plain),
     Host("qwen-code", "Qwen Code", lambda env, home, plat: home / ".qwen" / "settings.json", ("mcpServers",), _plain),
-    Host("codex", "Codex CLI", lambda env, home, plat: _codex_home(env, home) / "config.toml", ("mcp_servers",),
+    Host("codex", "Codex CLI", lambda env, home, plat: codex_home(env, home) / "config.toml", ("mcp_servers",),
          _plain, toml=True),
     Host("droid", "Factory Droid", lambda env, home, plat: home / ".factory" / "mcp.json", ("mcpServers",),
          _typed("stdio")),
